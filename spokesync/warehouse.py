@@ -1,0 +1,88 @@
+"""The warehouse: validated rows as Parquet under ``$SPOKESYNC_HOME/warehouse``.
+
+Layout (the contract between ingestion, desired state and the docs)::
+
+    warehouse/<table>/date=YYYY-MM-DD/data.parquet   daily-partitioned tables
+    warehouse/<table>/data.parquet                   master-data tables (no partitions)
+    warehouse/quarantine/source=<table>/date=YYYY-MM-DD/<run_id>.parquet
+
+Each partition file is written to a temporary name and renamed into place, so a reader never
+sees half a partition and a re-run of a partition replaces it. Parquet files have no
+single-writer lock, so runs for different partitions can write in parallel; only the DuckDB
+state store (``state/<env>.duckdb``) needs the ``state_db`` pool.
+
+:func:`connect` opens an in-memory DuckDB connection with one view per table, which is what
+mapping SQL models query.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+# Tables that are partitioned by day (the partition column ``date`` comes from the path).
+PARTITIONED_TABLES: tuple[str, ...] = (
+    "product_usage",
+    "invoices",
+    "subscriptions",
+    "support_tickets",
+)
+# Master data, replaced whole on each load.
+MASTER_TABLES: tuple[str, ...] = ("accounts", "users")
+ALL_TABLES: tuple[str, ...] = MASTER_TABLES + PARTITIONED_TABLES
+QUARANTINE = "quarantine"
+
+
+def partition_path(warehouse_dir: Path, table: str, day: str) -> Path:
+    return warehouse_dir / table / f"date={day}" / "data.parquet"
+
+
+def master_path(warehouse_dir: Path, table: str) -> Path:
+    return warehouse_dir / table / "data.parquet"
+
+
+def quarantine_path(warehouse_dir: Path, source: str, day: str | None, run_id: str) -> Path:
+    part = day or "none"
+    return warehouse_dir / QUARANTINE / f"source={source}" / f"date={part}" / f"{run_id}.parquet"
+
+
+def _table_glob(warehouse_dir: Path, table: str) -> str | None:
+    if table in MASTER_TABLES:
+        path = master_path(warehouse_dir, table)
+        return str(path) if path.exists() else None
+    if table == QUARANTINE:
+        pattern = warehouse_dir / QUARANTINE / "*" / "*" / "*.parquet"
+    else:
+        pattern = warehouse_dir / table / "*" / "data.parquet"
+    return (
+        str(pattern)
+        if any(pattern.parent.parent.glob(f"{pattern.parent.name}/{pattern.name}"))
+        else None
+    )
+
+
+def sql_literal(value: str) -> str:
+    """Quote a string as a SQL literal, for the few statements (DDL) that take no parameters."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def connect(warehouse_dir: Path, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with a view per warehouse table that has data.
+
+    Views are named after the tables (``accounts``, ``users``, ``product_usage``, …). Tables
+    with no data yet are simply absent, so a SQL model fails with DuckDB's own clear
+    "Table … does not exist" message rather than silently returning nothing.
+    """
+    con = duckdb.connect(database)
+    for table in (*ALL_TABLES, QUARANTINE):
+        glob = _table_glob(Path(warehouse_dir), table)
+        if glob is None:
+            continue
+        hive = "true" if table not in MASTER_TABLES else "false"
+        # DDL cannot take prepared parameters; the path is ours, quoted as a SQL literal.
+        con.execute(
+            f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM read_parquet('
+            f"{sql_literal(glob)}, hive_partitioning={hive}, union_by_name=true)"
+        )
+    return con
