@@ -1,0 +1,455 @@
+"""The async HubSpot CRM client: one httpx connection pool, rate-limited and retried.
+
+Every request waits for the :class:`~spokesync.hubspot.rate_limit.RateLimiter`, carries
+``X-Request-Id`` and ``User-Agent: spokesync/<version>``, feeds the rate-limit headers back to
+the limiter, and is retried per :class:`~spokesync.hubspot.retry.RetryPolicy` (429 by policy,
+5xx/423/52x/transport errors with full-jitter backoff). 401/403 raise
+:class:`~spokesync.hubspot.errors.HubSpotAuthError`; other 4xx come back to the caller as an
+:class:`ApiResponse` so it can decide (the push splits a 400, dead-letters the rest).
+
+The token lives only in the httpx client's default headers: it is not in ``repr()``, logs or
+exception messages (see :mod:`spokesync.hubspot.redact`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from spokesync import __version__
+from spokesync.hubspot.errors import (
+    ApiError,
+    DailyLimitReached,
+    HubSpotAuthError,
+    HubSpotError,
+    RetriesExhausted,
+    parse_batch_errors,
+    parse_error,
+)
+from spokesync.hubspot.rate_limit import RateLimiter, Sleep
+from spokesync.hubspot.redact import get_logger, redact, register_secret
+from spokesync.hubspot.retry import RetryPolicy, parse_retry_after
+
+log = get_logger(__name__)
+
+DEFAULT_API_VERSION = "2026-03"
+USER_AGENT = f"spokesync/{__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptLog:
+    """One HTTP attempt, reported to the caller's ``on_attempt`` hook (the push's sync log)."""
+
+    request_id: str
+    attempt: int
+    method: str
+    endpoint: str
+    status_code: int | None  # None when the transport failed
+    correlation_id: str | None
+    latency_ms: float
+    error: str | None = None
+
+
+OnAttempt = Callable[[AttemptLog], None]
+
+
+@dataclass(slots=True)
+class ApiResponse:
+    """The final response of a (possibly retried) request."""
+
+    status_code: int
+    body: Any
+    headers: httpx.Headers
+    correlation_id: str | None
+    request_id: str
+    attempts: int
+    latency_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    def error(self) -> ApiError:
+        """The body parsed as an error (meaningful for non-2xx responses)."""
+        err = parse_error(self.body, self.status_code)
+        if err.correlation_id is None and self.correlation_id:
+            err = ApiError(**{**_fields(err), "correlation_id": self.correlation_id})
+        return err
+
+
+def _fields(err: ApiError) -> dict[str, Any]:
+    return {name: getattr(err, name) for name in err.__dataclass_fields__}
+
+
+@dataclass(slots=True)
+class BatchResponse:
+    """A batch endpoint's answer: ``results`` and per-input ``errors`` (207), or a whole error."""
+
+    response: ApiResponse
+    results: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[ApiError] = field(default_factory=list)
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self.response.correlation_id
+
+    @classmethod
+    def from_response(cls, response: ApiResponse) -> BatchResponse:
+        body = response.body if isinstance(response.body, dict) else {}
+        if not response.ok:
+            return cls(response)
+        results = [r for r in body.get("results") or () if isinstance(r, dict)]
+        return cls(response, results, parse_batch_errors(body, response.status_code))
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Counters over the client's life; the push reports the difference over its run."""
+
+    calls: int = 0  # HTTP requests sent (every attempt, including failed ones)
+    write_calls: int = 0  # of which to write endpoints
+    retries: int = 0  # attempts after the first, for any reason
+    rate_limited: int = 0  # 429 responses
+
+    def copy(self) -> ClientStats:
+        return ClientStats(self.calls, self.write_calls, self.retries, self.rate_limited)
+
+
+class HubSpotClient:
+    """Async HubSpot CRM client. Use as ``async with HubSpotClient(url, token) as client:``.
+
+    ``api_version`` is the date-based version (``"2026-03"``) or ``"v3"`` for legacy paths.
+    ``transport`` (an ``httpx.AsyncBaseTransport``) and ``sleep`` are for tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        limiter: RateLimiter | None = None,
+        api_version: str = DEFAULT_API_VERSION,
+        timeout_s: float = 30,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 8,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not token:
+            raise ValueError("a HubSpot access token is required")
+        register_secret(token)
+        self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
+        self.limiter = limiter if limiter is not None else RateLimiter(sleep=sleep)
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.stats = ClientStats()
+        self.max_concurrency = max_concurrency
+        self._sleep = sleep
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+            },
+            timeout=timeout_s,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_concurrency * 2),
+        )
+
+    def __repr__(self) -> str:
+        return f"HubSpotClient(base_url={self.base_url!r}, api_version={self.api_version!r})"
+
+    async def __aenter__(self) -> HubSpotClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def objects_path(self, object_type: str, suffix: str = "") -> str:
+        """``/crm/objects/2026-03/{type}{suffix}`` (or ``/crm/v3/objects/…`` for ``v3``)."""
+        if self.api_version == "v3":
+            return f"/crm/v3/objects/{object_type}{suffix}"
+        return f"/crm/objects/{self.api_version}/{object_type}{suffix}"
+
+    def properties_path(self, object_type: str, suffix: str = "") -> str:
+        if self.api_version == "v3":
+            return f"/crm/v3/properties/{object_type}{suffix}"
+        return f"/crm/properties/{self.api_version}/{object_type}{suffix}"
+
+    # -- the request loop ----------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        request_id: str,
+        search: bool = False,
+        write: bool = False,
+        on_attempt: OnAttempt | None = None,
+    ) -> ApiResponse:
+        """Send one logical request, retrying transient failures and 429s.
+
+        Returns the final response for 2xx and non-retryable 4xx. Raises
+        :class:`HubSpotAuthError` (401/403), :class:`DailyLimitReached` (429 DAILY or no budget
+        left) and :class:`RetriesExhausted` (transient failures or 429s past the policy's caps).
+        """
+        attempt = 0
+        transient = 0
+        limited = 0
+        while True:
+            attempt += 1
+            rid = request_id if attempt == 1 else f"{request_id}-{attempt}"
+            if attempt > 1:
+                self.stats.retries += 1
+            await self.limiter.acquire(search=search)
+            started = time.perf_counter()
+            try:
+                async with self._semaphore:
+                    resp = await self._http.request(
+                        method, path, json=json, params=params, headers={"X-Request-Id": rid}
+                    )
+                    content = resp.content
+            except httpx.TransportError as exc:
+                latency = (time.perf_counter() - started) * 1000
+                self._count(write)
+                reason = f"{type(exc).__name__}: {redact(exc)}"
+                self._report(on_attempt, rid, attempt, method, path, None, None, latency, reason)
+                transient += 1
+                if transient >= self.retry.max_attempts:
+                    raise RetriesExhausted(
+                        f"{method} {path} failed after {attempt} attempts: {reason}",
+                        attempts=attempt,
+                        status_code=None,
+                    ) from None
+                delay = self.retry.backoff_s(transient)
+                log.warning("%s %s: %s; retry in %.2fs", rid, path, reason, delay)
+                await self._sleep(delay)
+                continue
+            latency = (time.perf_counter() - started) * 1000
+            self._count(write)
+            self.limiter.update_from_headers(resp.headers)
+            body = _decode(content)
+            correlation_id = resp.headers.get("x-hubspot-correlation-id") or (
+                body.get("correlationId") if isinstance(body, dict) else None
+            )
+            status = resp.status_code
+            response = ApiResponse(
+                status, body, resp.headers, correlation_id, rid, attempt, latency
+            )
+            error_text = None if response.ok else response.error().short()
+            self._report(
+                on_attempt, rid, attempt, method, path, status, correlation_id, latency, error_text
+            )
+
+            if status == 429:
+                self.stats.rate_limited += 1
+                limited += 1
+                err = response.error()
+                if err.policy_name == "DAILY":
+                    self.limiter.daily_remaining = 0
+                    raise DailyLimitReached(
+                        f"HubSpot daily API limit reached (429 DAILY, correlation id"
+                        f" {correlation_id}): {err.message}",
+                        err,
+                    )
+                if limited > self.retry.max_rate_limited:
+                    raise RetriesExhausted(
+                        f"{method} {path} still rate limited after {limited} 429s: {err.short()}",
+                        err,
+                        attempts=attempt,
+                        status_code=status,
+                        correlation_id=correlation_id,
+                    )
+                wait = self.retry.rate_limit_wait_s(
+                    err.policy_name,
+                    parse_retry_after(resp.headers.get("retry-after")),
+                    self.limiter.window.interval_s,
+                )
+                log.warning(
+                    "%s: 429 %s; holding requests for %.2fs",
+                    rid,
+                    err.policy_name or err.category or "rate limit",
+                    wait,
+                )
+                self.limiter.block_for(wait)
+                continue
+            if status in (401, 403):
+                err = response.error()
+                raise HubSpotAuthError(
+                    f"HubSpot refused the access token for {method} {path}: HTTP {status}"
+                    f" {err.category or ''} {err.message} (correlation id {correlation_id})",
+                    err,
+                )
+            if self.retry.is_retryable_status(status):
+                transient += 1
+                if transient >= self.retry.max_attempts:
+                    err = response.error()
+                    raise RetriesExhausted(
+                        f"{method} {path} failed after {attempt} attempts: HTTP {status}"
+                        f" {err.message}",
+                        err,
+                        attempts=attempt,
+                        status_code=status,
+                        correlation_id=correlation_id,
+                    )
+                delay = self.retry.backoff_s(transient, status)
+                log.warning("%s %s: HTTP %s; retry in %.2fs", rid, path, status, delay)
+                await self._sleep(delay)
+                continue
+            return response
+
+    def _count(self, write: bool) -> None:
+        self.stats.calls += 1
+        if write:
+            self.stats.write_calls += 1
+
+    @staticmethod
+    def _report(
+        hook: OnAttempt | None,
+        rid: str,
+        attempt: int,
+        method: str,
+        path: str,
+        status: int | None,
+        correlation_id: str | None,
+        latency_ms: float,
+        error: str | None,
+    ) -> None:
+        if hook is not None:
+            hook(AttemptLog(rid, attempt, method, path, status, correlation_id, latency_ms, error))
+
+    # -- CRM operations ------------------------------------------------------------------------
+
+    async def batch_upsert(
+        self,
+        object_type: str,
+        inputs: list[dict[str, Any]],
+        *,
+        request_id: str,
+        on_attempt: OnAttempt | None = None,
+    ) -> BatchResponse:
+        """``POST …/{type}/batch/upsert`` with ``{"inputs": inputs}`` (≤ 100 inputs)."""
+        if len(inputs) > 100:
+            raise ValueError(f"batch/upsert takes at most 100 inputs, got {len(inputs)}")
+        response = await self.request(
+            "POST",
+            self.objects_path(object_type, "/batch/upsert"),
+            json={"inputs": inputs},
+            request_id=request_id,
+            write=True,
+            on_attempt=on_attempt,
+        )
+        return BatchResponse.from_response(response)
+
+    async def batch_read(
+        self,
+        object_type: str,
+        ids: list[str],
+        properties: list[str],
+        *,
+        id_property: str | None = None,
+        request_id: str,
+    ) -> list[dict[str, Any]]:
+        """``POST …/{type}/batch/read``; ids HubSpot does not know are left out (207)."""
+        body: dict[str, Any] = {"properties": properties, "inputs": [{"id": i} for i in ids]}
+        if id_property:
+            body["idProperty"] = id_property
+        response = await self.request(
+            "POST",
+            self.objects_path(object_type, "/batch/read"),
+            json=body,
+            request_id=request_id,
+        )
+        return BatchResponse.from_response(_raise_unless_ok(response)).results
+
+    async def list_properties(self, object_type: str, *, request_id: str) -> list[dict[str, Any]]:
+        """All property definitions of an object type."""
+        response = await self.request(
+            "GET", self.properties_path(object_type), request_id=request_id
+        )
+        body = _raise_unless_ok(response).body
+        return [p for p in (body or {}).get("results") or () if isinstance(p, dict)]
+
+    async def create_property(
+        self, object_type: str, definition: dict[str, Any], *, request_id: str
+    ) -> dict[str, Any]:
+        """``POST /crm/properties/{version}/{type}`` (HubSpot answers 201 with the property)."""
+        response = await self.request(
+            "POST",
+            self.properties_path(object_type),
+            json=definition,
+            request_id=request_id,
+            write=True,
+        )
+        return dict(_raise_unless_ok(response).body or {})
+
+    async def iter_objects(
+        self,
+        object_type: str,
+        properties: list[str],
+        *,
+        request_id: str,
+        page_size: int = 100,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every (non-archived) record of a type, following ``paging.next.after``."""
+        after: str | None = None
+        page = 0
+        while True:
+            page += 1
+            params: dict[str, Any] = {"limit": page_size, "archived": "false"}
+            if properties:
+                params["properties"] = ",".join(properties)
+            if after is not None:
+                params["after"] = after
+            response = await self.request(
+                "GET",
+                self.objects_path(object_type),
+                params=params,
+                request_id=f"{request_id}-p{page}",
+            )
+            body = _raise_unless_ok(response).body or {}
+            for record in body.get("results") or ():
+                yield record
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
+
+def _decode(content: bytes) -> Any:
+    if not content:
+        return None
+    try:
+        return jsonlib.loads(content)
+    except ValueError:
+        return content.decode("utf-8", "replace")
+
+
+def _raise_unless_ok(response: ApiResponse) -> ApiResponse:
+    if not response.ok:
+        err = response.error()
+        raise HubSpotError(
+            f"HubSpot answered HTTP {response.status_code} to request {response.request_id}:"
+            f" {err.short()} (correlation id {response.correlation_id})",
+            err,
+        )
+    return response
