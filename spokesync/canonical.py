@@ -1,0 +1,331 @@
+"""Canonical values: one string form per HubSpot property type.
+
+HubSpot stores every property as a string. Desired values (from the warehouse) and snapshot
+values (read back from HubSpot) are both reduced to one canonical string per type before they
+are compared, so an unchanged warehouse produces zero writes. ``None`` is the canonical form of
+"no value" (``None``, ``""`` and whitespace-only strings all map to it).
+
+Each type has a Python function (used on values HubSpot returns) and a DuckDB SQL expression
+builder, :func:`sql_canonical` (used on the desired side, so 20M values never leave DuckDB).
+The two agree on every value the property tests generate.
+
+Forms:
+
+- ``string``/``enumeration``: NFC-normalised, trimmed of ASCII whitespace (space, ``\\t \\n \\v
+  \\f \\r``); case is kept (enumeration option values are case-sensitive).
+- ``email`` (a string property holding an email, e.g. contacts ``email``): as string, lowercased.
+- ``domain`` (e.g. companies ``domain``): lowercased bare host: no scheme, ``www.``, port, path,
+  query or trailing dot.
+- ``number``: the shortest decimal that round-trips the IEEE double, without exponent or
+  trailing ``.0`` (``10.50`` → ``10.5``, ``1e3`` → ``1000``, ``-0`` → ``0``); magnitudes of 1e15
+  and more are rounded to integers, magnitudes below 1e-4 to 10 decimals. NaN/±inf → no value.
+- ``bool``: ``true`` / ``false``.
+- ``date``: ``YYYY-MM-DD`` (datetimes are taken in UTC; epoch milliseconds accepted).
+- ``datetime``: ISO-8601 UTC with milliseconds, ``2026-01-02T03:04:05.000Z`` (naive values are
+  UTC; sub-millisecond digits are truncated; epoch milliseconds accepted).
+- ``enumeration_multi`` (a HubSpot ``enumeration`` with fieldType ``checkbox``): option values
+  split on ``;``, trimmed, empties dropped, de-duplicated, sorted by code point, ``;``-joined.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Literal
+
+PropertyType = Literal[
+    "string", "number", "date", "datetime", "bool", "enumeration", "enumeration_multi"
+]
+# A canonical "format" refines a type: strings can hold emails or domains.
+CanonicalForm = Literal[
+    "string",
+    "email",
+    "domain",
+    "number",
+    "date",
+    "datetime",
+    "bool",
+    "enumeration",
+    "enumeration_multi",
+]
+CANONICAL_FORMS: tuple[str, ...] = CanonicalForm.__args__  # type: ignore[attr-defined]
+
+_WS = " \t\n\x0b\x0c\r"
+_SQL_WS = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_MS = re.compile(r"^-?\d{9,}$")
+_TRUE = {"true", "t", "1", "yes", "y", "on"}
+_FALSE = {"false", "f", "0", "no", "n", "off"}
+
+
+class CanonicalError(ValueError):
+    """A value cannot be read as the property's type."""
+
+
+# ---------------------------------------------------------------------------- Python side
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    s = unicodedata.normalize("NFC", str(value)).strip(_WS)
+    return s or None
+
+
+def canonical_string(value: Any) -> str | None:
+    """Trimmed NFC text; ``None`` when empty."""
+    return _text(value)
+
+
+def canonical_enumeration(value: Any) -> str | None:
+    """An option's internal value, trimmed (case-sensitive, as HubSpot compares it)."""
+    return _text(value)
+
+
+def canonical_email(value: Any) -> str | None:
+    """Trimmed, lowercased email (HubSpot lowercases stored emails)."""
+    s = _text(value)
+    return s.lower() if s is not None else None
+
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*://")
+_PATH = re.compile(r"[/?#].*$", re.DOTALL)
+_PORT = re.compile(r":[0-9]*$")
+_WWW = re.compile(r"^www\.")
+
+
+def canonical_domain(value: Any) -> str | None:
+    """Bare lowercase host: ``https://www.Acme.com:443/x`` → ``acme.com``."""
+    s = _text(value)
+    if s is None:
+        return None
+    s = s.lower()
+    s = _SCHEME.sub("", s)
+    s = _PATH.sub("", s)
+    s = _PORT.sub("", s)
+    s = _WWW.sub("", s)
+    s = s.rstrip(".")
+    return s or None
+
+
+def _format_double(f: float) -> str | None:
+    if not math.isfinite(f):
+        return None
+    if f == 0:
+        return "0"
+    a = abs(f)
+    if a >= 1e15:
+        return f"{f:.0f}"
+    if a < 1e-4:
+        s = f"{f:.10f}".rstrip("0").rstrip(".")
+        return "0" if s in ("0", "-0") else s
+    r = repr(f)
+    return r[:-2] if r.endswith(".0") else r
+
+
+def canonical_number(value: Any) -> str | None:
+    """Plain decimal without exponent or trailing zeros (see module doc)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, str):
+        s = value.strip(_WS)
+        if not s:
+            return None
+        try:
+            f = float(s)
+        except ValueError:
+            return _text(s)  # not a number: kept as text, so it differs and gets overwritten
+        return _format_double(f)
+    if isinstance(value, int | float | Decimal):
+        return _format_double(float(value))
+    raise CanonicalError(f"not a number: {value!r}")
+
+
+def canonical_bool(value: Any) -> str | None:
+    """``true`` / ``false``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return "true" if value != 0 else "false"
+    s = _text(value)
+    if s is None:
+        return None
+    low = s.lower()
+    if low in _TRUE:
+        return "true"
+    if low in _FALSE:
+        return "false"
+    return s
+
+
+def _to_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _parse_temporal(value: Any) -> dt.datetime | dt.date | None | str:
+    """A date/datetime from Python objects, ISO strings or epoch-ms strings; text if unparsable."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime | dt.date):
+        return value
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+        return value.to_pydatetime()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _EPOCH + dt.timedelta(milliseconds=value)
+    s = _text(value)
+    if s is None:
+        return None
+    if _EPOCH_MS.match(s):
+        return _EPOCH + dt.timedelta(milliseconds=int(s))
+    try:
+        if len(s) == 10:
+            return dt.date.fromisoformat(s)
+        return dt.datetime.fromisoformat(s.replace("z", "Z"))
+    except ValueError:
+        return s
+
+
+def canonical_date(value: Any) -> str | None:
+    """``YYYY-MM-DD``; a datetime contributes its UTC date."""
+    v = _parse_temporal(value)
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, dt.datetime):
+        v = _to_utc(v).date()
+    return v.isoformat()
+
+
+def canonical_datetime(value: Any) -> str | None:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC; a date is its UTC midnight."""
+    v = _parse_temporal(value)
+    if v is None or isinstance(v, str):
+        return v
+    if not isinstance(v, dt.datetime):
+        v = dt.datetime(v.year, v.month, v.day, tzinfo=dt.UTC)
+    v = _to_utc(v)
+    return v.strftime("%Y-%m-%dT%H:%M:%S.") + f"{v.microsecond // 1000:03d}Z"
+
+
+def canonical_enumeration_multi(value: Any) -> str | None:
+    """Option values sorted and ``;``-joined; a list/tuple/set is accepted too."""
+    if value is None:
+        return None
+    parts = value if isinstance(value, list | tuple | set | frozenset) else str(value).split(";")
+    items = sorted({t for p in parts if (t := _text(p)) is not None})
+    return ";".join(items) or None
+
+
+CANONICALIZERS: dict[str, Callable[[Any], str | None]] = {
+    "string": canonical_string,
+    "email": canonical_email,
+    "domain": canonical_domain,
+    "number": canonical_number,
+    "date": canonical_date,
+    "datetime": canonical_datetime,
+    "bool": canonical_bool,
+    "enumeration": canonical_enumeration,
+    "enumeration_multi": canonical_enumeration_multi,
+}
+
+
+def canonical(form: str, value: Any) -> str | None:
+    """Canonicalise ``value`` as ``form`` (a property type, or ``email`` / ``domain``)."""
+    try:
+        fn = CANONICALIZERS[form]
+    except KeyError:
+        raise CanonicalError(
+            f"unknown canonical form {form!r}; expected one of {', '.join(CANONICAL_FORMS)}"
+        ) from None
+    return fn(value)
+
+
+# ---------------------------------------------------------------------------- DuckDB side
+
+
+def _sql_text(expr: str) -> str:
+    return f"NULLIF(trim(nfc_normalize(CAST(({expr}) AS VARCHAR)), {_SQL_WS}), '')"
+
+
+def _sql_number(expr: str) -> str:
+    d = f"TRY_CAST(({expr}) AS DOUBLE)"
+    return (
+        f"(CASE WHEN {d} IS NULL OR NOT isfinite({d}) THEN NULL"
+        f" WHEN {d} = 0 THEN '0'"
+        f" WHEN abs({d}) >= 1e15 THEN printf('%.0f', {d})"
+        f" WHEN abs({d}) < 1e-4 THEN regexp_replace(rtrim(rtrim(printf('%.10f', {d}), '0'), '.'),"
+        f" '^-?0$', '0')"
+        f" ELSE regexp_replace(CAST({d} AS VARCHAR), '\\.0$', '') END)"
+    )
+
+
+def _sql_bool(expr: str) -> str:
+    b = f"TRY_CAST(({expr}) AS BOOLEAN)"
+    return f"(CASE WHEN {b} IS NULL THEN NULL WHEN {b} THEN 'true' ELSE 'false' END)"
+
+
+def _sql_date(expr: str) -> str:
+    return f"strftime(CAST(({expr}) AS DATE), '%Y-%m-%d')"
+
+
+def _sql_datetime(expr: str) -> str:
+    # Requires the session TimeZone to be UTC (see configure_connection).
+    return f"strftime(CAST(CAST(({expr}) AS TIMESTAMPTZ) AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%gZ')"
+
+
+def _sql_domain(expr: str) -> str:
+    s = f"lower({_sql_text(expr)})"
+    s = f"regexp_replace({s}, '^[a-z][a-z0-9+.\\-]*://', '')"
+    s = f"regexp_replace({s}, '[/?#].*$', '', 's')"
+    s = f"regexp_replace({s}, ':[0-9]*$', '')"
+    s = f"regexp_replace({s}, '^www\\.', '')"
+    return f"NULLIF(rtrim({s}, '.'), '')"
+
+
+def _sql_multi(expr: str) -> str:
+    parts = (
+        f"list_filter(list_transform(string_split(CAST(({expr}) AS VARCHAR), ';'),"
+        f" lambda p: trim(nfc_normalize(p), {_SQL_WS})), lambda p: p <> '')"
+    )
+    return f"NULLIF(array_to_string(list_sort(list_distinct({parts})), ';'), '')"
+
+
+_SQL_BUILDERS: dict[str, Callable[[str], str]] = {
+    "string": _sql_text,
+    "enumeration": _sql_text,
+    "email": lambda e: f"lower({_sql_text(e)})",
+    "domain": _sql_domain,
+    "number": _sql_number,
+    "bool": _sql_bool,
+    "date": _sql_date,
+    "datetime": _sql_datetime,
+    "enumeration_multi": _sql_multi,
+}
+
+
+def sql_canonical(form: str, expr: str) -> str:
+    """A DuckDB SQL expression giving the canonical form of ``expr`` (NULL for no value).
+
+    ``expr`` is trusted SQL (a quoted column or a mapping expression). Temporal forms need the
+    connection's ``TimeZone`` set to UTC (:func:`configure_connection`).
+    """
+    try:
+        return _SQL_BUILDERS[form](expr)
+    except KeyError:
+        raise CanonicalError(
+            f"unknown canonical form {form!r}; expected one of {', '.join(CANONICAL_FORMS)}"
+        ) from None
+
+
+def configure_connection(con: Any) -> None:
+    """Session settings the SQL canonical forms rely on (UTC for temporal casts)."""
+    con.execute("SET TimeZone = 'UTC'")

@@ -1,0 +1,258 @@
+"""Pydantic models of a mapping file (``mappings/<object>.yaml``).
+
+A mapping says which warehouse query feeds one HubSpot object type, which column carries the
+external id, and how each selected column becomes a HubSpot property (type, null policy,
+ownership, allowed options). ``docs/mappings.md`` is the reference for authors.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from spokesync.canonical import PropertyType
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+STANDARD_OBJECTS = frozenset(
+    {"companies", "contacts", "deals", "tickets", "products", "line_items"}
+)
+CUSTOM_OBJECT = re.compile(r"^(2-\d+|p\d*_[a-z][a-z0-9_]*)$")
+
+# HubSpot fieldType used when a mapping does not name one.
+DEFAULT_FIELD_TYPES: dict[str, str] = {
+    "string": "text",
+    "number": "number",
+    "date": "date",
+    "datetime": "date",
+    "bool": "booleancheckbox",
+    "enumeration": "select",
+    "enumeration_multi": "checkbox",
+}
+VALID_FIELD_TYPES: dict[str, frozenset[str]] = {
+    "string": frozenset({"text", "textarea", "html", "phonenumber", "file"}),
+    "number": frozenset({"number"}),
+    "date": frozenset({"date"}),
+    "datetime": frozenset({"date"}),
+    "bool": frozenset({"booleancheckbox"}),
+    "enumeration": frozenset({"select", "radio"}),
+    "enumeration_multi": frozenset({"checkbox"}),
+}
+
+
+def validate_identifier(name: str, what: str = "identifier") -> str:
+    """Return ``name`` if it is a safe SQL identifier, else raise ``ValueError`` naming it."""
+    if not isinstance(name, str) or not IDENTIFIER.match(name):
+        raise ValueError(f"{what} {name!r} is not a valid identifier (^[A-Za-z_][A-Za-z0-9_]*$)")
+    return name
+
+
+def quote_identifier(name: str) -> str:
+    """Validate and double-quote an identifier for SQL."""
+    return '"' + validate_identifier(name) + '"'
+
+
+def _property_name(value: str) -> str:
+    if not PROPERTY_NAME.match(value):
+        raise ValueError(
+            f"HubSpot property name {value!r} must be lowercase letters, digits and _ "
+            "and start with a letter"
+        )
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IdSpec(_Strict):
+    """The external id: a unique HubSpot property (or ``email`` for contacts) and its column."""
+
+    property: str
+    column: str
+    label: str | None = None
+
+    _check_property = field_validator("property")(_property_name)
+
+    @field_validator("column")
+    @classmethod
+    def _check_column(cls, v: str) -> str:
+        return validate_identifier(v, "column")
+
+
+class SourceSpec(_Strict):
+    """A SELECT over the warehouse views; ``$as_of`` is bound to the partition date (DATE)."""
+
+    sql: str
+
+    @field_validator("sql")
+    @classmethod
+    def _check_sql(cls, v: str) -> str:
+        stripped = v.strip().rstrip(";").strip()
+        if not re.match(r"^(select|with|from)\b", stripped, re.IGNORECASE):
+            raise ValueError("must be a SELECT (or WITH …) query over the warehouse views")
+        if ";" in stripped:
+            raise ValueError("must be a single statement (found ';' inside)")
+        return stripped
+
+    @property
+    def uses_as_of(self) -> bool:
+        return re.search(r"\$as_of\b", self.sql) is not None
+
+
+class FieldSpec(_Strict):
+    """One HubSpot property fed from a source column or a SQL expression over the source."""
+
+    property: str
+    type: PropertyType
+    field_type: str | None = None
+    column: str | None = None
+    expr: str | None = None
+    format: Literal["email", "domain"] | None = Field(
+        default=None, description="refines a string: canonicalise as an email or a bare domain"
+    )
+    null_policy: Literal["skip", "clear"] = "skip"
+    owner: Literal["warehouse", "hubspot"] = "warehouse"
+    options: list[str] | None = None
+    required: bool = False
+    label: str | None = None
+    group: str | None = None
+    description: str | None = None
+
+    _check_property = field_validator("property")(_property_name)
+
+    @field_validator("column")
+    @classmethod
+    def _check_column(cls, v: str | None) -> str | None:
+        return None if v is None else validate_identifier(v, "column")
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> FieldSpec:
+        if (self.column is None) == (self.expr is None):
+            raise ValueError("give exactly one of 'column' or 'expr'")
+        if self.expr is not None and ";" in self.expr:
+            raise ValueError("'expr' must be a single SQL expression (found ';')")
+        if self.type in ("enumeration", "enumeration_multi"):
+            if not self.options:
+                raise ValueError(f"type {self.type} needs 'options' (the allowed option values)")
+            if len(set(self.options)) != len(self.options):
+                raise ValueError("'options' has duplicates")
+            bad = [o for o in self.options if not o or o != o.strip() or ";" in o]
+            if bad:
+                raise ValueError(f"option values must be non-empty, trimmed, without ';': {bad}")
+        elif self.options is not None:
+            raise ValueError(f"'options' only applies to enumerations, not {self.type}")
+        if self.format is not None and self.type != "string":
+            raise ValueError(f"'format' applies to string fields, not {self.type}")
+        if self.field_type is not None and self.field_type not in VALID_FIELD_TYPES[self.type]:
+            allowed = ", ".join(sorted(VALID_FIELD_TYPES[self.type]))
+            raise ValueError(
+                f"field_type {self.field_type!r} is not valid for {self.type}: {allowed}"
+            )
+        return self
+
+    @property
+    def canonical_form(self) -> str:
+        """The :mod:`spokesync.canonical` form values of this field take."""
+        if self.format is not None:
+            return self.format
+        if self.type == "string" and self.property == "email":
+            return "email"
+        return self.type
+
+    @property
+    def hubspot_type(self) -> str:
+        """HubSpot's property ``type`` (multi-select is an ``enumeration``)."""
+        return "enumeration" if self.type == "enumeration_multi" else self.type
+
+    @property
+    def hubspot_field_type(self) -> str:
+        """HubSpot's ``fieldType`` for creating the property."""
+        return self.field_type or DEFAULT_FIELD_TYPES[self.type]
+
+    @property
+    def source_sql(self) -> str:
+        """SQL for the value over the source query's columns."""
+        return self.expr if self.expr is not None else quote_identifier(self.column or "")
+
+
+class AssociationSpec(_Strict):
+    """Associate each record to a record of another synced object via a source column that holds
+    the other record's external id (v4 batch associations)."""
+
+    to_object_type: str
+    column: str
+    association_type_id: int = Field(gt=0)
+    category: Literal["HUBSPOT_DEFINED", "USER_DEFINED"] = "HUBSPOT_DEFINED"
+
+    @field_validator("column")
+    @classmethod
+    def _check_column(cls, v: str) -> str:
+        return validate_identifier(v, "column")
+
+
+class MappingSpec(_Strict):
+    """One mapping file. ``path`` and ``version`` (short sha256 of the file) are set by the loader."""
+
+    object_type: str
+    id: IdSpec
+    source: SourceSpec
+    fields: list[FieldSpec] = Field(min_length=1)
+    associations: list[AssociationSpec] = Field(default_factory=list)
+    as_of_column: str | None = Field(
+        default=None,
+        description="source column whose latest value wins when the query yields duplicate ids",
+    )
+    path: Path
+    version: str
+
+    @field_validator("object_type")
+    @classmethod
+    def _check_object_type(cls, v: str) -> str:
+        if v not in STANDARD_OBJECTS and not CUSTOM_OBJECT.match(v):
+            raise ValueError(
+                f"object_type {v!r} is not a HubSpot object: use one of "
+                f"{', '.join(sorted(STANDARD_OBJECTS))}, a custom type id 2-NNN or p_<name>"
+            )
+        return v
+
+    @field_validator("as_of_column")
+    @classmethod
+    def _check_as_of_column(cls, v: str | None) -> str | None:
+        return None if v is None else validate_identifier(v, "as_of_column")
+
+    @model_validator(mode="after")
+    def _check_fields(self) -> MappingSpec:
+        seen: set[str] = {self.id.property}
+        for i, f in enumerate(self.fields):
+            if f.property in seen:
+                what = "the id property" if f.property == self.id.property else "a duplicate"
+                raise ValueError(f"fields[{i}] ({f.property}): {what}; map each property once")
+            seen.add(f.property)
+        return self
+
+    @property
+    def id_form(self) -> str:
+        """Canonical form of the external id (emails are lowercased)."""
+        return "email" if self.id.property == "email" else "string"
+
+    @property
+    def property_types(self) -> dict[str, str]:
+        """Canonical form per managed property, the id property included."""
+        out = {self.id.property: self.id_form}
+        out.update({f.property: f.canonical_form for f in self.fields})
+        return out
+
+    @property
+    def managed_properties(self) -> list[str]:
+        """Every property this mapping reads back from HubSpot (id first)."""
+        return [self.id.property, *(f.property for f in self.fields)]
+
+    def field(self, prop: str) -> FieldSpec:
+        for f in self.fields:
+            if f.property == prop:
+                return f
+        raise KeyError(prop)
