@@ -55,7 +55,8 @@ class RollingWindow:
         if excess < 0:
             return 0.0
         # The (excess+1)-th oldest event must leave the window first.
-        return max(0.0, self._log[excess] + self.interval_s + self.slack_s - now)
+        # +1 µs so float rounding never lands the new event on the window's edge.
+        return max(0.0, self._log[excess] + self.interval_s + self.slack_s - now + 1e-6)
 
     def record(self, now: float, count: int = 1) -> None:
         self._log.extend([now] * count)
