@@ -403,6 +403,40 @@ class HubSpotClient:
         )
         return dict(_raise_unless_ok(response).body or {})
 
+    async def update_property(
+        self, object_type: str, name: str, changes: dict[str, Any], *, request_id: str
+    ) -> dict[str, Any]:
+        """``PATCH /crm/properties/{version}/{type}/{name}`` (e.g. a complete ``options`` list)."""
+        response = await self.request(
+            "PATCH",
+            self.properties_path(object_type, f"/{name}"),
+            json=changes,
+            request_id=request_id,
+            write=True,
+        )
+        return dict(_raise_unless_ok(response).body or {})
+
+    async def list_property_groups(
+        self, object_type: str, *, request_id: str
+    ) -> list[dict[str, Any]]:
+        response = await self.request(
+            "GET", self.properties_path(object_type, "/groups"), request_id=request_id
+        )
+        body = _raise_unless_ok(response).body
+        return [g for g in (body or {}).get("results") or () if isinstance(g, dict)]
+
+    async def create_property_group(
+        self, object_type: str, name: str, label: str, *, request_id: str
+    ) -> dict[str, Any]:
+        response = await self.request(
+            "POST",
+            self.properties_path(object_type, "/groups"),
+            json={"name": name, "label": label, "displayOrder": -1},
+            request_id=request_id,
+            write=True,
+        )
+        return dict(_raise_unless_ok(response).body or {})
+
     async def iter_objects(
         self,
         object_type: str,

@@ -1,0 +1,227 @@
+"""Ensure the custom properties a mapping writes exist in HubSpot, with the right types.
+
+Missing properties are created (the external-id property with ``hasUniqueValue``, which HubSpot
+never lets you change later), missing property groups too. An existing property whose HubSpot
+type differs from the mapping, or an id property that is not unique, stops everything *before*
+anything is created, with a message naming the property, its HubSpot type and the mapping's.
+Enumeration options the mapping uses but the portal lacks are added (``add_missing_options``),
+since a value outside the options would be rejected record by record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from spokesync.hubspot.client import HubSpotClient
+from spokesync.hubspot.errors import HubSpotError
+from spokesync.hubspot.redact import get_logger
+
+log = get_logger(__name__)
+
+HUBSPOT_TYPES = frozenset({"string", "number", "date", "datetime", "bool", "enumeration"})
+BUILTIN_ID_PROPERTIES = {"contacts": "email"}
+DEFAULT_GROUPS = {
+    "contacts": "contactinformation",
+    "companies": "companyinformation",
+    "deals": "dealinformation",
+    "tickets": "ticketinformation",
+}
+BOOL_OPTIONS = (("Yes", "true"), ("No", "false"))
+
+
+class PropertyMismatchError(HubSpotError):
+    """Existing HubSpot properties disagree with the mapping; nothing was created."""
+
+
+@dataclass(frozen=True, slots=True)
+class PropertySpec:
+    """What a mapping needs of one HubSpot property (HubSpot's own ``type``/``fieldType``)."""
+
+    name: str
+    type: str  # string | number | date | datetime | bool | enumeration
+    field_type: str
+    options: tuple[str, ...] = ()
+    label: str | None = None
+    group: str | None = None
+    unique: bool = False  # the external-id property: created with hasUniqueValue
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in HUBSPOT_TYPES:
+            raise ValueError(
+                f"property {self.name!r}: type {self.type!r} is not a HubSpot property type"
+                f" ({', '.join(sorted(HUBSPOT_TYPES))})"
+            )
+
+
+@dataclass
+class EnsureReport:
+    object_type: str
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    groups_created: list[str] = field(default_factory=list)
+    options_added: dict[str, list[str]] = field(default_factory=dict)
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        verb = "would create" if self.dry_run else "created"
+        parts = [
+            f"{self.object_type}: {verb} {len(self.created)} ({', '.join(self.created) or '-'})"
+        ]
+        parts.append(f"{len(self.existing)} already present")
+        if self.groups_created:
+            parts.append(f"groups {verb}: {', '.join(self.groups_created)}")
+        if self.options_added:
+            added = "; ".join(f"{k}: {', '.join(v)}" for k, v in self.options_added.items())
+            parts.append(f"options {'to add' if self.dry_run else 'added'}: {added}")
+        return ", ".join(parts)
+
+
+def specs_from_mapping(mapping: Any) -> list[PropertySpec]:
+    """Adapt a :class:`spokesync.mapping.spec.MappingSpec` (duck-typed) to property specs."""
+    specs: list[PropertySpec] = []
+    builtin_id = BUILTIN_ID_PROPERTIES.get(mapping.object_type)
+    if mapping.id.property != builtin_id:
+        specs.append(
+            PropertySpec(
+                name=mapping.id.property,
+                type="string",
+                field_type="text",
+                label=mapping.id.label or mapping.id.property,
+                group="spokesync",
+                unique=True,
+                description="External id from the warehouse (spokesync upserts by it)",
+            )
+        )
+    for f in mapping.fields:
+        hubspot_type = "enumeration" if f.type == "enumeration_multi" else f.type
+        field_type = (
+            f.field_type
+            or {
+                "string": "text",
+                "number": "number",
+                "date": "date",
+                "datetime": "date",
+                "bool": "booleancheckbox",
+                "enumeration": "select",
+                "enumeration_multi": "checkbox",
+            }[f.type]
+        )
+        specs.append(
+            PropertySpec(
+                name=f.property,
+                type=hubspot_type,
+                field_type=field_type,
+                options=tuple(f.options or ()),
+                label=f.label,
+                group=f.group,
+                description=f.description,
+            )
+        )
+    return specs
+
+
+def _definition(spec: PropertySpec, object_type: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": spec.name,
+        "label": spec.label or spec.name.replace("_", " ").capitalize(),
+        "type": spec.type,
+        "fieldType": spec.field_type,
+        "groupName": spec.group or DEFAULT_GROUPS.get(object_type, "spokesync"),
+    }
+    if spec.description:
+        body["description"] = spec.description
+    if spec.unique:
+        body["hasUniqueValue"] = True
+    pairs = BOOL_OPTIONS if spec.type == "bool" else tuple((o, o) for o in spec.options)
+    if pairs:
+        body["options"] = [
+            {"label": label, "value": value, "hidden": False, "displayOrder": i}
+            for i, (label, value) in enumerate(pairs)
+        ]
+    return body
+
+
+async def ensure_properties(
+    client: HubSpotClient,
+    specs: list[PropertySpec],
+    object_type: str,
+    *,
+    run_id: str = "ensure-properties",
+    dry_run: bool = False,
+    add_missing_options: bool = True,
+) -> EnsureReport:
+    """Create what is missing; raise :class:`PropertyMismatchError` on any incompatible property."""
+    report = EnsureReport(object_type, dry_run=dry_run)
+    existing = {
+        p["name"]: p
+        for p in await client.list_properties(object_type, request_id=f"{run_id}-props")
+        if "name" in p
+    }
+    problems: list[str] = []
+    missing: list[PropertySpec] = []
+    options_to_add: dict[str, list[str]] = {}
+    for spec in specs:
+        current = existing.get(spec.name)
+        if current is None:
+            missing.append(spec)
+            continue
+        report.existing.append(spec.name)
+        hubspot_type = current.get("type")
+        if hubspot_type != spec.type:
+            problems.append(
+                f"{object_type}.{spec.name}: HubSpot has type {hubspot_type!r}"
+                f" (fieldType {current.get('fieldType')!r}) but the mapping says {spec.type!r}"
+            )
+            continue
+        if spec.unique and not current.get("hasUniqueValue"):
+            problems.append(
+                f"{object_type}.{spec.name}: the id property exists in HubSpot without"
+                " hasUniqueValue, so upserts by it are impossible; HubSpot cannot change this"
+                " later — use a new property name for the external id"
+            )
+        if spec.type == "enumeration" and spec.options:
+            present = {o.get("value") for o in current.get("options") or ()}
+            absent = [o for o in spec.options if o not in present]
+            if absent:
+                options_to_add[spec.name] = absent
+    if problems:
+        raise PropertyMismatchError(
+            "HubSpot properties do not match the mapping (nothing was changed):\n  "
+            + "\n  ".join(problems)
+        )
+
+    groups_needed = {spec.group or DEFAULT_GROUPS.get(object_type, "spokesync") for spec in missing}
+    if groups_needed:
+        groups = await client.list_property_groups(object_type, request_id=f"{run_id}-groups")
+        have = {g.get("name") for g in groups}
+        for n, group in enumerate(sorted(groups_needed - have), start=1):
+            report.groups_created.append(group)
+            if not dry_run:
+                label = "spokesync" if group == "spokesync" else group.replace("_", " ").title()
+                await client.create_property_group(
+                    object_type, group, label, request_id=f"{run_id}-group{n}"
+                )
+    for n, spec in enumerate(missing, start=1):
+        report.created.append(spec.name)
+        if not dry_run:
+            await client.create_property(
+                object_type, _definition(spec, object_type), request_id=f"{run_id}-create{n}"
+            )
+            log.info("created %s.%s (%s/%s)", object_type, spec.name, spec.type, spec.field_type)
+    if add_missing_options:
+        for n, (name, absent) in enumerate(options_to_add.items(), start=1):
+            report.options_added[name] = absent
+            if dry_run:
+                continue
+            current_options = list(existing[name].get("options") or ())
+            start = len(current_options)
+            current_options += [
+                {"label": o, "value": o, "hidden": False, "displayOrder": start + i}
+                for i, o in enumerate(absent)
+            ]
+            await client.update_property(
+                object_type, name, {"options": current_options}, request_id=f"{run_id}-opts{n}"
+            )
+    return report
