@@ -237,3 +237,45 @@ def test_client_repr_hides_token() -> None:
     client = client_for(fake)
     assert TOKEN not in repr(client) and "hubspot.test" in repr(client)
     asyncio.run(client.aclose())
+
+
+def test_associate_dedupes_and_batches_pairs() -> None:
+    from spokesync.hubspot.associations import associate
+
+    bodies: list[dict] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        results = [
+            {"fromObjectId": i["from"]["id"], "toObjectId": i["to"]["id"]} for i in body["inputs"]
+        ]
+        return httpx.Response(201, json={"status": "COMPLETE", "results": results})
+
+    async def go():
+        clock = FakeClock()
+        async with HubSpotClient(
+            "http://h.test",
+            TOKEN,
+            transport=httpx.MockTransport(handle),
+            limiter=RateLimiter(clock=clock, sleep=clock.sleep),
+            sleep=clock.sleep,
+        ) as client:
+            pairs = [(str(i), "9") for i in range(5)] + [("1", "9")]
+            return await associate(
+                client,
+                from_type="contacts",
+                to_type="companies",
+                pairs=pairs,
+                association_type_id=279,
+                run_id="r",
+                batch_size=2,
+            )
+
+    report = asyncio.run(go())
+    assert (report.pairs_in, report.pairs_sent, report.pairs_ok, report.calls) == (6, 5, 5, 3)
+    assert bodies[0]["inputs"][0] == {
+        "from": {"id": "0"},
+        "to": {"id": "9"},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}],
+    }
