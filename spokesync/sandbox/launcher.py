@@ -1,0 +1,183 @@
+"""Start the sandbox as a real subprocess on a free loopback port (for tests, demos, benches).
+
+with SandboxProcess(tmp_path / "sandbox.sqlite") as sandbox:
+    client = HubSpotClient(base_url=sandbox.base_url, token=sandbox.token)
+    ...
+    assert sandbox.stats()["records"]["created"] == 3
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from spokesync.settings import SANDBOX_DEV_TOKEN
+
+START_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SandboxError(RuntimeError):
+    """The sandbox process did not start or an admin call failed."""
+
+
+class SandboxProcess:
+    """``python -m spokesync.cli sandbox`` as a context manager, plus the admin API over HTTP."""
+
+    token: str = SANDBOX_DEV_TOKEN
+
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        port: int | None = None,
+        rate_limit: int = 190,
+        extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.db_path = Path(db_path)
+        self.port = port or free_port()
+        self.rate_limit = rate_limit
+        self.extra_args = list(extra_args)
+        self.env = dict(env) if env is not None else None
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._admin = httpx.Client(base_url=self.base_url, timeout=10.0)
+
+    # ------------------------------------------------------------ lifecycle
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "spokesync.cli",
+            "sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--db",
+            str(self.db_path),
+            "--rate-limit",
+            str(self.rate_limit),
+            *self.extra_args,
+        ]
+
+    def start(self) -> None:
+        env = {**os.environ, **(self.env or {})}
+        self.process = subprocess.Popen(
+            self.command(), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                _, err = self.process.communicate()
+                raise SandboxError(
+                    f"sandbox exited with {self.process.returncode}: {err.decode(errors='replace')[-2000:]}"
+                )
+            try:
+                if self._admin.get("/").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise SandboxError(
+            f"sandbox did not answer GET / on {self.base_url} within {START_TIMEOUT_S}s"
+        )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown (for crash/persistence tests)."""
+        self.stop(signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> SandboxProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        self._admin.close()
+
+    # ------------------------------------------------------------ admin API
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._admin.request(method, f"/__sandbox{path}", **kwargs)
+        if response.status_code >= 400:
+            raise SandboxError(
+                f"{method} /__sandbox{path} → {response.status_code}: {response.text}"
+            )
+        return response.json()
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/stats")
+
+    def requests(self, **filters: Any) -> list[dict[str, Any]]:
+        """The request log; filters: method, path, path_contains, route, status, request_id,
+        since_seq, limit."""
+        params = {k: str(v) for k, v in filters.items() if v is not None}
+        return self._call("GET", "/requests", params=params)["results"]
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "/requests")
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def set_faults(self, **faults: Any) -> None:
+        """Replace the fault configuration (see docs/sandbox.md); no arguments clears it."""
+        self._call("PUT", "/faults", json=faults)
+
+    def faults(self) -> dict[str, Any]:
+        return self._call("GET", "/faults")
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Change rate_limit, daily_limit, retry_after, latency_ms, shuffle_results at runtime."""
+        return self._call("PATCH", "/config", json=changes)
+
+    def export(self, object_type: str | None = None, *, archived: bool = False) -> Any:
+        """All records with properties (and associations): ``{type: [...]}``, or the list for
+        ``object_type``."""
+        params = {"archived": str(archived).lower()}
+        if object_type:
+            params["objectType"] = object_type
+        data = self._call("GET", "/export", params=params)
+        if object_type:
+            return next(iter(data.values()))
+        return data

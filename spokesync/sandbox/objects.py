@@ -1,0 +1,729 @@
+"""CRM object records: single-record CRUD, list, and the batch endpoints with HubSpot's
+semantics (all-or-nothing without ``objectWriteTraceId``, 207 with it, duplicate ids, upsert by a
+unique property, the ``new`` flag, shuffled results). Pure logic: returns (status, body)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from spokesync.sandbox import catalog
+from spokesync.sandbox.catalog import ObjectTypeDef, Option, PropertyDef
+from spokesync.sandbox.errors import (
+    ApiError,
+    PropertyError,
+    duplicate_ids,
+    error_body,
+    non_unique_id_property,
+    not_found,
+    property_errors_body,
+    property_errors_message,
+    too_many_inputs,
+    validation_error,
+)
+from spokesync.sandbox.store import Record, Store
+from spokesync.sandbox.validation import format_datetime, normalize_value
+
+MAX_BATCH_INPUTS = 100
+MAX_LIST_LIMIT = 100
+Result = tuple[int, Any]
+
+
+def now_iso() -> str:
+    return format_datetime(dt.datetime.now(dt.UTC))
+
+
+@dataclass(slots=True)
+class WriteCounters:
+    created: int = 0
+    updated: int = 0
+    archived: int = 0
+    by_type: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, type_name: str, kind: str, n: int) -> None:
+        if n:
+            setattr(self, kind, getattr(self, kind) + n)
+            t = self.by_type.setdefault(type_name, {"created": 0, "updated": 0, "archived": 0})
+            t[kind] += n
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "archived": self.archived,
+            "written": self.created + self.updated,
+            "by_type": self.by_type,
+        }
+
+
+@dataclass(slots=True)
+class InputFailure:
+    """Why one batch input was not written."""
+
+    http_status: int
+    category: str
+    message: str
+    property_errors: list[PropertyError] = field(default_factory=list)
+    context: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_api_error(self, portal_id: int) -> ApiError:
+        if self.property_errors:
+            return ApiError(400, property_errors_body(self.property_errors, portal_id))
+        return ApiError(
+            self.http_status, error_body(self.message, self.category, context=self.context or None)
+        )
+
+    def as_standard_error(self, trace_id: str | None) -> dict[str, Any]:
+        context = dict(self.context)
+        if trace_id is not None:
+            context["objectWriteTraceId"] = [trace_id]
+        return {
+            "status": "error",
+            "category": self.category,
+            "message": self.message,
+            "errors": [
+                {"message": e.message, "code": e.code, "context": {"propertyName": [e.name]}}
+                for e in self.property_errors
+            ],
+            "context": context,
+            "links": {},
+        }
+
+
+# a change notification: (object type, record id, changed property names, created?)
+ChangeListener = Callable[[ObjectTypeDef, Record, dict[str, str], bool], None]
+
+
+class ObjectService:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        shuffle_results: bool = True,
+        email_upsert_partial: bool = False,
+        seed: int | None = None,
+    ) -> None:
+        self.store = store
+        self.shuffle_results = shuffle_results
+        self.email_upsert_partial = email_upsert_partial
+        self.counters = WriteCounters()
+        self._rng = random.Random(seed)
+        self.listeners: list[ChangeListener] = []
+        self.associations: Any = None  # the AssociationService, for inline associations
+
+    # ------------------------------------------------------------ helpers
+    @property
+    def portal_id(self) -> int:
+        return self.store.portal_id
+
+    def object_type(self, name: str) -> ObjectTypeDef:
+        ot = self.store.resolve_type(name)
+        if ot is None:
+            raise validation_error(f"Unable to infer object type from: {name}")
+        return ot
+
+    def _shuffled(self, items: list[Any]) -> list[Any]:
+        if self.shuffle_results and len(items) > 1:
+            original = list(items)
+            while items == original:
+                self._rng.shuffle(items)
+        return items
+
+    def record_json(
+        self,
+        ot: ObjectTypeDef,
+        rec: Record,
+        properties: list[str] | None = None,
+        *,
+        written: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """``SimplePublicObject``: reads show requested (or default) properties, null if unset;
+        writes show the properties written plus the system ones."""
+        props: dict[str, str | None]
+        if written is not None:
+            props = {k: rec.properties.get(k, "") for k in written}
+            for k in ot.system_properties:
+                props[k] = rec.properties.get(k)
+        else:
+            names = properties if properties else ot.default_properties
+            props = {k: rec.properties.get(k) for k in names}
+            for k in ot.system_properties:
+                props.setdefault(k, rec.properties.get(k))
+        body: dict[str, Any] = {
+            "id": str(rec.id),
+            "properties": props,
+            "createdAt": rec.created_at,
+            "updatedAt": rec.updated_at,
+            "archived": rec.archived,
+        }
+        if rec.archived and rec.archived_at:
+            body["archivedAt"] = rec.archived_at
+        return body
+
+    def _options_for(
+        self, ot: ObjectTypeDef, prop: PropertyDef, merged: dict[str, str]
+    ) -> list[Option] | None:
+        """Pipelines and their stages are options that depend on the record."""
+        pipeline_prop = {"0-3": "pipeline", "0-5": "hs_pipeline"}.get(ot.type_id)
+        stage_prop = {"0-3": "dealstage", "0-5": "hs_pipeline_stage"}.get(ot.type_id)
+        if pipeline_prop is None:
+            return None
+        pipelines = catalog.PIPELINES[ot.name]
+        if prop.name == pipeline_prop:
+            return [Option(label, pid, i) for i, (pid, label, _) in enumerate(pipelines)]
+        if prop.name == stage_prop:
+            chosen = merged.get(pipeline_prop) or pipelines[0][0]
+            for pid, _, stages in pipelines:
+                if pid == chosen:
+                    return [Option(label, sid, i) for i, (sid, label, _) in enumerate(stages)]
+            return []
+        return None
+
+    def validate_properties(
+        self,
+        ot: ObjectTypeDef,
+        raw: Any,
+        existing: Record | None,
+        *,
+        creating: bool,
+    ) -> tuple[dict[str, str], list[PropertyError]]:
+        """Normalised values to write, and every problem with them."""
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise validation_error("Invalid input JSON: properties must be an object")
+        defs = self.store.properties.get(ot.type_id, {})
+        errors: list[PropertyError] = []
+        values: dict[str, str] = {}
+        current = existing.properties if existing else {}
+        merged = {**current, **{k: str(v) for k, v in raw.items() if v is not None}}
+        for name, value in raw.items():
+            prop = defs.get(name)
+            if prop is None or prop.archived:
+                msg = f'Property "{name}" does not exist'
+                errors.append(PropertyError(name, "PROPERTY_DOESNT_EXIST", msg))
+                continue
+            if prop.read_only_value:
+                msg = f'Property "{name}" is a read-only property and cannot be set'
+                errors.append(PropertyError(name, "READ_ONLY_VALUE", msg))
+                continue
+            try:
+                values[name] = normalize_value(
+                    prop,
+                    value,
+                    existing=current.get(name),
+                    options=self._options_for(ot, prop, merged),
+                    is_email=ot.type_id == "0-1" and name == "email",
+                )
+            except PropertyError as exc:
+                errors.append(exc)
+        if creating:
+            for name in ot.required:
+                if not values.get(name) and not any(e.name == name for e in errors):
+                    msg = f"{name} is required"
+                    errors.append(PropertyError(name, "REQUIRED_PROPERTY", msg))
+        return values, errors
+
+    def _unique_conflict(
+        self, ot: ObjectTypeDef, values: dict[str, str], own_id: int | None
+    ) -> InputFailure | None:
+        for name in self.store.unique_properties(ot.type_id):
+            v = values.get(name)
+            if not v:
+                continue
+            holder = self.store.find_by_unique(ot.type_id, name, v)
+            if holder is None or holder.id == own_id:
+                continue
+            if ot.type_id == "0-1" and name == "email":
+                return InputFailure(
+                    409, "CONFLICT", f"Contact already exists. Existing ID: {holder.id}"
+                )
+            msg = (
+                f'A {ot.singular} with the unique value "{v}" for property "{name}" already '
+                f"exists: {holder.id}"
+            )
+            err = PropertyError(name, "INVALID_UNIQUE_VALUE", msg)
+            return InputFailure(
+                400, "VALIDATION_ERROR", property_errors_message([err], self.portal_id), [err]
+            )
+        return None
+
+    def _property_failure(self, errors: list[PropertyError]) -> InputFailure:
+        return InputFailure(
+            400, "VALIDATION_ERROR", property_errors_message(errors, self.portal_id), errors
+        )
+
+    def _apply(
+        self,
+        ot: ObjectTypeDef,
+        changes: list[tuple[Record | None, dict[str, str]]],
+        stamp: str,
+    ) -> list[tuple[Record, bool]]:
+        """Create or update records in one transaction; returns (record, created)."""
+        new_ids = iter(self.store.allocate_ids(sum(1 for rec, _ in changes if rec is None)))
+        out: list[tuple[Record, bool]] = []
+        previous: dict[int, dict[str, str]] = {}
+        for rec, values in changes:
+            if rec is None:
+                rid = next(new_ids)
+                props = {k: v for k, v in values.items() if v != ""}
+                props.update(
+                    {
+                        ot.created_property: stamp,
+                        ot.modified_property: stamp,
+                        "hs_object_id": str(rid),
+                    }
+                )
+                out.append((Record(rid, props, stamp, stamp), True))
+            else:
+                previous[rec.id] = dict(rec.properties)
+                for k, v in values.items():
+                    if v == "":
+                        rec.properties.pop(k, None)
+                    else:
+                        rec.properties[k] = v
+                rec.properties[ot.modified_property] = stamp
+                rec.updated_at = stamp
+                out.append((rec, False))
+        self.store.save_records(ot.type_id, [r for r, _ in out], previous=previous)
+        created = sum(1 for _, c in out if c)
+        self.counters.add(ot.name, "created", created)
+        self.counters.add(ot.name, "updated", len(out) - created)
+        for (rec, was_created), (_, values) in zip(out, changes, strict=True):
+            for listener in self.listeners:
+                listener(ot, rec, values, was_created)
+        return out
+
+    @staticmethod
+    def _inputs(body: Any) -> list[dict[str, Any]]:
+        if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+            raise validation_error(
+                "Invalid input JSON on line 1, column 1: Some required fields were not set: [inputs]"
+            )
+        inputs = body["inputs"]
+        if len(inputs) > MAX_BATCH_INPUTS:
+            raise too_many_inputs(len(inputs), MAX_BATCH_INPUTS)
+        for i, item in enumerate(inputs):
+            if not isinstance(item, dict):
+                raise validation_error(f"Invalid input JSON: inputs[{i}] must be an object")
+        return inputs
+
+    @staticmethod
+    def _trace_mode(inputs: list[dict[str, Any]]) -> bool:
+        return bool(inputs) and all(i.get("objectWriteTraceId") for i in inputs)
+
+    def _batch_answer(
+        self,
+        ot: ObjectTypeDef,
+        inputs: list[dict[str, Any]],
+        planned: list[tuple[int, Record | None, dict[str, str]]],
+        failures: dict[int, InputFailure],
+        *,
+        started: str,
+        ok_status: int,
+        upsert: bool,
+        trace_mode: bool,
+        plans: dict[int, list[Any]] | None = None,
+    ) -> Result:
+        if failures and not trace_mode:
+            first = failures[min(failures)]
+            raise first.as_api_error(self.portal_id)
+        stamp = now_iso()
+        with self.store.transaction():
+            applied = self._apply(ot, [(rec, vals) for _, rec, vals in planned], stamp)
+            for (idx, _, _), (rec, _) in zip(planned, applied, strict=True):
+                if plans and plans.get(idx) and self.associations is not None:
+                    self.associations.apply_inline(ot, rec, plans[idx])
+        results = []
+        for (idx, _, values), (rec, created) in zip(planned, applied, strict=True):
+            item = self.record_json(ot, rec, written=values)
+            if upsert:
+                item["new"] = created
+            trace = inputs[idx].get("objectWriteTraceId")
+            if trace:
+                item["objectWriteTraceId"] = str(trace)
+            results.append(item)
+        body: dict[str, Any] = {"status": "COMPLETE", "results": self._shuffled(results)}
+        if failures:
+            body["numErrors"] = len(failures)
+            body["errors"] = [
+                failures[i].as_standard_error(str(inputs[i].get("objectWriteTraceId")))
+                for i in sorted(failures)
+            ]
+        body["startedAt"] = started
+        body["completedAt"] = now_iso()
+        return (207 if failures else ok_status), body
+
+    # ------------------------------------------------------------ batch endpoints
+    def batch_create(self, type_name: str, body: Any) -> Result:
+        ot = self.object_type(type_name)
+        started = now_iso()
+        inputs = self._inputs(body)
+        trace_mode = self._trace_mode(inputs)
+        failures: dict[int, InputFailure] = {}
+        planned: list[tuple[int, Record | None, dict[str, str]]] = []
+        plans: dict[int, list[Any]] = {}
+        seen_unique: dict[tuple[str, str], int] = {}
+        dup: list[str] = []
+        for idx, item in enumerate(inputs):
+            values, errors = self.validate_properties(
+                ot, item.get("properties"), None, creating=True
+            )
+            if errors:
+                failures[idx] = self._property_failure(errors)
+                continue
+            for name in self.store.unique_properties(ot.type_id):
+                if values.get(name):
+                    key = (name, values[name])
+                    if key in seen_unique and values[name] not in dup:
+                        dup.append(values[name])
+                    seen_unique[key] = idx
+            conflict = self._unique_conflict(ot, values, None)
+            if conflict:
+                failures[idx] = conflict
+                continue
+            try:
+                plans[idx] = self._association_plan(ot, item.get("associations"))
+            except ApiError as exc:
+                failures[idx] = InputFailure(
+                    exc.status,
+                    exc.body.get("category", "VALIDATION_ERROR"),
+                    exc.body["message"],
+                    context=exc.body.get("context") or {},
+                )
+                continue
+            planned.append((idx, None, values))
+        if dup:
+            raise duplicate_ids(dup)
+        return self._batch_answer(
+            ot,
+            inputs,
+            planned,
+            failures,
+            started=started,
+            ok_status=201,
+            upsert=False,
+            trace_mode=trace_mode,
+            plans=plans,
+        )
+
+    def _resolve_id_property(
+        self, ot: ObjectTypeDef, id_property: str | None, *, upsert: bool
+    ) -> str | None:
+        if not id_property or (id_property == "hs_object_id" and not upsert):
+            return None
+        allowed = [
+            p.name for p in self.store.properties.get(ot.type_id, {}).values() if p.has_unique_value
+        ]
+        if upsert and ot.type_id == "0-1":
+            allowed.append("email")
+        if id_property not in allowed:
+            raise non_unique_id_property(ot.type_id, id_property, self.portal_id)
+        return id_property
+
+    def _key(self, ot: ObjectTypeDef, id_property: str, raw: Any) -> str:
+        prop = self.store.properties[ot.type_id][id_property]
+        try:
+            return normalize_value(
+                prop, raw, is_email=ot.type_id == "0-1" and id_property == "email"
+            )
+        except PropertyError:
+            return str(raw).strip().lower() if id_property == "email" else str(raw)
+
+    def _find(self, ot: ObjectTypeDef, raw_id: Any, id_property: str | None) -> Record | None:
+        if id_property is None:
+            try:
+                rec = self.store.records[ot.type_id].get(int(str(raw_id)))
+            except ValueError:
+                return None
+            return None if rec is None or rec.archived else rec
+        return self.store.find_by_unique(
+            ot.type_id, id_property, self._key(ot, id_property, raw_id)
+        )
+
+    def _check_duplicates(self, keys: list[str]) -> None:
+        seen: set[str] = set()
+        dup: list[str] = []
+        for k in keys:
+            if k in seen and k not in dup:
+                dup.append(k)
+            seen.add(k)
+        if dup:
+            raise duplicate_ids(dup)
+
+    def batch_upsert(self, type_name: str, body: Any) -> Result:
+        ot = self.object_type(type_name)
+        started = now_iso()
+        inputs = self._inputs(body)
+        trace_mode = self._trace_mode(inputs)
+        id_props = {i.get("idProperty") for i in inputs}
+        resolved = {p: self._resolve_id_property(ot, p, upsert=True) for p in id_props}
+        if "email" in resolved.values() and not self.email_upsert_partial:
+            trace_mode = False  # "Partial upserts are not supported when using email"
+        keys = []
+        for item in inputs:
+            prop = resolved[item.get("idProperty")]
+            keys.append(self._key(ot, prop, item.get("id")) if prop else str(item.get("id")))
+        self._check_duplicates(keys)
+        failures: dict[int, InputFailure] = {}
+        planned: list[tuple[int, Record | None, dict[str, str]]] = []
+        for idx, (item, key) in enumerate(zip(inputs, keys, strict=True)):
+            prop = resolved[item.get("idProperty")]
+            existing = self._find(ot, item.get("id"), prop)
+            if existing is None and prop is None:
+                failures[idx] = self._not_found_failure(ot, [key])
+                continue
+            raw = dict(item.get("properties") or {})
+            if prop is not None:
+                raw[prop] = item.get("id")
+            values, errors = self.validate_properties(ot, raw, existing, creating=existing is None)
+            if errors:
+                failures[idx] = self._property_failure(errors)
+                continue
+            conflict = self._unique_conflict(ot, values, existing.id if existing else None)
+            if conflict:
+                failures[idx] = conflict
+                continue
+            planned.append((idx, existing, values))
+        return self._batch_answer(
+            ot,
+            inputs,
+            planned,
+            failures,
+            started=started,
+            ok_status=200,
+            upsert=True,
+            trace_mode=trace_mode,
+        )
+
+    def _not_found_failure(self, ot: ObjectTypeDef, ids: list[str]) -> InputFailure:
+        return InputFailure(
+            404,
+            "OBJECT_NOT_FOUND",
+            f"Could not get some {ot.upper} objects, they may be deleted or not exist. "
+            "Check that ids are valid.",
+            context={"ids": ids},
+        )
+
+    def batch_update(self, type_name: str, body: Any) -> Result:
+        ot = self.object_type(type_name)
+        started = now_iso()
+        inputs = self._inputs(body)
+        trace_mode = self._trace_mode(inputs)
+        resolved = {
+            p: self._resolve_id_property(ot, p, upsert=False)
+            for p in {i.get("idProperty") for i in inputs}
+        }
+        keys = []
+        for item in inputs:
+            prop = resolved[item.get("idProperty")]
+            keys.append(self._key(ot, prop, item.get("id")) if prop else str(item.get("id")))
+        self._check_duplicates(keys)
+        failures: dict[int, InputFailure] = {}
+        missing: list[tuple[int, str]] = []
+        planned: list[tuple[int, Record | None, dict[str, str]]] = []
+        for idx, (item, key) in enumerate(zip(inputs, keys, strict=True)):
+            existing = self._find(ot, item.get("id"), resolved[item.get("idProperty")])
+            if existing is None:
+                missing.append((idx, key))
+                continue
+            values, errors = self.validate_properties(
+                ot, item.get("properties"), existing, creating=False
+            )
+            if errors:
+                failures[idx] = self._property_failure(errors)
+                continue
+            conflict = self._unique_conflict(ot, values, existing.id)
+            if conflict:
+                failures[idx] = conflict
+                continue
+            planned.append((idx, existing, values))
+        if failures and not trace_mode:
+            raise failures[min(failures)].as_api_error(self.portal_id)
+        status, answer = self._batch_answer(
+            ot,
+            inputs,
+            planned,
+            failures,
+            started=started,
+            ok_status=200,
+            upsert=False,
+            trace_mode=trace_mode,
+        )
+        if missing:
+            nf = self._not_found_failure(ot, [k for _, k in missing]).as_standard_error(None)
+            answer.setdefault("errors", []).append(nf)
+            answer["numErrors"] = len(answer["errors"])
+            answer = {
+                k: answer[k]
+                for k in ("status", "results", "numErrors", "errors", "startedAt", "completedAt")
+            }
+            status = 207
+        return status, answer
+
+    def batch_archive(self, type_name: str, body: Any) -> Result:
+        ot = self.object_type(type_name)
+        inputs = self._inputs(body)
+        stamp = now_iso()
+        recs = []
+        for item in inputs:
+            rec = self._find(ot, item.get("id"), None)
+            if rec is not None and rec not in recs:
+                recs.append(rec)
+        self._archive(ot, recs, stamp)
+        return 204, None
+
+    def _archive(self, ot: ObjectTypeDef, recs: list[Record], stamp: str) -> None:
+        if not recs:
+            return
+        previous = {r.id: dict(r.properties) for r in recs}
+        for rec in recs:
+            rec.archived, rec.archived_at, rec.updated_at = True, stamp, stamp
+        with self.store.transaction():
+            self.store.save_records(ot.type_id, recs, previous=previous)
+        self.counters.add(ot.name, "archived", len(recs))
+
+    def batch_read(self, type_name: str, body: Any, archived: bool = False) -> Result:
+        ot = self.object_type(type_name)
+        started = now_iso()
+        inputs = self._inputs(body)
+        prop = body.get("idProperty")
+        prop = self._resolve_id_property(ot, prop, upsert=True) if prop else None
+        properties = body.get("properties") or None
+        results, missing = [], []
+        for item in inputs:
+            rec = self._find_any(ot, item.get("id"), prop, archived)
+            if rec is None:
+                missing.append(str(item.get("id")))
+            else:
+                results.append(self.record_json(ot, rec, properties))
+        answer: dict[str, Any] = {"status": "COMPLETE", "results": self._shuffled(results)}
+        if missing:
+            answer["numErrors"] = 1
+            answer["errors"] = [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": self._not_found_failure(ot, missing).message,
+                    "context": {"ids": missing},
+                    "errors": [],
+                    "links": {},
+                }
+            ]
+        answer["startedAt"] = started
+        answer["completedAt"] = now_iso()
+        return (207 if missing else 200), answer
+
+    def _find_any(
+        self, ot: ObjectTypeDef, raw_id: Any, prop: str | None, archived: bool
+    ) -> Record | None:
+        if prop is not None:
+            rec = self._find(ot, raw_id, prop)
+        else:
+            try:
+                rec = self.store.records[ot.type_id].get(int(str(raw_id)))
+            except ValueError:
+                rec = None
+        if rec is None or rec.archived != archived:
+            return None
+        return rec
+
+    # ------------------------------------------------------------ single records
+    def create(self, type_name: str, body: Any) -> Result:
+        ot = self.object_type(type_name)
+        if not isinstance(body, dict):
+            raise validation_error("Invalid input JSON: expected an object")
+        values, errors = self.validate_properties(ot, body.get("properties"), None, creating=True)
+        if errors:
+            raise self._property_failure(errors).as_api_error(self.portal_id)
+        conflict = self._unique_conflict(ot, values, None)
+        if conflict:
+            raise conflict.as_api_error(self.portal_id)
+        plan = self._association_plan(ot, body.get("associations"))
+        with self.store.transaction():
+            [(rec, _)] = self._apply(ot, [(None, values)], now_iso())
+            if plan and self.associations is not None:
+                self.associations.apply_inline(ot, rec, plan)
+        return 201, self.record_json(ot, rec, written=values)
+
+    def _association_plan(self, ot: ObjectTypeDef, assoc: Any) -> list[Any]:
+        if not assoc or self.associations is None:
+            return []
+        return self.associations.check_inline(ot, assoc)
+
+    def get(self, type_name: str, record_id: str, query: dict[str, Any]) -> Result:
+        ot = self.object_type(type_name)
+        prop = query.get("idProperty")
+        prop = self._resolve_id_property(ot, prop, upsert=True) if prop else None
+        archived = str(query.get("archived", "false")).lower() == "true"
+        rec = self._find_any(ot, record_id, prop, archived)
+        if rec is None:
+            raise not_found()
+        return 200, self.record_json(ot, rec, query.get("properties") or None)
+
+    def update(self, type_name: str, record_id: str, body: Any, query: dict[str, Any]) -> Result:
+        ot = self.object_type(type_name)
+        prop = query.get("idProperty")
+        prop = self._resolve_id_property(ot, prop, upsert=False) if prop else None
+        rec = self._find(ot, record_id, prop)
+        if rec is None:
+            raise not_found()
+        if not isinstance(body, dict):
+            raise validation_error("Invalid input JSON: expected an object")
+        values, errors = self.validate_properties(ot, body.get("properties"), rec, creating=False)
+        if errors:
+            raise self._property_failure(errors).as_api_error(self.portal_id)
+        conflict = self._unique_conflict(ot, values, rec.id)
+        if conflict:
+            raise conflict.as_api_error(self.portal_id)
+        with self.store.transaction():
+            self._apply(ot, [(rec, values)], now_iso())
+        return 200, self.record_json(ot, rec, written=values)
+
+    def archive(self, type_name: str, record_id: str) -> Result:
+        ot = self.object_type(type_name)
+        rec = self._find(ot, record_id, None)
+        if rec is not None:
+            self._archive(ot, [rec], now_iso())
+        return 204, None
+
+    def list(self, type_name: str, query: dict[str, Any], base_url: str) -> Result:
+        ot = self.object_type(type_name)
+        limit = _int_param(query.get("limit"), 10, "limit")
+        if limit < 1 or limit > MAX_LIST_LIMIT:
+            raise validation_error(f"limit must be between 1 and {MAX_LIST_LIMIT}, not {limit}")
+        after = _int_param(query.get("after"), 0, "after")
+        archived = str(query.get("archived", "false")).lower() == "true"
+        ids = sorted(
+            rid
+            for rid, rec in self.store.records[ot.type_id].items()
+            if rid >= after and rec.archived == archived
+        )
+        page = ids[:limit]
+        records = self.store.records[ot.type_id]
+        body: dict[str, Any] = {
+            "results": [
+                self.record_json(ot, records[i], query.get("properties") or None) for i in page
+            ]
+        }
+        if len(ids) > limit:
+            nxt = str(ids[limit])
+            body["paging"] = {
+                "next": {
+                    "after": nxt,
+                    "link": f"{base_url}/crm/v3/objects/{ot.name}?limit={limit}&after={nxt}",
+                }
+            }
+        return 200, body
+
+
+def _int_param(value: Any, default: int, name: str) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        return int(str(value))
+    except ValueError as exc:
+        raise validation_error(f"{name} must be an integer, not {value!r}") from exc

@@ -1,0 +1,230 @@
+"""``POST /crm/v3/objects/{type}/search``: filter groups (AND within, OR across), one sort,
+integer ``after`` paging, and HubSpot's limits (reference §1.4)."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from spokesync.sandbox.catalog import ObjectTypeDef, PropertyDef
+from spokesync.sandbox.errors import validation_error
+from spokesync.sandbox.objects import ObjectService
+from spokesync.sandbox.store import Record
+from spokesync.sandbox.validation import parse_moment
+
+MAX_GROUPS = 5
+MAX_FILTERS_PER_GROUP = 6
+MAX_FILTERS = 18
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 10
+MAX_RESULTS = 10_000
+MAX_BODY_CHARS = 3_000
+OPERATORS = {
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+}
+
+
+def _comparable(prop: PropertyDef | None, value: Any) -> Any:
+    """A value in the property's order: numbers and moments compare numerically."""
+    text = "" if value is None else str(value)
+    if prop is not None and prop.type == "number":
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            return None
+    if prop is not None and prop.type in ("date", "datetime"):
+        moment = parse_moment(text)
+        return None if moment is None else moment.timestamp()
+    if prop is not None and prop.type == "enumeration":
+        return text  # enumerations are case-sensitive
+    return text.lower()
+
+
+def _token_match(value: str, pattern: str) -> bool:
+    regex = re.escape(pattern.lower()).replace(r"\*", ".*")
+    return any(
+        re.fullmatch(regex, tok) for tok in re.split(r"[\s@.,;]+", value.lower()) + [value.lower()]
+    )
+
+
+class SearchService:
+    def __init__(self, objects: ObjectService) -> None:
+        self.objects = objects
+
+    def _check(self, body: dict[str, Any]) -> None:
+        groups = body.get("filterGroups") or []
+        if len(groups) > MAX_GROUPS:
+            raise validation_error(
+                f"Too many filter groups: {len(groups)}. At most {MAX_GROUPS} filterGroups are allowed."
+            )
+        total = 0
+        for g in groups:
+            filters = (g or {}).get("filters") or []
+            if len(filters) > MAX_FILTERS_PER_GROUP:
+                raise validation_error(
+                    f"Too many filters in a filter group: {len(filters)}. At most "
+                    f"{MAX_FILTERS_PER_GROUP} filters are allowed in a group."
+                )
+            total += len(filters)
+            for f in filters:
+                if f.get("operator") not in OPERATORS:
+                    raise validation_error(f"Invalid operator: {f.get('operator')}")
+                if not f.get("propertyName"):
+                    raise validation_error("Some required fields were not set: [propertyName]")
+        if total > MAX_FILTERS:
+            raise validation_error(
+                f"Too many filters: {total}. At most {MAX_FILTERS} filters are allowed in total."
+            )
+        if len(body.get("sorts") or []) > 1:
+            raise validation_error("Only one sort is allowed in a search request.")
+
+    def _matches(self, ot: ObjectTypeDef, rec: Record, f: dict[str, Any]) -> bool:
+        name = f["propertyName"]
+        op = f["operator"]
+        if name.startswith("associations."):
+            target = self.objects.store.resolve_type(name.split(".", 1)[1])
+            linked: set[str] = set()
+            if target is not None:
+                key = (ot.type_id, rec.id, target.type_id)
+                linked = {str(i) for i in self.objects.store.associations.get(key, {})}
+            if op == "EQ":
+                return str(f.get("value")) in linked
+            if op == "IN":
+                return bool(linked & {str(v) for v in f.get("values") or []})
+            if op == "HAS_PROPERTY":
+                return bool(linked)
+            if op == "NOT_HAS_PROPERTY":
+                return not linked
+            return str(f.get("value")) not in linked
+        prop = self.objects.store.properties.get(ot.type_id, {}).get(name)
+        raw = rec.properties.get(name)
+        if name == "hs_object_id":
+            raw = str(rec.id)
+        if op == "HAS_PROPERTY":
+            return bool(raw)
+        if op == "NOT_HAS_PROPERTY":
+            return not raw
+        if op in ("IN", "NOT_IN"):
+            values = {_comparable(prop, v) for v in f.get("values") or []}
+            found = raw is not None and (
+                _comparable(prop, raw) in values
+                or (
+                    prop is not None
+                    and prop.field_type == "checkbox"
+                    and bool(set(raw.split(";")) & {str(v) for v in f.get("values") or []})
+                )
+            )
+            return found if op == "IN" else not found
+        if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+            found = raw is not None and _token_match(raw, str(f.get("value", "")))
+            return found if op == "CONTAINS_TOKEN" else not found
+        if raw is None:
+            return op == "NEQ"
+        left = _comparable(prop, raw)
+        right = _comparable(prop, f.get("value"))
+        if left is None or right is None:
+            return op == "NEQ"
+        if op == "EQ":
+            if prop is not None and prop.field_type == "checkbox":
+                return str(f.get("value")) in raw.split(";")
+            return left == right
+        if op == "NEQ":
+            return left != right
+        if op == "BETWEEN":
+            high = _comparable(prop, f.get("highValue"))
+            return high is not None and right <= left <= high
+        try:
+            return {
+                "LT": left < right,
+                "LTE": left <= right,
+                "GT": left > right,
+                "GTE": left >= right,
+            }[op]
+        except TypeError:
+            return False
+
+    def search(self, type_name: str, body: Any, raw_body: bytes) -> tuple[int, Any]:
+        ot = self.objects.object_type(type_name)
+        if len(raw_body) > MAX_BODY_CHARS:
+            raise validation_error(
+                f"The request body is {len(raw_body)} characters long; a search request can "
+                f"contain at most {MAX_BODY_CHARS} characters."
+            )
+        if not isinstance(body, dict):
+            raise validation_error("Invalid input JSON: expected an object")
+        self._check(body)
+        limit = body.get("limit", DEFAULT_LIMIT)
+        if not isinstance(limit, int) or limit < 0 or limit > MAX_LIMIT:
+            raise validation_error(
+                f"limit must be between 0 and {MAX_LIMIT}, not {json.dumps(limit)}"
+            )
+        after_raw = body.get("after") or "0"
+        try:
+            after = int(str(after_raw))
+        except ValueError as exc:
+            raise validation_error(
+                f"after must be formatted as an integer, not {after_raw!r}"
+            ) from exc
+        if after + limit > MAX_RESULTS:
+            raise validation_error(
+                f"Requested results {after}-{after + limit} are beyond the {MAX_RESULTS} result "
+                "limit for search. Narrow the query (e.g. hs_object_id GT the last id) instead."
+            )
+        groups = [g.get("filters") or [] for g in body.get("filterGroups") or []]
+        query = str(body.get("query") or "").lower()
+        hits: list[Record] = []
+        for rec in self.objects.store.records[ot.type_id].values():
+            if rec.archived:
+                continue
+            if groups and not any(all(self._matches(ot, rec, f) for f in g) for g in groups):
+                continue
+            if query and not any(
+                query in (rec.properties.get(p) or "").lower() for p in ot.default_properties
+            ):
+                continue
+            hits.append(rec)
+        sorts = body.get("sorts") or []
+        if sorts:
+            s = sorts[0]
+            if isinstance(s, str):
+                name, desc = s.lstrip("-"), s.startswith("-")
+            else:
+                name, desc = (
+                    s.get("propertyName", "hs_object_id"),
+                    s.get("direction") == "DESCENDING",
+                )
+            prop = self.objects.store.properties.get(ot.type_id, {}).get(name)
+
+            def key(r: Record) -> tuple[int, Any]:
+                if name == "hs_object_id":
+                    return (0, r.id)
+                c = _comparable(prop, r.properties.get(name))
+                return (1, "") if c is None or c == "" else (0, c)
+
+            hits.sort(key=lambda r: r.id)
+            hits.sort(key=key, reverse=desc)
+        else:
+            hits.sort(key=lambda r: r.id)
+        page = hits[after : after + limit]
+        props = body.get("properties") or None
+        answer: dict[str, Any] = {
+            "total": len(hits),
+            "results": [self.objects.record_json(ot, r, props) for r in page],
+        }
+        if after + limit < len(hits) and limit > 0:
+            answer["paging"] = {"next": {"after": str(after + limit)}}
+        return 200, answer

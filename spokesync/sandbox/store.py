@@ -1,0 +1,377 @@
+"""The sandbox portal's state: held in memory for speed, written through to SQLite (WAL) so it
+survives a restart. One connection, one transaction per request that writes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spokesync.sandbox.catalog import (
+    DEFAULT_GROUPS,
+    DEFAULT_PROPERTIES,
+    EPOCH_ISO,
+    AssociationType,
+    ObjectTypeDef,
+    PropertyDef,
+    default_association_types,
+    default_object_types,
+)
+
+FIRST_RECORD_ID = 10_000_001
+FIRST_CUSTOM_TYPE = 3_500_001
+FIRST_ASSOCIATION_TYPE_ID = 100_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+  type_id TEXT NOT NULL, id INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  archived INTEGER NOT NULL, archived_at TEXT, properties TEXT NOT NULL,
+  PRIMARY KEY (type_id, id));
+CREATE TABLE IF NOT EXISTS associations (
+  from_type TEXT NOT NULL, from_id INTEGER NOT NULL, to_type TEXT NOT NULL, to_id INTEGER NOT NULL,
+  type_id INTEGER NOT NULL, PRIMARY KEY (from_type, from_id, to_type, to_id, type_id));
+CREATE TABLE IF NOT EXISTS custom_properties (
+  type_id TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (type_id, name));
+CREATE TABLE IF NOT EXISTS property_groups (
+  type_id TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (type_id, name));
+CREATE TABLE IF NOT EXISTS object_schemas (type_id TEXT PRIMARY KEY, definition TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS association_types (
+  from_type TEXT NOT NULL, to_type TEXT NOT NULL, type_id INTEGER NOT NULL, definition TEXT NOT NULL,
+  PRIMARY KEY (from_type, to_type, type_id));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(slots=True)
+class Record:
+    id: int
+    properties: dict[str, str]
+    created_at: str
+    updated_at: str
+    archived: bool = False
+    archived_at: str | None = None
+
+
+AssocKey = tuple[str, int, str]  # (from type id, from record id, to type id)
+
+
+class Store:
+    """In-memory portal state backed by SQLite. Not thread-safe by itself: the app calls it from
+    one event loop without awaiting in between, so each request's changes are atomic."""
+
+    def __init__(self, path: Path | None, portal_id: int) -> None:
+        self.portal_id = portal_id
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            str(path) if path else ":memory:", isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()  # the TestClient may call from another thread
+        self._load()
+
+    # ---------------------------------------------------------------- loading
+    def _load(self) -> None:
+        self.object_types: dict[str, ObjectTypeDef] = {t.type_id: t for t in default_object_types()}
+        self.properties: dict[str, dict[str, PropertyDef]] = {
+            tid: {p.name: p for p in props} for tid, props in DEFAULT_PROPERTIES.items()
+        }
+        self.groups: dict[str, dict[str, dict[str, Any]]] = {
+            tid: {
+                name: {"name": name, "label": label, "displayOrder": i, "archived": False}
+                for i, (name, label) in enumerate(groups)
+            }
+            for tid, groups in DEFAULT_GROUPS.items()
+        }
+        self.association_types: dict[tuple[str, str], list[AssociationType]] = {}
+        for at in default_association_types():
+            self.association_types.setdefault((at.from_type, at.to_type), []).append(at)
+        self.records: dict[str, dict[int, Record]] = {tid: {} for tid in self.object_types}
+        self.associations: dict[AssocKey, dict[int, set[int]]] = {}
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        self.next_id = int(meta.get("next_id", FIRST_RECORD_ID))
+        self.next_custom_type = int(meta.get("next_custom_type", FIRST_CUSTOM_TYPE))
+        self.next_association_type = int(
+            meta.get("next_association_type", FIRST_ASSOCIATION_TYPE_ID)
+        )
+
+        for (definition,) in self._db.execute("SELECT definition FROM object_schemas"):
+            self._install_schema(json.loads(definition))
+        for tid, definition in self._db.execute("SELECT type_id, definition FROM property_groups"):
+            d = json.loads(definition)
+            self.groups.setdefault(tid, {})[d["name"]] = d
+        for tid, definition in self._db.execute(
+            "SELECT type_id, definition FROM custom_properties"
+        ):
+            prop = PropertyDef.from_json(json.loads(definition))
+            self.properties.setdefault(tid, {})[prop.name] = prop
+        for (definition,) in self._db.execute("SELECT definition FROM association_types"):
+            d = json.loads(definition)
+            at = AssociationType(**d)
+            self.association_types.setdefault((at.from_type, at.to_type), []).append(at)
+        for tid, rid, created, updated, archived, archived_at, props in self._db.execute(
+            "SELECT type_id, id, created_at, updated_at, archived, archived_at, properties FROM records"
+        ):
+            self.records.setdefault(tid, {})[rid] = Record(
+                rid, json.loads(props), created, updated, bool(archived), archived_at
+            )
+        for ft, fid, tt, tid_, type_id in self._db.execute(
+            "SELECT from_type, from_id, to_type, to_id, type_id FROM associations"
+        ):
+            self.associations.setdefault((ft, fid, tt), {}).setdefault(tid_, set()).add(type_id)
+        self._rebuild_unique()
+
+    def _install_schema(self, schema: dict[str, Any]) -> None:
+        tid = schema["objectTypeId"]
+        props = schema.get("_properties", [])
+        self.object_types[tid] = ObjectTypeDef(
+            type_id=tid,
+            name=schema["name"],
+            singular=schema["name"],
+            label_singular=schema["labels"]["singular"],
+            label_plural=schema["labels"]["plural"],
+            read_scopes=["crm.objects.custom.read"],
+            write_scopes=["crm.objects.custom.write"],
+            created_property="hs_createdate",
+            required=list(schema.get("requiredProperties", [])),
+            default_properties=["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
+            fully_qualified_name=schema["fullyQualifiedName"],
+            primary_display_property=schema.get("primaryDisplayProperty"),
+            schema=schema,
+        )
+        self.records.setdefault(tid, {})
+        self.properties.setdefault(tid, {})
+        for d in props:
+            p = PropertyDef.from_json(d)
+            self.properties[tid][p.name] = p
+        self.groups.setdefault(tid, {}).setdefault(
+            f"{schema['name']}_information",
+            {
+                "name": f"{schema['name']}_information",
+                "label": f"{schema['labels']['singular']} information",
+                "displayOrder": 0,
+                "archived": False,
+            },
+        )
+
+    def _rebuild_unique(self) -> None:
+        self.unique: dict[str, dict[str, dict[str, int]]] = {}
+        for tid in self.object_types:
+            index = {name: {} for name in self.unique_properties(tid)}
+            for rec in self.records.get(tid, {}).values():
+                if rec.archived:
+                    continue
+                for name, values in index.items():
+                    v = rec.properties.get(name)
+                    if v:
+                        values[v] = rec.id
+            self.unique[tid] = index
+
+    # ---------------------------------------------------------------- lookups
+    def resolve_type(self, name: str) -> ObjectTypeDef | None:
+        """By type id (``0-1``, ``2-…``), plural or singular name, or ``p{portal}_{name}``."""
+        key = name.strip().lower()
+        if key in self.object_types:
+            return self.object_types[key]
+        for ot in self.object_types.values():
+            if key in (ot.name.lower(), ot.singular.lower()) or (
+                ot.fully_qualified_name and key == ot.fully_qualified_name.lower()
+            ):
+                return ot
+        return None
+
+    def unique_properties(self, type_id: str) -> list[str]:
+        names = [p.name for p in self.properties.get(type_id, {}).values() if p.has_unique_value]
+        if type_id == "0-1":
+            names.append("email")
+        return names
+
+    def find_by_unique(self, type_id: str, prop: str, value: str) -> Record | None:
+        rid = self.unique.get(type_id, {}).get(prop, {}).get(value)
+        return None if rid is None else self.records[type_id].get(rid)
+
+    def association_types_between(self, from_type: str, to_type: str) -> list[AssociationType]:
+        return self.association_types.get((from_type, to_type), [])
+
+    # ---------------------------------------------------------------- writes
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def allocate_ids(self, count: int) -> list[int]:
+        start = self.next_id
+        self.next_id += count
+        self._set_meta("next_id", self.next_id)
+        return list(range(start, start + count))
+
+    def _set_meta(self, key: str, value: Any) -> None:
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, str(value)),
+        )
+
+    def save_records(
+        self,
+        type_id: str,
+        records: Iterable[Record],
+        *,
+        previous: dict[int, dict[str, str]] | None = None,
+    ) -> None:
+        """Write records (already changed in memory) and keep the unique index in step.
+        ``previous`` holds the properties each record had before, to free old unique values."""
+        rows = []
+        index = self.unique.setdefault(type_id, {})
+        table = self.records.setdefault(type_id, {})
+        for rec in records:
+            table[rec.id] = rec
+            old = (previous or {}).get(rec.id, {})
+            for name, values in index.items():
+                old_v, new_v = old.get(name), None if rec.archived else rec.properties.get(name)
+                if old_v and old_v != new_v and values.get(old_v) == rec.id:
+                    del values[old_v]
+                if new_v:
+                    values[new_v] = rec.id
+            rows.append(
+                (
+                    type_id,
+                    rec.id,
+                    rec.created_at,
+                    rec.updated_at,
+                    int(rec.archived),
+                    rec.archived_at,
+                    json.dumps(rec.properties, separators=(",", ":")),
+                )
+            )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO records(type_id, id, created_at, updated_at, archived, "
+            "archived_at, properties) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def add_association(
+        self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int
+    ) -> None:
+        self.associations.setdefault((from_type, from_id, to_type), {}).setdefault(
+            to_id, set()
+        ).add(type_id)
+        self._db.execute(
+            "INSERT OR IGNORE INTO associations VALUES (?, ?, ?, ?, ?)",
+            (from_type, from_id, to_type, to_id, type_id),
+        )
+
+    def remove_association(
+        self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int | None
+    ) -> None:
+        """Remove one type id between a pair, or every type when ``type_id`` is None."""
+        targets = self.associations.get((from_type, from_id, to_type), {})
+        types = targets.get(to_id)
+        if types is None:
+            return
+        if type_id is None:
+            types.clear()
+        else:
+            types.discard(type_id)
+        if not types:
+            del targets[to_id]
+        sql = "DELETE FROM associations WHERE from_type=? AND from_id=? AND to_type=? AND to_id=?"
+        params: tuple[Any, ...] = (from_type, from_id, to_type, to_id)
+        if type_id is not None:
+            sql += " AND type_id=?"
+            params += (type_id,)
+        self._db.execute(sql, params)
+
+    def save_property(self, type_id: str, prop: PropertyDef) -> None:
+        self.properties.setdefault(type_id, {})[prop.name] = prop
+        if prop.has_unique_value:
+            index = self.unique.setdefault(type_id, {}).setdefault(prop.name, {})
+            for rec in self.records.get(type_id, {}).values():
+                v = rec.properties.get(prop.name)
+                if v and not rec.archived:
+                    index[v] = rec.id
+        self._db.execute(
+            "INSERT OR REPLACE INTO custom_properties VALUES (?, ?, ?)",
+            (type_id, prop.name, json.dumps(prop.to_json())),
+        )
+
+    def save_group(self, type_id: str, group: dict[str, Any]) -> None:
+        self.groups.setdefault(type_id, {})[group["name"]] = group
+        self._db.execute(
+            "INSERT OR REPLACE INTO property_groups VALUES (?, ?, ?)",
+            (type_id, group["name"], json.dumps(group)),
+        )
+
+    def save_schema(self, schema: dict[str, Any]) -> ObjectTypeDef:
+        self._install_schema(schema)
+        self.next_custom_type = max(self.next_custom_type, int(schema["objectTypeId"][2:]) + 1)
+        self._set_meta("next_custom_type", self.next_custom_type)
+        self._db.execute(
+            "INSERT OR REPLACE INTO object_schemas VALUES (?, ?)",
+            (schema["objectTypeId"], json.dumps(schema)),
+        )
+        self._rebuild_unique()
+        return self.object_types[schema["objectTypeId"]]
+
+    def save_association_type(self, at: AssociationType) -> None:
+        self.association_types.setdefault((at.from_type, at.to_type), []).append(at)
+        self.next_association_type = max(self.next_association_type, at.type_id + 1)
+        self._set_meta("next_association_type", self.next_association_type)
+        self._db.execute(
+            "INSERT OR REPLACE INTO association_types VALUES (?, ?, ?, ?)",
+            (
+                at.from_type,
+                at.to_type,
+                at.type_id,
+                json.dumps(
+                    {
+                        "from_type": at.from_type,
+                        "to_type": at.to_type,
+                        "type_id": at.type_id,
+                        "category": at.category,
+                        "label": at.label,
+                        "inverse_id": at.inverse_id,
+                    }
+                ),
+            ),
+        )
+
+    def reload(self) -> None:
+        """Re-read everything from SQLite (after a rolled-back transaction)."""
+        with self._lock:
+            self._load()
+
+    def reset(self) -> None:
+        """Forget every record, association, custom property, group and schema."""
+        with self.transaction() as db:
+            for table in (
+                "records",
+                "associations",
+                "custom_properties",
+                "property_groups",
+                "object_schemas",
+                "association_types",
+                "meta",
+            ):
+                db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+        self._load()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+__all__ = ["EPOCH_ISO", "FIRST_RECORD_ID", "Record", "Store"]
