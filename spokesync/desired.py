@@ -1,0 +1,168 @@
+"""Desired state: what HubSpot should hold, from a mapping's SQL over the warehouse.
+
+:func:`build_desired` runs the mapping's source query for one ``as_of`` date inside DuckDB,
+projects every field (column or expression), canonicalises it in SQL
+(:func:`spokesync.canonical.sql_canonical`) and leaves a temp table ``desired`` with one row per
+record: ``external_id`` plus one column per HubSpot property (canonical strings, NULL = no
+value). Rows with a NULL/empty id are rejected and counted; duplicate ids (by canonical key)
+are reduced to one row (the latest by ``as_of_column`` if the mapping names one, then a stable
+order) and reported. Nothing is loaded into Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from spokesync import warehouse
+from spokesync.canonical import configure_connection, sql_canonical
+from spokesync.mapping.spec import MappingSpec, quote_identifier
+from spokesync.rollout import Rollout
+
+DESIRED_TABLE = "desired"
+ID_COLUMN = "external_id"
+
+
+class DesiredStateError(RuntimeError):
+    """The mapping's SQL could not produce desired state; the message names file and field."""
+
+
+@dataclass(slots=True)
+class DesiredStats:
+    object_type: str
+    as_of: dt.date
+    source_rows: int = 0
+    records: int = 0
+    rejected_ids: int = 0  # rows whose id is NULL or empty
+    duplicates: int = 0  # rows dropped because another row had the same canonical id
+    duplicate_samples: list[str] = field(default_factory=list)
+
+
+def _params(mapping: MappingSpec, as_of: dt.date) -> dict[str, object]:
+    return {"as_of": as_of} if mapping.source.uses_as_of else {}
+
+
+def _locate_error(
+    con: duckdb.DuckDBPyConnection, mapping: MappingSpec, as_of: dt.date, err: Exception
+) -> DesiredStateError:
+    """Find which part of the mapping fails, so the error names it."""
+    params = _params(mapping, as_of)
+    src = mapping.source.sql
+    try:
+        con.execute(f"SELECT * FROM ({src}) AS src LIMIT 0", params)
+    except duckdb.Error as e:
+        return DesiredStateError(f"{mapping.path}: source.sql: {e}")
+    probes = [("id.column", quote_identifier(mapping.id.column))]
+    probes += [(f"fields[{i}] ({f.property})", f.source_sql) for i, f in enumerate(mapping.fields)]
+    probes += [
+        (f"associations[{i}].column", quote_identifier(a.column))
+        for i, a in enumerate(mapping.associations)
+    ]
+    for where, expr in probes:
+        try:
+            con.execute(f"SELECT {expr} FROM ({src}) AS src", params).fetchall()
+        except duckdb.Error as e:
+            return DesiredStateError(f"{mapping.path}: {where}: {e}")
+    return DesiredStateError(f"{mapping.path}: {err}")
+
+
+def build_desired(
+    con: duckdb.DuckDBPyConnection,
+    mapping: MappingSpec,
+    as_of: dt.date,
+    rollout: Rollout | None = None,
+) -> DesiredStats:
+    """Create temp table ``desired`` on ``con`` (which has the warehouse views)."""
+    configure_connection(con)
+    stats = DesiredStats(object_type=mapping.object_type, as_of=as_of)
+    params = _params(mapping, as_of)
+    id_sql = sql_canonical(mapping.id_form, quote_identifier(mapping.id.column))
+    cols = [f"{id_sql} AS {ID_COLUMN}"]
+    cols += [
+        f"{sql_canonical(f.canonical_form, f.source_sql)} AS {quote_identifier(f.property)}"
+        for f in mapping.fields
+    ]
+    cols += [
+        f"CAST({quote_identifier(a.column)} AS VARCHAR) AS {quote_identifier('__assoc_' + str(i))}"
+        for i, a in enumerate(mapping.associations)
+    ]
+    order = [f"{quote_identifier(mapping.as_of_column)} AS __order"] if mapping.as_of_column else []
+    where = f"WHERE ({rollout.predicate})" if rollout and rollout.predicate else ""
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE desired_raw AS SELECT {', '.join(cols + order)} "
+            f"FROM ({mapping.source.sql}) AS src {where}",
+            params,
+        )
+    except duckdb.Error as e:
+        raise _locate_error(con, mapping, as_of, e) from e
+
+    percent = rollout.sql_percent_filter(ID_COLUMN) if rollout else None
+    row = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {ID_COLUMN} IS NULL), "
+        f"count({ID_COLUMN}) - count(DISTINCT {ID_COLUMN}) FROM desired_raw"
+    ).fetchone()
+    assert row is not None
+    stats.source_rows, stats.rejected_ids, stats.duplicates = (int(v) for v in row)
+    keep = [f"{ID_COLUMN} IS NOT NULL"] + ([percent] if percent else [])
+    dedupe = ""
+    if stats.duplicates:
+        stats.duplicate_samples = [
+            r[0]
+            for r in con.execute(
+                f"SELECT {ID_COLUMN} FROM desired_raw WHERE {ID_COLUMN} IS NOT NULL "
+                f"GROUP BY {ID_COLUMN} HAVING count(*) > 1 ORDER BY {ID_COLUMN} LIMIT 10"
+            ).fetchall()
+        ]
+        tiebreak = ["__order DESC NULLS LAST"] if mapping.as_of_column else []
+        tiebreak += [f"{quote_identifier(f.property)} NULLS LAST" for f in mapping.fields]
+        dedupe = (
+            f"QUALIFY row_number() OVER (PARTITION BY {ID_COLUMN} ORDER BY "
+            f"{', '.join(tiebreak)}) = 1"
+        )
+    exclude = " EXCLUDE (__order)" if mapping.as_of_column else ""
+    con.execute(
+        f"CREATE OR REPLACE TABLE {DESIRED_TABLE} AS SELECT *{exclude} FROM desired_raw "
+        f"WHERE {' AND '.join(keep)} {dedupe}"
+    )
+    con.execute("DROP TABLE desired_raw")
+    row = con.execute(f"SELECT count(*) FROM {DESIRED_TABLE}").fetchone()
+    stats.records = int(row[0]) if row else 0
+    return stats
+
+
+def desired_long_sql(mapping: MappingSpec, table: str = DESIRED_TABLE) -> str:
+    """The desired table as (external_id, property, value, null_policy, owner) rows.
+
+    ``skip`` fields with no value are left out: they can never produce a change. The id
+    property is included, so a new record is created with it and the snapshot keeps it.
+    """
+    parts = [
+        f"SELECT {ID_COLUMN}, '{mapping.id.property}' AS property, {ID_COLUMN} AS value, "
+        f"'skip' AS null_policy, 'warehouse' AS owner FROM {table}"
+    ]
+    for f in mapping.fields:
+        col = quote_identifier(f.property)
+        cond = f" WHERE {col} IS NOT NULL" if f.null_policy == "skip" else ""
+        parts.append(
+            f"SELECT {ID_COLUMN}, '{f.property}', {col}, '{f.null_policy}', '{f.owner}' "
+            f"FROM {table}{cond}"
+        )
+    return "\nUNION ALL\n".join(parts)
+
+
+def desired_table(
+    warehouse_dir: Path, mapping: MappingSpec, as_of: dt.date, rollout: Rollout | None = None
+) -> tuple[pa.Table, DesiredStats]:
+    """Desired state as an Arrow table (one row per record) — for small data, tools and tests."""
+    con = warehouse.connect(Path(warehouse_dir))
+    try:
+        stats = build_desired(con, mapping, as_of, rollout)
+        table = con.sql(f"SELECT * FROM {DESIRED_TABLE} ORDER BY {ID_COLUMN}").to_arrow_table()
+    finally:
+        con.close()
+    return table, stats

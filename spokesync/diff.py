@@ -1,0 +1,292 @@
+"""The field-level diff: desired state vs the snapshot, in DuckDB SQL.
+
+:func:`plan_changes` builds desired state (:mod:`spokesync.desired`) in an in-memory DuckDB
+connection over the warehouse views, attaches the state DB **read-only**, computes the change
+set into an in-memory temp table, and **detaches** before returning. The returned
+:class:`ChangePlan` therefore holds no handle on the state file: the push can write to the
+store (write-through) while the plan is being iterated, in the same process. Close the plan
+(or use it as a context manager) to free its memory.
+
+Rules, per (record, property):
+
+- warehouse-owned: send when the canonical value differs from the snapshot's;
+- no desired value: ``skip`` never sends; ``clear`` sends ``""`` only if HubSpot holds a value;
+- hubspot-owned: send only when HubSpot's value is empty/absent (people's edits stand);
+- as-of guard: never replace a snapshot value whose ``as_of`` is newer than the plan's;
+- a record absent from the snapshot is new (``kind="create"``) and gets all its values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+import pyarrow as pa
+
+from spokesync import warehouse
+from spokesync.changes import RecordChange
+from spokesync.desired import ID_COLUMN, DesiredStats, build_desired, desired_long_sql
+from spokesync.mapping.spec import MappingSpec
+from spokesync.rollout import Rollout
+from spokesync.state.store import StateStore
+from spokesync.warehouse import sql_literal
+
+PLAN_TABLE = "plan"
+
+
+class ChangePlan:
+    """The changes one mapping needs for one ``as_of``: counts, batches, a markdown summary."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        mapping: MappingSpec,
+        as_of: dt.date,
+        desired: DesiredStats,
+        rollout: Rollout | None,
+    ) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = con
+        self.object_type = mapping.object_type
+        self.mapping_version = mapping.version
+        self.id_property = mapping.id.property
+        self.as_of = as_of
+        self.rollout = rollout
+        self.desired = desired
+        self.records_desired = desired.records
+        self.duplicates = desired.duplicates
+        self.rejected_ids = desired.rejected_ids
+        row = con.execute(
+            f"SELECT count(DISTINCT {ID_COLUMN}), "
+            f"count(DISTINCT {ID_COLUMN}) FILTER (WHERE kind = 'create'), count(*), "
+            f"count(*) FILTER (WHERE new_value = '') FROM {PLAN_TABLE}"
+        ).fetchone()
+        assert row is not None
+        self.records_changed, self.records_new, self.fields_changed, self.fields_cleared = (
+            int(v) for v in row
+        )
+        self.records_updated = self.records_changed - self.records_new
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise RuntimeError("this change plan is closed")
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> ChangePlan:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def batches(self, size: int = 100) -> Iterator[list[RecordChange]]:
+        """Changed records, ``size`` per list, in external-id order; each record appears once
+        with all its changed properties. Streams Arrow batches; memory stays bounded."""
+        if size < 1:
+            raise ValueError("batch size must be at least 1")
+        reader = (
+            self.con.cursor()
+            .sql(
+                f"SELECT {ID_COLUMN}, hubspot_id, kind, property, new_value FROM {PLAN_TABLE} "
+                f"ORDER BY {ID_COLUMN}, property"
+            )
+            .to_arrow_reader(8192)
+        )
+        out: list[RecordChange] = []
+        cur_id: str | None = None
+        cur_hid: str | None = None
+        cur_kind = "update"
+        props: dict[str, str] = {}
+        for batch in reader:
+            ids, hids, kinds, names, values = (batch.column(i).to_pylist() for i in range(5))
+            for ext, hid, kind, name, value in zip(ids, hids, kinds, names, values, strict=True):
+                if ext != cur_id:
+                    if cur_id is not None:
+                        out.append(self._change(cur_id, cur_hid, cur_kind, props))
+                        if len(out) == size:
+                            yield out
+                            out = []
+                    cur_id, cur_hid, cur_kind, props = ext, hid, kind, {}
+                props[name] = value
+        if cur_id is not None:
+            out.append(self._change(cur_id, cur_hid, cur_kind, props))
+        if out:
+            yield out
+
+    def _change(self, ext: str, hid: str | None, kind: str, props: dict[str, str]) -> RecordChange:
+        return RecordChange(
+            object_type=self.object_type,
+            external_id=ext,
+            hubspot_id=hid,
+            properties=props,
+            as_of=self.as_of,
+            kind="create" if kind == "create" else "update",
+        )
+
+    def planned_rows(self) -> pa.RecordBatchReader:
+        """Rows for the ``planned_changes`` table (see ``StateStore.record_planned_changes``)."""
+        return (
+            self.con.cursor()
+            .sql(
+                f"SELECT $ot AS object_type, {ID_COLUMN} AS external_id, hubspot_id, property, "
+                f"old_value, new_value, kind, as_of FROM {PLAN_TABLE} "
+                f"ORDER BY {ID_COLUMN}, property",
+                params={"ot": self.object_type},
+            )
+            .to_arrow_reader(8192)
+        )
+
+    def fields_changed_by_property(self) -> dict[str, int]:
+        return dict(
+            self.con.execute(
+                f"SELECT property, count(*) FROM {PLAN_TABLE} GROUP BY property ORDER BY property"
+            ).fetchall()
+        )
+
+    def as_metadata(self) -> dict[str, int | str]:
+        """Counts for Dagster metadata and the CLI summary."""
+        return {
+            "object_type": self.object_type,
+            "mapping_version": self.mapping_version,
+            "as_of": self.as_of.isoformat(),
+            "records_desired": self.records_desired,
+            "records_changed": self.records_changed,
+            "records_new": self.records_new,
+            "records_updated": self.records_updated,
+            "fields_changed": self.fields_changed,
+            "fields_cleared": self.fields_cleared,
+            "duplicates": self.duplicates,
+            "rejected_ids": self.rejected_ids,
+            "rollout": self.rollout.describe() if self.rollout else "all records",
+        }
+
+    def summary_markdown(self, limit: int = 20) -> str:
+        """Counts, changed fields per property and the first ``limit`` changed values."""
+        m = self.as_metadata()
+        lines = [
+            f"### {self.object_type} — planned changes as of {m['as_of']} "
+            f"(mapping {self.mapping_version})",
+            "",
+            f"- records desired: {self.records_desired}"
+            + (f" (rollout: {m['rollout']})" if self.rollout else ""),
+            f"- records to write: {self.records_changed} ({self.records_new} new, "
+            f"{self.records_updated} updated)",
+            f"- fields to write: {self.fields_changed} ({self.fields_cleared} cleared)",
+            f"- duplicate ids dropped: {self.duplicates}; rows without id rejected: "
+            f"{self.rejected_ids}",
+        ]
+        if self.desired.duplicate_samples:
+            lines.append(f"- duplicate ids (first): {', '.join(self.desired.duplicate_samples)}")
+        per_prop = self.fields_changed_by_property()
+        if per_prop:
+            lines += ["", "| property | changes |", "|---|---:|"]
+            lines += [f"| {p} | {n} |" for p, n in per_prop.items()]
+        rows = self.con.execute(
+            f"SELECT {ID_COLUMN}, kind, property, old_value, new_value FROM {PLAN_TABLE} "
+            f"ORDER BY {ID_COLUMN}, property LIMIT $lim",
+            {"lim": limit},
+        ).fetchall()
+        if rows:
+            lines += [
+                "",
+                f"First {len(rows)} changed values:",
+                "",
+                "| external id | kind | property | HubSpot now | new value |",
+                "|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {_md(e)} | {k} | {p} | {_md(o)} | {_md(n) if n != '' else '(clear)'} |"
+                for e, k, p, o, n in rows
+            ]
+        return "\n".join(lines)
+
+
+def _md(value: object) -> str:
+    if value is None:
+        return "∅"
+    s = str(value).replace("|", "\\|").replace("\n", " ")
+    return (s[:60] + "…") if len(s) > 60 else s
+
+
+DIFF_SQL = """
+CREATE OR REPLACE TABLE changed AS
+WITH d AS (
+{desired_long}
+),
+s AS (
+    SELECT external_id, property, value, as_of FROM st.snapshot WHERE object_type = $ot
+)
+SELECT d.external_id, d.property, coalesce(d.value, '') AS new_value, s.value AS old_value
+FROM d LEFT JOIN s ON s.external_id = d.external_id AND s.property = d.property
+WHERE (s.as_of IS NULL OR s.as_of <= $as_of)
+  AND CASE
+        WHEN d.owner = 'hubspot' THEN s.value IS NULL AND d.value IS NOT NULL
+        WHEN d.value IS NULL THEN d.null_policy = 'clear' AND s.value IS NOT NULL
+        ELSE s.value IS DISTINCT FROM d.value
+      END
+"""
+
+PLAN_SQL = """
+CREATE OR REPLACE TABLE plan AS
+WITH known AS (
+    SELECT external_id, any_value(hubspot_id) AS hubspot_id
+    FROM st.snapshot
+    WHERE object_type = $ot AND external_id IN (SELECT external_id FROM changed)
+    GROUP BY external_id
+)
+SELECT c.external_id, k.hubspot_id, c.property, c.old_value, c.new_value,
+       CASE WHEN k.external_id IS NULL THEN 'create' ELSE 'update' END AS kind,
+       CAST($as_of AS DATE) AS as_of
+FROM changed c LEFT JOIN known k ON k.external_id = c.external_id
+ORDER BY c.external_id, c.property
+"""
+
+
+def plan_changes(
+    store_path: Path,
+    warehouse_dir: Path,
+    mapping: MappingSpec,
+    as_of: dt.date,
+    rollout: Rollout | None = None,
+    *,
+    memory_limit: str | None = None,
+) -> ChangePlan:
+    """Diff ``mapping``'s desired state for ``as_of`` against the snapshot in ``store_path``.
+
+    The state DB is attached read-only only while the change set is computed (see module doc).
+    ``memory_limit`` (e.g. ``"1GB"``) caps DuckDB's memory; beyond it DuckDB spills to disk.
+    """
+    StateStore(store_path).ensure_schema()
+    con = warehouse.connect(Path(warehouse_dir))
+    try:
+        if memory_limit:
+            con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
+        stats = build_desired(con, mapping, as_of, rollout)
+        con.execute(f"ATTACH {sql_literal(str(store_path))} AS st (READ_ONLY)")
+        try:
+            params = {"ot": mapping.object_type, "as_of": as_of}
+            con.execute(DIFF_SQL.format(desired_long=desired_long_sql(mapping)), params)
+            con.execute(PLAN_SQL, params)
+        finally:
+            con.execute("DETACH st")
+        con.execute("DROP TABLE changed")
+        return ChangePlan(con, mapping, as_of, stats, rollout)
+    except BaseException:
+        con.close()
+        raise

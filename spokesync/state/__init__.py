@@ -1,0 +1,5 @@
+"""The DuckDB state store: snapshot, sync log, dead letters, planned changes, sync runs."""
+
+from spokesync.state.store import DeadLetterRecord, DriftedValue, DriftReport, StateStore
+
+__all__ = ["DeadLetterRecord", "DriftReport", "DriftedValue", "StateStore"]
