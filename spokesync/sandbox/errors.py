@@ -7,7 +7,6 @@ the caller fills ``correlationId`` with the value it also sends as ``X-HubSpot-C
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 AUTH_MESSAGE = (
@@ -72,14 +71,17 @@ def invalid_json(detail: str) -> ApiError:
     return validation_error(f"Invalid input JSON on line 1, column 1: {detail}")
 
 
-@dataclass(frozen=True, slots=True)
-class PropertyError:
+class PropertyError(Exception):
     """One property value HubSpot would reject (an item of "Property values were not valid")."""
 
-    name: str
-    code: str  # PROPERTY_DOESNT_EXIST, INVALID_OPTION, INVALID_DATE, INVALID_LONG, ...
-    message: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, name: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+        self.code = code  # PROPERTY_DOESNT_EXIST, INVALID_OPTION, INVALID_DATE, INVALID_LONG, …
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"PropertyError({self.name!r}, {self.code!r}, {self.message!r})"
 
 
 def property_errors_message(errors: list[PropertyError], portal_id: int) -> str:
