@@ -1,0 +1,11 @@
+"""Validated ingestion of landing files into the warehouse (see ``docs/ingestion.md``)."""
+
+from spokesync.ingest.engine import (
+    IngestError,
+    IngestReport,
+    ingest_master,
+    ingest_partition,
+    landed_partitions,
+)
+
+__all__ = ["IngestError", "IngestReport", "ingest_master", "ingest_partition", "landed_partitions"]

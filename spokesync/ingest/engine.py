@@ -1,0 +1,275 @@
+"""Ingest one source's landing files for one day (or the master snapshot) into the warehouse.
+
+Valid rows go to ``warehouse/<table>/date=D/data.parquet`` (or ``<table>/data.parquet``),
+written to a temporary file and renamed into place, so a re-run replaces the partition and a
+failure leaves the previous version untouched. Rows that fail go to
+``warehouse/quarantine/source=<table>/date=D/<run_id>.parquet``; older quarantine files of the
+same source and partition are removed once the new one is in place. Streaming: files are read
+in chunks of ``chunk_rows`` rows and never held whole in pandas.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES, SOURCES
+from spokesync.ingest.quarantine import QUARANTINE_SCHEMA, QuarantineRow, raw_rows
+from spokesync.ingest.readers import (
+    DEFAULT_CHUNK_ROWS,
+    UnreadableFile,
+    landing_files,
+    read_source,
+)
+from spokesync.ingest.validate import validate_chunk
+from spokesync.warehouse import master_path, partition_path, quarantine_path
+
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+
+class IngestError(Exception):
+    """The partition could not be ingested (nothing was written); the message says why."""
+
+
+@dataclass(slots=True)
+class IngestReport:
+    source: str
+    partition: str | None
+    run_id: str
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    rows_normalised: int = 0
+    columns_added: list[str] = field(default_factory=list)
+    columns_missing: list[str] = field(default_factory=list)
+    failed_checks: dict[str, int] = field(default_factory=dict)  # "column:check" -> rows
+    preview_markdown: str = ""
+    duration_s: float = 0.0
+    output_path: str = ""
+    quarantine_path: str | None = None
+
+    @property
+    def quarantine_rate(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "quarantine_rate": self.quarantine_rate}
+
+
+def landed_partitions(source: str, landing: Path) -> list[str]:
+    """Days (``YYYY-MM-DD``) for which ``source`` has landing files, sorted."""
+    landing = Path(landing)
+    if source not in PARTITIONED_SOURCES:
+        raise ValueError(f"{source!r} is not a daily source; expected one of {PARTITIONED_SOURCES}")
+    if source == "product_usage":
+        base = landing / "product_usage"
+        days = {p.name[5:] for p in base.glob("date=*") if any(p.glob("*.parquet"))}
+    else:
+        folder = landing / ("support/tickets" if source == "support_tickets" else f"erp/{source}")
+        days = {m.group(1) for p in folder.glob("*_*.*") if (m := _DAY_IN_NAME.search(p.name))}
+    return sorted(d for d in days if DAY_RE.match(d))
+
+
+def ingest_partition(
+    source: str,
+    day: str,
+    landing: Path,
+    warehouse_dir: Path,
+    run_id: str,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> IngestReport:
+    """Ingest ``source`` for ``day``; raises :class:`IngestError` when nothing can be loaded."""
+    if source not in PARTITIONED_SOURCES:
+        raise ValueError(f"{source!r} is not a daily source; expected one of {PARTITIONED_SOURCES}")
+    if not DAY_RE.match(day):
+        raise ValueError(f"partition must be YYYY-MM-DD, not {day!r}")
+    out = partition_path(Path(warehouse_dir), source, day)
+    return _ingest(source, day, Path(landing), Path(warehouse_dir), run_id, out, chunk_rows)
+
+
+def ingest_master(
+    source: str,
+    landing: Path,
+    warehouse_dir: Path,
+    run_id: str,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> IngestReport:
+    """Ingest a master-data snapshot (``accounts`` / ``users``), replacing the table."""
+    if source not in MASTER_SOURCES:
+        raise ValueError(f"{source!r} is not master data; expected one of {MASTER_SOURCES}")
+    out = master_path(Path(warehouse_dir), source)
+    return _ingest(source, None, Path(landing), Path(warehouse_dir), run_id, out, chunk_rows)
+
+
+class _SeenKeys:
+    """Keys already loaded in this partition, as sorted 64-bit hashes (DuckDB ``hash``)."""
+
+    def __init__(self) -> None:
+        self.sorted = np.empty(0, dtype=np.uint64)
+        self.con = duckdb.connect()
+
+    def first_seen(self, keys: pa.Array) -> np.ndarray:
+        """True where the key was not loaded before (and not earlier in ``keys``)."""
+        tbl = pa.table({"k": keys})  # noqa: F841 - read by DuckDB's replacement scan
+        hashes = self.con.execute("SELECT hash(k) AS h FROM tbl").fetchnumpy()["h"]
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        fresh = ~pd.Series(hashes).duplicated(keep="first").to_numpy()
+        if len(self.sorted):
+            pos = np.searchsorted(self.sorted, hashes)
+            pos[pos == len(self.sorted)] = 0
+            fresh &= self.sorted[pos] != hashes
+        merged = np.concatenate([self.sorted, np.sort(hashes[fresh])])
+        merged.sort(kind="stable")
+        self.sorted = merged
+        return fresh
+
+
+def _to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    arrays = [pa.array(frame[f.name], from_pandas=True).cast(f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _ingest(
+    source: str,
+    day: str | None,
+    landing: Path,
+    warehouse_dir: Path,
+    run_id: str,
+    out: Path,
+    chunk_rows: int,
+) -> IngestReport:
+    started = time.perf_counter()
+    spec = SOURCES[source]
+    schema = spec.arrow_schema()
+    report = IngestReport(source, day, run_id)
+    files = landing_files(source, landing, day)
+    if not files:
+        where = landing / "master" if day is None else landing
+        raise IngestError(f"no landing files for {source} on {day or 'master'} under {where}")
+    report.files = [str(f.relative_to(landing)) for f in files]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{run_id}.tmp")
+    quarantined: list[QuarantineRow] = []
+    seen = _SeenKeys()
+    now = dt.datetime.now(dt.UTC)
+    preview: pd.DataFrame | None = None
+    added: list[str] = []
+    missing: list[str] = []
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for chunk in read_source(source, files, landing, chunk_rows):
+                for u in chunk.unparsed:
+                    quarantined.append(
+                        QuarantineRow.build(
+                            source, day, chunk.file, u.row_number, u.raw,
+                            [{"column": None, "check": "parse_json" if spec.format == "jsonl"
+                              else "parse_csv", "failure_case": u.error}],
+                            run_id, now,
+                        )
+                    )  # fmt: skip
+                report.rows_read += len(chunk.unparsed) + len(chunk.frame)
+                added += [c for c in chunk.columns if c not in spec.column_names and c not in added]
+                if len(chunk.frame) == 0:
+                    missing += [c for c in spec.column_names if c not in chunk.columns]
+                    continue
+                v = validate_chunk(source, chunk.frame, day)
+                missing += [c for c in v.columns_missing if c not in missing]
+                report.rows_normalised += v.normalised
+                valid = v.valid.copy()
+                positions = np.flatnonzero(valid)
+                if len(positions):
+                    keys = pa.array(v.frame[spec.key].iloc[positions], from_pandas=True)
+                    first = seen.first_seen(keys)
+                    dups = positions[~first]
+                    for pos in dups:
+                        v.failures[int(pos)] = [
+                            {
+                                "column": spec.key,
+                                "check": "duplicate_key",
+                                "failure_case": v.frame[spec.key].iat[pos],
+                            }  # fmt: skip
+                        ]
+                    valid[dups] = False
+                good = v.frame[valid]
+                if len(good):
+                    writer.write_table(_to_arrow(good, schema))
+                    if preview is None:
+                        preview = good.head(5)
+                report.rows_valid += len(good)
+                bad_positions = np.flatnonzero(~valid)
+                raws = raw_rows(chunk, bad_positions)
+                for pos, raw in zip(bad_positions, raws, strict=True):
+                    quarantined.append(
+                        QuarantineRow.build(
+                            source, day, chunk.file, int(chunk.row_numbers[pos]), raw,
+                            v.failures.get(int(pos), []), run_id, now,
+                        )
+                    )  # fmt: skip
+        report.rows_quarantined = len(quarantined)
+        report.columns_added, report.columns_missing = sorted(set(added)), sorted(set(missing))
+        for q in quarantined:
+            for f in json.loads(q.failed_checks):
+                key = f"{f['column']}:{f['check']}"
+                report.failed_checks[key] = report.failed_checks.get(key, 0) + 1
+        qpath = _write_quarantine(warehouse_dir, source, day, run_id, quarantined)
+        os.replace(tmp, out)
+    except UnreadableFile as e:
+        raise IngestError(f"{source} {day or 'master'}: {e}; nothing was written") from e
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    _clean_old_quarantine(warehouse_dir, source, day, run_id)
+    report.quarantine_path = str(qpath) if qpath else None
+    report.output_path = str(out)
+    report.preview_markdown = _preview(preview, report)
+    report.duration_s = time.perf_counter() - started
+    return report
+
+
+def _write_quarantine(
+    warehouse_dir: Path, source: str, day: str | None, run_id: str, rows: list[QuarantineRow]
+) -> Path | None:
+    if not rows:
+        return None
+    path = quarantine_path(warehouse_dir, source, day, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    table = pa.Table.from_pylist([asdict(r) for r in rows], schema=QUARANTINE_SCHEMA)
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return path
+
+
+def _clean_old_quarantine(warehouse_dir: Path, source: str, day: str | None, run_id: str) -> None:
+    """A re-run replaces the partition's quarantine: drop files of earlier runs."""
+    folder = quarantine_path(warehouse_dir, source, day, run_id).parent
+    for old in folder.glob("*.parquet"):
+        if old.stem != run_id:
+            old.unlink(missing_ok=True)
+
+
+def _preview(frame: pd.DataFrame | None, report: IngestReport) -> str:
+    head = (
+        f"**{report.source}** {report.partition or 'master'}: {report.rows_read} read, "
+        f"{report.rows_valid} valid, {report.rows_quarantined} quarantined"
+    )
+    if frame is None or frame.empty:
+        return head + "\n\n(no valid rows)"
+    cells = frame.astype("str").fillna("")
+    lines = ["| " + " | ".join(cells.columns) + " |", "|" + "---|" * len(cells.columns)]
+    lines += ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in cells.values]
+    return head + "\n\n" + "\n".join(lines)

@@ -1,0 +1,45 @@
+"""Fixes applied before validation. They are not errors: the values are repaired, and counted.
+
+- emails: trimmed and lowercased (``"  Ada.Lovelace@Acme.COM "`` → ``"ada.lovelace@acme.com"``)
+- domains: URLs reduced to the bare lowercase host (``"https://www.Acme.com/about"`` → ``"acme.com"``)
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+EMAIL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "accounts": ("owner_email",),
+    "users": ("email",),
+    "support_tickets": ("requester_email",),
+}
+DOMAIN_COLUMNS: dict[str, tuple[str, ...]] = {"accounts": ("domain",)}
+
+
+def normalise_email(values: pd.Series) -> pd.Series:
+    return values.str.strip().str.lower()
+
+
+def canonical_domain(values: pd.Series) -> pd.Series:
+    """Bare lowercase host: scheme, ``www.``, port, path, query and trailing dot removed."""
+    v = values.str.strip().str.lower()
+    v = v.str.replace(r"^[a-z][a-z0-9+.\-]*://", "", regex=True)
+    v = v.str.replace(r"[/?#:].*$", "", regex=True)
+    v = v.str.replace(r"^www\.", "", regex=True)
+    return v.str.rstrip(".")
+
+
+def normalise(source: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Apply the source's fixes in place of the raw values; return the frame and how many rows
+    had at least one value changed."""
+    changed = pd.Series(False, index=frame.index)
+    fixes = [(c, normalise_email) for c in EMAIL_COLUMNS.get(source, ())]
+    fixes += [(c, canonical_domain) for c in DOMAIN_COLUMNS.get(source, ())]
+    for column, fix in fixes:
+        if column not in frame.columns:
+            continue
+        before = frame[column]
+        after = fix(before)
+        changed |= before.notna() & (before != after).fillna(False)
+        frame[column] = after
+    return frame, int(changed.sum())

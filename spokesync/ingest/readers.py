@@ -1,0 +1,193 @@
+"""Readers per landing format. Each yields :class:`RawChunk` s of at most ``chunk_rows`` rows.
+
+A chunk carries the rows as a pandas frame (strings for CSV/JSONL, Arrow types for Parquet),
+their row numbers in the file (CSV/JSONL: line number, header = line 1; Parquet: row index)
+and the lines that could not be parsed at all. A file that cannot be opened or decoded raises
+:class:`UnreadableFile` naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from spokesync.ingest.contract import SOURCES
+
+DEFAULT_CHUNK_ROWS = 1_000_000
+
+
+class UnreadableFile(Exception):
+    """A landing file that cannot be read at all (missing, corrupt, wrong format)."""
+
+
+@dataclass(slots=True)
+class UnparsedLine:
+    row_number: int
+    raw: str
+    error: str
+
+
+@dataclass(slots=True)
+class RawChunk:
+    file: str
+    frame: pd.DataFrame  # index 0..n-1
+    row_numbers: np.ndarray
+    columns: list[str]  # the columns the file has, in order
+    unparsed: list[UnparsedLine] = field(default_factory=list)
+    arrow: pa.Table | None = None  # the chunk as read (Parquet), for raw_row and fast writes
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    return table.to_pandas(
+        types_mapper={pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}.get,
+        split_blocks=True,
+        self_destruct=False,
+    )
+
+
+def read_parquet(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
+    try:
+        pf = pq.ParquetFile(path)
+        columns = pf.schema_arrow.names
+        offset = 0
+        for batch in pf.iter_batches(batch_size=chunk_rows):
+            table = pa.Table.from_batches([batch])
+            n = table.num_rows
+            yield RawChunk(
+                rel, _to_pandas(table), np.arange(offset, offset + n), columns, arrow=table
+            )
+            offset += n
+    except (OSError, pa.ArrowException) as e:
+        raise UnreadableFile(f"{rel}: cannot read Parquet file: {e}") from e
+
+
+def read_csv(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
+    """All columns are read as strings; a malformed line (wrong field count) is unparsed."""
+    unparsed: list[UnparsedLine] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        unparsed.append(
+            UnparsedLine(
+                int(row.number), row.text, f"expected {row.expected_columns} fields, "
+                f"got {row.actual_columns}",
+            )
+        )  # fmt: skip
+        return "skip"
+
+    try:
+        with path.open("rb") as fh:
+            header = fh.readline().decode("utf-8")
+        columns = next(iter(pacsv_header(header)))
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in columns}, strings_can_be_null=True
+            ),
+        )
+    except (OSError, UnicodeDecodeError, StopIteration, pa.ArrowException) as e:
+        raise UnreadableFile(f"{rel}: cannot read CSV file: {e}") from e
+    # Line numbers of the parsed rows: data starts on line 2, skipping the unparsed lines.
+    bad = np.array(sorted(u.row_number for u in unparsed), dtype=np.int64)
+    positions = np.arange(table.num_rows, dtype=np.int64)
+    lines = positions + 2
+    if len(bad):
+        shifted = bad - np.arange(len(bad)) - 2  # position the k-th bad line displaces
+        lines = positions + 2 + np.searchsorted(shifted, positions, side="right")
+    if table.num_rows == 0:
+        yield RawChunk(rel, _to_pandas(table), lines, columns, unparsed)
+        return
+    for lo in range(0, table.num_rows, chunk_rows):
+        part = table.slice(lo, chunk_rows)
+        yield RawChunk(
+            rel,
+            _to_pandas(part).reset_index(drop=True),
+            lines[lo : lo + part.num_rows],
+            columns,
+            unparsed if lo == 0 else [],
+        )
+
+
+def pacsv_header(line: str) -> Iterator[list[str]]:
+    import csv
+
+    yield next(csv.reader([line]))
+
+
+def read_jsonl(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
+    """One JSON object per line; a line that is not a JSON object is unparsed (kept raw)."""
+    try:
+        fh = path.open("rb")
+    except OSError as e:
+        raise UnreadableFile(f"{rel}: cannot read JSONL file: {e}") from e
+    columns: list[str] = []
+    records: list[dict[str, object]] = []
+    numbers: list[int] = []
+    unparsed: list[UnparsedLine] = []
+
+    def flush() -> RawChunk:
+        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+        for c in frame.columns:
+            frame[c] = frame[c].astype("str").where(frame[c].notna(), None)
+        chunk = RawChunk(rel, frame, np.array(numbers, dtype=np.int64), list(columns), unparsed[:])
+        records.clear(), numbers.clear(), unparsed.clear()
+        return chunk
+
+    with fh:
+        for number, raw in enumerate(fh, start=1):
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if not text.strip():
+                continue
+            try:
+                rec = json.loads(text)
+                if not isinstance(rec, dict):
+                    raise ValueError(f"expected a JSON object, got {type(rec).__name__}")
+            except ValueError as e:
+                unparsed.append(UnparsedLine(number, text, f"invalid JSON: {e}"))
+                continue
+            for key in rec:
+                if key not in columns:
+                    columns.append(key)
+            records.append(rec)
+            numbers.append(number)
+            if len(records) >= chunk_rows:
+                yield flush()
+    yield flush()
+
+
+READERS = {"parquet": read_parquet, "csv": read_csv, "jsonl": read_jsonl}
+
+
+def landing_files(source: str, landing: Path, day: str | None) -> list[Path]:
+    """The landing files of one source and day (or the master snapshot), sorted."""
+    landing = Path(landing)
+    match source:
+        case "product_usage":
+            return sorted((landing / "product_usage" / f"date={day}").glob("*.parquet"))
+        case "invoices" | "subscriptions":
+            path = landing / "erp" / source / f"{source}_{day}.csv"
+        case "support_tickets":
+            path = landing / "support" / "tickets" / f"tickets_{day}.jsonl"
+        case "accounts" | "users":
+            path = landing / "master" / f"{source}.csv"
+        case _:
+            raise ValueError(f"unknown source {source!r}; expected one of {sorted(SOURCES)}")
+    return [path] if path.exists() else []
+
+
+def read_source(
+    source: str, files: list[Path], landing: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[RawChunk]:
+    reader = READERS[SOURCES[source].format]
+    for path in files:
+        rel = str(path.relative_to(landing)) if path.is_relative_to(landing) else str(path)
+        yield from reader(path, rel, chunk_rows)

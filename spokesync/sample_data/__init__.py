@@ -1,0 +1,1 @@
+"""Deterministic sample landing data: what a real stack lands, with planted mess (see generator)."""

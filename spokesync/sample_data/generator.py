@@ -1,0 +1,489 @@
+"""Generate the sample landing files (see ``docs/sources.md`` for the layout and contract).
+
+Deterministic: each file is drawn from its own random stream keyed by (seed, source, day), so
+the same seed gives byte-identical files and ``append_day`` can land day N+1 without
+regenerating days 0..N. Strings are built in Arrow chunk by chunk (≤ ``part_rows`` rows), so
+memory stays bounded at any scale (1M accounts, 50M events).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
+
+from spokesync.ingest.contract import (
+    CHANNELS,
+    COUNTRIES,
+    CURRENCIES,
+    EVENT_TYPES,
+    INDUSTRIES,
+    PLANS,
+    PRIORITIES,
+    ROLES,
+    SOURCES,
+    TICKET_STATUSES,
+)
+from spokesync.sample_data.mess import Planted, plant
+from spokesync.sample_data.model import (
+    FIRST_NAMES,
+    JOB_TITLES,
+    OWNERS,
+    SUFFIXES,
+    US_PER_DAY,
+    WORDS_A,
+    WORDS_B,
+    Company,
+    day_start_us,
+    iso_date,
+    iso_ts,
+    join,
+    pick,
+)
+
+SOURCE_STREAM = {name: i + 10 for i, name in enumerate(SOURCES)}
+PARAMS_FILE = "_planted/generator.json"
+
+
+class GeneratorConfig(BaseModel):
+    """Scale and mess parameters; saved next to the manifest so ``--append-day`` reuses them."""
+
+    seed: int = 7
+    accounts: int = Field(2000, ge=1)
+    days: int = Field(30, ge=0)
+    start: dt.date = dt.date(2026, 1, 1)
+    events_per_day: int | None = Field(None, ge=0, description="default: 5 per account")
+    mess_rate: float = Field(0.015, ge=0, le=0.3)
+    part_rows: int = Field(1_000_000, ge=1000)
+    extra_column_day: int | None = 1  # day index whose usage files carry an extra column
+    missing_column_day: int | None = 2  # day index whose invoices file lacks `currency`
+    truncated_line_day: int | None = 1  # day index whose tickets file ends in a truncated line
+
+    @property
+    def n_events(self) -> int:
+        return self.accounts * 5 if self.events_per_day is None else self.events_per_day
+
+
+def _rng(cfg: GeneratorConfig, source: str, day_index: int, part: int = 0) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, SOURCE_STREAM[source], day_index + 1, part])
+
+
+def _atomic_path(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+class _CsvOut:
+    """Write string tables to a CSV file chunk by chunk, then rename into place."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.tmp = path, _atomic_path(path)
+        self.writer = pacsv.CSVWriter(self.tmp, schema)
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        self.writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        self.writer.close()
+        os.replace(self.tmp, self.path)
+
+
+def _strings(table: pa.Table) -> pa.Table:
+    return table.cast(pa.schema([pa.field(f.name, pa.string()) for f in table.schema]))
+
+
+def _write_manifest(out: Path, source: str, partition: str, entries: list[Planted]) -> None:
+    path = out / "_planted" / source / f"{partition}.json"
+    tmp = _atomic_path(path)
+    tmp.write_text(json.dumps([e.to_dict() for e in entries], indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
+    for lo in range(0, n, size):
+        yield lo, min(n, lo + size)
+
+
+# -- master data --------------------------------------------------------------------------
+def write_master(cfg: GeneratorConfig, co: Company, out: Path) -> dict[str, int]:
+    counts = {}
+    for source, builder, n in (
+        ("accounts", _accounts_table, co.n_accounts),
+        ("users", _users_table, co.n_users),
+    ):
+        rel = f"master/{source}.csv"
+        writer: _CsvOut | None = None
+        entries: list[Planted] = []
+        for part, (lo, hi) in enumerate(_chunks(n, cfg.part_rows)):
+            table = _strings(builder(co, np.arange(lo, hi, dtype=np.int64)))
+            rng = _rng(cfg, source, -1, part)
+            table, planted = plant(
+                table,
+                source=source,
+                partition="master",
+                file=rel,
+                rate=cfg.mess_rate,
+                rng=rng,
+                cycle_offset=part,
+                first_row_number=2,
+                row_base=writer.rows if writer else 0,
+            )
+            entries += planted
+            if writer is None:
+                writer = _CsvOut(out / rel, table.schema)
+            writer.write(table)
+        assert writer is not None
+        writer.close()
+        _write_manifest(out, source, "master", entries)
+        counts[source] = writer.rows
+    return counts
+
+
+def _accounts_table(co: Company, idx: np.ndarray) -> pa.Table:
+    name = join(
+        pc.utf8_capitalize(pick(WORDS_A, co.w1[idx])),
+        pc.utf8_capitalize(pick(WORDS_B, co.w2[idx])),
+        pick(SUFFIXES, co.suffix[idx]),
+        sep=" ",
+    )
+    return pa.table(
+        {
+            "account_id": co.account_ids(idx),
+            "name": name,
+            "domain": co.domains(idx),
+            "industry": pick(np.array(INDUSTRIES), co.industry[idx]),
+            "country": pick(np.array(COUNTRIES), co.country[idx]),
+            "employee_count": pa.array(co.employees[idx]),
+            "owner_email": pick(OWNERS, co.owner[idx]),
+            "created_at": iso_ts(co.created_us[idx]),
+            "updated_at": iso_ts(co.updated_us[idx]),
+        }
+    )
+
+
+def _users_table(co: Company, uidx: np.ndarray) -> pa.Table:
+    acc = co.user_account[uidx].astype(np.int64)
+    title = co.title[uidx]
+    titles = pa.array(JOB_TITLES[np.maximum(title, 0)], mask=title < 0)
+    return pa.table(
+        {
+            "user_id": co.user_ids(uidx),
+            "account_id": co.account_ids(acc),
+            "email": co.emails(uidx),
+            "first_name": pc.utf8_capitalize(pick(FIRST_NAMES, co.first[uidx])),
+            "last_name": pc.utf8_capitalize(pick(np.array(_last_names()), co.last[uidx])),
+            "job_title": titles,
+            "role": pick(np.array(ROLES), co.role[uidx]),
+            "created_at": iso_ts(co.user_created_us[uidx]),
+            "updated_at": iso_ts(co.user_created_us[uidx] + US_PER_DAY),
+        }
+    )
+
+
+def _last_names() -> list[str]:
+    from spokesync.sample_data.model import LAST_NAMES
+
+    return list(LAST_NAMES)
+
+
+# -- daily files --------------------------------------------------------------------------
+def write_day(cfg: GeneratorConfig, co: Company, out: Path, day_index: int) -> dict[str, int]:
+    day = cfg.start + dt.timedelta(days=day_index)
+    return {
+        "product_usage": _write_usage(cfg, co, out, day_index, day),
+        "invoices": _write_invoices(cfg, co, out, day_index, day),
+        "subscriptions": _write_subscriptions(cfg, co, out, day_index, day),
+        "support_tickets": _write_tickets(cfg, co, out, day_index, day),
+    }
+
+
+def _write_usage(cfg: GeneratorConfig, co: Company, out: Path, di: int, day: dt.date) -> int:
+    source, part_dir = "product_usage", f"product_usage/date={day.isoformat()}"
+    schema = SOURCES[source].arrow_schema()
+    entries: list[Planted] = []
+    written = 0
+    start_us = day_start_us(day)
+    stamp = day.strftime("%Y%m%d")
+    # Remove stale parts from an earlier generation of this day with a different scale.
+    for old in (out / part_dir).glob("part-*.parquet"):
+        old.unlink()
+    for part, (lo, hi) in enumerate(_chunks(cfg.n_events, cfg.part_rows)):
+        rng = _rng(cfg, source, di, part)
+        n = hi - lo
+        uidx = rng.integers(0, co.n_users, n)
+        acc = co.user_account[uidx].astype(np.int64)
+        table = pa.table(
+            {
+                "event_id": pc.binary_join_element_wise(
+                    f"EVT-{stamp}-",
+                    pc.utf8_lpad(pc.cast(pa.array(np.arange(lo, hi) + 1), pa.string()), 9, "0"),
+                    "",
+                ),
+                "account_id": co.account_ids(acc),
+                "user_id": co.user_ids(uidx),
+                "event_type": pick(
+                    np.array(EVENT_TYPES), rng.choice(5, n, p=[0.35, 0.4, 0.08, 0.15, 0.02])
+                ),
+                "occurred_at": pa.array(
+                    start_us + np.sort(rng.integers(0, US_PER_DAY, n)), pa.timestamp("us", "UTC")
+                ),
+                "quantity": pa.array(rng.geometric(0.5, n).astype(np.int64)),
+            },
+            schema=schema,
+        )
+        rel = f"{part_dir}/part-{part:04d}.parquet"
+        table, planted = plant(
+            table,
+            source=source,
+            partition=day.isoformat(),
+            file=rel,
+            rate=cfg.mess_rate,
+            rng=rng,
+            cycle_offset=di + part,
+            first_row_number=0,
+        )
+        entries += planted
+        if di == cfg.extra_column_day:
+            table = table.append_column("client_version", pa.array(["4.2.1"] * table.num_rows))
+            entries.append(
+                Planted(
+                    source,
+                    day.isoformat(),
+                    rel,
+                    None,
+                    "extra_column",
+                    "client_version",
+                    "schema_drift",
+                    "drift",
+                )  # fmt: skip
+            )
+        path = out / rel
+        tmp = _atomic_path(path)
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+        written += table.num_rows
+    _write_manifest(out, source, day.isoformat(), entries)
+    return written
+
+
+def _write_small(
+    cfg: GeneratorConfig,
+    out: Path,
+    source: str,
+    di: int,
+    day: dt.date,
+    rel: str,
+    table: pa.Table,
+    rng: np.random.Generator,
+) -> int:
+    """Plant mess in a (small, daily) string table and write it as CSV or JSONL."""
+    table = _strings(table)
+    fmt = SOURCES[source].format
+    entries: list[Planted] = []
+    if source == "invoices" and di == cfg.missing_column_day:
+        table = table.drop_columns(["currency"])
+        entries = [
+            Planted(
+                source,
+                day.isoformat(),
+                rel,
+                r + 2,
+                "missing_column",
+                "currency",
+                "column_in_dataframe",
+                "quarantined",
+            )  # fmt: skip
+            for r in range(table.num_rows)
+        ]
+    else:
+        table, entries = plant(
+            table,
+            source=source,
+            partition=day.isoformat(),
+            file=rel,
+            rate=cfg.mess_rate,
+            rng=rng,
+            cycle_offset=di,
+            first_row_number=2 if fmt == "csv" else 1,
+        )
+    path = out / rel
+    tmp = _atomic_path(path)
+    if fmt == "csv":
+        pacsv.write_csv(table, tmp)
+    else:
+        lines = [json.dumps(r, separators=(",", ":")) for r in table.to_pylist()]
+        if source == "support_tickets" and di == cfg.truncated_line_day and lines:
+            # The export was cut off mid-line: a copy of a real ticket, so no data is lost.
+            lines.append(lines[0][: len(lines[0]) // 2])
+            entries.append(
+                Planted(
+                    source,
+                    day.isoformat(),
+                    rel,
+                    len(lines),
+                    "truncated_line",
+                    None,
+                    "parse_json",
+                    "quarantined",
+                )  # fmt: skip
+            )
+        tmp.write_text("\n".join(lines) + ("\n" if lines else ""))
+    os.replace(tmp, path)
+    _write_manifest(out, source, day.isoformat(), entries)
+    return table.num_rows + (
+        1 if source == "support_tickets" and di == cfg.truncated_line_day else 0
+    )
+
+
+def _write_invoices(cfg: GeneratorConfig, co: Company, out: Path, di: int, day: dt.date) -> int:
+    rng = _rng(cfg, "invoices", di)
+    acc = np.flatnonzero(co.billing_day == min(day.day, 28)).astype(np.int64)
+    n = len(acc)
+    start_us = day_start_us(day)
+    status_idx = rng.choice(5, n, p=[0.05, 0.2, 0.7, 0.03, 0.02])
+    paid = status_idx == 2
+    paid_at = iso_ts(start_us + rng.integers(0, US_PER_DAY, n))
+    stamp = day.strftime("%Y%m%d")
+    table = pa.table(
+        {
+            "invoice_id": pc.binary_join_element_wise(
+                f"INV-{stamp}-", pc.utf8_lpad(pc.cast(pa.array(acc + 1), pa.string()), 6, "0"), ""
+            ),
+            "account_id": co.account_ids(acc),
+            "subscription_id": co.subscription_ids(acc),
+            "invoice_date": pa.array([day.isoformat()] * n, pa.string()),
+            "due_date": pa.array([(day + dt.timedelta(days=30)).isoformat()] * n, pa.string()),
+            "amount": pa.array(co.mrr(acc)),
+            "currency": pick(np.array(CURRENCIES), co.currency[acc]),
+            "status": pick(
+                np.array(("draft", "open", "paid", "void", "uncollectible")), status_idx
+            ),
+            "paid_at": pc.if_else(pa.array(paid), paid_at, pa.scalar(None, pa.string())),
+        }
+    )
+    rel = f"erp/invoices/invoices_{day.isoformat()}.csv"
+    return _write_small(cfg, out, "invoices", di, day, rel, table, rng)
+
+
+def _write_subscriptions(
+    cfg: GeneratorConfig, co: Company, out: Path, di: int, day: dt.date
+) -> int:
+    rng = _rng(cfg, "subscriptions", di)
+    start_us = day_start_us(day)
+    if di == 0:  # initial export: every subscription
+        acc = np.arange(co.n_accounts, dtype=np.int64)
+        seats = co.seats[acc]
+        status = rng.choice(4, len(acc), p=[0.08, 0.85, 0.05, 0.02])
+    else:  # the ~2% that changed that day (seats, status, renewal)
+        acc = np.sort(rng.choice(co.n_accounts, max(1, co.n_accounts // 50), replace=False))
+        seats = np.maximum(1, co.seats[acc] + rng.integers(-5, 10, len(acc)))
+        status = rng.choice(4, len(acc), p=[0.02, 0.8, 0.1, 0.08])
+    n = len(acc)
+    canceled = status == 3
+    started = co.created_us[acc] + 7 * US_PER_DAY
+    renews = np.full(n, start_us + 365 * US_PER_DAY)
+    null_str = pa.scalar(None, pa.string())
+    table = pa.table(
+        {
+            "subscription_id": co.subscription_ids(acc),
+            "account_id": co.account_ids(acc),
+            "plan": pick(np.array(PLANS), co.plan[acc]),
+            "status": pick(np.array(("trialing", "active", "past_due", "canceled")), status),
+            "seats": pa.array(seats.astype(np.int64)),
+            "mrr": pa.array(np.where(canceled, 0.0, co.mrr(acc, seats))),
+            "currency": pick(np.array(CURRENCIES), co.currency[acc]),
+            "started_on": iso_date(started),
+            "renews_on": pc.if_else(pa.array(canceled), null_str, iso_date(renews)),
+            "canceled_on": pc.if_else(
+                pa.array(canceled), pa.array([day.isoformat()] * n), null_str
+            ),
+            "updated_at": iso_ts(start_us + rng.integers(0, US_PER_DAY, n)),
+        }
+    )
+    rel = f"erp/subscriptions/subscriptions_{day.isoformat()}.csv"
+    return _write_small(cfg, out, "subscriptions", di, day, rel, table, rng)
+
+
+def _write_tickets(cfg: GeneratorConfig, co: Company, out: Path, di: int, day: dt.date) -> int:
+    rng = _rng(cfg, "support_tickets", di)
+    n = max(1, co.n_accounts // 30)
+    uidx = rng.integers(0, co.n_users, n)
+    acc = co.user_account[uidx].astype(np.int64)
+    start_us = day_start_us(day)
+    created = start_us + rng.integers(0, US_PER_DAY // 2, n)
+    stamp = day.strftime("%Y%m%d")
+    subjects = np.array(
+        ["Cannot export report", "Invoice question", "SSO login fails", "Add seats", "API 429s"]
+    )
+    subj = rng.integers(0, len(subjects), n)
+    table = pa.table(
+        {
+            "ticket_id": pc.binary_join_element_wise(
+                f"TCK-{stamp}-",
+                pc.utf8_lpad(pc.cast(pa.array(np.arange(n) + 1), pa.string()), 6, "0"),
+                "",
+            ),
+            "account_id": co.account_ids(acc),
+            "requester_email": co.emails(uidx),
+            "subject": pick(subjects, subj),
+            "description": join(pick(subjects, subj), "— details from the customer", sep=" "),
+            "priority": pick(np.array(PRIORITIES), rng.choice(4, n, p=[0.3, 0.4, 0.2, 0.1])),
+            "status": pick(np.array(TICKET_STATUSES), rng.integers(0, 5, n)),
+            "channel": pick(np.array(CHANNELS), rng.integers(0, 4, n)),
+            "created_at": iso_ts(created),
+            "updated_at": iso_ts(created + rng.integers(0, US_PER_DAY // 2, n)),
+        }
+    )
+    rel = f"support/tickets/tickets_{day.isoformat()}.jsonl"
+    return _write_small(cfg, out, "support_tickets", di, day, rel, table, rng)
+
+
+# -- entry points -------------------------------------------------------------------------
+def generate(cfg: GeneratorConfig, out: Path) -> dict[str, int]:
+    """Write master data and ``cfg.days`` days; returns rows written per source."""
+    out = Path(out)
+    co = Company.build(cfg.seed, cfg.accounts, cfg.start)
+    totals = write_master(cfg, co, out)
+    for di in range(cfg.days):
+        for source, n in write_day(cfg, co, out, di).items():
+            totals[source] = totals.get(source, 0) + n
+    _save_params(cfg, out)
+    return totals
+
+
+def append_day(out: Path) -> tuple[str, dict[str, int]]:
+    """Land the next day after the last generated one (same seed and scale)."""
+    out = Path(out)
+    params = out / PARAMS_FILE
+    if not params.exists():
+        raise FileNotFoundError(f"{params} not found: run `spokesync sample-data` first")
+    cfg = GeneratorConfig.model_validate_json(params.read_text())
+    co = Company.build(cfg.seed, cfg.accounts, cfg.start)
+    counts = write_day(cfg, co, out, cfg.days)
+    day = (cfg.start + dt.timedelta(days=cfg.days)).isoformat()
+    _save_params(cfg.model_copy(update={"days": cfg.days + 1}), out)
+    return day, counts
+
+
+def _save_params(cfg: GeneratorConfig, out: Path) -> None:
+    path = out / PARAMS_FILE
+    tmp = _atomic_path(path)
+    tmp.write_text(cfg.model_dump_json(indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def load_manifest(landing: Path, source: str, partition: str) -> list[dict[str, object]]:
+    """The planted cases for one source and partition ("master" for master data)."""
+    path = Path(landing) / "_planted" / source / f"{partition}.json"
+    return json.loads(path.read_text()) if path.exists() else []
