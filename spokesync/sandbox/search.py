@@ -209,14 +209,15 @@ class SearchService:
                 )
             prop = self.objects.store.properties.get(ot.type_id, {}).get(name)
 
-            def key(r: Record) -> tuple[int, Any]:
+            def key(r: Record) -> Any:
                 if name == "hs_object_id":
-                    return (0, r.id)
-                c = _comparable(prop, r.properties.get(name))
-                return (1, "") if c is None or c == "" else (0, c)
+                    return r.id
+                return _comparable(prop, r.properties.get(name))
 
             hits.sort(key=lambda r: r.id)
-            hits.sort(key=key, reverse=desc)
+            present = [r for r in hits if key(r) not in (None, "")]
+            absent = [r for r in hits if key(r) in (None, "")]
+            hits = sorted(present, key=key, reverse=desc) + absent  # empty values sort last
         else:
             hits.sort(key=lambda r: r.id)
         page = hits[after : after + limit]

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from spokesync.sandbox.app import SandboxApp, SandboxConfig, create_app
 from spokesync.sandbox.launcher import SandboxProcess
 from spokesync.settings import SANDBOX_DEV_TOKEN
-
 
 AUTH = {"Authorization": f"Bearer {SANDBOX_DEV_TOKEN}"}
 

@@ -58,11 +58,23 @@ def test_upsert_by_non_unique_property_is_rejected_with_exact_message(api: Api) 
 
 
 def test_upsert_by_custom_unique_property(api: Api) -> None:
-    prop = {"name": "erp_id", "label": "ERP id", "type": "string", "fieldType": "text",
-            "groupName": "companyinformation", "hasUniqueValue": True}
+    prop = {
+        "name": "erp_id",
+        "label": "ERP id",
+        "type": "string",
+        "fieldType": "text",
+        "groupName": "companyinformation",
+        "hasUniqueValue": True,
+    }
     assert api.post("/crm/v3/properties/companies", prop)[0] == 201
     path = "/crm/v3/objects/companies/batch/upsert"
-    inputs = [{"id": "E1", "idProperty": "erp_id", "properties": {"name": "Acme", "industry": "COMPUTER_SOFTWARE"}}]
+    inputs = [
+        {
+            "id": "E1",
+            "idProperty": "erp_id",
+            "properties": {"name": "Acme", "industry": "COMPUTER_SOFTWARE"},
+        }
+    ]
     status, body = api.post(path, {"inputs": inputs})
     assert (status, body["results"][0]["new"]) == (200, True)
     assert body["results"][0]["properties"]["erp_id"] == "E1"
@@ -109,17 +121,30 @@ def test_one_invalid_input_without_trace_ids_fails_whole_batch(api: Api) -> None
         '"localizedErrorMessage":"Property \\"testproperty\\" does not exist","portalId":12345678}]'
     )
     assert body["errors"] == [
-        {"message": 'Property "testproperty" does not exist', "code": "PROPERTY_DOESNT_EXIST",
-         "context": {"propertyName": ["testproperty"]}}
+        {
+            "message": 'Property "testproperty" does not exist',
+            "code": "PROPERTY_DOESNT_EXIST",
+            "context": {"propertyName": ["testproperty"]},
+        }
     ]
     assert api.export("companies") == []
 
 
 def test_trace_ids_give_207_and_write_only_valid_inputs(api: Api) -> None:
     inputs = [
-        {"objectWriteTraceId": "t-ok", "properties": {"hs_pipeline": "0", "hs_pipeline_stage": "1", "subject": "S"}},
-        {"objectWriteTraceId": "t-bad", "properties": {"subject": "S2", "hs_pipeline": "0",
-                                                       "hs_pipeline_stage": "1", "missing": "1"}},
+        {
+            "objectWriteTraceId": "t-ok",
+            "properties": {"hs_pipeline": "0", "hs_pipeline_stage": "1", "subject": "S"},
+        },
+        {
+            "objectWriteTraceId": "t-bad",
+            "properties": {
+                "subject": "S2",
+                "hs_pipeline": "0",
+                "hs_pipeline_stage": "1",
+                "missing": "1",
+            },
+        },
     ]
     status, body = api.post("/crm/v3/objects/tickets/batch/create", {"inputs": inputs})
     assert status == 207
@@ -131,20 +156,42 @@ def test_trace_ids_give_207_and_write_only_valid_inputs(api: Api) -> None:
     assert error["status"] == "error" and error["category"] == "VALIDATION_ERROR"
     assert error["context"] == {"objectWriteTraceId": ["t-bad"]}
     items = json.loads(error["message"].removeprefix("Property values were not valid: "))
-    assert items == [{"isValid": False, "message": 'Property "missing" does not exist',
-                      "error": "PROPERTY_DOESNT_EXIST", "name": "missing",
-                      "localizedErrorMessage": 'Property "missing" does not exist',
-                      "portalId": 12345678}]
+    assert items == [
+        {
+            "isValid": False,
+            "message": 'Property "missing" does not exist',
+            "error": "PROPERTY_DOESNT_EXIST",
+            "name": "missing",
+            "localizedErrorMessage": 'Property "missing" does not exist',
+            "portalId": 12345678,
+        }
+    ]
     assert [t["properties"]["subject"] for t in api.export("tickets")] == ["S"]
 
 
 def test_upsert_by_custom_unique_with_trace_ids_is_partial(api: Api) -> None:
-    prop = {"name": "ext_id", "label": "Ext", "type": "string", "fieldType": "text",
-            "groupName": "companyinformation", "hasUniqueValue": True}
+    prop = {
+        "name": "ext_id",
+        "label": "Ext",
+        "type": "string",
+        "fieldType": "text",
+        "groupName": "companyinformation",
+        "hasUniqueValue": True,
+    }
     api.post("/crm/v3/properties/companies", prop)
     inputs = [
-        {"id": "1", "idProperty": "ext_id", "objectWriteTraceId": "a", "properties": {"numberofemployees": "12"}},
-        {"id": "2", "idProperty": "ext_id", "objectWriteTraceId": "b", "properties": {"numberofemployees": "1,200"}},
+        {
+            "id": "1",
+            "idProperty": "ext_id",
+            "objectWriteTraceId": "a",
+            "properties": {"numberofemployees": "12"},
+        },
+        {
+            "id": "2",
+            "idProperty": "ext_id",
+            "objectWriteTraceId": "b",
+            "properties": {"numberofemployees": "1,200"},
+        },
     ]
     status, body = api.post("/crm/v3/objects/companies/batch/upsert", {"inputs": inputs})
     assert status == 207
@@ -205,7 +252,9 @@ def test_batch_read_by_email_id_property(api: Api) -> None:
 
 
 def test_batch_update_clears_with_empty_string_and_rejects_email_id_property(api: Api) -> None:
-    _, body = api.post(UPSERT, {"inputs": [_upsert_input("u@x.com", firstname="U", jobtitle="CTO")]})
+    _, body = api.post(
+        UPSERT, {"inputs": [_upsert_input("u@x.com", firstname="U", jobtitle="CTO")]}
+    )
     rid = body["results"][0]["id"]
     status, body = api.post(
         "/crm/v3/objects/contacts/batch/update",
@@ -240,7 +289,8 @@ def test_batch_create_contact_with_existing_email_is_409(api: Api) -> None:
     _, body = api.post(UPSERT, {"inputs": [_upsert_input("dup@x.com")]})
     rid = body["results"][0]["id"]
     status, body = api.post(
-        "/crm/v3/objects/contacts/batch/create", {"inputs": [{"properties": {"email": "DUP@x.com"}}]}
+        "/crm/v3/objects/contacts/batch/create",
+        {"inputs": [{"properties": {"email": "DUP@x.com"}}]},
     )
     assert status == 409
     assert body["message"] == f"Contact already exists. Existing ID: {rid}"
@@ -267,13 +317,31 @@ def test_required_properties_on_deal_create_and_stage_checked_against_pipeline(a
     errors = {e["context"]["propertyName"][0]: e["code"] for e in body["errors"]}
     assert errors == {"dealstage": "REQUIRED_PROPERTY", "pipeline": "REQUIRED_PROPERTY"}
     status, body = api.post(
-        path, {"inputs": [{"properties": {"dealname": "D", "pipeline": "default", "dealstage": "renewal_won"}}]}
+        path,
+        {
+            "inputs": [
+                {"properties": {"dealname": "D", "pipeline": "default", "dealstage": "renewal_won"}}
+            ]
+        },
     )
     assert status == 400 and body["errors"][0]["code"] == "INVALID_OPTION"
     status, body = api.post(
-        path, {"inputs": [{"properties": {"dealname": "D", "pipeline": "renewals",
-                                          "dealstage": "renewal_won", "amount": "10.50"}}]}
+        path,
+        {
+            "inputs": [
+                {
+                    "properties": {
+                        "dealname": "D",
+                        "pipeline": "renewals",
+                        "dealstage": "renewal_won",
+                        "amount": "10.50",
+                    }
+                }
+            ]
+        },
     )
     assert status == 201
     assert body["results"][0]["properties"]["amount"] == "10.5"
-    assert body["results"][0]["properties"]["hs_lastmodifieddate"] == body["results"][0]["updatedAt"]
+    assert (
+        body["results"][0]["properties"]["hs_lastmodifieddate"] == body["results"][0]["updatedAt"]
+    )
