@@ -184,7 +184,19 @@ async def ensure_properties(
         if spec.type == "enumeration" and spec.options:
             present = {o.get("value") for o in current.get("options") or ()}
             absent = [o for o in spec.options if o not in present]
-            if absent:
+            fixed = current.get("hubspotDefined") or (
+                current.get("modificationMetadata") or {}
+            ).get("readOnlyDefinition")
+            if not absent or current.get("externalOptions") or (fixed and not present):
+                # Options that live elsewhere (deal/ticket pipelines and their stages) are
+                # not listed on the property; HubSpot validates the values on write.
+                pass
+            elif fixed:
+                problems.append(
+                    f"{object_type}.{spec.name}: HubSpot-defined property has no option(s)"
+                    f" {absent} and its options cannot be changed; map to HubSpot's values"
+                )
+            else:
                 options_to_add[spec.name] = absent
     if problems:
         raise PropertyMismatchError(

@@ -176,7 +176,7 @@ INDUSTRIES: tuple[str, ...] = (
     "EDUCATION_MANAGEMENT",
     "LOGISTICS_AND_SUPPLY_CHAIN",
     "TELECOMMUNICATIONS",
-    "MANUFACTURING",
+    "CONSUMER_GOODS",
 )
 COUNTRIES: tuple[str, ...] = (
     "US", "GB", "DE", "FR", "NL", "SE", "CA", "AU", "JP", "CH", "ES", "IT", "IE", "DK", "NO",

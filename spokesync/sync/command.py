@@ -1,0 +1,73 @@
+"""``spokesync sync``: ingest what is new, then plan and push every mapping (or only plan)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+from pathlib import Path
+
+from spokesync.hubspot.push import PushConfig
+from spokesync.rollout import Rollout
+from spokesync.settings import Settings
+from spokesync.sync.runner import SyncOptions, run_sync
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mapping",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="mapping file to sync (repeatable; default: every mappings/*.yaml)",
+    )
+    parser.add_argument(
+        "--shadow", action="store_true", help="plan only: record the changes, send nothing"
+    )
+    parser.add_argument(
+        "--as-of", type=dt.date.fromisoformat, help="partition date (default: newest)"
+    )
+    parser.add_argument("--no-ingest", action="store_true", help="skip ingesting new landing files")
+    parser.add_argument("--rollout-percent", type=float, help="write only this stable %% of ids")
+    parser.add_argument("--rollout-where", help="write only records matching this SQL predicate")
+    parser.add_argument(
+        "--rate-limit", type=int, default=190, help="requests per 10 s (portal tier)"
+    )
+    parser.add_argument("--daily-budget", type=int, help="requests this run may use today")
+    parser.add_argument("--concurrency", type=int, default=4, help="batches in flight")
+    parser.add_argument("--home", type=Path, help="SPOKESYNC_HOME (default ./data)")
+    parser.add_argument("--landing", type=Path, help="SPOKESYNC_LANDING")
+    parser.add_argument("--env", choices=["dev", "test", "prod"], help="SPOKESYNC_ENV")
+    parser.add_argument("--base-url", help="HUBSPOT_BASE_URL")
+    parser.add_argument("-v", "--verbose", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings.from_env(
+        home=args.home, landing=args.landing, env=args.env, hubspot_base_url=args.base_url
+    )
+    if not args.no_ingest:
+        from spokesync.ingest.command import ingest_new
+
+        for line in ingest_new(settings):
+            print(line)
+    rollout = None
+    if args.rollout_percent is not None or args.rollout_where:
+        rollout = Rollout(predicate=args.rollout_where, percent=args.rollout_percent)
+    options = SyncOptions(
+        mapping_paths=args.mapping,
+        as_of=args.as_of,
+        shadow=args.shadow,
+        rollout=rollout,
+        push=PushConfig(concurrency=args.concurrency),
+        rate_limit_per_10s=args.rate_limit,
+        daily_budget=args.daily_budget,
+    )
+    summary = run_sync(settings, options)
+    print(summary.to_text())
+    return 0 if summary.ok else 1

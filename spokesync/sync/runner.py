@@ -1,0 +1,303 @@
+"""One sync run, end to end, without Dagster.
+
+``run_sync`` is what ``spokesync sync`` calls; the Dagster assets call the same steps one by
+one (:func:`sync_object`, :func:`refresh_snapshot`) so the UI shows each of them. The order
+per mapping is: ensure the HubSpot properties exist → plan (desired state vs snapshot, in
+DuckDB) → push the changed records (write-through to the snapshot after every confirmed
+batch) or, in shadow mode, record the plan and send nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spokesync import warehouse
+from spokesync.desired import DESIRED_TABLE, ID_COLUMN, DesiredStats, build_desired
+from spokesync.diff import ChangePlan, plan_changes
+from spokesync.hubspot.client import HubSpotClient
+from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
+from spokesync.hubspot.push import PushAborted, PushConfig, PushReport, push_changes
+from spokesync.hubspot.rate_limit import RateLimiter
+from spokesync.hubspot.read import read_all
+from spokesync.mapping.loader import load_mappings
+from spokesync.mapping.spec import MappingSpec
+from spokesync.rollout import Rollout
+from spokesync.settings import Settings
+from spokesync.state.store import DriftReport, StateStore
+
+DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC timestamp plus a short random suffix."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def default_mapping_paths() -> list[Path]:
+    return sorted(DEFAULT_MAPPINGS_DIR.glob("*.yaml"))
+
+
+def latest_partition(warehouse_dir: Path) -> dt.date:
+    """The newest partition date present in any partitioned warehouse table."""
+    days = [
+        p.name.removeprefix("date=")
+        for table in warehouse.PARTITIONED_TABLES
+        for p in (Path(warehouse_dir) / table).glob("date=*")
+        if (p / "data.parquet").exists()
+    ]
+    if not days:
+        raise RuntimeError(
+            f"the warehouse at {warehouse_dir} has no partitions yet: ingest landing files first "
+            "(spokesync ingest --all)"
+        )
+    return dt.date.fromisoformat(max(days))
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What to sync and how. ``as_of`` defaults to the newest warehouse partition."""
+
+    mapping_paths: Sequence[Path] = ()
+    as_of: dt.date | None = None
+    shadow: bool = False
+    rollout: Rollout | None = None
+    run_id: str | None = None
+    ensure_properties: bool = True
+    push: PushConfig = field(default_factory=PushConfig)
+    rate_limit_per_10s: int = 190
+    daily_budget: int | None = None
+
+
+@dataclass
+class ObjectSyncSummary:
+    """What one mapping's sync did."""
+
+    object_type: str
+    mapping_version: str
+    as_of: dt.date
+    shadow: bool
+    records_desired: int
+    records_changed: int
+    records_new: int
+    fields_changed: int
+    rejected_ids: int
+    duplicates: int
+    plan_markdown: str
+    fields_by_property: dict[str, int] = field(default_factory=dict)
+    planned_rows: int = 0
+    push: PushReport | None = None
+    properties: EnsureReport | None = None
+    error: str | None = None
+    duration_s: float = 0.0
+
+    def to_metadata(self) -> dict[str, int | float | str]:
+        """Flat numbers for Dagster metadata (plotted over time) and the CLI summary."""
+        meta: dict[str, int | float | str] = {
+            "object_type": self.object_type,
+            "mapping_version": self.mapping_version,
+            "as_of": self.as_of.isoformat(),
+            "shadow": str(self.shadow).lower(),
+            "records_desired": self.records_desired,
+            "records_changed": self.records_changed,
+            "records_new": self.records_new,
+            "fields_changed": self.fields_changed,
+            "rejected_ids": self.rejected_ids,
+            "duplicates": self.duplicates,
+            "duration_s": round(self.duration_s, 3),
+        }
+        if self.shadow:
+            meta["planned_rows"] = self.planned_rows
+            meta["write_calls"] = 0
+        if self.push is not None:
+            for key, value in self.push.to_metadata().items():
+                if key != "object_type":
+                    meta[f"push_{key}" if key == "duration_s" else key] = value
+        if self.properties is not None:
+            meta["properties_created"] = len(self.properties.created)
+        return meta
+
+    def line(self) -> str:
+        mode = "shadow (no writes)" if self.shadow else "push"
+        text = (
+            f"{self.object_type:<10} as_of {self.as_of}  desired {self.records_desired:>7,}  "
+            f"changed {self.records_changed:>7,} (new {self.records_new:,}, fields "
+            f"{self.fields_changed:,})  {mode}"
+        )
+        if self.push is not None:
+            p = self.push
+            text += (
+                f": ok {p.records_ok:,} (created {p.records_created:,}), dead-lettered "
+                f"{p.records_dead_lettered:,}, write calls {p.write_calls:,}, 429s "
+                f"{p.rate_limited:,}, retries {p.retries:,}, {p.records_per_s:,.0f} rec/s"
+            )
+        if self.error:
+            text += f"  ERROR: {self.error}"
+        return text
+
+
+@dataclass
+class SyncSummary:
+    run_id: str
+    as_of: dt.date
+    shadow: bool
+    objects: list[ObjectSyncSummary] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(o.error is None for o in self.objects)
+
+    def to_text(self) -> str:
+        head = f"spokesync run {self.run_id} (as_of {self.as_of}, {self.duration_s:.1f} s)"
+        return "\n".join([head, *("  " + o.line() for o in self.objects)])
+
+
+def make_client(settings: Settings, options: SyncOptions) -> HubSpotClient:
+    limiter = RateLimiter(
+        per_interval=options.rate_limit_per_10s, daily_budget=options.daily_budget
+    )
+    return HubSpotClient(settings.hubspot_base_url, settings.resolved_token(), limiter=limiter)
+
+
+def plan(
+    settings: Settings, mapping: MappingSpec, as_of: dt.date, rollout: Rollout | None = None
+) -> ChangePlan:
+    """Desired state vs snapshot for one mapping (see :mod:`spokesync.diff`)."""
+    return plan_changes(settings.state_db, settings.warehouse_dir, mapping, as_of, rollout)
+
+
+async def sync_object(
+    settings: Settings,
+    mapping: MappingSpec,
+    as_of: dt.date,
+    run_id: str,
+    options: SyncOptions,
+    client: HubSpotClient | None,
+) -> ObjectSyncSummary:
+    """Plan and push (or, with ``client=None`` / shadow, only plan) one mapping."""
+    started = time.perf_counter()
+    shadow = options.shadow or client is None
+    props: EnsureReport | None = None
+    if client is not None and options.ensure_properties:
+        props = await ensure_properties(
+            client, specs_from_mapping(mapping), mapping.object_type, run_id=f"{run_id}-props"
+        )
+    with plan(settings, mapping, as_of, options.rollout) as change_plan:
+        summary = ObjectSyncSummary(
+            object_type=mapping.object_type,
+            mapping_version=mapping.version,
+            as_of=as_of,
+            shadow=shadow,
+            records_desired=change_plan.records_desired,
+            records_changed=change_plan.records_changed,
+            records_new=change_plan.records_new,
+            fields_changed=change_plan.fields_changed,
+            rejected_ids=change_plan.rejected_ids,
+            duplicates=change_plan.duplicates,
+            plan_markdown=change_plan.summary_markdown(),
+            fields_by_property=change_plan.fields_changed_by_property(),
+            properties=props,
+        )
+        with StateStore(settings.state_db, [mapping]) as store:
+            store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)
+            status = "success"
+            try:
+                if shadow:
+                    summary.planned_rows = store.record_planned_changes(
+                        run_id, change_plan.planned_rows()
+                    )
+                else:
+                    assert client is not None
+                    summary.push = await push_changes(
+                        client,
+                        object_type=mapping.object_type,
+                        id_property=mapping.id.property,
+                        changes=change_plan.batches(options.push.batch_size),
+                        sink=store,
+                        run_id=run_id,
+                        config=options.push,
+                    )
+            except PushAborted as exc:
+                summary.push, summary.error, status = exc.report, str(exc), "failed"
+            finally:
+                summary.duration_s = time.perf_counter() - started
+                store.finish_run(run_id, mapping.object_type, status, summary.to_metadata())
+    return summary
+
+
+async def refresh_snapshot(
+    settings: Settings, mappings: Sequence[MappingSpec], client: HubSpotClient, run_id: str
+) -> list[DriftReport]:
+    """Full refresh: read every managed property of every synced object back from HubSpot
+    into the snapshot, and report drift (values people changed in HubSpot)."""
+    reports = []
+    for mapping in mappings:
+        managed = [mapping.id.property, *(f.property for f in mapping.fields)]
+        records = [r async for r in read_all(client, mapping.object_type, managed, run_id=run_id)]
+        with StateStore(settings.state_db, [mapping]) as store:
+            reports.append(
+                store.replace_snapshot_from_hubspot(
+                    mapping.object_type,
+                    mapping.id.property,
+                    records,
+                    managed,
+                    mapping.property_types,
+                    run_id=run_id,
+                )
+            )
+    return reports
+
+
+async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSummary:
+    mappings = load_mappings(list(options.mapping_paths) or default_mapping_paths())
+    as_of = options.as_of or latest_partition(settings.warehouse_dir)
+    summary = SyncSummary(run_id=run_id, as_of=as_of, shadow=options.shadow)
+    client = None if options.shadow else make_client(settings, options)
+    try:
+        for mapping in mappings:
+            summary.objects.append(
+                await sync_object(settings, mapping, as_of, run_id, options, client)
+            )
+    finally:
+        if client is not None:
+            await client.aclose()
+    return summary
+
+
+def run_sync(settings: Settings, options: SyncOptions | None = None) -> SyncSummary:
+    """Plan and push every mapping for ``options.as_of``; returns the summary."""
+    options = options or SyncOptions()
+    run_id = options.run_id or new_run_id()
+    started = time.perf_counter()
+    summary = asyncio.run(_run(settings, options, run_id))
+    summary.duration_s = time.perf_counter() - started
+    return summary
+
+
+def write_desired_parquet(
+    settings: Settings, mapping: MappingSpec, as_of: dt.date, rollout: Rollout | None = None
+) -> tuple[Path, DesiredStats]:
+    """Materialise one mapping's desired state for ``as_of`` as Parquet (for inspection and
+    lineage): ``warehouse/desired/<object>/date=<as_of>/data.parquet``. Streams through DuckDB."""
+    out = warehouse.partition_path(
+        settings.warehouse_dir / "desired", mapping.object_type, as_of.isoformat()
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".parquet.tmp")
+    con = warehouse.connect(settings.warehouse_dir)
+    try:
+        stats = build_desired(con, mapping, as_of, rollout)
+        con.execute(
+            f"COPY (SELECT * FROM {DESIRED_TABLE} ORDER BY {ID_COLUMN}) "
+            f"TO {warehouse.sql_literal(str(tmp))} (FORMAT parquet)"
+        )
+    finally:
+        con.close()
+    tmp.replace(out)
+    return out, stats
