@@ -6,6 +6,14 @@ from spokesync.ingest.engine import (
     ingest_master,
     ingest_partition,
     landed_partitions,
+    load_report,
 )
 
-__all__ = ["IngestError", "IngestReport", "ingest_master", "ingest_partition", "landed_partitions"]
+__all__ = [
+    "IngestError",
+    "IngestReport",
+    "ingest_master",
+    "ingest_partition",
+    "landed_partitions",
+    "load_report",
+]

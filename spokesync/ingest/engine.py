@@ -237,7 +237,29 @@ def _ingest(
     report.output_path = str(out)
     report.preview_markdown = _preview(preview, report)
     report.duration_s = time.perf_counter() - started
+    save_report(warehouse_dir, report)
     return report
+
+
+def _report_path(warehouse_dir: Path, source: str, partition: str | None) -> Path:
+    return Path(warehouse_dir) / "_reports" / source / f"{partition or 'master'}.json"
+
+
+def save_report(warehouse_dir: Path, report: IngestReport) -> None:
+    """Keep the last report of each source and partition (read by the Dagster checks)."""
+    path = _report_path(warehouse_dir, report.source, report.partition)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{report.run_id}.tmp")
+    tmp.write_text(json.dumps(asdict(report), indent=1))
+    os.replace(tmp, path)
+
+
+def load_report(warehouse_dir: Path, source: str, partition: str | None) -> IngestReport | None:
+    """The last successful report of a source and partition, or None if never ingested."""
+    path = _report_path(warehouse_dir, source, partition)
+    if not path.exists():
+        return None
+    return IngestReport(**json.loads(path.read_text()))
 
 
 def _write_quarantine(
