@@ -86,7 +86,7 @@ class SandboxConfig:
     shuffle_results: bool = True
     email_upsert_partial: bool = False
     faults: FaultConfig = field(default_factory=FaultConfig)
-    request_log_size: int = 10_000
+    request_log_size: int = 2_000
     seed: int | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None

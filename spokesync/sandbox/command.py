@@ -78,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=False,
         help="allow 207 partial results on contact upserts by email (HubSpot: no)",
     )
+    parser.add_argument(
+        "--request-log-size",
+        type=int,
+        default=2_000,
+        help="requests kept (with bodies) for /__sandbox/requests",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for shuffling and faults")
     faults = parser.add_argument_group("fault injection")
     faults.add_argument(
@@ -149,6 +155,7 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201 - avoids importing t
         email_upsert_partial=args.email_upsert_partial,
         faults=faults,
         seed=args.seed,
+        request_log_size=args.request_log_size,
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
     )
