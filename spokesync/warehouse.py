@@ -55,10 +55,9 @@ def _table_glob(warehouse_dir: Path, table: str) -> str | None:
         pattern = warehouse_dir / QUARANTINE / "*" / "*" / "*.parquet"
     else:
         pattern = warehouse_dir / table / "*" / "data.parquet"
+    # Glob from the warehouse root: the pattern has wildcards in more than its last parts.
     return (
-        str(pattern)
-        if any(pattern.parent.parent.glob(f"{pattern.parent.name}/{pattern.name}"))
-        else None
+        str(pattern) if any(warehouse_dir.glob(str(pattern.relative_to(warehouse_dir)))) else None
     )
 
 
