@@ -622,7 +622,7 @@ class SandboxApp:
                 drop = True
                 raise _Dropped()
             elif isinstance(fault, int):
-                raise ApiError(fault, _fault_body(fault))
+                raise ApiError(fault, _fault_body(fault, self.config.portal_id))
             elif fault == "empty":
                 stamp = now_iso()
                 raise _Answer(200, {"status": "COMPLETE", "startedAt": stamp, "completedAt": stamp})
@@ -811,7 +811,7 @@ class SandboxApp:
             if sub == "/faults" and method == "GET":
                 return 200, self.faults.to_json()
             if sub == "/faults" and method in ("PUT", "PATCH", "DELETE"):
-                base = {} if method in ("PUT", "DELETE") else self.faults.config.model_dump()
+                base = {} if method in ("PUT", "DELETE") else self.faults.to_json()
                 config = FaultConfig.model_validate(
                     {**base, **(parsed if method != "DELETE" else {})}
                 )
@@ -881,7 +881,6 @@ class _Answer(Exception):
 
 _FAULT_MESSAGES = {
     423: ("Record is locked; retry after at least 2 seconds", "LOCKED"),
-    429: ("You have reached your ten_secondly_rolling limit.", "RATE_LIMITS"),
     500: ("internal error", "INTERNAL_ERROR"),
     502: ("Bad Gateway", None),
     503: ("Service Unavailable", None),
@@ -892,7 +891,9 @@ _FAULT_MESSAGES = {
 }
 
 
-def _fault_body(status: int) -> dict[str, Any]:
+def _fault_body(status: int, portal_id: int) -> dict[str, Any]:
+    if status == 429:
+        return rate_limit_ten_secondly(portal_id)
     message, category = _FAULT_MESSAGES[status]
     return error_body(message, category)
 

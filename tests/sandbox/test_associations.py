@@ -164,3 +164,14 @@ def test_inline_associations_on_create(api: Api) -> None:
             "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 191, "label": None}],
         }
     ]
+
+
+def test_date_versioned_association_paths(api: Api) -> None:
+    contact, company = _pair(api)
+    body = {"inputs": [{"from": {"id": contact}, "to": {"id": company}}]}
+    assert (
+        api.post("/crm/associations/2026-03/contact/company/batch/associate/default", body)[0]
+        == 200
+    )
+    status, listed = api.get(f"/crm/objects/2026-03/contacts/{contact}/associations/0-2")
+    assert (status, listed["results"][0]["toObjectId"]) == (200, int(company))

@@ -140,3 +140,31 @@ def test_reset_empties_the_portal(api: Api) -> None:
 def test_status_route(api: Api) -> None:
     body = api.http.get("/").json()
     assert body["status"] == "ok" and body["portalId"] == 12345678
+
+
+def test_injected_429_uses_the_ten_secondly_body_and_patch_merges(api: Api) -> None:
+    _faults(api, next=[429, 503], writes_only=True)
+    merged = api.http.patch("/__sandbox/faults", json={"latency_spike_ms": 5}).json()
+    assert (merged["next"], merged["writes_only"], merged["latency_spike_ms"]) == (
+        [429, 503],
+        True,
+        5,
+    )
+    status, body = api.post(UPSERT, _body("q@x.com"))
+    assert (status, body["policyName"], body["errorType"]) == (
+        429,
+        "TEN_SECONDLY_ROLLING",
+        "RATE_LIMIT",
+    )
+    assert api.http.get("/__sandbox/faults").json()["next"] == [503]
+    assert api.http.delete("/__sandbox/faults").json()["next"] == []
+    assert api.post(UPSERT, _body("q@x.com"))[0] == 200
+
+
+def test_runtime_config_changes_the_rate_limit(api: Api) -> None:
+    answer = api.http.patch(
+        "/__sandbox/config", json={"rate_limit": 1, "shuffle_results": False}
+    ).json()
+    assert (answer["rate_limit"], answer["shuffle_results"]) == (1, False)
+    assert [api.get("/crm/v3/objects/contacts")[0] for _ in range(2)] == [200, 429]
+    assert api.http.patch("/__sandbox/config", json={"nope": 1}).status_code == 400
