@@ -55,7 +55,7 @@ CanonicalForm = Literal[
 CANONICAL_FORMS: tuple[str, ...] = CanonicalForm.__args__  # type: ignore[attr-defined]
 
 _WS = " \t\n\x0b\x0c\r"
-_SQL_WS = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
+_SQL_WS = "' \t\n\x0b\x0c\r'"  # a SQL literal holding the raw whitespace characters
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_MS = re.compile(r"^-?\d{9,}$")
 _TRUE = {"true", "t", "1", "yes", "y", "on"}

@@ -125,11 +125,15 @@ def build_desired(
             f"{', '.join(tiebreak)}) = 1"
         )
     exclude = " EXCLUDE (__order)" if mapping.as_of_column else ""
-    con.execute(
-        f"CREATE OR REPLACE TABLE {DESIRED_TABLE} AS SELECT *{exclude} FROM desired_raw "
-        f"WHERE {' AND '.join(keep)} {dedupe}"
-    )
-    con.execute("DROP TABLE desired_raw")
+    if stats.rejected_ids or stats.duplicates or percent or exclude:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {DESIRED_TABLE} AS SELECT *{exclude} FROM desired_raw "
+            f"WHERE {' AND '.join(keep)} {dedupe}"
+        )
+        con.execute("DROP TABLE desired_raw")
+    else:  # the common case: nothing to drop, no second copy
+        con.execute(f"DROP TABLE IF EXISTS {DESIRED_TABLE}")
+        con.execute(f"ALTER TABLE desired_raw RENAME TO {DESIRED_TABLE}")
     row = con.execute(f"SELECT count(*) FROM {DESIRED_TABLE}").fetchone()
     stats.records = int(row[0]) if row else 0
     return stats

@@ -29,7 +29,7 @@ import pyarrow as pa
 from spokesync import warehouse
 from spokesync.changes import RecordChange
 from spokesync.desired import ID_COLUMN, DesiredStats, build_desired, desired_long_sql
-from spokesync.mapping.spec import MappingSpec
+from spokesync.mapping.spec import MappingSpec, quote_identifier
 from spokesync.rollout import Rollout
 from spokesync.state.store import StateStore
 from spokesync.warehouse import sql_literal
@@ -224,13 +224,49 @@ def _md(value: object) -> str:
     return (s[:60] + "…") if len(s) > 60 else s
 
 
+# Phase 1 (prune): one 64-bit fingerprint per record on each side. The snapshot side is a single
+# GROUP BY over the long table (fast: it is stored sorted by external id); the desired side is
+# computed per row of the wide desired table. A record whose fingerprints and value masks agree
+# cannot have a change, so phase 2 only joins the (few) candidate records field by field.
+# Fingerprints only prune: phase 2 applies the exact rules, so a false candidate costs time,
+# never a wrong write.
+SNAPSHOT_FP_SQL = """
+CREATE OR REPLACE TABLE snap_fp AS
+SELECT external_id,
+       any_value(hubspot_id) AS hubspot_id,
+       bit_xor(CASE WHEN value IS NULL OR (b & {h_bits}::UBIGINT) <> 0 THEN 0::UBIGINT
+                    ELSE hash(property, value) END) AS fp,
+       bit_or(CASE WHEN value IS NULL THEN 0::UBIGINT ELSE b END) AS mask
+FROM (
+    SELECT external_id, hubspot_id, property, value,
+           1::UBIGINT << (list_position({props}, property) - 1) AS b
+    FROM st.snapshot
+    WHERE object_type = $ot AND list_contains({props}, property)
+)
+GROUP BY external_id
+"""
+
+CANDIDATES_SQL = """
+CREATE OR REPLACE TABLE candidates AS
+SELECT d.external_id
+FROM (SELECT external_id, {des_fp} AS fp, {des_w_mask} AS w_mask, {des_h_mask} AS h_mask
+      FROM desired) d
+LEFT JOIN snap_fp s ON s.external_id = d.external_id
+WHERE s.external_id IS NULL
+   OR s.fp <> d.fp
+   OR (s.mask & {w_bits}::UBIGINT) <> d.w_mask
+   OR (d.h_mask & ~s.mask) <> 0
+"""
+
 DIFF_SQL = """
 CREATE OR REPLACE TABLE changed AS
-WITH d AS (
+WITH cd AS (SELECT * FROM desired SEMI JOIN candidates USING (external_id)),
+d AS (
 {desired_long}
 ),
 s AS (
-    SELECT external_id, property, value, as_of FROM st.snapshot WHERE object_type = $ot
+    SELECT external_id, property, value, as_of FROM st.snapshot
+    WHERE object_type = $ot AND external_id IN (SELECT external_id FROM candidates)
 )
 SELECT d.external_id, d.property, coalesce(d.value, '') AS new_value, s.value AS old_value
 FROM d LEFT JOIN s ON s.external_id = d.external_id AND s.property = d.property
@@ -244,18 +280,48 @@ WHERE (s.as_of IS NULL OR s.as_of <= $as_of)
 
 PLAN_SQL = """
 CREATE OR REPLACE TABLE plan AS
-WITH known AS (
-    SELECT external_id, any_value(hubspot_id) AS hubspot_id
-    FROM st.snapshot
-    WHERE object_type = $ot AND external_id IN (SELECT external_id FROM changed)
-    GROUP BY external_id
-)
 SELECT c.external_id, k.hubspot_id, c.property, c.old_value, c.new_value,
        CASE WHEN k.external_id IS NULL THEN 'create' ELSE 'update' END AS kind,
        CAST($as_of AS DATE) AS as_of
-FROM changed c LEFT JOIN known k ON k.external_id = c.external_id
+FROM changed c LEFT JOIN snap_fp k ON k.external_id = c.external_id
 ORDER BY c.external_id, c.property
 """
+
+MAX_FINGERPRINT_PROPERTIES = 63
+
+
+def _fingerprint_sql(mapping: MappingSpec) -> tuple[str, str]:
+    """(snapshot fingerprint SQL, candidates SQL) for ``mapping``; properties get one bit each."""
+    props = mapping.managed_properties
+    owners = {mapping.id.property: "warehouse"} | {f.property: f.owner for f in mapping.fields}
+    bits = {p: 1 << i for i, p in enumerate(props)}
+    w_props = [p for p in props if owners[p] == "warehouse"]
+    h_props = [p for p in props if owners[p] == "hubspot"]
+
+    props_list = "[" + ", ".join(f"'{p}'" for p in props) + "]"
+    h_bits = sum(bits[p] for p in h_props)
+    snap = SNAPSHOT_FP_SQL.format(props=props_list, h_bits=h_bits)
+
+    def col(p: str) -> str:
+        return ID_COLUMN if p == mapping.id.property else quote_identifier(p)
+
+    fp_terms = [
+        f"CASE WHEN {col(p)} IS NULL THEN 0::UBIGINT ELSE hash('{p}', {col(p)}) END"
+        for p in w_props
+    ]
+    des_fp = fp_terms[0]
+    for term in fp_terms[1:]:
+        des_fp = f"xor({des_fp}, {term})"
+
+    def mask(ps: list[str]) -> str:
+        terms = [f"CASE WHEN {col(p)} IS NULL THEN 0 ELSE {bits[p]} END" for p in ps]
+        return "CAST(" + (" + ".join(terms) or "0") + " AS UBIGINT)"
+
+    w_bits = sum(bits[p] for p in w_props)
+    cand = CANDIDATES_SQL.format(
+        des_fp=des_fp, des_w_mask=mask(w_props), des_h_mask=mask(h_props), w_bits=w_bits
+    )
+    return snap, cand
 
 
 def plan_changes(
@@ -281,11 +347,18 @@ def plan_changes(
         con.execute(f"ATTACH {sql_literal(str(store_path))} AS st (READ_ONLY)")
         try:
             params = {"ot": mapping.object_type, "as_of": as_of}
-            con.execute(DIFF_SQL.format(desired_long=desired_long_sql(mapping)), params)
-            con.execute(PLAN_SQL, params)
+            snap_sql, cand_sql = _fingerprint_sql(mapping)
+            con.execute(snap_sql, {"ot": mapping.object_type})
+            if len(mapping.managed_properties) <= MAX_FINGERPRINT_PROPERTIES:
+                con.execute(cand_sql)
+            else:  # too many properties for a 64-bit mask: every record is a candidate
+                con.execute("CREATE OR REPLACE TABLE candidates AS SELECT external_id FROM desired")
+            con.execute(DIFF_SQL.format(desired_long=desired_long_sql(mapping, table="cd")), params)
+            con.execute(PLAN_SQL, {"as_of": as_of})
         finally:
             con.execute("DETACH st")
-        con.execute("DROP TABLE changed")
+        for table in ("changed", "candidates", "snap_fp"):
+            con.execute(f"DROP TABLE {table}")
         return ChangePlan(con, mapping, as_of, stats, rollout)
     except BaseException:
         con.close()
