@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 import uuid
@@ -40,6 +41,7 @@ from spokesync.sandbox.search import SearchService
 from spokesync.sandbox.store import Store
 from spokesync.settings import SANDBOX_DEV_TOKEN
 
+logger = logging.getLogger(__name__)
 ALL_SCOPES = None  # a token configured without scopes has every scope
 _VERSION = r"\d{4}-\d{2}(?:-beta)?"
 _ALIASES = [
@@ -644,6 +646,9 @@ class SandboxApp:
             status, answer = ans.status, ans.body
         except _Dropped:
             status, answer = 0, None
+        except Exception:  # a sandbox bug: answer like HubSpot's 500 and keep the traceback
+            logger.exception("sandbox error on %s %s", method, path)
+            status, answer = 500, error_body("internal error", "INTERNAL_ERROR")
         if isinstance(answer, dict) and "correlationId" in answer:
             answer["correlationId"] = correlation_id
         extra_headers["X-HubSpot-Correlation-Id"] = correlation_id

@@ -6,8 +6,12 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spokesync.settings import SANDBOX_DEFAULT_PORT, SANDBOX_DEV_TOKEN
+
+if TYPE_CHECKING:  # the app is imported only when the command runs
+    from spokesync.sandbox.app import SandboxConfig
 
 
 def _token(value: str) -> tuple[str, frozenset[str] | None]:
@@ -125,7 +129,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="warning")
 
 
-def build_config(args: argparse.Namespace):  # noqa: ANN201 - avoids importing the app at parse time
+def build_config(args: argparse.Namespace) -> SandboxConfig:
     from spokesync.sandbox.app import SandboxConfig
     from spokesync.sandbox.faults import FaultConfig
 

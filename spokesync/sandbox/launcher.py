@@ -56,6 +56,8 @@ class SandboxProcess:
         self.extra_args = list(extra_args)
         self.env = dict(env) if env is not None else None
         self.base_url = f"http://127.0.0.1:{self.port}"
+        # the server's stdout/stderr go to a file: a pipe nobody reads would block it when full
+        self.log_path = self.db_path.with_name(self.db_path.name + f".{self.port}.log")
         self.process: subprocess.Popen[bytes] | None = None
         self._admin = httpx.Client(base_url=self.base_url, timeout=10.0)
 
@@ -79,16 +81,17 @@ class SandboxProcess:
 
     def start(self) -> None:
         env = {**os.environ, **(self.env or {})}
-        self.process = subprocess.Popen(
-            self.command(), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                _, err = self.process.communicate()
-                raise SandboxError(
-                    f"sandbox exited with {self.process.returncode}: {err.decode(errors='replace')[-2000:]}"
-                )
+                code = self.process.returncode
+                self.process = None
+                raise SandboxError(f"sandbox exited with {code}: {self.log_tail()}")
             try:
                 if self._admin.get("/").status_code == 200:
                     return
@@ -110,10 +113,14 @@ class SandboxProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
         self.process = None
+
+    def log_tail(self, chars: int = 2000) -> str:
+        """The end of the server's output (errors, tracebacks)."""
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown (for crash/persistence tests)."""

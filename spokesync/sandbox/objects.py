@@ -298,6 +298,15 @@ class ObjectService:
         return out
 
     @staticmethod
+    def _require_ids(inputs: list[dict[str, Any]]) -> None:
+        for i, item in enumerate(inputs):
+            if item.get("id") in (None, ""):
+                raise validation_error(
+                    "Invalid input JSON on line 1, column 1: Some required fields were not set: "
+                    f"[id] (inputs[{i}])"
+                )
+
+    @staticmethod
     def _inputs(body: Any) -> list[dict[str, Any]]:
         if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
             raise validation_error(
@@ -458,6 +467,7 @@ class ObjectService:
         ot = self.object_type(type_name)
         started = now_iso()
         inputs = self._inputs(body)
+        self._require_ids(inputs)
         trace_mode = self._trace_mode(inputs)
         id_props = {i.get("idProperty") for i in inputs}
         resolved = {p: self._resolve_id_property(ot, p, upsert=True) for p in id_props}
@@ -512,6 +522,7 @@ class ObjectService:
         ot = self.object_type(type_name)
         started = now_iso()
         inputs = self._inputs(body)
+        self._require_ids(inputs)
         trace_mode = self._trace_mode(inputs)
         resolved = {
             p: self._resolve_id_property(ot, p, upsert=False)
@@ -590,6 +601,7 @@ class ObjectService:
         ot = self.object_type(type_name)
         started = now_iso()
         inputs = self._inputs(body)
+        self._require_ids(inputs)
         prop = body.get("idProperty")
         prop = self._resolve_id_property(ot, prop, upsert=True) if prop else None
         properties = body.get("properties") or None

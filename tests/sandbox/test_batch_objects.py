@@ -345,3 +345,11 @@ def test_required_properties_on_deal_create_and_stage_checked_against_pipeline(a
     assert (
         body["results"][0]["properties"]["hs_lastmodifieddate"] == body["results"][0]["updatedAt"]
     )
+
+
+def test_upsert_input_without_id_is_rejected(api: Api) -> None:
+    status, body = api.post(
+        UPSERT, {"inputs": [{"idProperty": "email", "properties": {"firstname": "X"}}]}
+    )
+    assert (status, body["category"]) == (400, "VALIDATION_ERROR")
+    assert api.export("contacts") == []
