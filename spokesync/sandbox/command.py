@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -170,7 +171,11 @@ def run(args: argparse.Namespace) -> int:
 
     from spokesync.sandbox.app import create_app
 
-    config = build_config(args)
+    try:
+        config = build_config(args)
+    except ValueError as exc:  # pydantic's ValidationError names the bad fault knob
+        print(f"spokesync sandbox: invalid option: {exc}", file=sys.stderr)
+        return 2
     app = create_app(config)
     print(
         json.dumps(

@@ -115,3 +115,8 @@ def test_webhooks_are_signed_with_v3(tmp_path: Path) -> None:
     assert [e["subscriptionType"] for e in events] == ["contact.creation", "contact.propertyChange"]
     assert events[1]["propertyName"] == "email" and events[1]["propertyValue"] == "w@x.com"
     assert events[0]["objectId"] == int(r.json()["id"])
+
+
+def test_invalid_fault_status_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert command.run(_parse("--fault-status", "418=0.5")) == 2
+    assert "status 418 is not injectable" in capsys.readouterr().err

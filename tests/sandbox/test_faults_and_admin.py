@@ -168,3 +168,13 @@ def test_runtime_config_changes_the_rate_limit(api: Api) -> None:
     assert (answer["rate_limit"], answer["shuffle_results"]) == (1, False)
     assert [api.get("/crm/v3/objects/contacts")[0] for _ in range(2)] == [200, 429]
     assert api.http.patch("/__sandbox/config", json={"nope": 1}).status_code == 400
+
+
+def test_latency_spike_delays_then_serves(api: Api) -> None:
+    import time
+
+    _faults(api, next=["latency"], latency_spike_ms=300)
+    t0 = time.perf_counter()
+    assert api.post(UPSERT, _body("slow@x.com"))[0] == 200
+    assert time.perf_counter() - t0 >= 0.3
+    assert len(api.export("contacts")) == 1
