@@ -16,9 +16,9 @@ Forms:
 - ``email`` (a string property holding an email, e.g. contacts ``email``): as string, lowercased.
 - ``domain`` (e.g. companies ``domain``): lowercased bare host: no scheme, ``www.``, port, path,
   query or trailing dot.
-- ``number``: the shortest decimal that round-trips the IEEE double, without exponent or
-  trailing ``.0`` (``10.50`` → ``10.5``, ``1e3`` → ``1000``, ``-0`` → ``0``); magnitudes of 1e15
-  and more are rounded to integers, magnitudes below 1e-4 to 10 decimals. NaN/±inf → no value.
+- ``number``: the shortest decimal that round-trips the IEEE double (Python ``repr``), written
+  without exponent or trailing ``.0`` (``10.50`` → ``10.5``, ``1e3`` → ``1000``, ``1e-7`` →
+  ``0.0000001``, ``-0`` → ``0``). NaN/±inf → no value. Integers beyond 2**53 lose precision.
 - ``bool``: ``true`` / ``false``.
 - ``date``: ``YYYY-MM-DD`` (datetimes are taken in UTC; epoch milliseconds accepted).
 - ``datetime``: ISO-8601 UTC with milliseconds, ``2026-01-02T03:04:05.000Z`` (naive values are
@@ -113,18 +113,26 @@ def canonical_domain(value: Any) -> str | None:
 
 
 def _format_double(f: float) -> str | None:
+    """The shortest round-trip digits of ``f`` (``repr``), written without an exponent."""
     if not math.isfinite(f):
         return None
     if f == 0:
         return "0"
-    a = abs(f)
-    if a >= 1e15:
-        return f"{f:.0f}"
-    if a < 1e-4:
-        s = f"{f:.10f}".rstrip("0").rstrip(".")
-        return "0" if s in ("0", "-0") else s
     r = repr(f)
-    return r[:-2] if r.endswith(".0") else r
+    if "e" not in r:
+        return r[:-2] if r.endswith(".0") else r
+    mantissa, exp = r.split("e")
+    sign = "-" if mantissa.startswith("-") else ""
+    whole, _, frac = mantissa.lstrip("-").partition(".")
+    digits = whole + frac
+    point = len(whole) + int(exp)
+    if point <= 0:
+        body = "0." + "0" * -point + digits
+    elif point >= len(digits):
+        body = digits + "0" * (point - len(digits))
+    else:
+        body = digits[:point] + "." + digits[point:]
+    return sign + body
 
 
 def canonical_number(value: Any) -> str | None:
@@ -258,13 +266,21 @@ def _sql_text(expr: str) -> str:
 
 def _sql_number(expr: str) -> str:
     d = f"TRY_CAST(({expr}) AS DOUBLE)"
+    txt = f"CAST({d} AS VARCHAR)"  # DuckDB prints the shortest round-trip digits, like repr
+    # Expand an exponent (only rows that have one take this branch). Lambdas bind locals.
+    parts = f"regexp_extract({txt}, '^-?([0-9]+)\\.?([0-9]*)e([-+][0-9]+)$', ['w', 'f', 'e'])"
+    expand = (
+        f"list_transform([{parts}], lambda m: list_transform("
+        "[{'dg': m.w || m.f, 'p': length(m.w) + CAST(m.e AS INTEGER)}], lambda z: "
+        "CASE WHEN z.p <= 0 THEN '0.' || repeat('0', -z.p) || z.dg "
+        "WHEN z.p >= length(z.dg) THEN z.dg || repeat('0', z.p - length(z.dg)) "
+        "ELSE z.dg[1:z.p] || '.' || z.dg[z.p + 1:] END)[1])[1]"
+    )
     return (
         f"(CASE WHEN {d} IS NULL OR NOT isfinite({d}) THEN NULL"
         f" WHEN {d} = 0 THEN '0'"
-        f" WHEN abs({d}) >= 1e15 THEN printf('%.0f', {d})"
-        f" WHEN abs({d}) < 1e-4 THEN regexp_replace(rtrim(rtrim(printf('%.10f', {d}), '0'), '.'),"
-        f" '^-?0$', '0')"
-        f" ELSE regexp_replace(CAST({d} AS VARCHAR), '\\.0$', '') END)"
+        f" WHEN NOT contains({txt}, 'e') THEN regexp_replace({txt}, '\\.0$', '')"
+        f" ELSE (CASE WHEN {d} < 0 THEN '-' ELSE '' END) || {expand} END)"
     )
 
 
