@@ -5,7 +5,7 @@ Two ways to pick the segment, combinable (a record must pass both):
 - ``predicate``: a SQL boolean expression over the mapping's source columns
   (e.g. ``country = 'DE'``), trusted configuration like the mapping SQL itself;
 - ``percent``: a stable hash percentage of external ids. The bucket of an id is
-  ``md5(id)``'s lower 64 bits modulo 10,000, so the same ids are chosen every run and raising
+  DuckDB's ``md5_number_lower(id)`` modulo 10,000, so the same ids are chosen every run and raising
   the percentage only adds ids.
 """
 
@@ -20,7 +20,7 @@ BUCKETS = 10_000
 def rollout_bucket(external_id: str) -> int:
     """The id's bucket in ``[0, 10000)``; equals DuckDB ``md5_number_lower(id) % 10000``."""
     digest = hashlib.md5(external_id.encode("utf-8"), usedforsecurity=False).digest()
-    return int.from_bytes(digest[:8], "little") % BUCKETS
+    return int.from_bytes(digest[8:], "little") % BUCKETS
 
 
 @dataclass(frozen=True, slots=True)
