@@ -16,6 +16,8 @@ import json
 import os
 import re
 import time
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -122,20 +124,54 @@ class _SeenKeys:
         self.sorted = np.empty(0, dtype=np.uint64)
         self.con = duckdb.connect()
 
-    def first_seen(self, keys: pa.Array) -> np.ndarray:
+    def first_seen(self, keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """True where the key was not loaded before (and not earlier in ``keys``)."""
         tbl = pa.table({"k": keys})  # noqa: F841 - read by DuckDB's replacement scan
-        hashes = self.con.execute("SELECT hash(k) AS h FROM tbl").fetchnumpy()["h"]
-        hashes = np.asarray(hashes, dtype=np.uint64)
-        fresh = ~pd.Series(hashes).duplicated(keep="first").to_numpy()
+        hashes = np.asarray(
+            self.con.execute("SELECT hash(k) AS h FROM tbl").fetchnumpy()["h"], dtype=np.uint64
+        )
+        order = np.argsort(hashes, kind="stable")  # equal hashes keep their row order
+        ordered = hashes[order]
+        first = np.ones(len(ordered), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
         if len(self.sorted):
-            pos = np.searchsorted(self.sorted, hashes)
+            pos = np.searchsorted(self.sorted, ordered)
             pos[pos == len(self.sorted)] = 0
-            fresh &= self.sorted[pos] != hashes
-        merged = np.concatenate([self.sorted, np.sort(hashes[fresh])])
-        merged.sort(kind="stable")
+            first &= self.sorted[pos] != ordered
+        merged = np.concatenate([self.sorted, ordered[first]])
+        merged.sort(kind="stable")  # two sorted runs: a linear merge
         self.sorted = merged
+        fresh = np.empty(len(hashes), dtype=bool)
+        fresh[order] = first
         return fresh
+
+
+class _BackgroundWriter:
+    """Writes Arrow tables on a second thread (Arrow releases the GIL while encoding), so
+    writing chunk N overlaps validating chunk N+1. At most one write is pending."""
+
+    def __init__(self, writer: pq.ParquetWriter) -> None:
+        self.writer = writer
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+        self.pending: Future[None] | None = None
+
+    def submit(self, table: pa.Table) -> None:
+        self.wait()
+        self.pending = self.pool.submit(self.writer.write_table, table)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
+
+    def __enter__(self) -> _BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 def _to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
@@ -167,12 +203,17 @@ def _ingest(
     seen = _SeenKeys()
     now = dt.datetime.now(dt.UTC)
     preview: pd.DataFrame | None = None
+    failed_counts: Counter[str] = Counter()
     added: list[str] = []
     missing: list[str] = []
     try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        with (
+            pq.ParquetWriter(tmp, schema, compression="snappy") as writer,
+            _BackgroundWriter(writer) as writes,
+        ):
             for chunk in read_source(source, files, landing, chunk_rows):
                 for u in chunk.unparsed:
+                    failed_counts[f"None:parse_{spec.format}"] += 1
                     quarantined.append(
                         QuarantineRow.build(
                             source, day, chunk.file, u.row_number, u.raw,
@@ -190,11 +231,24 @@ def _ingest(
                 missing += [c for c in v.columns_missing if c not in missing]
                 report.rows_normalised += v.normalised
                 valid = v.valid.copy()
+                # Arrow fast path: a chunk read with the exact warehouse types and nothing
+                # normalised is written straight from the Arrow data it was read as.
+                arrow = chunk.arrow
+                use_arrow = (
+                    arrow is not None
+                    and v.normalised == 0
+                    and all(
+                        f.name in arrow.column_names and arrow.schema.field(f.name).type == f.type
+                        for f in schema
+                    )
+                )
                 positions = np.flatnonzero(valid)
                 if len(positions):
-                    keys = pa.array(v.frame[spec.key].iloc[positions], from_pandas=True)
-                    first = seen.first_seen(keys)
-                    dups = positions[~first]
+                    if use_arrow:
+                        keys = arrow.column(spec.key).filter(pa.array(valid))
+                    else:
+                        keys = pa.array(v.frame[spec.key].iloc[positions], from_pandas=True)
+                    dups = positions[~seen.first_seen(keys)]
                     for pos in dups:
                         v.failures[int(pos)] = [
                             {
@@ -204,27 +258,30 @@ def _ingest(
                             }  # fmt: skip
                         ]
                     valid[dups] = False
-                good = v.frame[valid]
-                if len(good):
-                    writer.write_table(_to_arrow(good, schema))
+                n_good = int(valid.sum())
+                if n_good:
+                    if use_arrow:
+                        good = arrow.select(schema.names).filter(pa.array(valid)).cast(schema)
+                    else:
+                        good = _to_arrow(v.frame[valid], schema)
+                    writes.submit(good)
                     if preview is None:
-                        preview = good.head(5)
-                report.rows_valid += len(good)
+                        preview = good.slice(0, 5).to_pandas()
+                report.rows_valid += n_good
                 bad_positions = np.flatnonzero(~valid)
-                raws = raw_rows(chunk, bad_positions)
+                raws = raw_rows(chunk, bad_positions, seen.con)
                 for pos, raw in zip(bad_positions, raws, strict=True):
+                    failures = v.failures.get(int(pos), [])
+                    failed_counts.update(f"{f['column']}:{f['check']}" for f in failures)
                     quarantined.append(
                         QuarantineRow.build(
                             source, day, chunk.file, int(chunk.row_numbers[pos]), raw,
-                            v.failures.get(int(pos), []), run_id, now,
+                            failures, run_id, now,
                         )
                     )  # fmt: skip
         report.rows_quarantined = len(quarantined)
         report.columns_added, report.columns_missing = sorted(set(added)), sorted(set(missing))
-        for q in quarantined:
-            for f in json.loads(q.failed_checks):
-                key = f"{f['column']}:{f['check']}"
-                report.failed_checks[key] = report.failed_checks.get(key, 0) + 1
+        report.failed_checks = dict(sorted(failed_counts.items()))
         qpath = _write_quarantine(warehouse_dir, source, day, run_id, quarantined)
         os.replace(tmp, out)
     except UnreadableFile as e:
@@ -270,7 +327,8 @@ def _write_quarantine(
     path = quarantine_path(warehouse_dir, source, day, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    table = pa.Table.from_pylist([asdict(r) for r in rows], schema=QUARANTINE_SCHEMA)
+    columns = {name: [getattr(r, name) for r in rows] for name in QUARANTINE_SCHEMA.names}
+    table = pa.Table.from_pydict(columns, schema=QUARANTINE_SCHEMA)
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
     return path

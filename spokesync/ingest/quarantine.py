@@ -12,6 +12,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -87,12 +88,20 @@ def _describe(f: dict[str, object]) -> str:
             return f"{subject} failed {check}: {case!r}"
 
 
-def raw_rows(chunk: RawChunk, positions: np.ndarray) -> list[str]:
+def raw_rows(
+    chunk: RawChunk, positions: np.ndarray, con: duckdb.DuckDBPyConnection | None = None
+) -> list[str]:
     """The raw records at ``positions`` as JSON strings (original values, before any fix)."""
     if len(positions) == 0:
         return []
     if chunk.arrow is not None:
-        records = chunk.arrow.take(pa.array(positions)).to_pylist()
+        rows = chunk.arrow.take(pa.array(positions))  # noqa: F841 - read by DuckDB below
+        if con is not None:  # vectorised: DuckDB renders each row as a JSON object
+            return [
+                r[0]
+                for r in con.execute("SELECT CAST(to_json(r) AS VARCHAR) FROM rows r").fetchall()
+            ]
+        records = rows.to_pylist()
     else:
         sub = chunk.frame.iloc[positions]
         records = [
