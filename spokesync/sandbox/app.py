@@ -360,6 +360,27 @@ class SandboxApp:
                 rec_pair,
             ),
             (
+                "POST",
+                f"{props}/batch/create",
+                lambda c: m.batch_create_properties(c.params["object_type"], c.body),
+                "props_write",
+                ("object_type",),
+            ),
+            (
+                "POST",
+                f"{props}/batch/read",
+                lambda c: m.batch_read_properties(c.params["object_type"], c.body),
+                "props_read",
+                ("object_type",),
+            ),
+            (
+                "POST",
+                f"{props}/batch/archive",
+                lambda c: m.batch_archive_properties(c.params["object_type"], c.body),
+                "props_write",
+                ("object_type",),
+            ),
+            (
                 "GET",
                 f"{props}/groups",
                 lambda c: m.list_groups(c.params["object_type"]),

@@ -18,6 +18,14 @@ _SCHEMA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 Result = tuple[int, Any]
 
 
+def _inputs(body: Any) -> list[dict[str, Any]]:
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        raise validation_error(
+            "Invalid input JSON on line 1, column 1: Some required fields were not set: [inputs]"
+        )
+    return [i if isinstance(i, dict) else {} for i in body["inputs"]]
+
+
 class MetadataService:
     def __init__(self, objects: ObjectService) -> None:
         self.objects = objects
@@ -115,6 +123,71 @@ class MetadataService:
         with self.store.transaction():
             self.store.save_property(ot.type_id, prop)
         return 201, prop.to_json()
+
+    def batch_create_properties(self, type_name: str, body: Any) -> Result:
+        """201 when every input is created, else 207 with one error per rejected input."""
+        self.objects.object_type(type_name)
+        started = now_iso()
+        inputs = _inputs(body)
+        results, errors = [], []
+        for item in inputs:
+            try:
+                _, created = self.create_property(type_name, item)
+                results.append(created)
+            except ApiError as exc:
+                name = item.get("name") if isinstance(item, dict) else None
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": exc.body.get("category", "VALIDATION_ERROR"),
+                        "message": exc.body["message"],
+                        "context": {"name": [str(name)]},
+                        "errors": [],
+                        "links": {},
+                    }
+                )
+        answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        if errors:
+            answer["numErrors"], answer["errors"] = len(errors), errors
+        answer["startedAt"], answer["completedAt"] = started, now_iso()
+        return (207 if errors else 201), answer
+
+    def batch_read_properties(self, type_name: str, body: Any) -> Result:
+        ot = self.objects.object_type(type_name)
+        started = now_iso()
+        archived = bool(body.get("archived")) if isinstance(body, dict) else False
+        props = self.store.properties.get(ot.type_id, {})
+        results, missing = [], []
+        for item in _inputs(body):
+            prop = props.get(str(item.get("name")))
+            if prop is None or prop.archived != archived:
+                missing.append(str(item.get("name")))
+            else:
+                results.append(prop.to_json())
+        answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        if missing:
+            answer["numErrors"] = 1
+            answer["errors"] = [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": f"Properties do not exist: {', '.join(missing)}",
+                    "context": {"name": missing},
+                    "errors": [],
+                    "links": {},
+                }
+            ]
+        answer["startedAt"], answer["completedAt"] = started, now_iso()
+        return (207 if missing else 200), answer
+
+    def batch_archive_properties(self, type_name: str, body: Any) -> Result:
+        for item in _inputs(body):
+            try:
+                self.archive_property(type_name, str(item.get("name")))
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+        return 204, None
 
     def update_property(self, type_name: str, name: str, body: Any) -> Result:
         ot = self.objects.object_type(type_name)

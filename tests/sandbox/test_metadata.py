@@ -166,3 +166,28 @@ def test_owners_and_pipelines(api: Api) -> None:
         )[0]
         == 201
     )
+
+
+def test_properties_batch_create_read_archive(api: Api) -> None:
+    inputs = [
+        _unique("b1"),
+        {
+            "name": "b2",
+            "label": "B2",
+            "type": "number",
+            "fieldType": "number",
+            "groupName": "companyinformation",
+        },
+        _unique("b1"),
+    ]
+    status, body = api.post(f"{PROPS}/batch/create", {"inputs": inputs})
+    assert status == 207
+    assert sorted(p["name"] for p in body["results"]) == ["b1", "b2"]
+    assert [(e["category"], e["context"]) for e in body["errors"]] == [
+        ("OBJECT_ALREADY_EXISTS", {"name": ["b1"]})
+    ]
+    status, body = api.post(f"{PROPS}/batch/read", {"inputs": [{"name": "b2"}, {"name": "nope"}]})
+    assert (status, [p["name"] for p in body["results"]]) == (207, ["b2"])
+    assert body["errors"][0]["context"] == {"name": ["nope"]}
+    assert api.post(f"{PROPS}/batch/archive", {"inputs": [{"name": "b2"}]})[0] == 204
+    assert api.get(f"{PROPS}/b2")[0] == 404
