@@ -175,3 +175,22 @@ def test_date_versioned_association_paths(api: Api) -> None:
     )
     status, listed = api.get(f"/crm/objects/2026-03/contacts/{contact}/associations/0-2")
     assert (status, listed["results"][0]["toObjectId"]) == (200, int(company))
+
+
+def test_single_pair_put_default_and_delete(api: Api) -> None:
+    contact, company = _pair(api)
+    status, body = api.call(
+        "PUT", f"/crm/v4/objects/contact/{contact}/associations/default/company/{company}"
+    )
+    assert status == 200
+    assert [
+        (r["from"]["id"], r["associationSpec"]["associationTypeId"]) for r in body["results"]
+    ] == [(contact, 279), (company, 280)]
+    assert api.call(
+        "DELETE", f"/crm/v4/objects/contacts/{contact}/associations/companies/{company}"
+    ) == (204, None)
+    assert api.get(f"/crm/v4/objects/contacts/{contact}/associations/companies")[1]["results"] == []
+    assert (
+        api.call("PUT", f"/crm/v4/objects/contacts/{contact}/associations/default/companies/1")[0]
+        == 404
+    )

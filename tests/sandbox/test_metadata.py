@@ -191,3 +191,50 @@ def test_properties_batch_create_read_archive(api: Api) -> None:
     assert body["errors"][0]["context"] == {"name": ["nope"]}
     assert api.post(f"{PROPS}/batch/archive", {"inputs": [{"name": "b2"}]})[0] == 204
     assert api.get(f"{PROPS}/b2")[0] == 404
+
+
+def test_patch_property_options_and_get_schema_by_each_name(api: Api) -> None:
+    prop = {
+        "name": "tier",
+        "label": "Tier",
+        "type": "enumeration",
+        "fieldType": "select",
+        "groupName": "companyinformation",
+        "options": [{"label": "Gold", "value": "gold", "hidden": False}],
+    }
+    assert api.post(PROPS, prop)[0] == 201
+    assert (
+        api.post("/crm/v3/objects/companies", {"properties": {"name": "A", "tier": "silver"}})[0]
+        == 400
+    )
+    status, body = api.call(
+        "PATCH",
+        f"{PROPS}/tier",
+        {
+            "options": [
+                {"label": "Gold", "value": "gold", "hidden": False},
+                {"label": "Silver", "value": "silver", "hidden": False},
+            ]
+        },
+    )
+    assert (status, [o["value"] for o in body["options"]]) == (200, ["gold", "silver"])
+    assert (
+        api.post("/crm/v3/objects/companies", {"properties": {"name": "A", "tier": "silver"}})[0]
+        == 201
+    )
+    assert api.call("PATCH", f"{PROPS}/name", {"label": "x"})[0] == 400  # HubSpot-defined
+    _, schema = api.post(
+        "/crm-object-schemas/v3/schemas",
+        {
+            "name": "seat",
+            "labels": {"singular": "Seat", "plural": "Seats"},
+            "properties": [{"name": "code"}],
+        },
+    )
+    for key in (schema["objectTypeId"], "seat", "p12345678_seat"):
+        status, body = api.get(f"/crm-object-schemas/v3/schemas/{key}")
+        assert (status, body["objectTypeId"]) == (200, schema["objectTypeId"])
+    assert api.get("/crm-object-schemas/v3/schemas/nothing")[0] == 404
+    status, pipeline = api.get("/crm/v3/pipelines/deals/renewals")
+    assert (status, pipeline["label"]) == (200, "Renewals Pipeline")
+    assert api.get("/crm/v3/pipelines/deals/nope")[0] == 404
