@@ -221,7 +221,7 @@ class HubSpotClient:
             rid = request_id if attempt == 1 else f"{request_id}-{attempt}"
             if attempt > 1:
                 self.stats.retries += 1
-            await self.limiter.acquire(search=search)
+            sent_at = await self.limiter.acquire(search=search)
             started = time.perf_counter()
             try:
                 async with self._semaphore:
@@ -230,6 +230,7 @@ class HubSpotClient:
                     )
                     content = resp.content
             except httpx.TransportError as exc:
+                self.limiter.settle(sent_at, search=search)
                 latency = (time.perf_counter() - started) * 1000
                 self._count(write)
                 reason = f"{type(exc).__name__}: {redact(exc)}"
@@ -245,6 +246,7 @@ class HubSpotClient:
                 log.warning("%s %s: %s; retry in %.2fs", rid, path, reason, delay)
                 await self._sleep(delay)
                 continue
+            self.limiter.settle(sent_at, search=search)
             latency = (time.perf_counter() - started) * 1000
             self._count(write)
             self.limiter.update_from_headers(resp.headers)

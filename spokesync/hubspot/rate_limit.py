@@ -16,9 +16,9 @@ budget (we count the difference as spent), ``-Daily-Remaining`` sets the daily b
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 
 from spokesync.hubspot.errors import DailyLimitReached
@@ -28,7 +28,13 @@ Clock = Callable[[], float]
 
 
 class RollingWindow:
-    """At most ``limit`` events in any ``interval_s`` (+ ``slack_s``) window: a sliding log."""
+    """At most ``limit`` events in any ``interval_s`` (+ ``slack_s``) window: a sliding log.
+
+    The log is a sorted list of event times. An event is first counted at its send time and
+    later *settled* to the time its response arrived: HubSpot saw the request somewhere in
+    between, so counting it until ``response + interval`` is safe however slow the network or
+    the server was, while the slot is freed as soon as that is certain.
+    """
 
     def __init__(self, limit: int, interval_s: float, slack_s: float = 0.0) -> None:
         if limit < 1 or interval_s <= 0:
@@ -36,12 +42,12 @@ class RollingWindow:
         self.limit = limit
         self.interval_s = interval_s
         self.slack_s = slack_s
-        self._log: deque[float] = deque()
+        self._log: list[float] = []
 
     def _prune(self, now: float) -> None:
-        horizon = now - self.interval_s - self.slack_s
-        while self._log and self._log[0] <= horizon:
-            self._log.popleft()
+        cut = bisect.bisect_right(self._log, now - self.interval_s - self.slack_s)
+        if cut:
+            del self._log[:cut]
 
     def used(self, now: float) -> int:
         """Events counted in the window ending at ``now``."""
@@ -54,12 +60,20 @@ class RollingWindow:
         excess = len(self._log) - self.limit
         if excess < 0:
             return 0.0
-        # The (excess+1)-th oldest event must leave the window first.
-        # +1 µs so float rounding never lands the new event on the window's edge.
+        # The (excess+1)-th oldest event must leave the window first; +1 µs so float
+        # rounding never lands the new event on the window's edge.
         return max(0.0, self._log[excess] + self.interval_s + self.slack_s - now + 1e-6)
 
     def record(self, now: float, count: int = 1) -> None:
-        self._log.extend([now] * count)
+        for _ in range(count):
+            bisect.insort(self._log, now)
+
+    def settle(self, sent_at: float, now: float) -> None:
+        """Move one event counted at ``sent_at`` to ``now`` (its response time)."""
+        i = bisect.bisect_left(self._log, sent_at)
+        if i < len(self._log) and self._log[i] == sent_at:
+            del self._log[i]
+            bisect.insort(self._log, now)
 
 
 class RateLimiter:
@@ -76,7 +90,7 @@ class RateLimiter:
         interval_s: float = 10.0,
         *,
         margin: int | None = None,
-        slack_s: float = 0.1,
+        slack_s: float = 0.05,
         daily_budget: int | None = None,
         daily_reserve: int = 0,
         search_per_second: int = 5,
@@ -97,7 +111,7 @@ class RateLimiter:
         self._lock = asyncio.Lock()
 
     def _effective(self, limit: int) -> int:
-        margin = self.margin if self.margin is not None else max(1, math.ceil(limit * 0.02))
+        margin = self.margin if self.margin is not None else max(1, math.ceil(limit * 0.01))
         return max(1, limit - margin)
 
     @property
@@ -111,8 +125,9 @@ class RateLimiter:
         bucket = self.search if search else self.window
         return max(self.blocked_until - now, bucket.delay(now), 0.0)
 
-    async def acquire(self, *, search: bool = False) -> None:
-        """Wait until one request fits every budget, then count it.
+    async def acquire(self, *, search: bool = False) -> float:
+        """Wait until one request fits every budget, count it and return its send time
+        (pass that to :meth:`settle` when the response arrives).
 
         Raises :class:`DailyLimitReached` instead of waiting when the daily budget is spent
         (waiting for midnight in the portal's time zone is never the right thing in a run).
@@ -133,6 +148,11 @@ class RateLimiter:
             (self.search if search else self.window).record(now)
             if self.daily_remaining is not None:
                 self.daily_remaining -= 1
+            return now
+
+    def settle(self, sent_at: float, *, search: bool = False) -> None:
+        """The response to a request sent at ``sent_at`` arrived (or the attempt failed) now."""
+        (self.search if search else self.window).settle(sent_at, self._clock())
 
     def block_for(self, seconds: float) -> None:
         """Hold every request for ``seconds`` (after a 429: ``Retry-After`` or the policy window)."""

@@ -60,9 +60,10 @@ def test_limiter_sends_bursts_of_the_limit_per_window() -> None:
     assert max_in_any_window(stamps, 10.0) == 100
 
 
-def test_default_margin_keeps_two_percent_in_reserve() -> None:
-    assert RateLimiter(100).limit == 98
-    assert RateLimiter(190).limit == 186
+def test_default_margin_keeps_one_percent_in_reserve() -> None:
+    assert RateLimiter(100).limit == 99
+    assert RateLimiter(190).limit == 188
+    assert RateLimiter(250).limit == 247
     assert RateLimiter(190, margin=0).limit == 190
     assert RateLimiter(1).limit == 1
 
@@ -184,3 +185,18 @@ def test_steady_state_push_uses_budget_with_zero_429s(configured: int) -> None:
     else:
         # Over-configured: the first 429 (plus the Max header) corrects the limiter for good.
         assert report.rate_limited <= 1
+
+
+def test_slot_is_held_until_response_time_plus_window() -> None:
+    """A slow response keeps its slot longer: HubSpot may have counted it as late as that."""
+    clock = FakeClock()
+    limiter = RateLimiter(1, 10.0, margin=0, slack_s=0, clock=clock, sleep=clock.sleep)
+
+    async def go() -> float:
+        sent = await limiter.acquire()
+        clock.now += 2.0  # the response takes 2 s
+        limiter.settle(sent)
+        await limiter.acquire()
+        return clock.now - 1000.0
+
+    assert asyncio.run(go()) == pytest.approx(12.0, abs=1e-5)
