@@ -22,7 +22,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m spokesync.demo
+	$(BIN)/python -m pipelines.demo
 
 test: install
 	$(BIN)/ruff check .
@@ -31,7 +31,7 @@ test: install
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	@test -d $(SPOKESYNC_HOME)/landing || $(BIN)/spokesync sample-data --out $(SPOKESYNC_HOME)/landing --days 30 --accounts 2000 --seed 7
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/python -m pipelines.dev
 
 sandbox: install
 	$(BIN)/spokesync sandbox --port $(SANDBOX_PORT) --db $(SPOKESYNC_HOME)/sandbox.sqlite

@@ -117,8 +117,11 @@ def _master_asset(source: str) -> dg.AssetsDefinition:
     return _ingest
 
 
-def _partitions_checked(context: dg.AssetCheckExecutionContext) -> list[str | None]:
-    if context.has_partition_key or context.has_partition_key_range:
+def _partitions_checked(
+    context: dg.AssetCheckExecutionContext, partitioned: bool
+) -> list[str | None]:
+    # A master-data check in a partitioned run (e.g. sync_job) still checks the one snapshot.
+    if partitioned and (context.has_partition_key or context.has_partition_key_range):
         return list(context.partition_keys)
     return [None]
 
@@ -136,7 +139,7 @@ def _rate_check(source: str, partitioned: bool) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> dg.AssetCheckResult:
         rates: dict[str, float] = {}
-        for part in _partitions_checked(context):
+        for part in _partitions_checked(context, partitioned):
             report = warehouse.last_report(source, part)
             if report is None:
                 return dg.AssetCheckResult(
@@ -180,7 +183,7 @@ def _drift_check(source: str, partitioned: bool) -> dg.AssetChecksDefinition:
     ) -> dg.AssetCheckResult:
         added: dict[str, list[str]] = {}
         missing: dict[str, list[str]] = {}
-        for part in _partitions_checked(context):
+        for part in _partitions_checked(context, partitioned):
             report = warehouse.last_report(source, part)
             if report is None:
                 return dg.AssetCheckResult(

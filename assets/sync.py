@@ -15,14 +15,12 @@ a backfill over a range plans and pushes once, for the range's last day (the as-
 older partitions from rolling newer values back).
 """
 
-from __future__ import annotations
-
 import asyncio
 import datetime as dt
 
 import dagster as dg
-from pipelines.partitions import daily_partitions
 
+from pipelines.partitions import daily_partitions
 from resources.hubspot import HubSpotResource
 from spokesync.hubspot.properties import ensure_properties, specs_from_mapping
 from spokesync.mapping.loader import load_mappings

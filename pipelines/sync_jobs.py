@@ -1,0 +1,95 @@
+"""Jobs, schedule and sensor of the HubSpot sync.
+
+- ``sync_job``: master data, every daily source and every sync asset for a day (or, as a
+  single-run backfill, a range): ingest → validate → desired state → diff → push.
+- ``hubspot_push_job``: only the sync assets (desired → diff → push), e.g. after a mapping change.
+- ``hubspot_refresh_job``: read HubSpot back into the snapshot and report drift.
+- ``nightly_sync_schedule``: yesterday's partition of ``sync_job`` at 02:00 UTC.
+- ``new_partition_sync_sensor``: when a day's files land, runs that day's ingestion of the
+  sources that landed plus the sync, once per day and set of sources.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from assets.ingestion import DAILY_INGESTION_ASSETS
+from assets.ingestion import GROUP as INGESTION_GROUP
+from assets.sync import GROUP as SYNC_GROUP
+from assets.sync import PROPERTIES_KEY
+from pipelines.partitions import daily_partitions
+from resources.warehouse import WarehouseResource
+from spokesync.ingest.contract import PARTITIONED_SOURCES
+
+SYNC_PARTITIONED = dg.AssetSelection.groups(SYNC_GROUP) - dg.AssetSelection.keys(
+    PROPERTIES_KEY, "hubspot_snapshot_refresh"
+)
+
+sync_job = dg.define_asset_job(
+    "sync_job",
+    selection=dg.AssetSelection.groups(INGESTION_GROUP)
+    | SYNC_PARTITIONED
+    | dg.AssetSelection.keys(PROPERTIES_KEY),
+    description="Ingest and validate a day (or a range, in one run), then diff and push to "
+    "HubSpot once, for the last day.",
+    tags={"dagster/max_retries": 1},
+)
+hubspot_push_job = dg.define_asset_job(
+    "hubspot_push_job",
+    selection=SYNC_PARTITIONED | dg.AssetSelection.keys(PROPERTIES_KEY),
+    description="Desired state → diff → push, without re-ingesting.",
+)
+hubspot_refresh_job = dg.define_asset_job(
+    "hubspot_refresh_job",
+    selection=dg.AssetSelection.keys("hubspot_snapshot_refresh"),
+    description="Full refresh of the snapshot from HubSpot; reports drift.",
+)
+
+nightly_sync_schedule = dg.build_schedule_from_partitioned_job(
+    sync_job,
+    name="nightly_sync_schedule",
+    hour_of_day=2,
+    minute_of_hour=0,
+    description="Every night at 02:00 UTC: yesterday's ingestion, then the push.",
+)
+
+
+@dg.sensor(job=sync_job, minimum_interval_seconds=60)
+def new_partition_sync_sensor(
+    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+) -> dg.SensorResult | dg.SkipReason:
+    """One run per newly landed day: that day's landed sources, then the push.
+
+    The cursor is a per-source high-water mark; ``run_key`` makes a tick idempotent.
+    """
+    marks: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    valid_days = set(daily_partitions.get_partition_keys())
+    landed: dict[str, list[str]] = {}
+    for source in PARTITIONED_SOURCES:
+        mark = marks.get(source, "")
+        new = [d for d in warehouse.landed_partitions(source) if d > mark and d in valid_days]
+        for day in new:
+            landed.setdefault(day, []).append(source)
+        if new:
+            marks[source] = new[-1]
+    if not landed:
+        return dg.SkipReason("no newly landed partitions")
+    sync_keys = list(SYNC_PARTITIONED.resolve(context.repository_def.asset_graph))
+    requests = [
+        dg.RunRequest(
+            run_key=f"{day}:{'+'.join(sources)}",
+            partition_key=day,
+            asset_selection=[*(dg.AssetKey(s) for s in sources), *sync_keys],
+            tags={"spokesync/sources": ",".join(sources)},
+        )
+        for day, sources in sorted(landed.items())
+    ]
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(marks, sort_keys=True))
+
+
+JOBS = [sync_job, hubspot_push_job, hubspot_refresh_job]
+SCHEDULES = [nightly_sync_schedule]
+SENSORS = [new_partition_sync_sensor]
+__all__ = ["DAILY_INGESTION_ASSETS", "JOBS", "SCHEDULES", "SENSORS"]
