@@ -260,8 +260,13 @@ def canonical(form: str, value: Any) -> str | None:
 # ---------------------------------------------------------------------------- DuckDB side
 
 
-def _sql_text(expr: str) -> str:
-    return f"NULLIF(trim(nfc_normalize(CAST(({expr}) AS VARCHAR)), {_SQL_WS}), '')"
+def _sql_text(expr: str, source_type: str = "") -> str:
+    v = expr if source_type == "VARCHAR" else f"CAST(({expr}) AS VARCHAR)"
+    # Fast path: most values have no leading/trailing whitespace (all of it is <= ' ').
+    return (
+        f"(CASE WHEN ord({v}[1]) > 32 AND ord({v}[-1]) > 32 THEN nfc_normalize({v}) "
+        f"ELSE NULLIF(trim(nfc_normalize({v}), {_SQL_WS}), '') END)"
+    )
 
 
 def _sql_number(expr: str) -> str:
@@ -279,7 +284,8 @@ def _sql_number(expr: str) -> str:
     return (
         f"(CASE WHEN {d} IS NULL OR NOT isfinite({d}) THEN NULL"
         f" WHEN {d} = 0 THEN '0'"
-        f" WHEN NOT contains({txt}, 'e') THEN regexp_replace({txt}, '\\.0$', '')"
+        f" WHEN NOT contains({txt}, 'e') THEN (CASE WHEN ends_with({txt}, '.0') "
+        f"THEN {txt}[:-3] ELSE {txt} END)"
         f" ELSE (CASE WHEN {d} < 0 THEN '-' ELSE '' END) || {expand} END)"
     )
 
@@ -326,22 +332,63 @@ _SQL_BUILDERS: dict[str, Callable[[str], str]] = {
     "datetime": _sql_datetime,
     "enumeration_multi": _sql_multi,
 }
+_INTEGER_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}
+    | {"UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+)
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
+_EXACT = 2**53  # integers below this are exact doubles: their repr is their digits
 
 
-def sql_canonical(form: str, expr: str) -> str:
+def _typed_fast_path(form: str, expr: str, source_type: str) -> str | None:
+    """A cheaper expression giving the same result for a known source type, if there is one."""
+    if form in ("string", "enumeration", "email") and source_type == "VARCHAR":
+        text = _sql_text(expr, "VARCHAR")
+        return f"lower({text})" if form == "email" else text
+    if form == "number" and source_type in _INTEGER_TYPES:
+        return (
+            f"(CASE WHEN ({expr}) > -{_EXACT} AND ({expr}) < {_EXACT} "
+            f"THEN CAST(({expr}) AS VARCHAR) ELSE {_sql_number(expr)} END)"
+        )
+    m = _DECIMAL.match(source_type)
+    if form == "number" and m and int(m.group(1)) <= 15:
+        # <= 15 significant digits: the shortest double repr is the decimal itself.
+        if int(m.group(2)) == 0:
+            return f"CAST(({expr}) AS VARCHAR)"
+        return (
+            f"(CASE WHEN ({expr}) = 0 THEN '0' "
+            f"ELSE rtrim(rtrim(CAST(({expr}) AS VARCHAR), '0'), '.') END)"
+        )
+    if form == "datetime" and source_type == "TIMESTAMP":
+        return f"strftime(({expr}), '%Y-%m-%dT%H:%M:%S.%gZ')"
+    if form == "datetime" and source_type == "TIMESTAMP WITH TIME ZONE":
+        return f"strftime(CAST(({expr}) AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%gZ')"
+    if form == "date" and source_type == "DATE":
+        return f"strftime(({expr}), '%Y-%m-%d')"
+    return None
+
+
+def sql_canonical(form: str, expr: str, source_type: str | None = None) -> str:
     """A DuckDB SQL expression giving the canonical form of ``expr`` (NULL for no value).
 
-    ``expr`` is trusted SQL (a quoted column or a mapping expression). Temporal forms need the
-    connection's ``TimeZone`` set to UTC (:func:`configure_connection`).
+    ``expr`` is trusted SQL (a quoted column or a mapping expression). ``source_type`` (DuckDB's
+    name of the expression's type, e.g. ``BIGINT``) enables cheaper equivalent expressions.
+    Temporal forms need the connection's ``TimeZone`` set to UTC (:func:`configure_connection`).
     """
     try:
-        return _SQL_BUILDERS[form](expr)
+        builder = _SQL_BUILDERS[form]
     except KeyError:
         raise CanonicalError(
             f"unknown canonical form {form!r}; expected one of {', '.join(CANONICAL_FORMS)}"
         ) from None
+    if source_type:
+        fast = _typed_fast_path(form, expr, source_type.upper())
+        if fast is not None:
+            return fast
+    return builder(expr)
 
 
 def configure_connection(con: Any) -> None:
     """Session settings the SQL canonical forms rely on (UTC for temporal casts)."""
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")

@@ -80,11 +80,21 @@ def build_desired(
     configure_connection(con)
     stats = DesiredStats(object_type=mapping.object_type, as_of=as_of)
     params = _params(mapping, as_of)
-    id_sql = sql_canonical(mapping.id_form, quote_identifier(mapping.id.column))
+    raw = [quote_identifier(mapping.id.column)] + [f.source_sql for f in mapping.fields]
+    try:  # bind only (nothing runs): the source types pick the cheapest canonical SQL
+        types = [
+            str(t)
+            for t in con.sql(
+                f"SELECT {', '.join(raw)} FROM ({mapping.source.sql}) AS src", params=params
+            ).types
+        ]
+    except duckdb.Error as e:
+        raise _locate_error(con, mapping, as_of, e) from e
+    id_sql = sql_canonical(mapping.id_form, raw[0], types[0])
     cols = [f"{id_sql} AS {ID_COLUMN}"]
     cols += [
-        f"{sql_canonical(f.canonical_form, f.source_sql)} AS {quote_identifier(f.property)}"
-        for f in mapping.fields
+        f"{sql_canonical(f.canonical_form, f.source_sql, t)} AS {quote_identifier(f.property)}"
+        for f, t in zip(mapping.fields, types[1:], strict=True)
     ]
     cols += [
         f"CAST({quote_identifier(a.column)} AS VARCHAR) AS {quote_identifier('__assoc_' + str(i))}"

@@ -26,9 +26,16 @@ def con() -> duckdb.DuckDBPyConnection:
     return c
 
 
-def sql_many(con: duckdb.DuckDBPyConnection, form: str, values: list[Any], sql_type: str) -> list:
-    """Canonicalise each value in DuckDB, passed as a typed parameter list."""
-    expr = sql_canonical(form, "v")
+def sql_many(
+    con: duckdb.DuckDBPyConnection,
+    form: str,
+    values: list[Any],
+    sql_type: str,
+    typed: bool = False,
+) -> list:
+    """Canonicalise each value in DuckDB, passed as a typed parameter list; ``typed`` uses the
+    fast path for the known source type."""
+    expr = sql_canonical(form, "v", sql_type if typed else None)
     rows = con.execute(
         f"SELECT i, {expr} FROM (SELECT unnest(range(len($1))) AS i, "
         f"unnest(CAST($1 AS {sql_type}[])) AS v) ORDER BY i",
@@ -58,6 +65,9 @@ CASES = [
     ("number", finite_floats, "DOUBLE"),
     ("number", st.integers(min_value=-(2**62), max_value=2**62), "BIGINT"),
     ("number", money, "DECIMAL(18,2)"),
+    ("number", st.decimals(-(10**10), 10**10, places=4, allow_nan=False), "DECIMAL(15,4)"),
+    ("number", st.integers(-(2**31), 2**31 - 1), "INTEGER"),
+    ("number", st.integers(-(2**60), 2**60), "HUGEINT"),
     ("number", finite_floats.map(repr), "VARCHAR"),
     ("bool", st.booleans(), "BOOLEAN"),
     ("date", st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 1, 1)), "DATE"),
@@ -91,6 +101,7 @@ def test_python_and_sql_agree_and_are_idempotent(
     def check(values: list[Any]) -> None:
         expected = [canonical(form, v) for v in values]
         assert sql_many(con, form, values, sql_type) == expected
+        assert sql_many(con, form, values, sql_type, typed=True) == expected
         for value in expected:
             assert canonical(form, value) == value  # idempotent on its own output
         # ... and the SQL form is idempotent over canonical strings too
