@@ -85,6 +85,7 @@ class SandboxConfig:
     search_rate_limit: int = 5
     retry_after: bool = False
     latency_ms: int = 0
+    search_lag_ms: int = 0
     shuffle_results: bool = True
     email_upsert_partial: bool = False
     faults: FaultConfig = field(default_factory=FaultConfig)
@@ -145,6 +146,7 @@ class SandboxApp:
         )
         self.associations = AssociationService(self.objects)
         self.objects.associations = self.associations
+        self.objects.search_lag_s = config.search_lag_ms / 1000
         self.searcher = SearchService(self.objects)
         self.meta = MetadataService(self.objects)
         self.limiter = RateLimiter(
@@ -861,6 +863,7 @@ class SandboxApp:
             "retry_after": self.config.retry_after,
             "latency_ms": self.config.latency_ms,
             "shuffle_results": self.objects.shuffle_results,
+            "search_lag_ms": int(self.objects.search_lag_s * 1000),
             "email_upsert_partial": self.objects.email_upsert_partial,
         }
 
@@ -879,6 +882,8 @@ class SandboxApp:
             self.config.retry_after = bool(changes["retry_after"])
         if "latency_ms" in changes:
             self.config.latency_ms = int(changes["latency_ms"])
+        if "search_lag_ms" in changes:
+            self.objects.search_lag_s = int(changes["search_lag_ms"]) / 1000
         if "shuffle_results" in changes:
             self.objects.shuffle_results = bool(changes["shuffle_results"])
         if "email_upsert_partial" in changes:

@@ -72,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--latency-ms", type=int, default=0, help="added to every API request")
     parser.add_argument(
+        "--search-lag-ms",
+        type=int,
+        default=0,
+        help="search shows a record's previous state for this long after a write",
+    )
+    parser.add_argument(
         "--shuffle-results",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -156,6 +162,7 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
         search_rate_limit=args.search_rate_limit,
         retry_after=args.retry_after,
         latency_ms=args.latency_ms,
+        search_lag_ms=args.search_lag_ms,
         shuffle_results=args.shuffle_results,
         email_upsert_partial=args.email_upsert_partial,
         faults=faults,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,6 +114,9 @@ class ObjectService:
         self._rng = random.Random(seed)
         self.listeners: list[ChangeListener] = []
         self.associations: Any = None  # the AssociationService, for inline associations
+        self.search_lag_s = 0.0
+        # (type id, record id) -> (visible at, what search showed before: properties or None)
+        self._search_pending: dict[tuple[str, int], tuple[float, dict[str, str] | None]] = {}
 
     # ------------------------------------------------------------ helpers
     @property
@@ -289,6 +293,8 @@ class ObjectService:
                 rec.updated_at = stamp
                 out.append((rec, False))
         self.store.save_records(ot.type_id, [r for r, _ in out], previous=previous)
+        for rec, was_created in out:
+            self._lag_search(ot, rec.id, None if was_created else previous[rec.id])
         created = sum(1 for _, c in out if c)
         self.counters.add(ot.name, "created", created)
         self.counters.add(ot.name, "updated", len(out) - created)
@@ -296,6 +302,26 @@ class ObjectService:
             for listener in self.listeners:
                 listener(ot, rec, values, was_created)
         return out
+
+    def _lag_search(self, ot: ObjectTypeDef, rid: int, before: dict[str, str] | None) -> None:
+        """With a search lag, search keeps showing ``before`` (None: not found) for a while."""
+        if self.search_lag_s <= 0:
+            return
+        now = time.monotonic()
+        key = (ot.type_id, rid)
+        pending = self._search_pending.get(key)
+        if pending is not None and pending[0] > now:
+            before = pending[1]  # still showing an older state: keep it
+        self._search_pending[key] = (now + self.search_lag_s, before)
+
+    def search_view(self, ot: ObjectTypeDef, rec: Record) -> dict[str, str] | None:
+        """The properties search sees for ``rec`` (None: not in the index yet / archived)."""
+        pending = self._search_pending.get((ot.type_id, rec.id))
+        if pending is not None:
+            if pending[0] > time.monotonic():
+                return pending[1]
+            del self._search_pending[(ot.type_id, rec.id)]
+        return None if rec.archived else rec.properties
 
     @staticmethod
     def _require_ids(inputs: list[dict[str, Any]]) -> None:
@@ -593,6 +619,7 @@ class ObjectService:
         previous = {r.id: dict(r.properties) for r in recs}
         for rec in recs:
             rec.archived, rec.archived_at, rec.updated_at = True, stamp, stamp
+            self._lag_search(ot, rec.id, previous[rec.id])
         with self.store.transaction():
             self.store.save_records(ot.type_id, recs, previous=previous)
         self.counters.add(ot.name, "archived", len(recs))

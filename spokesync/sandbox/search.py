@@ -187,9 +187,15 @@ class SearchService:
         groups = [g.get("filters") or [] for g in body.get("filterGroups") or []]
         query = str(body.get("query") or "").lower()
         hits: list[Record] = []
-        for rec in self.objects.store.records[ot.type_id].values():
-            if rec.archived:
+        for stored in self.objects.store.records[ot.type_id].values():
+            visible = self.objects.search_view(ot, stored)
+            if visible is None:
                 continue
+            rec = (
+                stored
+                if visible is stored.properties
+                else Record(stored.id, visible, stored.created_at, stored.updated_at)
+            )
             if groups and not any(all(self._matches(ot, rec, f) for f in g) for g in groups):
                 continue
             if query and not any(

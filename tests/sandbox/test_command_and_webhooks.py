@@ -120,3 +120,21 @@ def test_webhooks_are_signed_with_v3(tmp_path: Path) -> None:
 def test_invalid_fault_status_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert command.run(_parse("--fault-status", "418=0.5")) == 2
     assert "status 418 is not injectable" in capsys.readouterr().err
+
+
+def test_every_option_reaches_the_config() -> None:
+    config = command.build_config(
+        _parse(
+            "--search-lag-ms",
+            "250",
+            "--latency-ms",
+            "5",
+            "--daily-limit",
+            "9",
+            "--email-upsert-partial",
+            "--request-log-size",
+            "10",
+        )
+    )
+    assert (config.search_lag_ms, config.latency_ms, config.daily_limit) == (250, 5, 9)
+    assert (config.email_upsert_partial, config.request_log_size) == (True, 10)

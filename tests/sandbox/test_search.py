@@ -167,3 +167,28 @@ def test_search_by_association(api: Api) -> None:
     }
     _, answer = api.post("/crm/v3/objects/contacts/search", body)
     assert [r["id"] for r in answer["results"]] == [contact["id"]]
+
+
+def test_search_lag_shows_previous_state_until_indexed(tmp_path: Path) -> None:
+    import time
+
+    api = make_api(tmp_path, search_rate_limit=1000, search_lag_ms=300)
+    by_name = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "name", "operator": "EQ", "value": "Lagged"}]}
+        ],
+        "properties": ["city"],
+    }
+    _, created = api.post(
+        "/crm/v3/objects/companies", {"properties": {"name": "Lagged", "city": "Oslo"}}
+    )
+    assert api.post(SEARCH, by_name)[1]["total"] == 0  # not indexed yet
+    assert api.get(f"/crm/v3/objects/companies/{created['id']}")[0] == 200  # reads are immediate
+    time.sleep(0.35)
+    assert api.post(SEARCH, by_name)[1]["results"][0]["properties"]["city"] == "Oslo"
+    api.call(
+        "PATCH", f"/crm/v3/objects/companies/{created['id']}", {"properties": {"city": "Bergen"}}
+    )
+    assert api.post(SEARCH, by_name)[1]["results"][0]["properties"]["city"] == "Oslo"
+    time.sleep(0.35)
+    assert api.post(SEARCH, by_name)[1]["results"][0]["properties"]["city"] == "Bergen"
