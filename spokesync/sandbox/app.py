@@ -792,6 +792,12 @@ class SandboxApp:
         types = (
             [self.objects.object_type(wanted)] if wanted else list(self.store.object_types.values())
         )
+        linked: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
+        for (ft, fid, to), targets in self.store.associations.items():
+            if targets:
+                linked.setdefault((ft, fid), {})[self.store.object_types[to].name] = [
+                    {"id": str(tid), "types": sorted(ids)} for tid, ids in sorted(targets.items())
+                ]
         out: dict[str, Any] = {}
         for ot in types:
             records = sorted(self.store.records.get(ot.type_id, {}).values(), key=lambda r: r.id)
@@ -802,14 +808,7 @@ class SandboxApp:
                     "createdAt": r.created_at,
                     "updatedAt": r.updated_at,
                     "archived": r.archived,
-                    "associations": {
-                        self.store.object_types[to].name: [
-                            {"id": str(tid), "types": sorted(ids)}
-                            for tid, ids in sorted(targets.items())
-                        ]
-                        for (ft, fid, to), targets in self.store.associations.items()
-                        if ft == ot.type_id and fid == r.id and targets
-                    },
+                    "associations": linked.get((ot.type_id, r.id), {}),
                 }
                 for r in records
                 if include_archived or not r.archived

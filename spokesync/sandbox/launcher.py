@@ -175,7 +175,8 @@ class SandboxProcess:
         return self._call("GET", "/faults")
 
     def configure(self, **changes: Any) -> dict[str, Any]:
-        """Change rate_limit, daily_limit, retry_after, latency_ms, shuffle_results at runtime."""
+        """Change rate_limit, daily_limit, search_rate_limit, retry_after, latency_ms,
+        search_lag_ms, shuffle_results or email_upsert_partial at runtime."""
         return self._call("PATCH", "/config", json=changes)
 
     def export(self, object_type: str | None = None, *, archived: bool = False) -> Any:

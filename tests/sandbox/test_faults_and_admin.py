@@ -178,3 +178,20 @@ def test_latency_spike_delays_then_serves(api: Api) -> None:
     assert api.post(UPSERT, _body("slow@x.com"))[0] == 200
     assert time.perf_counter() - t0 >= 0.3
     assert len(api.export("contacts")) == 1
+
+
+def test_export_includes_associations_and_archived_on_request(api: Api) -> None:
+    _, contact = api.post("/crm/v3/objects/contacts", {"properties": {"email": "ex@x.com"}})
+    _, company = api.post("/crm/v3/objects/companies", {"properties": {"name": "Ex"}})
+    api.post(
+        "/crm/v4/associations/contacts/companies/batch/associate/default",
+        {"inputs": [{"from": {"id": contact["id"]}, "to": {"id": company["id"]}}]},
+    )
+    [exported] = api.export("contacts")
+    assert exported["associations"] == {"companies": [{"id": company["id"], "types": [279]}]}
+    api.call("DELETE", f"/crm/v3/objects/companies/{company['id']}")
+    assert api.export("companies") == []
+    archived = api.http.get(
+        "/__sandbox/export", params={"objectType": "companies", "archived": "true"}
+    ).json()
+    assert [c["archived"] for c in archived["companies"]] == [True]
