@@ -52,6 +52,7 @@ from spokesync.sample_data.model import (
 
 SOURCE_STREAM = {name: i + 10 for i, name in enumerate(SOURCES)}
 PARAMS_FILE = "_planted/generator.json"
+MASTER_CHUNK_ROWS = 250_000  # master rows are wide (names, emails): smaller chunks
 
 
 class GeneratorConfig(BaseModel):
@@ -103,11 +104,32 @@ def _strings(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema([pa.field(f.name, pa.string()) for f in table.schema]))
 
 
+class _Manifest:
+    """Streams planted-case entries to ``_planted/<source>/<partition>.json`` (a JSON list),
+    so a 50M-row day with 750k planted rows never holds them all in memory."""
+
+    def __init__(self, out: Path, source: str, partition: str) -> None:
+        self.path = out / "_planted" / source / f"{partition}.json"
+        self.tmp = _atomic_path(self.path)
+        self.fh = self.tmp.open("w")
+        self.fh.write("[")
+        self.count = 0
+
+    def add(self, entries: list[Planted]) -> None:
+        for e in entries:
+            self.fh.write(("," if self.count else "") + "\n" + json.dumps(e.to_dict()))
+            self.count += 1
+
+    def close(self) -> None:
+        self.fh.write("\n]\n")
+        self.fh.close()
+        os.replace(self.tmp, self.path)
+
+
 def _write_manifest(out: Path, source: str, partition: str, entries: list[Planted]) -> None:
-    path = out / "_planted" / source / f"{partition}.json"
-    tmp = _atomic_path(path)
-    tmp.write_text(json.dumps([e.to_dict() for e in entries], indent=1) + "\n")
-    os.replace(tmp, path)
+    manifest = _Manifest(out, source, partition)
+    manifest.add(entries)
+    manifest.close()
 
 
 def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
@@ -124,8 +146,8 @@ def write_master(cfg: GeneratorConfig, co: Company, out: Path) -> dict[str, int]
     ):
         rel = f"master/{source}.csv"
         writer: _CsvOut | None = None
-        entries: list[Planted] = []
-        for part, (lo, hi) in enumerate(_chunks(n, cfg.part_rows)):
+        manifest = _Manifest(out, source, "master")
+        for part, (lo, hi) in enumerate(_chunks(n, min(cfg.part_rows, MASTER_CHUNK_ROWS))):
             table = _strings(builder(co, np.arange(lo, hi, dtype=np.int64)))
             rng = _rng(cfg, source, -1, part)
             table, planted = plant(
@@ -139,13 +161,13 @@ def write_master(cfg: GeneratorConfig, co: Company, out: Path) -> dict[str, int]
                 first_row_number=2,
                 row_base=writer.rows if writer else 0,
             )
-            entries += planted
+            manifest.add(planted)
             if writer is None:
                 writer = _CsvOut(out / rel, table.schema)
             writer.write(table)
         assert writer is not None
         writer.close()
-        _write_manifest(out, source, "master", entries)
+        manifest.close()
         counts[source] = writer.rows
     return counts
 
@@ -211,7 +233,7 @@ def write_day(cfg: GeneratorConfig, co: Company, out: Path, day_index: int) -> d
 def _write_usage(cfg: GeneratorConfig, co: Company, out: Path, di: int, day: dt.date) -> int:
     source, part_dir = "product_usage", f"product_usage/date={day.isoformat()}"
     schema = SOURCES[source].arrow_schema()
-    entries: list[Planted] = []
+    manifest = _Manifest(out, source, day.isoformat())
     written = 0
     start_us = day_start_us(day)
     stamp = day.strftime("%Y%m%d")
@@ -253,27 +275,20 @@ def _write_usage(cfg: GeneratorConfig, co: Company, out: Path, di: int, day: dt.
             cycle_offset=di + part,
             first_row_number=0,
         )
-        entries += planted
+        manifest.add(planted)
         if di == cfg.extra_column_day:
             table = table.append_column("client_version", pa.array(["4.2.1"] * table.num_rows))
-            entries.append(
-                Planted(
-                    source,
-                    day.isoformat(),
-                    rel,
-                    None,
-                    "extra_column",
-                    "client_version",
-                    "schema_drift",
-                    "drift",
-                )  # fmt: skip
-            )
+            drift = Planted(
+                source, day.isoformat(), rel, None, "extra_column", "client_version",
+                "schema_drift", "drift",
+            )  # fmt: skip
+            manifest.add([drift])
         path = out / rel
         tmp = _atomic_path(path)
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
         written += table.num_rows
-    _write_manifest(out, source, day.isoformat(), entries)
+    manifest.close()
     return written
 
 
