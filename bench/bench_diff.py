@@ -138,6 +138,11 @@ def run_one(root: Path, memory_limit: str | None) -> dict[str, object]:
         "plan_s": round(t_plan, 2),
         "total_s": round(total, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "cpu_s": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_utime
+            + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
+            2,
+        ),
     }
     plan.close()
     return out
@@ -177,10 +182,12 @@ def main() -> int:
             cmd = [sys.executable, "-m", "bench.bench_diff", "--run-one", str(root)]
             if args.memory_limit:
                 cmd += ["--memory-limit", args.memory_limit]
+            load = os.getloadavg()[0]
             res = json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
             print(
                 f"{n:>9,} records x 20 props: diff {res['plan_s']:.2f} s, "
-                f"+stream {res['total_s']:.2f} s total, peak RSS {res['peak_rss_mb']} MB, "
+                f"+stream {res['total_s']:.2f} s total (CPU {res['cpu_s']:.1f} s, "
+                f"load before {load:.1f}), peak RSS {res['peak_rss_mb']} MB, "
                 f"changed {res['records_changed']:,} records / {res['fields_changed']:,} fields "
                 f"(setup {t_setup:.1f} s)",
                 flush=True,
