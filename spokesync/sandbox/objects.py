@@ -4,6 +4,7 @@ unique property, the ``new`` flag, shuffled results). Pure logic: returns (statu
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import random
 import time
@@ -736,20 +737,25 @@ class ObjectService:
             raise validation_error(f"limit must be between 1 and {MAX_LIST_LIMIT}, not {limit}")
         after = _int_param(query.get("after"), 0, "after")
         archived = str(query.get("archived", "false")).lower() == "true"
-        ids = sorted(
-            rid
-            for rid, rec in self.store.records[ot.type_id].items()
-            if rid >= after and rec.archived == archived
-        )
-        page = ids[:limit]
         records = self.store.records[ot.type_id]
+        all_ids = self.store.sorted_ids(ot.type_id)
+        page: list[int] = []
+        next_id: int | None = None
+        for i in range(bisect.bisect_left(all_ids, after), len(all_ids)):
+            rid = all_ids[i]
+            if records[rid].archived != archived:
+                continue
+            if len(page) == limit:
+                next_id = rid
+                break
+            page.append(rid)
         body: dict[str, Any] = {
             "results": [
                 self.record_json(ot, records[i], query.get("properties") or None) for i in page
             ]
         }
-        if len(ids) > limit:
-            nxt = str(ids[limit])
+        if next_id is not None:
+            nxt = str(next_id)
             body["paging"] = {
                 "next": {
                     "after": nxt,

@@ -96,6 +96,7 @@ class Store:
             self.association_types.setdefault((at.from_type, at.to_type), []).append(at)
         self.records: dict[str, dict[int, Record]] = {tid: {} for tid in self.object_types}
         self.associations: dict[AssocKey, dict[int, set[int]]] = {}
+        self._id_cache: dict[str, list[int]] = {}
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         self.next_id = int(meta.get("next_id", FIRST_RECORD_ID))
         self.next_custom_type = int(meta.get("next_custom_type", FIRST_CUSTOM_TYPE))
@@ -187,6 +188,16 @@ class Store:
             ):
                 return ot
         return None
+
+    def sorted_ids(self, type_id: str) -> list[int]:
+        """Record ids of a type in order (records are never deleted, so a count change means
+        new records and a stale cache)."""
+        table = self.records.get(type_id, {})
+        cached = self._id_cache.get(type_id)
+        if cached is None or len(cached) != len(table):
+            cached = sorted(table)
+            self._id_cache[type_id] = cached
+        return cached
 
     def unique_properties(self, type_id: str) -> list[str]:
         names = [p.name for p in self.properties.get(type_id, {}).values() if p.has_unique_value]
