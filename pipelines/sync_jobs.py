@@ -23,7 +23,7 @@ from pipelines.partitions import daily_partitions
 from resources.warehouse import WarehouseResource
 from spokesync.ingest.contract import PARTITIONED_SOURCES
 
-SYNC_PARTITIONED = dg.AssetSelection.groups(SYNC_GROUP) - dg.AssetSelection.keys(
+SYNC_PARTITIONED = dg.AssetSelection.groups(SYNC_GROUP) - dg.AssetSelection.assets(
     PROPERTIES_KEY, "hubspot_snapshot_refresh"
 )
 
@@ -31,19 +31,19 @@ sync_job = dg.define_asset_job(
     "sync_job",
     selection=dg.AssetSelection.groups(INGESTION_GROUP)
     | SYNC_PARTITIONED
-    | dg.AssetSelection.keys(PROPERTIES_KEY),
+    | dg.AssetSelection.assets(PROPERTIES_KEY),
     description="Ingest and validate a day (or a range, in one run), then diff and push to "
     "HubSpot once, for the last day.",
     tags={"dagster/max_retries": 1},
 )
 hubspot_push_job = dg.define_asset_job(
     "hubspot_push_job",
-    selection=SYNC_PARTITIONED | dg.AssetSelection.keys(PROPERTIES_KEY),
+    selection=SYNC_PARTITIONED | dg.AssetSelection.assets(PROPERTIES_KEY),
     description="Desired state → diff → push, without re-ingesting.",
 )
 hubspot_refresh_job = dg.define_asset_job(
     "hubspot_refresh_job",
-    selection=dg.AssetSelection.keys("hubspot_snapshot_refresh"),
+    selection=dg.AssetSelection.assets("hubspot_snapshot_refresh"),
     description="Full refresh of the snapshot from HubSpot; reports drift.",
 )
 
