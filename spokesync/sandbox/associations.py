@@ -92,6 +92,12 @@ class AssociationService:
         for at in [default, *[s for s in specs if s.type_id != default.type_id]]:
             self._link(a, ra, b, rb, at)
 
+    def _live_targets(self, a: ObjectTypeDef, rid: int, b: ObjectTypeDef) -> dict[int, set[int]]:
+        """Associated record ids (with type ids), leaving out archived records."""
+        table = self.store.records.get(b.type_id, {})
+        targets = self.store.associations.get((a.type_id, rid, b.type_id), {})
+        return {t: ids for t, ids in targets.items() if t in table and not table[t].archived}
+
     def _labels(self, a: ObjectTypeDef, ra: int, b: ObjectTypeDef, rb: int) -> list[str]:
         ids = self.store.associations.get((a.type_id, ra, b.type_id), {}).get(rb, set())
         return [
@@ -270,7 +276,7 @@ class AssociationService:
         for item in inputs:
             fid = item.get("id") if isinstance(item, dict) else None
             rec = self._record(a, fid)
-            targets = self.store.associations.get((a.type_id, rec.id, b.type_id), {}) if rec else {}
+            targets = self._live_targets(a, rec.id, b) if rec else {}
             if not targets:
                 errors.append(
                     {
@@ -390,7 +396,7 @@ class AssociationService:
             raise not_found()
         limit = min(int(query.get("limit") or MAX_PAGE), MAX_PAGE)
         after = int(query.get("after") or 0)
-        targets = sorted(self.store.associations.get((a.type_id, rec.id, b.type_id), {}).items())
+        targets = sorted(self._live_targets(a, rec.id, b).items())
         targets = [(t, ids) for t, ids in targets if t >= after]
         body: dict[str, Any] = {
             "results": [

@@ -194,3 +194,15 @@ def test_single_pair_put_default_and_delete(api: Api) -> None:
         api.call("PUT", f"/crm/v4/objects/contacts/{contact}/associations/default/companies/1")[0]
         == 404
     )
+
+
+def test_associations_to_archived_records_are_not_listed(api: Api) -> None:
+    contact, company = _pair(api)
+    api.post(
+        f"{V4}/batch/associate/default",
+        {"inputs": [{"from": {"id": contact}, "to": {"id": company}}]},
+    )
+    api.call("DELETE", f"/crm/v3/objects/companies/{company}")
+    assert api.get(f"/crm/v4/objects/contacts/{contact}/associations/companies")[1]["results"] == []
+    status, body = api.post(f"{V4}/batch/read", {"inputs": [{"id": contact}]})
+    assert (status, body["results"]) == (207, [])
