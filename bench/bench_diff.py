@@ -119,6 +119,15 @@ def setup(root: Path, n: int) -> None:
     del mapping
 
 
+def peak_rss_mb() -> int:
+    """This process's peak RSS (VmHWM). ``ru_maxrss`` would include the parent's peak, since
+    Linux keeps it across fork+exec, and the parent just built the data."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def run_one(root: Path, memory_limit: str | None) -> dict[str, object]:
     from spokesync.diff import plan_changes
 
@@ -137,7 +146,7 @@ def run_one(root: Path, memory_limit: str | None) -> dict[str, object]:
         "records_streamed": records,
         "plan_s": round(t_plan, 2),
         "total_s": round(total, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": peak_rss_mb(),
         "cpu_s": round(
             resource.getrusage(resource.RUSAGE_SELF).ru_utime
             + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
