@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -28,13 +29,31 @@ import pyarrow as pa
 
 from spokesync import warehouse
 from spokesync.changes import RecordChange
-from spokesync.desired import ID_COLUMN, DesiredStats, build_desired, desired_long_sql
+from spokesync.desired import (
+    DESIRED_TABLE,
+    ID_COLUMN,
+    DesiredStats,
+    build_desired,
+    desired_long_sql,
+)
 from spokesync.mapping.spec import MappingSpec, quote_identifier
 from spokesync.rollout import Rollout
 from spokesync.state.store import StateStore
 from spokesync.warehouse import sql_literal
 
 PLAN_TABLE = "plan"
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationLink:
+    """One association to create, by external ids (see ``ChangePlan.associations``)."""
+
+    from_object_type: str
+    from_external_id: str
+    to_object_type: str
+    to_external_id: str
+    association_type_id: int
+    category: str
 
 
 class ChangePlan:
@@ -52,6 +71,7 @@ class ChangePlan:
         self.object_type = mapping.object_type
         self.mapping_version = mapping.version
         self.id_property = mapping.id.property
+        self.association_specs = list(mapping.associations)
         self.as_of = as_of
         self.rollout = rollout
         self.desired = desired
@@ -151,6 +171,33 @@ class ChangePlan:
             )
             .to_arrow_reader(8192)
         )
+
+    def associations(self, changed_only: bool = True) -> list[AssociationLink]:
+        """Association links of the mapping's records (default: only records in this plan),
+        by external ids on both sides; resolve HubSpot ids with ``StateStore.hubspot_ids``.
+        Re-creating an existing association is a no-op in HubSpot, so sending these is safe."""
+        out: list[AssociationLink] = []
+        where = (
+            f"WHERE {ID_COLUMN} IN (SELECT {ID_COLUMN} FROM {PLAN_TABLE})" if changed_only else ""
+        )
+        for i, spec in enumerate(self.association_specs):
+            col = quote_identifier(f"__assoc_{i}")
+            rows = self.con.execute(
+                f"SELECT {ID_COLUMN}, {col} FROM {DESIRED_TABLE} {where} "
+                f"{'AND' if where else 'WHERE'} {col} IS NOT NULL ORDER BY {ID_COLUMN}"
+            ).fetchall()
+            out += [
+                AssociationLink(
+                    from_object_type=self.object_type,
+                    from_external_id=ext,
+                    to_object_type=spec.to_object_type,
+                    to_external_id=target,
+                    association_type_id=spec.association_type_id,
+                    category=spec.category,
+                )
+                for ext, target in rows
+            ]
+        return out
 
     def fields_changed_by_property(self) -> dict[str, int]:
         return dict(

@@ -442,6 +442,22 @@ class StateStore:
                 out.setdefault(ext, {})[prop] = value
         return out
 
+    def hubspot_ids(self, object_type: str, external_ids: Iterable[str]) -> dict[str, str]:
+        """``{external_id: hubspot_id}`` for the given records that the snapshot knows."""
+        ids = list(dict.fromkeys(external_ids))
+        if not ids:
+            return {}
+        with self._connection() as con:
+            con.register("wanted_ids", pa.table({"external_id": pa.array(ids, pa.string())}))
+            rows = con.execute(
+                "SELECT s.external_id, any_value(s.hubspot_id) FROM snapshot s "
+                "SEMI JOIN wanted_ids w ON w.external_id = s.external_id "
+                "WHERE s.object_type = $ot AND s.hubspot_id IS NOT NULL GROUP BY s.external_id",
+                {"ot": object_type},
+            ).fetchall()
+            con.unregister("wanted_ids")
+        return dict(rows)
+
     def snapshot_count(self, object_type: str | None = None) -> int:
         with self._connection() as con:
             row = con.execute(
@@ -531,7 +547,11 @@ class StateStore:
         shadow: bool,
         as_of: dt.date | None = None,
     ) -> None:
-        with self._connection() as con:
+        with self._transaction() as con:
+            # One row per (run, object): a step that re-plans in the same run replaces it.
+            con.execute(
+                "DELETE FROM sync_runs WHERE run_id = ? AND object_type = ?", [run_id, object_type]
+            )
             con.execute(
                 "INSERT INTO sync_runs VALUES (?, ?, ?, ?, ?, ?, NULL, 'running', NULL)",
                 [run_id, object_type, mapping_version, shadow, as_of, _now()],
@@ -551,6 +571,13 @@ class StateStore:
         """Store a shadow run's planned changes (see ``ChangePlan.planned_rows``)."""
         with self._transaction() as con:
             con.register("planned_rows", rows)
+            # Re-planning an object in the same run (the changes asset, then a shadow push)
+            # replaces that object's plan instead of recording it twice.
+            con.execute(
+                "DELETE FROM planned_changes WHERE run_id = $run AND object_type IN "
+                "(SELECT DISTINCT object_type FROM planned_rows)",
+                {"run": run_id},
+            )
             con.execute(
                 "INSERT INTO planned_changes SELECT $run, object_type, external_id, hubspot_id, "
                 "property, old_value, new_value, kind, as_of FROM planned_rows",

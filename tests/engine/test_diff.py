@@ -320,3 +320,45 @@ def test_new_property_added_to_mapping_is_sent_to_known_records(
         ("A0001", "update", {"spokesync_owner": "owner@example.com"})
     ]
     p.close()
+
+
+def test_associations_by_external_id_and_hubspot_id_lookup(
+    wh: Warehouse, state_db: Path, write_mapping: Callable[[str, str], MappingSpec]
+) -> None:
+    mapping = write_mapping(
+        "contacts",
+        """
+        object_type: contacts
+        id: {property: email, column: email}
+        source: {sql: SELECT * FROM users}
+        fields:
+          - {property: firstname, type: string, column: first_name}
+        associations:
+          - {to_object_type: companies, column: account_id, association_type_id: 279}
+        """,
+    )
+    wh.write(
+        "users",
+        [
+            {"user_id": "U1", "account_id": "A0001", "email": "a@x.com", "first_name": "A"},
+            {"user_id": "U2", "account_id": None, "email": "b@x.com", "first_name": "B"},
+            {"user_id": "U3", "account_id": "A0002", "email": "c@x.com", "first_name": "C"},
+        ],
+    )
+    sync(state_db, wh.root, mapping, AS_OF)
+    wh.write(
+        "users",
+        [
+            {"user_id": "U1", "account_id": "A0001", "email": "a@x.com", "first_name": "A"},
+            {"user_id": "U2", "account_id": None, "email": "b@x.com", "first_name": "B"},
+            {"user_id": "U3", "account_id": "A0002", "email": "c@x.com", "first_name": "Cee"},
+        ],
+    )
+    p, _ = plan(state_db, wh.root, mapping, NEXT_DAY)
+    links = [(a.from_external_id, a.to_object_type, a.to_external_id) for a in p.associations()]
+    assert links == [("c@x.com", "companies", "A0002")]
+    assert len(p.associations(changed_only=False)) == 2
+    assert p.associations()[0].association_type_id == 279
+    p.close()
+    ids = StateStore(state_db).hubspot_ids("contacts", ["a@x.com", "c@x.com", "zz@x.com"])
+    assert ids == {"a@x.com": "h-a@x.com", "c@x.com": "h-c@x.com"}
