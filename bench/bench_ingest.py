@@ -27,7 +27,8 @@ def _ingest_child(landing: Path, warehouse: Path, chunk_rows: int) -> None:
     started = time.perf_counter()
     report = ingest_partition("product_usage", DAY, landing, warehouse, "bench", chunk_rows)
     elapsed = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kb = usage.ru_maxrss
     print(
         json.dumps(
             {
@@ -37,6 +38,7 @@ def _ingest_child(landing: Path, warehouse: Path, chunk_rows: int) -> None:
                 "seconds": round(elapsed, 2),
                 "rows_per_s": round(report.rows_read / elapsed),
                 "peak_rss_mb": round(peak_kb / 1024),
+                "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
             }
         )
     )
@@ -99,8 +101,10 @@ def main() -> None:
     print(
         f"ingest:   {figures['rows_read']:,} rows read, {figures['rows_valid']:,} valid, "
         f"{figures['rows_quarantined']:,} quarantined in {figures['seconds']}s = "
-        f"{figures['rows_per_s']:,} rows/s, peak RSS {figures['peak_rss_mb']} MB"
+        f"{figures['rows_per_s']:,} rows/s, peak RSS {figures['peak_rss_mb']} MB, "
+        f"CPU {figures['cpu_s']}s (user+sys, incl. imports)"
     )
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

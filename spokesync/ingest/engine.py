@@ -14,9 +14,12 @@ import contextlib
 import datetime as dt
 import json
 import os
+import queue
 import re
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +34,7 @@ from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES, SOURC
 from spokesync.ingest.quarantine import QUARANTINE_SCHEMA, QuarantineRow, raw_rows
 from spokesync.ingest.readers import (
     DEFAULT_CHUNK_ROWS,
+    RawChunk,
     UnreadableFile,
     landing_files,
     read_source,
@@ -146,6 +150,30 @@ class _SeenKeys:
         return fresh
 
 
+def _prefetch(chunks: Iterator[RawChunk]) -> Iterator[RawChunk]:
+    """Read the next chunk on a second thread while this one is validated (Arrow releases
+    the GIL while decoding Parquet). Errors are re-raised in the caller, in order."""
+    done = object()
+    box: queue.Queue[object] = queue.Queue(maxsize=1)
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                box.put(chunk)
+        except BaseException as e:  # handed to the consumer
+            box.put(e)
+        box.put(done)
+
+    thread = threading.Thread(target=produce, name="landing-reader", daemon=True)
+    thread.start()
+    while (item := box.get()) is not done:
+        if isinstance(item, BaseException):
+            thread.join()
+            raise item
+        yield item  # type: ignore[misc]
+    thread.join()
+
+
 class _BackgroundWriter:
     """Writes Arrow tables on a second thread (Arrow releases the GIL while encoding), so
     writing chunk N overlaps validating chunk N+1. At most one write is pending."""
@@ -211,7 +239,7 @@ def _ingest(
             pq.ParquetWriter(tmp, schema, compression="snappy") as writer,
             _BackgroundWriter(writer) as writes,
         ):
-            for chunk in read_source(source, files, landing, chunk_rows):
+            for chunk in _prefetch(read_source(source, files, landing, chunk_rows)):
                 for u in chunk.unparsed:
                     failed_counts[f"None:parse_{spec.format}"] += 1
                     quarantined.append(
