@@ -231,22 +231,34 @@ class StateStore:
                         }
                     ),
                 )
+                # Explicit id-range predicates let DuckDB skip row groups by their zone maps
+                # (the diff emits changes in external-id order, so batches cover narrow ranges)
+                # instead of probing the whole snapshot for every batch.
+                rng = {
+                    "ot": object_type,
+                    "lo": min(k[1] for k in records),
+                    "hi": max(k[1] for k in records),
+                }
+                in_range = (
+                    "snapshot.object_type = $ot AND snapshot.external_id >= $lo "
+                    "AND snapshot.external_id <= $hi"
+                )
                 con.execute(
-                    "DELETE FROM snapshot USING confirmed c WHERE snapshot.object_type = $ot "
+                    f"DELETE FROM snapshot USING confirmed c WHERE {in_range} "
                     "AND snapshot.external_id = c.external_id AND snapshot.property = c.property",
-                    {"ot": object_type},
+                    rng,
                 )
                 con.execute(
                     "INSERT INTO snapshot SELECT $ot, external_id, hubspot_id, property, value, "
-                    "as_of, 'pushed', $now, $run FROM confirmed",
+                    "as_of, 'pushed', $now, $run FROM confirmed ORDER BY external_id, property",
                     {"ot": object_type, "now": _now(), "run": run_id},
                 )
                 # A record's HubSpot id can change (re-created, merged): keep its rows in step.
                 con.execute(
-                    "UPDATE snapshot SET hubspot_id = i.hubspot_id FROM ids i "
-                    "WHERE snapshot.object_type = $ot AND snapshot.external_id = i.external_id "
+                    f"UPDATE snapshot SET hubspot_id = i.hubspot_id FROM ids i WHERE {in_range} "
+                    "AND snapshot.external_id = i.external_id "
                     "AND snapshot.hubspot_id IS DISTINCT FROM i.hubspot_id",
-                    {"ot": object_type},
+                    rng,
                 )
                 con.execute(
                     "UPDATE dead_letter SET state = 'resolved', last_seen = $now FROM ids i "
@@ -567,17 +579,18 @@ class StateStore:
                 [_now(), status, json.dumps(dict(counts), default=str), run_id, object_type],
             )
 
-    def record_planned_changes(self, run_id: str, rows: pa.RecordBatchReader | pa.Table) -> int:
-        """Store a shadow run's planned changes (see ``ChangePlan.planned_rows``)."""
+    def record_planned_changes(
+        self, run_id: str, object_type: str, rows: pa.RecordBatchReader | pa.Table
+    ) -> int:
+        """Store one object's planned changes for a run (see ``ChangePlan.planned_rows``);
+        returns how many rows it holds. Re-planning the object in the same run (the changes
+        asset, then a shadow push) replaces its plan instead of recording it twice."""
         with self._transaction() as con:
-            con.register("planned_rows", rows)
-            # Re-planning an object in the same run (the changes asset, then a shadow push)
-            # replaces that object's plan instead of recording it twice.
             con.execute(
-                "DELETE FROM planned_changes WHERE run_id = $run AND object_type IN "
-                "(SELECT DISTINCT object_type FROM planned_rows)",
-                {"run": run_id},
+                "DELETE FROM planned_changes WHERE run_id = ? AND object_type = ?",
+                [run_id, object_type],
             )
+            con.register("planned_rows", rows)
             con.execute(
                 "INSERT INTO planned_changes SELECT $run, object_type, external_id, hubspot_id, "
                 "property, old_value, new_value, kind, as_of FROM planned_rows",
@@ -585,7 +598,8 @@ class StateStore:
             )
             con.unregister("planned_rows")
             row = con.execute(
-                "SELECT count(*) FROM planned_changes WHERE run_id = ?", [run_id]
+                "SELECT count(*) FROM planned_changes WHERE run_id = ? AND object_type = ?",
+                [run_id, object_type],
             ).fetchone()
         return int(row[0]) if row else 0
 
