@@ -138,9 +138,9 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, config: PushRunConfig, hubspot: HubSpotResource
     ) -> dg.MaterializeResult:
         settings = hubspot.settings()
-        options = hubspot.options(shadow=True, rollout=config.rollout(), run_id=context.run_id)
+        options = hubspot.options(shadow=True, rollout=config.rollout(), run_id=context.run.run_id)
         summary = asyncio.run(
-            sync_object(settings, mapping, as_of_for(context), context.run_id, options, None)
+            sync_object(settings, mapping, as_of_for(context), context.run.run_id, options, None)
         )
         meta = summary.to_metadata()
         meta["plan"] = dg.MetadataValue.md(summary.plan_markdown)
@@ -164,7 +164,7 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         options = hubspot.options(
             shadow=config.shadow,
             rollout=config.rollout(),
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             ensure_properties=False,
         )
 
@@ -172,7 +172,7 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
             client = None if config.shadow else make_client(settings, options)
             try:
                 return await sync_object(
-                    settings, mapping, as_of_for(context), context.run_id, options, client
+                    settings, mapping, as_of_for(context), context.run.run_id, options, client
                 )
             finally:
                 if client is not None:
@@ -249,7 +249,7 @@ def build_sync_assets(mappings: list[MappingSpec]) -> list[dg.AssetsDefinition]:
         async def run() -> list[object]:
             client = make_client(settings, hubspot.options())
             try:
-                return await refresh_snapshot(settings, mappings, client, context.run_id)
+                return await refresh_snapshot(settings, mappings, client, context.run.run_id)
             finally:
                 await client.aclose()
 

@@ -210,7 +210,7 @@ async def sync_object(
             try:
                 if shadow:
                     summary.planned_rows = store.record_planned_changes(
-                        run_id, change_plan.planned_rows()
+                        run_id, mapping.object_type, change_plan.planned_rows()
                     )
                 else:
                     assert client is not None

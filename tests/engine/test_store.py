@@ -191,7 +191,9 @@ def test_shadow_plan_is_recorded_with_markdown(
     p, _ = plan(state_db, wh.root, accounts_mapping, AS_OF)
     store = StateStore(state_db)
     store.start_run("shadow-1", "companies", accounts_mapping.version, shadow=True, as_of=AS_OF)
-    assert store.record_planned_changes("shadow-1", p.planned_rows()) == 14
+    assert store.record_planned_changes("shadow-1", "companies", p.planned_rows()) == 14
+    # Planning the same object again in the same run replaces its plan.
+    assert store.record_planned_changes("shadow-1", "companies", p.planned_rows()) == 14
     md = p.summary_markdown(limit=3)
     p.close()
     rows = store.planned_changes()  # latest shadow run
