@@ -88,6 +88,8 @@ class ChangePlan:
             int(v) for v in row
         )
         self.records_updated = self.records_changed - self.records_new
+        # records the fingerprint pre-filter could not rule out (compared field by field)
+        self.records_compared = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -220,6 +222,7 @@ class ChangePlan:
             "fields_cleared": self.fields_cleared,
             "duplicates": self.duplicates,
             "rejected_ids": self.rejected_ids,
+            "records_compared": self.records_compared,
             "rollout": self.rollout.describe() if self.rollout else "all records",
         }
 
@@ -404,9 +407,12 @@ def plan_changes(
             con.execute(PLAN_SQL, {"as_of": as_of})
         finally:
             con.execute("DETACH st")
+        row = con.execute("SELECT count(*) FROM candidates").fetchone()
         for table in ("changed", "candidates", "snap_fp"):
             con.execute(f"DROP TABLE {table}")
-        return ChangePlan(con, mapping, as_of, stats, rollout)
+        change_plan = ChangePlan(con, mapping, as_of, stats, rollout)
+        change_plan.records_compared = int(row[0]) if row else 0
+        return change_plan
     except BaseException:
         con.close()
         raise

@@ -53,6 +53,7 @@ def test_unchanged_warehouse_plans_zero_changes(
     assert len(sync(state_db, wh.root, accounts_mapping, AS_OF)) == 5
     p, changes = plan(state_db, wh.root, accounts_mapping, NEXT_DAY)
     assert (p.records_desired, p.records_changed, p.fields_changed, changes) == (5, 0, 0, [])
+    assert p.records_compared == 0  # the fingerprints ruled every record out
     p.close()
 
 
@@ -77,7 +78,7 @@ def test_one_field_changed_sends_exactly_that_record_and_property(
         "accounts", [account(i, employee_count=999 if i == 3 else 10 * i) for i in range(1, 6)]
     )
     p, changes = plan(state_db, wh.root, accounts_mapping, NEXT_DAY)
-    assert len(changes) == 1
+    assert len(changes) == 1 and p.records_compared == 1
     c = changes[0]
     assert (c.external_id, c.hubspot_id, c.kind, c.properties, c.as_of) == (
         "A0003",
