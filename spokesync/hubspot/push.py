@@ -54,7 +54,9 @@ class PushConfig:
     """Knobs of the push. Defaults suit a Professional/Enterprise portal."""
 
     batch_size: int = BATCH_LIMIT
-    concurrency: int = 4  # batches in flight (the rate limiter is the real throttle)
+    # Batches in flight. The rate limiter is the real throttle; 8 in flight keep a 190–250
+    # per 10 s budget busy even when a 100-record upsert takes ~0.4 s (8 / 0.4 s = 20 calls/s).
+    concurrency: int = 8
     dedupe_window: int = 50_000  # unique records held before sending (memory bound)
     confirm_attempts: int = 3  # sends of an input whose 2xx neither confirmed nor rejected it
     split_on_400: bool = True
