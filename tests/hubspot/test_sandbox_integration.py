@@ -8,6 +8,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from spokesync.changes import RecordChange
@@ -195,3 +196,36 @@ def test_ensure_properties_is_idempotent_and_detects_mismatch(sandbox) -> None:
         PropertyMismatchError, match="spokesync_tier: HubSpot has type 'enumeration'"
     ):
         asyncio.run(go([PropertySpec("spokesync_tier", "number", "number")]))
+
+
+def test_cli_ensure_properties_creates_then_reports_nothing_to_do(
+    sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spokesync.cli import main
+
+    for var in ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_ACCESS_TOKEN_DEV", "SPOKESYNC_ENV"):
+        monkeypatch.delenv(var, raising=False)
+    mapping = Path(__file__).resolve().parents[2] / "mappings" / "companies.yaml"
+    if not mapping.exists():
+        pytest.skip("mappings/companies.yaml not present")
+    argv = [
+        "hubspot",
+        "ensure-properties",
+        "--mapping",
+        str(mapping),
+        "--base-url",
+        sandbox.base_url,
+    ]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("companies: created ") and "spokesync_account_id" in first
+    properties = {
+        p["name"]: p
+        for p in httpx.get(
+            f"{sandbox.base_url}/crm/properties/2026-03/companies",
+            headers={"Authorization": f"Bearer {sandbox.token}"},
+        ).json()["results"]
+    }
+    assert properties["spokesync_account_id"]["hasUniqueValue"] is True
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("companies: created 0 (-)")
