@@ -276,14 +276,12 @@ def _ingest(
                         keys = arrow.column(spec.key).filter(pa.array(valid))
                     else:
                         keys = pa.array(v.frame[spec.key].iloc[positions], from_pandas=True)
-                    dups = positions[~seen.first_seen(keys)]
-                    for pos in dups:
+                    repeated = ~seen.first_seen(keys)
+                    dups = positions[repeated]
+                    dup_keys = keys.filter(pa.array(repeated)).to_pylist()
+                    for pos, key in zip(dups, dup_keys, strict=True):
                         v.failures[int(pos)] = [
-                            {
-                                "column": spec.key,
-                                "check": "duplicate_key",
-                                "failure_case": v.frame[spec.key].iat[pos],
-                            }  # fmt: skip
+                            {"column": spec.key, "check": "duplicate_key", "failure_case": key}
                         ]
                     valid[dups] = False
                 n_good = int(valid.sum())

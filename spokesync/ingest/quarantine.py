@@ -18,6 +18,8 @@ import pyarrow as pa
 
 from spokesync.ingest.readers import RawChunk
 
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+
 QUARANTINE_SCHEMA = pa.schema(
     [
         pa.field("source", pa.string(), nullable=False),
@@ -65,7 +67,7 @@ class QuarantineRow:
             file,
             row_number,
             raw,
-            json.dumps(failures, default=str),
+            _ENCODER.encode(failures),
             f"{file} {unit} {row_number}: {what}",
             run_id,
             at,
