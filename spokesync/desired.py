@@ -2,7 +2,7 @@
 
 :func:`build_desired` runs the mapping's source query for one ``as_of`` date inside DuckDB,
 projects every field (column or expression), canonicalises it in SQL
-(:func:`spokesync.canonical.sql_canonical`) and leaves a temp table ``desired`` with one row per
+(:func:`spokesync.canonical.sql_canonical`) and leaves a table ``desired`` with one row per
 record: ``external_id`` plus one column per HubSpot property (canonical strings, NULL = no
 value). Rows with a NULL/empty id are rejected and counted; duplicate ids (by canonical key)
 are reduced to one row (the latest by ``as_of_column`` if the mapping names one, then a stable
@@ -76,7 +76,9 @@ def build_desired(
     as_of: dt.date,
     rollout: Rollout | None = None,
 ) -> DesiredStats:
-    """Create temp table ``desired`` on ``con`` (which has the warehouse views)."""
+    """Create table ``desired`` in ``con``'s in-memory database (``con`` has the warehouse views).
+
+    A regular (not TEMP) table, so cursors of the same connection see it."""
     configure_connection(con)
     stats = DesiredStats(object_type=mapping.object_type, as_of=as_of)
     params = _params(mapping, as_of)
@@ -115,7 +117,7 @@ def build_desired(
     row = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {ID_COLUMN} IS NULL), "
         f"count({ID_COLUMN}) - count(DISTINCT {ID_COLUMN}) FROM desired_raw"
-    ).fetchone()
+    ).fetchall()[0]
     assert row is not None
     stats.source_rows, stats.rejected_ids, stats.duplicates = (int(v) for v in row)
     keep = [f"{ID_COLUMN} IS NOT NULL"] + ([percent] if percent else [])
@@ -144,7 +146,7 @@ def build_desired(
     else:  # the common case: nothing to drop, no second copy
         con.execute(f"DROP TABLE IF EXISTS {DESIRED_TABLE}")
         con.execute(f"ALTER TABLE desired_raw RENAME TO {DESIRED_TABLE}")
-    row = con.execute(f"SELECT count(*) FROM {DESIRED_TABLE}").fetchone()
+    row = con.execute(f"SELECT count(*) FROM {DESIRED_TABLE}").fetchall()[0]
     stats.records = int(row[0]) if row else 0
     return stats
 

@@ -82,7 +82,7 @@ class ChangePlan:
             f"SELECT count(DISTINCT {ID_COLUMN}), "
             f"count(DISTINCT {ID_COLUMN}) FILTER (WHERE kind = 'create'), count(*), "
             f"count(*) FILTER (WHERE new_value = '') FROM {PLAN_TABLE}"
-        ).fetchone()
+        ).fetchall()[0]
         assert row is not None
         self.records_changed, self.records_new, self.fields_changed, self.fields_cleared = (
             int(v) for v in row
@@ -407,7 +407,7 @@ def plan_changes(
             con.execute(PLAN_SQL, {"as_of": as_of})
         finally:
             con.execute("DETACH st")
-        row = con.execute("SELECT count(*) FROM candidates").fetchone()
+        row = con.execute("SELECT count(*) FROM candidates").fetchall()[0]
         for table in ("changed", "candidates", "snap_fp"):
             con.execute(f"DROP TABLE {table}")
         change_plan = ChangePlan(con, mapping, as_of, stats, rollout)

@@ -407,7 +407,7 @@ class StateStore:
                 "ON s.external_id = i.external_id AND s.property = i.property "
                 "WHERE s.object_type = $ot AND s.value IS DISTINCT FROM i.value",
                 params,
-            ).fetchone()  # type: ignore[misc]
+            ).fetchall()[0]
             report.samples = [
                 DriftedValue(*row)
                 for row in con.execute(
@@ -418,11 +418,11 @@ class StateStore:
                     {**params, "lim": sample_limit},
                 ).fetchall()
             ]
-            (report.records_missing,) = con.execute(  # type: ignore[misc]
+            (report.records_missing,) = con.execute(
                 "SELECT count(DISTINCT external_id) FROM snapshot WHERE object_type = $ot "
                 "AND external_id NOT IN (SELECT external_id FROM incoming)",
                 params,
-            ).fetchone()
+            ).fetchall()[0]
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE refreshed AS SELECT i.external_id, i.hubspot_id, "
                 "i.property, i.value, s.as_of FROM incoming i LEFT JOIN "
@@ -475,8 +475,8 @@ class StateStore:
             row = con.execute(
                 "SELECT count(*) FROM snapshot WHERE $ot IS NULL OR object_type = $ot",
                 {"ot": object_type},
-            ).fetchone()
-        return int(row[0]) if row else 0
+            ).fetchall()[0]
+        return int(row[0])
 
     # ------------------------------------------------------------------ dead letters
 
@@ -600,8 +600,8 @@ class StateStore:
             row = con.execute(
                 "SELECT count(*) FROM planned_changes WHERE run_id = ? AND object_type = ?",
                 [run_id, object_type],
-            ).fetchone()
-        return int(row[0]) if row else 0
+            ).fetchall()[0]
+        return int(row[0])
 
     def planned_changes(
         self, run_id: str | None = None, object_type: str | None = None, limit: int = 100
@@ -609,12 +609,12 @@ class StateStore:
         """Rows of ``planned_changes`` (latest run when ``run_id`` is None)."""
         with self._connection() as con:
             if run_id is None:
-                row = con.execute(
+                rows = con.execute(
                     "SELECT run_id FROM sync_runs WHERE shadow ORDER BY started_at DESC LIMIT 1"
-                ).fetchone()
-                if row is None:
-                    row = con.execute("SELECT max(run_id) FROM planned_changes").fetchone()
-                run_id = row[0] if row else None
+                ).fetchall()
+                if not rows:
+                    rows = con.execute("SELECT max(run_id) FROM planned_changes").fetchall()
+                run_id = rows[0][0] if rows else None
             return con.execute(
                 "SELECT run_id, object_type, external_id, hubspot_id, property, old_value, "
                 "new_value, kind, as_of FROM planned_changes WHERE run_id = $run "
