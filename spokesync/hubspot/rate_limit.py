@@ -27,6 +27,11 @@ Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
 
+AUTO_START_LIMIT = 100
+"""Ten-second limit assumed before the first response when following the headers (the lowest
+tier's, so a fresh run never overshoots)."""
+
+
 class RollingWindow:
     """At most ``limit`` events in any ``interval_s`` (+ ``slack_s``) window: a sliding log.
 
@@ -79,14 +84,17 @@ class RollingWindow:
 class RateLimiter:
     """The ten-second window, the daily budget and the search bucket, shared by all requests.
 
-    ``per_interval`` is the portal's limit per window (100 Free/Starter, 190 Pro/Enterprise,
-    250 with the limit-increase pack); ``margin`` requests of it are kept in reserve.
-    ``clock``/``sleep`` are injectable so tests run on virtual time.
+    ``per_interval`` is the most this client may use per window (a portal allows 100 on
+    Free/Starter, 190 on Pro/Enterprise, 250 with the limit-increase pack). The headers' ``-Max``
+    can lower it (the portal allows less) but never raise it, so an operator can give a sync
+    only part of an app's budget. ``per_interval=None`` follows ``-Max`` both ways, starting
+    at :data:`AUTO_START_LIMIT` until the first response. ``margin`` requests are kept in
+    reserve. ``clock``/``sleep`` are injectable so tests run on virtual time.
     """
 
     def __init__(
         self,
-        per_interval: int = 190,
+        per_interval: int | None = 190,
         interval_s: float = 10.0,
         *,
         margin: int | None = None,
@@ -101,8 +109,10 @@ class RateLimiter:
         self.slack_s = slack_s
         self._clock = clock
         self._sleep = sleep
-        self.window = RollingWindow(self._effective(per_interval), interval_s, slack_s)
-        self.configured_limit = per_interval
+        self.configured_limit = per_interval  # None: follow the portal's -Max header
+        start = per_interval if per_interval is not None else AUTO_START_LIMIT
+        self.portal_limit = start
+        self.window = RollingWindow(self._effective(start), interval_s, slack_s)
         self.search = RollingWindow(max(1, search_per_second), 1.0, slack_s)
         self.daily_remaining: int | None = daily_budget
         self.daily_reserve = daily_reserve
@@ -165,9 +175,10 @@ class RateLimiter:
         if interval_ms and interval_ms > 0:
             self.window.interval_s = interval_ms / 1000
         max_ = _int(h.get("x-hubspot-ratelimit-max"))
-        if max_ and max_ > 0 and self._effective(max_) != self.window.limit:
-            self.configured_limit = max_
-            self.window.limit = self._effective(max_)
+        if max_ and max_ > 0:
+            self.portal_limit = max_
+            allowed = max_ if self.configured_limit is None else min(max_, self.configured_limit)
+            self.window.limit = self._effective(allowed)
         remaining = _int(h.get("x-hubspot-ratelimit-remaining"))
         if remaining is not None and max_:
             now = self._clock()

@@ -92,6 +92,18 @@ def test_headers_correct_limit_window_foreign_use_and_daily_budget() -> None:
     assert limiter.window.used(clock.now) == 40
 
 
+def test_configured_limit_is_a_ceiling_and_none_follows_the_portal() -> None:
+    capped = RateLimiter(100, margin=0)
+    capped.update_from_headers({"X-HubSpot-RateLimit-Max": "190"})
+    assert capped.limit == 100 and capped.portal_limit == 190
+    auto = RateLimiter(None, margin=0)
+    assert auto.limit == 100  # until the first response
+    auto.update_from_headers({"X-HubSpot-RateLimit-Max": "250"})
+    assert auto.limit == 250
+    auto.update_from_headers({"X-HubSpot-RateLimit-Max": "190"})
+    assert auto.limit == 190
+
+
 def test_daily_budget_exhausted_raises_instead_of_waiting() -> None:
     clock = FakeClock()
     limiter = RateLimiter(100, daily_budget=2, clock=clock, sleep=clock.sleep)
