@@ -324,8 +324,12 @@ class _Push:
             if item is not None and item.key not in confirmed and result.get("id") is not None:
                 confirmed[item.key] = (item, result)
         rejected: dict[str, tuple[_Item, ApiError]] = {}
+        unattributed: list[ApiError] = []  # errors that name no input of this batch
         for error in response.errors:
-            for item in self._items_named(error, by_trace, by_key):
+            named = self._items_named(error, by_trace, by_key)
+            if not named:
+                unattributed.append(error)
+            for item in named:
                 if item.key not in confirmed:
                     rejected.setdefault(item.key, (item, error))
         unresolved = [i for i in items if i.key not in confirmed and i.key not in rejected]
@@ -374,11 +378,12 @@ class _Push:
             len(retry),
         )
         if give_up:
+            extra = f"; unattributed error: {unattributed[0].short()}" if unattributed else ""
             self._dead_letter(
                 give_up,
                 "NOT_CONFIRMED",
                 f"HubSpot answered HTTP {response.status_code} with {what} "
-                f"after {self.config.confirm_attempts} sends",
+                f"after {self.config.confirm_attempts} sends{extra}",
                 response.correlation_id,
             )
         if retry:

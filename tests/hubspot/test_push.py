@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import math
 import re
@@ -512,3 +513,31 @@ def test_concurrent_batches_write_everything_once() -> None:
     assert sorted(int(b.request_id.split("-")[1]) for b in sink.batches if b.attempt == 1) == list(
         range(1, 21)
     )
+
+
+def test_207_error_without_trace_id_is_not_lost() -> None:
+    """An error that names no input leaves its record unconfirmed: re-sent, then dead-lettered
+    NOT_CONFIRMED with HubSpot's message attached."""
+    fake = FakeHubSpot()
+
+    def script(request: httpx.Request, n: int):
+        response = fake.upsert(json.loads(request.content))
+        body = json.loads(response.content)
+        dropped = [r for r in body["results"] if r["properties"]["external_id"] == "acct-00001"]
+        body["results"] = [r for r in body["results"] if r not in dropped]
+        body["errors"] = [
+            {
+                "status": "error",
+                "category": "VALIDATION_ERROR",
+                "message": "something about a record",
+                "context": {},
+            }
+        ]
+        return httpx.Response(207, json=body)
+
+    fake.script = script
+    report, sink, _ = push(fake, [changes(3)])
+    assert fake.upsert_calls() == 3 and report.records_ok == 2
+    (letter,) = sink.dead
+    assert letter.external_id == "acct-00001" and letter.category == "NOT_CONFIRMED"
+    assert "something about a record" in letter.message and letter.attempts == 3
