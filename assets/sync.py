@@ -149,7 +149,12 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         key=push_key,
-        deps=[changes_key, PROPERTIES_KEY],
+        # Associations need both ends in HubSpot: push the target objects first.
+        deps=[
+            changes_key,
+            PROPERTIES_KEY,
+            *(dg.AssetKey(f"{a.to_object_type}_push") for a in mapping.associations),
+        ],
         pool=POOL,
         kinds={"hubspot"},
         description=f"Push changed {obj} fields to HubSpot (batch upsert, rate-limited).",

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from spokesync import warehouse
 from spokesync.desired import DESIRED_TABLE, ID_COLUMN, DesiredStats, build_desired
-from spokesync.diff import ChangePlan, plan_changes
+from spokesync.diff import AssociationLink, ChangePlan, plan_changes
+from spokesync.hubspot.associations import AssociationReport, associate
 from spokesync.hubspot.client import HubSpotClient
 from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
 from spokesync.hubspot.push import PushAborted, PushConfig, PushReport, push_changes
@@ -93,6 +94,7 @@ class ObjectSyncSummary:
     planned_rows: int = 0
     push: PushReport | None = None
     properties: EnsureReport | None = None
+    associations: list[AssociationReport] = field(default_factory=list)
     error: str | None = None
     duration_s: float = 0.0
 
@@ -120,6 +122,11 @@ class ObjectSyncSummary:
                     meta[f"push_{key}" if key == "duration_s" else key] = value
         if self.properties is not None:
             meta["properties_created"] = len(self.properties.created)
+        if self.associations:
+            meta["associations_sent"] = sum(a.pairs_sent for a in self.associations)
+            meta["associations_ok"] = sum(a.pairs_ok for a in self.associations)
+            meta["association_calls"] = sum(a.calls for a in self.associations)
+            meta["association_errors"] = sum(len(a.errors) for a in self.associations)
         return meta
 
     def line(self) -> str:
@@ -223,12 +230,51 @@ async def sync_object(
                         run_id=run_id,
                         config=options.push,
                     )
+                    summary.associations = await push_associations(
+                        client, store, change_plan, run_id
+                    )
             except PushAborted as exc:
                 summary.push, summary.error, status = exc.report, str(exc), "failed"
             finally:
                 summary.duration_s = time.perf_counter() - started
                 store.finish_run(run_id, mapping.object_type, status, summary.to_metadata())
     return summary
+
+
+async def push_associations(
+    client: HubSpotClient, store: StateStore, change_plan: ChangePlan, run_id: str
+) -> list[AssociationReport]:
+    """Associate the plan's records (v4 batch, up to 2,000 pairs a call) once both ends have a
+    HubSpot id in the snapshot. Re-creating an existing association is a no-op in HubSpot;
+    records HubSpot rejected have no id and are skipped (they are dead-lettered)."""
+    links = change_plan.associations(changed_only=True)
+    groups: dict[tuple[str, int, str], list[AssociationLink]] = {}
+    for link in links:
+        groups.setdefault(
+            (link.to_object_type, link.association_type_id, link.category), []
+        ).append(link)
+    reports = []
+    for (to_type, type_id, category), group in groups.items():
+        from_ids = store.hubspot_ids(change_plan.object_type, (g.from_external_id for g in group))
+        to_ids = store.hubspot_ids(to_type, (g.to_external_id for g in group))
+        pairs = [
+            (from_ids[g.from_external_id], to_ids[g.to_external_id])
+            for g in group
+            if g.from_external_id in from_ids and g.to_external_id in to_ids
+        ]
+        if pairs:
+            reports.append(
+                await associate(
+                    client,
+                    from_type=change_plan.object_type,
+                    to_type=to_type,
+                    pairs=pairs,
+                    association_type_id=type_id,
+                    category=category,
+                    run_id=run_id,
+                )
+            )
+    return reports
 
 
 async def refresh_snapshot(
@@ -256,6 +302,8 @@ async def refresh_snapshot(
 
 async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSummary:
     mappings = load_mappings(list(options.mapping_paths) or default_mapping_paths())
+    # Objects others associate to go first, so both ends have HubSpot ids when associating.
+    mappings.sort(key=lambda m: (bool(m.associations), m.object_type))
     as_of = options.as_of or latest_partition(settings.warehouse_dir)
     summary = SyncSummary(run_id=run_id, as_of=as_of, shadow=options.shadow)
     client = None if options.shadow else make_client(settings, options)

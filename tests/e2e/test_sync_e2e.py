@@ -68,6 +68,23 @@ def assert_sandbox_matches(sandbox: SandboxProcess, expected: dict) -> None:
             assert held == props, f"{object_type} {key}"
 
 
+def assert_associated_to_their_company(sandbox: SandboxProcess) -> None:
+    """Contacts, deals and tickets are each associated to exactly their account's company,
+    with the mapping's association type id."""
+    exported = sandbox.export()
+    company_by_account = {
+        c["properties"]["spokesync_account_id"]: c["id"] for c in exported["companies"]
+    }
+    for object_type in ("contacts", "deals", "tickets"):
+        (spec,) = BY_TYPE[object_type].associations
+        assert exported[object_type]
+        for record in exported[object_type]:
+            account = record["properties"]["spokesync_account_id"]
+            links = record["associations"].get("companies", [])
+            assert [link["id"] for link in links] == [company_by_account[account]], record["id"]
+            assert spec.association_type_id in links[0]["types"]
+
+
 def test_first_sync_creates_all_then_zero_writes_then_exactly_one_field(
     settings: Settings, sandbox: SandboxProcess, home: Path
 ) -> None:
@@ -83,6 +100,7 @@ def test_first_sync_creates_all_then_zero_writes_then_exactly_one_field(
         assert o.push.write_calls == -(-n // 100)  # ceil(n / 100)
         assert o.push.records_dead_lettered == 0
     assert_sandbox_matches(sandbox, expected)
+    assert_associated_to_their_company(sandbox)
 
     sandbox.clear_requests()
     second = run_sync(settings)
