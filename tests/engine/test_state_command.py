@@ -47,3 +47,45 @@ def test_dead_letters_list_and_mark_only_replay(
 def test_missing_store_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["state", "--home", str(tmp_path), "runs"]) == 1
     assert "no state store at" in capsys.readouterr().out
+
+
+def test_runs_snapshot_and_plan_views(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from spokesync.changes import ConfirmedWrite
+
+    monkeypatch.delenv("SPOKESYNC_ENV", raising=False)
+    store = StateStore(Settings.from_env({}, home=tmp_path).state_db)
+    day = dt.date(2026, 1, 2)
+    store.start_run("run-7", "companies", "v1", shadow=True, as_of=day)
+    store.finish_run("run-7", "companies", "success", {"records_changed": 1})
+    store.record_confirmed(
+        [ConfirmedWrite("companies", "A1", "11", {"name": "Acme", "domain": "a.com"}, day, True)],
+        "run-6",
+    )
+    rows = pa.table(
+        {
+            "object_type": ["companies"],
+            "external_id": ["A1"],
+            "hubspot_id": ["11"],
+            "property": ["name"],
+            "old_value": ["Acme"],
+            "new_value": ["Acme Inc"],
+            "kind": ["update"],
+            "as_of": [day],
+        }
+    )
+    assert store.record_planned_changes("run-7", "companies", rows) == 1
+    home = ["state", "--home", str(tmp_path)]
+    assert main([*home, "runs"]) == 0
+    out = capsys.readouterr().out
+    assert "| run-7 | companies | v1 | True | 2026-01-02 | success |" in out
+    assert '"records_changed": 1' in out
+    assert main([*home, "snapshot"]) == 0
+    assert "| companies | pushed | 1 | 2 |" in capsys.readouterr().out
+    assert main([*home, "plan"]) == 0
+    assert "| run-7 | companies | A1 | name | Acme | Acme Inc | update |" in capsys.readouterr().out
