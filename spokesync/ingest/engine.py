@@ -43,7 +43,8 @@ from spokesync.ingest.validate import validate_chunk
 from spokesync.warehouse import master_path, partition_path, quarantine_path
 
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+# Daily export file names: invoices_2026-01-05.csv, tickets_2026-01-05.jsonl (not temp files).
+_DAILY_FILE = re.compile(r"^[a-z]+_(\d{4}-\d{2}-\d{2})\.(csv|jsonl)$")
 
 
 class IngestError(Exception):
@@ -86,7 +87,9 @@ def landed_partitions(source: str, landing: Path) -> list[str]:
         days = {p.name[5:] for p in base.glob("date=*") if any(p.glob("*.parquet"))}
     else:
         folder = landing / ("support/tickets" if source == "support_tickets" else f"erp/{source}")
-        days = {m.group(1) for p in folder.glob("*_*.*") if (m := _DAY_IN_NAME.search(p.name))}
+        if not folder.is_dir():
+            return []
+        days = {m.group(1) for p in folder.iterdir() if (m := _DAILY_FILE.match(p.name))}
     return sorted(d for d in days if DAY_RE.match(d))
 
 

@@ -104,6 +104,11 @@ def test_warehouse_types_are_stable_across_partitions(loaded: tuple[Path, dict])
 def test_landed_partitions_lists_generated_days(messy_landing: Path) -> None:
     for source in PARTITIONED_SOURCES:
         assert landed_partitions(source, messy_landing) == DAYS
+    # Files being written (temporary names) and unrelated files are not partitions.
+    (messy_landing / "erp/invoices/.invoices_2026-01-09.csv.tmp-1").write_text("x")
+    (messy_landing / "erp/invoices/notes.txt").write_text("x")
+    assert landed_partitions("invoices", messy_landing) == DAYS
+    assert landed_partitions("invoices", messy_landing / "nowhere") == []
     with pytest.raises(ValueError, match="not a daily source"):
         landed_partitions("accounts", messy_landing)
 
