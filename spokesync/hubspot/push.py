@@ -252,8 +252,12 @@ class _Push:
             async with asyncio.TaskGroup() as group:
                 for batch in batches:
                     group.create_task(self._guarded(batch))
-        except* (HubSpotAuthError, HubSpotConfigError) as eg:
-            raise eg.exceptions[0] from None
+        except BaseExceptionGroup as group_error:
+            # One batch failed in a way that stops the push (or the sink raised): surface that
+            # exception itself, not the task group's wrapper.
+            errors = group_error.exceptions
+            stop = [e for e in errors if isinstance(e, HubSpotAuthError | HubSpotConfigError)]
+            raise (stop or list(errors))[0] from None
 
     async def _guarded(self, batch: list[_Item]) -> None:
         async with self.semaphore:
@@ -283,11 +287,12 @@ class _Push:
             )
         except DailyLimitReached as exc:
             self._charge(items, attempts)
-            self.daily_stop = (
-                f"HubSpot daily API limit reached; push of {self.object_type} stopped, "
-                f"remaining records dead-lettered for replay after the reset ({exc})"
-            )
-            log.error("%s", self.daily_stop)
+            if self.daily_stop is None:
+                self.daily_stop = (
+                    f"HubSpot daily API limit reached; push of {self.object_type} stopped, "
+                    f"remaining records dead-lettered for replay after the reset ({exc})"
+                )
+                log.error("%s", self.daily_stop)
             self._log_attempts(seq, items, attempts, ok=0)
             self._dead_letter(items, "DAILY_LIMIT", self.daily_stop, None)
             return

@@ -541,3 +541,26 @@ def test_207_error_without_trace_id_is_not_lost() -> None:
     (letter,) = sink.dead
     assert letter.external_id == "acct-00001" and letter.category == "NOT_CONFIRMED"
     assert "something about a record" in letter.message and letter.attempts == 3
+
+
+def test_a_failing_sink_surfaces_its_own_exception() -> None:
+    class BrokenSink(MemorySink):
+        def record_confirmed(self, writes, run_id):  # type: ignore[override]
+            raise OSError("state store is read-only")
+
+    fake = FakeHubSpot()
+    clock = FakeClock()
+
+    async def go():
+        async with make_client(fake, clock) as client:
+            await push_changes(
+                client,
+                object_type="companies",
+                id_property="external_id",
+                changes=[changes(10)],
+                sink=BrokenSink(),
+                run_id=RUN,
+            )
+
+    with pytest.raises(OSError, match="read-only"):
+        asyncio.run(go())
