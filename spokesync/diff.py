@@ -38,7 +38,7 @@ from spokesync.desired import (
 )
 from spokesync.mapping.spec import MappingSpec, quote_identifier
 from spokesync.rollout import Rollout
-from spokesync.state.store import StateStore
+from spokesync.state.store import StateStore, StateStoreBusy
 from spokesync.warehouse import sql_literal
 
 PLAN_TABLE = "plan"
@@ -394,7 +394,12 @@ def plan_changes(
         if memory_limit:
             con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
         stats = build_desired(con, mapping, as_of, rollout)
-        con.execute(f"ATTACH {sql_literal(str(store_path))} AS st (READ_ONLY)")
+        try:
+            con.execute(f"ATTACH {sql_literal(str(store_path))} AS st (READ_ONLY)")
+        except duckdb.IOException as e:
+            raise StateStoreBusy(
+                f"state store {store_path} cannot be read (another process is writing): {e}"
+            ) from e
         try:
             params = {"ot": mapping.object_type, "as_of": as_of}
             snap_sql, cand_sql = _fingerprint_sql(mapping)

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from spokesync.settings import Settings
-from spokesync.state.store import StateStore
+from spokesync.state.store import StateStore, StateStoreBusy
 
 
 def _mask(value: object) -> str:
@@ -179,6 +179,6 @@ def run(args: argparse.Namespace) -> int:
             ).fetchall()
             print(_table(["object", "origin", "records", "values"], [list(r) for r in rows]))
             return 0
-    except duckdb.IOException as e:
+    except (duckdb.IOException, StateStoreBusy) as e:
         print(f"state store {path} is busy (another process is writing): {e}")
         return 1

@@ -44,6 +44,10 @@ _SNAPSHOT_SCHEMA = pa.schema(
 _REFRESH_CHUNK = 50_000
 
 
+class StateStoreBusy(RuntimeError):
+    """The state DB file is locked by another process."""
+
+
 @dataclass(frozen=True, slots=True)
 class DriftedValue:
     external_id: str
@@ -159,7 +163,13 @@ class StateStore:
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path))
+        try:
+            con = duckdb.connect(str(self.path))
+        except duckdb.IOException as e:
+            raise StateStoreBusy(
+                f"state store {self.path} cannot be opened (another process is probably "
+                f"writing to it; DuckDB allows one writer per file): {e}"
+            ) from e
         configure_connection(con)
         for stmt in DDL:
             con.execute(stmt)

@@ -202,3 +202,38 @@ def test_shadow_plan_is_recorded_with_markdown(
     assert "records to write: 2 (2 new, 0 updated)" in md
     assert md.count("| A0001 | create |") == 3
     assert store.snapshot_count("companies") == 0  # shadow: nothing confirmed, nothing stored
+
+
+def test_a_store_locked_by_another_process_is_a_clear_error(
+    state_db: Path, accounts_mapping: MappingSpec, wh: Warehouse
+) -> None:
+    import subprocess
+    import sys
+
+    import pytest
+
+    from spokesync.diff import plan_changes
+    from spokesync.state import StateStoreBusy
+
+    StateStore(state_db).ensure_schema()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+            "time.sleep(60)",
+            str(state_db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StateStoreBusy, match=r"test.duckdb cannot be opened"):
+            StateStore(state_db).record_batch(None)  # type: ignore[arg-type]
+        wh.write("accounts", [account(1)])
+        with pytest.raises(StateStoreBusy, match=r"test.duckdb cannot be"):
+            plan_changes(state_db, wh.root, accounts_mapping, AS_OF)
+    finally:
+        holder.kill()
+        holder.wait()
