@@ -357,13 +357,17 @@ class _Push:
         self.report.records_created += created
         self.report.records_updated += len(writes) - created
         self._log_attempts(seq, items, attempts, ok=len(writes), error=_summary(response))
-        for item, error in rejected.values():
-            self._dead_letter(
-                [item],
-                error.category or "VALIDATION_ERROR",
-                error.message,
-                error.correlation_id or response.correlation_id,
-            )
+        self._emit_dead_letters(
+            [
+                self._letter(
+                    item,
+                    error.category or "VALIDATION_ERROR",
+                    error.message,
+                    error.correlation_id or response.correlation_id,
+                )
+                for item, error in rejected.values()
+            ]
+        )
         if not unresolved:
             return
         retry = [i for i in unresolved if i.sends < self.config.confirm_attempts]
@@ -486,20 +490,23 @@ class _Push:
     def _dead_letter(
         self, items: list[_Item], category: str, message: str, correlation_id: str | None
     ) -> None:
-        letters = [
-            DeadLetter(
-                object_type=self.object_type,
-                external_id=item.key,
-                payload=item.payload(self.id_property),
-                category=category,
-                message=message,
-                correlation_id=correlation_id,
-                attempts=item.attempts,
-                as_of=item.change.as_of,
-            )
-            for item in items
-        ]
-        self._emit_dead_letters(letters)
+        self._emit_dead_letters(
+            [self._letter(item, category, message, correlation_id) for item in items]
+        )
+
+    def _letter(
+        self, item: _Item, category: str, message: str, correlation_id: str | None
+    ) -> DeadLetter:
+        return DeadLetter(
+            object_type=self.object_type,
+            external_id=item.key,
+            payload=item.payload(self.id_property),
+            category=category,
+            message=message,
+            correlation_id=correlation_id,
+            attempts=item.attempts,
+            as_of=item.change.as_of,
+        )
 
     def _dead_letter_changes(
         self,
