@@ -70,10 +70,13 @@ def read_parquet(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
 
 
 def read_csv(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
-    """All columns are read as strings; a malformed line (wrong field count) is unparsed."""
+    """Stream a CSV file (every column as a string) in chunks; a malformed line (wrong number
+    of fields) is reported as unparsed with its line number."""
     unparsed: list[UnparsedLine] = []
+    bad_lines: list[int] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
+        bad_lines.append(int(row.number))
         unparsed.append(
             UnparsedLine(
                 int(row.number), row.text, f"expected {row.expected_columns} fields, "
@@ -82,39 +85,50 @@ def read_csv(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
         )  # fmt: skip
         return "skip"
 
+    def line_numbers(offset: int, n: int) -> np.ndarray:
+        # Data starts on line 2; each unparsed line before a row pushes it one line down.
+        # Unparsed lines are reported in file order, before the rows that follow them.
+        positions = np.arange(offset, offset + n, dtype=np.int64)
+        if not bad_lines:
+            return positions + 2
+        bad = np.array(bad_lines, dtype=np.int64)
+        shifted = bad - np.arange(len(bad)) - 2
+        return positions + 2 + np.searchsorted(shifted, positions, side="right")
+
     try:
         with path.open("rb") as fh:
             header = fh.readline().decode("utf-8")
         columns = next(iter(pacsv_header(header)))
-        table = pacsv.read_csv(
+        reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(use_threads=False),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=16 << 20),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in columns}, strings_can_be_null=True
             ),
         )
+        offset, batches, pending = 0, [], 0
+        emitted = False
+        for batch in reader:
+            batches.append(batch)
+            pending += batch.num_rows
+            if pending >= chunk_rows:
+                table = pa.Table.from_batches(batches)
+                yield _csv_chunk(rel, table, line_numbers(offset, pending), columns, unparsed)
+                offset, batches, pending, emitted = offset + pending, [], 0, True
+        if pending or unparsed or not emitted:
+            table = pa.Table.from_batches(batches, schema=reader.schema)
+            yield _csv_chunk(rel, table, line_numbers(offset, pending), columns, unparsed)
     except (OSError, UnicodeDecodeError, StopIteration, pa.ArrowException) as e:
         raise UnreadableFile(f"{rel}: cannot read CSV file: {e}") from e
-    # Line numbers of the parsed rows: data starts on line 2, skipping the unparsed lines.
-    bad = np.array(sorted(u.row_number for u in unparsed), dtype=np.int64)
-    positions = np.arange(table.num_rows, dtype=np.int64)
-    lines = positions + 2
-    if len(bad):
-        shifted = bad - np.arange(len(bad)) - 2  # position the k-th bad line displaces
-        lines = positions + 2 + np.searchsorted(shifted, positions, side="right")
-    if table.num_rows == 0:
-        yield RawChunk(rel, _to_pandas(table), lines, columns, unparsed)
-        return
-    for lo in range(0, table.num_rows, chunk_rows):
-        part = table.slice(lo, chunk_rows)
-        yield RawChunk(
-            rel,
-            _to_pandas(part).reset_index(drop=True),
-            lines[lo : lo + part.num_rows],
-            columns,
-            unparsed if lo == 0 else [],
-        )
+
+
+def _csv_chunk(
+    rel: str, table: pa.Table, lines: np.ndarray, columns: list[str], unparsed: list[UnparsedLine]
+) -> RawChunk:
+    chunk = RawChunk(rel, _to_pandas(table), lines, columns, unparsed[:])
+    unparsed.clear()
+    return chunk
 
 
 def pacsv_header(line: str) -> Iterator[list[str]]:
