@@ -8,6 +8,7 @@ and the lines that could not be parsed at all. A file that cannot be opened or d
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -98,7 +99,7 @@ def read_csv(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
     try:
         with path.open("rb") as fh:
             header = fh.readline().decode("utf-8")
-        columns = next(iter(pacsv_header(header)))
+        columns = _header_names(header)
         reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(use_threads=False, block_size=16 << 20),
@@ -131,10 +132,8 @@ def _csv_chunk(
     return chunk
 
 
-def pacsv_header(line: str) -> Iterator[list[str]]:
-    import csv
-
-    yield next(csv.reader([line]))
+def _header_names(line: str) -> list[str]:
+    return next(csv.reader([line]))
 
 
 def read_jsonl(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:

@@ -37,6 +37,7 @@ from spokesync.sample_data.mess import Planted, plant
 from spokesync.sample_data.model import (
     FIRST_NAMES,
     JOB_TITLES,
+    LAST_NAMES,
     OWNERS,
     SUFFIXES,
     US_PER_DAY,
@@ -204,19 +205,13 @@ def _users_table(co: Company, uidx: np.ndarray) -> pa.Table:
             "account_id": co.account_ids(acc),
             "email": co.emails(uidx),
             "first_name": pc.utf8_capitalize(pick(FIRST_NAMES, co.first[uidx])),
-            "last_name": pc.utf8_capitalize(pick(np.array(_last_names()), co.last[uidx])),
+            "last_name": pc.utf8_capitalize(pick(LAST_NAMES, co.last[uidx])),
             "job_title": titles,
             "role": pick(np.array(ROLES), co.role[uidx]),
             "created_at": iso_ts(co.user_created_us[uidx]),
             "updated_at": iso_ts(co.user_created_us[uidx] + US_PER_DAY),
         }
     )
-
-
-def _last_names() -> list[str]:
-    from spokesync.sample_data.model import LAST_NAMES
-
-    return list(LAST_NAMES)
 
 
 # -- daily files --------------------------------------------------------------------------

@@ -106,7 +106,7 @@ QUARANTINE_KINDS: dict[str, dict[str, tuple[str, Corruptor]]] = {
     },
 }
 
-# Per source: normalised kind -> (column, make_messy(array) -> array)
+# Per source: normalised kind -> the column it makes messy
 NORMALISED_KINDS: dict[str, dict[str, str]] = {
     "accounts": {"domain_url": "domain", "email_case": "owner_email"},
     "users": {"email_case": "email"},
@@ -181,7 +181,7 @@ def plant(
     for rec, kind in zip(copies, kinds, strict=True):
         column, corrupt = QUARANTINE_KINDS[source][kind]
         rec[column] = corrupt(rec[column])
-    copy_table = pa.Table.from_pylist(copies, schema=_loose_schema(table.schema, source))
+    copy_table = pa.Table.from_pylist(copies, schema=_loose_schema(table.schema))
     combined = pa.concat_tables([table.cast(copy_table.schema), copy_table])
     # Sort key: real row i at i; a copy goes before real row `slot` (after its original
     # when it is a duplicate, so that the original is the one that is kept).
@@ -220,7 +220,7 @@ def _renumber(
     return out
 
 
-def _loose_schema(schema: pa.Schema, source: str) -> pa.Schema:
+def _loose_schema(schema: pa.Schema) -> pa.Schema:
     """Corrupted copies may hold a null key or a value of another type: make fields nullable;
     typed (parquet) fields keep their type because their corruptions keep the type."""
     return pa.schema([pa.field(f.name, f.type, nullable=True) for f in schema])
