@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from spokesync.ingest.contract import SOURCES
 
 DEFAULT_CHUNK_ROWS = 1_000_000
+CSV_BLOCK_BYTES = 16 << 20  # Arrow's CSV streaming block size
 
 
 class UnreadableFile(Exception):
@@ -102,7 +103,7 @@ def read_csv(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
         columns = _header_names(header)
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=16 << 20),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in columns}, strings_can_be_null=True

@@ -221,3 +221,29 @@ def test_duplicate_keys_across_chunks_keep_the_first_valid_row(tmp_path: Path) -
     assert sorted(q["row_number"].tolist()) == [5, 250, 251, 252]
     loaded = pd.read_parquet(partition_path(tmp_path / "wh", "product_usage", DAY))
     assert loaded["event_id"].is_unique and len(loaded) == 250
+
+
+def test_streamed_csv_keeps_exact_line_numbers_across_blocks_and_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spokesync.ingest import readers
+
+    monkeypatch.setattr(readers, "CSV_BLOCK_BYTES", 256)  # many small blocks
+    frame = _invoice_rows(40)
+    for i in (7, 23, 38):
+        frame.loc[i, "status"] = "refunded"
+    lines = frame.to_csv(index=False).splitlines()
+    lines.insert(12, "broken,line")  # line 13
+    lines.insert(30, "another,broken,line")  # line 31
+    _write_invoices(tmp_path / "in", "\n".join(lines) + "\n")
+    report = ingest_partition("invoices", DAY, tmp_path / "in", tmp_path / "wh", "r1", chunk_rows=5)
+    assert (report.rows_read, report.rows_valid, report.rows_quarantined) == (42, 37, 5)
+    q = _quarantine(tmp_path / "wh", "invoices", "r1").sort_values("row_number")
+    # data row i sits on line i + 2, plus one for each broken line inserted above it
+    assert q["row_number"].tolist() == [7 + 2, 13, 23 + 3, 31, 38 + 4]
+    for number, raw in zip(q["row_number"], q["raw_row"], strict=True):
+        text = lines[number - 1]  # the quarantined row is really on that line of the file
+        if number in (13, 31):
+            assert raw == text
+        else:
+            assert json.loads(raw)["invoice_id"] == text.split(",")[0]
