@@ -14,6 +14,7 @@ exception messages (see :mod:`spokesync.hubspot.redact`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json as jsonlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -79,12 +80,8 @@ class ApiResponse:
         """The body parsed as an error (meaningful for non-2xx responses)."""
         err = parse_error(self.body, self.status_code)
         if err.correlation_id is None and self.correlation_id:
-            err = ApiError(**{**_fields(err), "correlation_id": self.correlation_id})
+            err = dataclasses.replace(err, correlation_id=self.correlation_id)
         return err
-
-
-def _fields(err: ApiError) -> dict[str, Any]:
-    return {name: getattr(err, name) for name in err.__dataclass_fields__}
 
 
 @dataclass(slots=True)
@@ -467,6 +464,19 @@ class HubSpotClient:
             json={"name": name, "label": label, "displayOrder": -1},
             request_id=request_id,
             write=True,
+        )
+        return dict(_raise_unless_ok(response).body or {})
+
+    async def search(
+        self, object_type: str, body: dict[str, Any], *, request_id: str
+    ) -> dict[str, Any]:
+        """``POST …/{type}/search`` through the separate 5/s search bucket (one page)."""
+        response = await self.request(
+            "POST",
+            self.objects_path(object_type, "/search"),
+            json=body,
+            request_id=request_id,
+            search=True,
         )
         return dict(_raise_unless_ok(response).body or {})
 

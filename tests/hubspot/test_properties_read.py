@@ -279,3 +279,30 @@ def test_associate_dedupes_and_batches_pairs() -> None:
         "to": {"id": "9"},
         "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}],
     }
+
+
+def test_search_uses_its_own_bucket() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"total": 0, "results": []})
+
+    clock = FakeClock()
+    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep, slack_s=0)
+
+    async def go():
+        async with HubSpotClient(
+            "http://h.test",
+            TOKEN,
+            transport=httpx.MockTransport(handle),
+            limiter=limiter,
+            sleep=clock.sleep,
+        ) as client:
+            for n in range(6):
+                await client.search("contacts", {"limit": 1}, request_id=f"s{n}")
+
+    asyncio.run(go())
+    assert [r.url.path for r in seen] == ["/crm/objects/2026-03/contacts/search"] * 6
+    assert clock.now - 1000.0 == pytest.approx(1.0, abs=1e-5)  # the sixth waited for the second
+    assert limiter.window.used(clock.now) == 0
