@@ -19,6 +19,8 @@ Rules, per (record, property):
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +74,7 @@ class ChangePlan:
         self.mapping_version = mapping.version
         self.id_property = mapping.id.property
         self.association_specs = list(mapping.associations)
+        self.spill_dir: Path | None = None  # DuckDB temp files (with a memory limit)
         self.as_of = as_of
         self.rollout = rollout
         self.desired = desired
@@ -103,6 +106,9 @@ class ChangePlan:
         if self._con is not None:
             self._con.close()
             self._con = None
+        if self.spill_dir is not None:
+            shutil.rmtree(self.spill_dir, ignore_errors=True)
+            self.spill_dir = None
 
     def __enter__(self) -> ChangePlan:
         return self
@@ -386,13 +392,17 @@ def plan_changes(
     """Diff ``mapping``'s desired state for ``as_of`` against the snapshot in ``store_path``.
 
     The state DB is attached read-only only while the change set is computed (see module doc).
-    ``memory_limit`` (e.g. ``"1GB"``) caps DuckDB's memory; beyond it DuckDB spills to disk.
+    ``memory_limit`` (e.g. ``"1GB"``) caps DuckDB's memory; beyond it DuckDB spills to a
+    private temporary directory that ``close()`` removes.
     """
     StateStore(store_path).ensure_schema()
     con = warehouse.connect(Path(warehouse_dir))
+    spill_dir: Path | None = None
     try:
         if memory_limit:
+            spill_dir = Path(tempfile.mkdtemp(prefix="spokesync-diff-"))
             con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
+            con.execute(f"SET temp_directory = {sql_literal(str(spill_dir))}")
         stats = build_desired(con, mapping, as_of, rollout)
         try:
             con.execute(f"ATTACH {sql_literal(str(store_path))} AS st (READ_ONLY)")
@@ -402,11 +412,17 @@ def plan_changes(
             ) from e
         try:
             params = {"ot": mapping.object_type, "as_of": as_of}
-            snap_sql, cand_sql = _fingerprint_sql(mapping)
-            con.execute(snap_sql, {"ot": mapping.object_type})
             if len(mapping.managed_properties) <= MAX_FINGERPRINT_PROPERTIES:
+                snap_sql, cand_sql = _fingerprint_sql(mapping)
+                con.execute(snap_sql, {"ot": mapping.object_type})
                 con.execute(cand_sql)
-            else:  # too many properties for a 64-bit mask: every record is a candidate
+            else:  # too many properties for a 64-bit mask: compare every record
+                con.execute(
+                    "CREATE OR REPLACE TABLE snap_fp AS SELECT external_id, "
+                    "any_value(hubspot_id) AS hubspot_id FROM st.snapshot "
+                    "WHERE object_type = $ot GROUP BY external_id",
+                    {"ot": mapping.object_type},
+                )
                 con.execute("CREATE OR REPLACE TABLE candidates AS SELECT external_id FROM desired")
             con.execute(DIFF_SQL.format(desired_long=desired_long_sql(mapping, table="cd")), params)
             con.execute(PLAN_SQL, {"as_of": as_of})
@@ -416,8 +432,11 @@ def plan_changes(
         for table in ("changed", "candidates", "snap_fp"):
             con.execute(f"DROP TABLE {table}")
         change_plan = ChangePlan(con, mapping, as_of, stats, rollout)
+        change_plan.spill_dir = spill_dir
         change_plan.records_compared = int(row[0]) if row else 0
         return change_plan
     except BaseException:
         con.close()
+        if spill_dir is not None:
+            shutil.rmtree(spill_dir, ignore_errors=True)
         raise

@@ -363,3 +363,41 @@ def test_associations_by_external_id_and_hubspot_id_lookup(
     p.close()
     ids = StateStore(state_db).hubspot_ids("contacts", ["a@x.com", "c@x.com", "zz@x.com"])
     assert ids == {"a@x.com": "h-a@x.com", "c@x.com": "h-c@x.com"}
+
+
+def test_mappings_wider_than_the_fingerprint_mask_still_diff_exactly(
+    wh: Warehouse, state_db: Path, write_mapping: Callable[[str, str], MappingSpec]
+) -> None:
+    fields = "".join(
+        f"  - {{property: p{i:02d}, type: number, expr: 'employee_count + {i}'}}\n"
+        for i in range(70)
+    )
+    mapping = write_mapping(
+        "companies",
+        "object_type: companies\n"
+        "id: {property: spokesync_account_id, column: account_id}\n"
+        "source: {sql: SELECT * FROM accounts}\nfields:\n" + fields,
+    )
+    wh.write("accounts", [account(1), account(2)])
+    assert len(sync(state_db, wh.root, mapping, AS_OF)) == 2
+    wh.write("accounts", [account(1), account(2, employee_count=21)])
+    p, changes = plan(state_db, wh.root, mapping, NEXT_DAY, None)
+    assert p.records_compared == 2  # no pre-filter: every record compared field by field
+    assert [(c.external_id, len(c.properties), c.properties["p05"]) for c in changes] == [
+        ("A0002", 70, "26")
+    ]
+    p.close()
+
+
+def test_memory_limit_spills_to_a_private_dir_removed_on_close(
+    wh: Warehouse, state_db: Path, accounts_mapping: MappingSpec
+) -> None:
+    from spokesync.diff import plan_changes
+
+    wh.write("accounts", [account(i) for i in range(1, 4)])
+    p = plan_changes(state_db, wh.root, accounts_mapping, AS_OF, memory_limit="200MB")
+    assert p.spill_dir is not None and p.spill_dir.is_dir()
+    spill = p.spill_dir
+    assert p.records_changed == 3
+    p.close()
+    assert not spill.exists()
