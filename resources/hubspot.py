@@ -27,7 +27,7 @@ class HubSpotResource(dg.ConfigurableResource):
     access_token: str | None = Field(default=None, description="set from EnvVar only")
     rate_limit_per_10s: int = Field(default=190, description="the portal's ten-second limit")
     daily_budget: int | None = Field(default=None, description="requests a run may use today")
-    concurrency: int = Field(default=4, description="batches in flight")
+    concurrency: int = Field(default=8, description="batches in flight")
     mappings_dir: str | None = Field(default=None, description="default: the repo's mappings/")
 
     def settings(self) -> Settings:

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate-limit", type=int, default=190, help="requests per 10 s (portal tier)"
     )
     parser.add_argument("--daily-budget", type=int, help="requests this run may use today")
-    parser.add_argument("--concurrency", type=int, default=4, help="batches in flight")
+    parser.add_argument("--concurrency", type=int, default=8, help="batches in flight")
     parser.add_argument("--home", type=Path, help="SPOKESYNC_HOME (default ./data)")
     parser.add_argument("--landing", type=Path, help="SPOKESYNC_LANDING")
     parser.add_argument("--env", choices=["dev", "test", "prod"], help="SPOKESYNC_ENV")
