@@ -24,6 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--part-rows", type=int, default=d.part_rows, help="rows per generated chunk / part file"
     )
+    for flag, default, what in (
+        ("--extra-column-day", d.extra_column_day, "usage files carry an extra column"),
+        ("--missing-column-day", d.missing_column_day, "invoices file lacks `currency`"),
+        ("--truncated-line-day", d.truncated_line_day, "tickets file ends mid-line"),
+    ):
+        parser.add_argument(
+            flag, type=int, default=default, help=f"day index (0 = first) whose {what}; -1: none"
+        )
     parser.add_argument(
         "--append-day",
         action="store_true",
@@ -45,9 +53,16 @@ def run(args: argparse.Namespace) -> int:
         events_per_day=args.events_per_day,
         mess_rate=args.mess_rate,
         part_rows=args.part_rows,
+        extra_column_day=_day_index(args.extra_column_day),
+        missing_column_day=_day_index(args.missing_column_day),
+        truncated_line_day=_day_index(args.truncated_line_day),
     )
     counts = generate(cfg, out)
     print(f"generated {cfg.days} days for {cfg.accounts} accounts in {out}:")
     for source, n in counts.items():
         print(f"  {source:<16} {n:>10} rows")
     return 0
+
+
+def _day_index(value: int | None) -> int | None:
+    return None if value is None or value < 0 else value
