@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES, SOURCES
-from spokesync.ingest.quarantine import QUARANTINE_SCHEMA, QuarantineRow, raw_rows
+from spokesync.ingest.quarantine import quarantine_table, raw_rows
 from spokesync.ingest.readers import (
     DEFAULT_CHUNK_ROWS,
     RawChunk,
@@ -39,7 +39,7 @@ from spokesync.ingest.readers import (
     landing_files,
     read_source,
 )
-from spokesync.ingest.validate import validate_chunk
+from spokesync.ingest.validate import failures_frame, validate_chunk
 from spokesync.warehouse import master_path, partition_path, quarantine_path
 
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -230,7 +230,16 @@ def _ingest(
     report.files = [str(f.relative_to(landing)) for f in files]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{run_id}.tmp")
-    quarantined: list[QuarantineRow] = []
+    quarantined: list[pa.Table] = []
+
+    def _quarantine(
+        con: duckdb.DuckDBPyConnection, chunk: RawChunk, rows: pd.DataFrame, fails: pd.DataFrame
+    ) -> pa.Table:
+        return quarantine_table(
+            con, source=source, partition=day, file=chunk.file, run_id=run_id, at=now,
+            rows=rows, failures=fails,
+        )  # fmt: skip
+
     seen = _SeenKeys()
     now = dt.datetime.now(dt.UTC)
     preview: pd.DataFrame | None = None
@@ -243,18 +252,21 @@ def _ingest(
             _BackgroundWriter(writer) as writes,
         ):
             for chunk in _prefetch(read_source(source, files, landing, chunk_rows)):
-                for u in chunk.unparsed:
-                    failed_counts[f"None:parse_{spec.format}"] += 1
-                    quarantined.append(
-                        QuarantineRow.build(
-                            source, day, chunk.file, u.row_number, u.raw,
-                            [{"column": None, "check": "parse_json" if spec.format == "jsonl"
-                              else "parse_csv", "failure_case": u.error}],
-                            run_id, now,
-                        )
-                    )  # fmt: skip
                 report.rows_read += len(chunk.unparsed) + len(chunk.frame)
                 added += [c for c in chunk.columns if c not in spec.column_names and c not in added]
+                if chunk.unparsed:
+                    pos = -1 - np.arange(len(chunk.unparsed))  # not rows of the frame
+                    check = "parse_json" if spec.format == "jsonl" else "parse_csv"
+                    bad_rows = pd.DataFrame(
+                        {
+                            "pos": pos,
+                            "row_number": [u.row_number for u in chunk.unparsed],
+                            "raw_row": [u.raw for u in chunk.unparsed],
+                        }
+                    )
+                    fails = failures_frame(pos, None, check, [u.error for u in chunk.unparsed])
+                    quarantined.append(_quarantine(seen.con, chunk, bad_rows, fails))
+                    failed_counts[f"None:{check}"] += len(chunk.unparsed)
                 if len(chunk.frame) == 0:
                     missing += [c for c in spec.column_names if c not in chunk.columns]
                     continue
@@ -262,6 +274,7 @@ def _ingest(
                 missing += [c for c in v.columns_missing if c not in missing]
                 report.rows_normalised += v.normalised
                 valid = v.valid.copy()
+                failures = v.failures
                 # Arrow fast path: a chunk read with the exact warehouse types and nothing
                 # normalised is written straight from the Arrow data it was read as.
                 arrow = chunk.arrow
@@ -280,13 +293,12 @@ def _ingest(
                     else:
                         keys = pa.array(v.frame[spec.key].iloc[positions], from_pandas=True)
                     repeated = ~seen.first_seen(keys)
-                    dups = positions[repeated]
-                    dup_keys = keys.filter(pa.array(repeated)).to_pylist()
-                    for pos, key in zip(dups, dup_keys, strict=True):
-                        v.failures[int(pos)] = [
-                            {"column": spec.key, "check": "duplicate_key", "failure_case": key}
-                        ]
-                    valid[dups] = False
+                    if repeated.any():
+                        dups = positions[repeated]
+                        dup_keys = keys.filter(pa.array(repeated)).to_pylist()
+                        dup_fails = failures_frame(dups, spec.key, "duplicate_key", dup_keys)
+                        failures = pd.concat([failures, dup_fails], ignore_index=True)
+                        valid[dups] = False
                 n_good = int(valid.sum())
                 if n_good:
                     if use_arrow:
@@ -298,17 +310,20 @@ def _ingest(
                         preview = good.slice(0, 5).to_pandas()
                 report.rows_valid += n_good
                 bad_positions = np.flatnonzero(~valid)
-                raws = raw_rows(chunk, bad_positions, seen.con)
-                for pos, raw in zip(bad_positions, raws, strict=True):
-                    failures = v.failures.get(int(pos), [])
-                    failed_counts.update(f"{f['column']}:{f['check']}" for f in failures)
-                    quarantined.append(
-                        QuarantineRow.build(
-                            source, day, chunk.file, int(chunk.row_numbers[pos]), raw,
-                            failures, run_id, now,
-                        )
-                    )  # fmt: skip
-        report.rows_quarantined = len(quarantined)
+                if len(bad_positions):
+                    bad_rows = pd.DataFrame(
+                        {
+                            "pos": bad_positions,
+                            "row_number": chunk.row_numbers[bad_positions],
+                            "raw_row": raw_rows(chunk, bad_positions, seen.con),
+                        }
+                    )
+                    quarantined.append(_quarantine(seen.con, chunk, bad_rows, failures))
+                    counts = (
+                        failures["column"].astype("str") + ":" + failures["check"].astype("str")
+                    )
+                    failed_counts.update(counts.value_counts().to_dict())
+        report.rows_quarantined = sum(t.num_rows for t in quarantined)
         report.columns_added, report.columns_missing = sorted(set(added)), sorted(set(missing))
         report.failed_checks = dict(sorted(failed_counts.items()))
         qpath = _write_quarantine(warehouse_dir, source, day, run_id, quarantined)
@@ -349,16 +364,14 @@ def load_report(warehouse_dir: Path, source: str, partition: str | None) -> Inge
 
 
 def _write_quarantine(
-    warehouse_dir: Path, source: str, day: str | None, run_id: str, rows: list[QuarantineRow]
+    warehouse_dir: Path, source: str, day: str | None, run_id: str, tables: list[pa.Table]
 ) -> Path | None:
-    if not rows:
+    if not any(t.num_rows for t in tables):
         return None
     path = quarantine_path(warehouse_dir, source, day, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    columns = {name: [getattr(r, name) for r in rows] for name in QUARANTINE_SCHEMA.names}
-    table = pa.Table.from_pydict(columns, schema=QUARANTINE_SCHEMA)
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(pa.concat_tables(tables), tmp, compression="zstd")
     os.replace(tmp, path)
     return path
 

@@ -3,22 +3,20 @@
 Schema (``warehouse/quarantine/source=<table>/date=<D>/<run_id>.parquet``): source, partition,
 file, row_number, raw_row (JSON of the raw record, or the raw line text), failed_checks (JSON
 list of ``{column, check, failure_case}``), error (a sentence naming file, row, field and what
-is wrong), run_id, quarantined_at.
+is wrong), run_id, quarantined_at. Rows are built in DuckDB from the failure cases, so a
+partition with many bad rows costs no per-row Python.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from dataclasses import dataclass
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from spokesync.ingest.readers import RawChunk
-
-_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -34,80 +32,87 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 
+# One sentence per failure, e.g. "field 'currency' failed isin: 'XYZ'".
+_DESCRIBE = """
+    CASE WHEN "column" IS NULL THEN 'line' ELSE 'field ''' || "column" || '''' END ||
+    CASE
+      WHEN "check" = 'not_nullable' THEN ' is required but empty'
+      WHEN "check" = 'column_in_dataframe' THEN ' is missing from the file'
+      WHEN "check" = 'duplicate_key' THEN
+        ' value ' || coalesce('''' || failure_case || '''', 'None')
+        || ' is a duplicate of an earlier row (first one kept)'
+      WHEN starts_with("check", 'parse_') THEN
+        ' could not be parsed (' || "check" || '): ' || coalesce('''' || failure_case || '''', 'None')
+      ELSE ' failed ' || "check" || ': ' || coalesce('''' || failure_case || '''', 'None')
+    END
+"""
 
-@dataclass(slots=True)
-class QuarantineRow:
-    source: str
-    partition: str | None
-    file: str
-    row_number: int
-    raw_row: str
-    failed_checks: str
-    error: str
-    run_id: str
-    quarantined_at: dt.datetime
-
-    @classmethod
-    def build(
-        cls,
-        source: str,
-        partition: str | None,
-        file: str,
-        row_number: int,
-        raw: str,
-        failures: list[dict[str, object]],
-        run_id: str,
-        at: dt.datetime,
-    ) -> QuarantineRow:
-        unit = "line" if not file.endswith(".parquet") else "row"
-        what = "; ".join(_describe(f) for f in failures) or "failed validation"
-        return cls(
-            source,
-            partition,
-            file,
-            row_number,
-            raw,
-            _ENCODER.encode(failures),
-            f"{file} {unit} {row_number}: {what}",
-            run_id,
-            at,
-        )
+_QUARANTINE_SQL = f"""
+WITH f AS (SELECT *, row_number() OVER () AS seq FROM q_failures),
+agg AS (
+  SELECT pos,
+         CAST(to_json(list({{'column': "column", 'check': "check",
+                             'failure_case': failure_case}} ORDER BY seq)) AS VARCHAR)
+           AS failed_checks,
+         string_agg({_DESCRIBE}, '; ' ORDER BY seq) AS what
+  FROM f GROUP BY pos
+)
+SELECT $source AS source, $partition AS partition, $file AS file, r.row_number, r.raw_row,
+       coalesce(a.failed_checks, '[]') AS failed_checks,
+       $file || ' ' || $unit || ' ' || r.row_number || ': '
+         || coalesce(a.what, 'failed validation') AS error,
+       $run_id AS run_id, $at AS quarantined_at
+FROM q_rows r LEFT JOIN agg a USING (pos)
+ORDER BY r.row_number
+"""
 
 
-def _describe(f: dict[str, object]) -> str:
-    column, check, case = f.get("column"), f.get("check"), f.get("failure_case")
-    subject = f"field {column!r}" if column else "line"
-    match check:
-        case "not_nullable":
-            return f"{subject} is required but empty"
-        case "column_in_dataframe":
-            return f"{subject} is missing from the file"
-        case "duplicate_key":
-            return f"{subject} value {case!r} is a duplicate of an earlier row (first one kept)"
-        case str() if check.startswith("parse_"):
-            return f"{subject} could not be parsed ({check}): {case!r}"
-        case _:
-            return f"{subject} failed {check}: {case!r}"
-
-
-def raw_rows(
-    chunk: RawChunk, positions: np.ndarray, con: duckdb.DuckDBPyConnection | None = None
-) -> list[str]:
-    """The raw records at ``positions`` as JSON strings (original values, before any fix)."""
+def raw_rows(chunk: RawChunk, positions: np.ndarray, con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The raw records at ``positions`` as JSON objects (values as landed, before any fix)."""
     if len(positions) == 0:
         return []
     if chunk.arrow is not None:
-        rows = chunk.arrow.take(pa.array(positions))  # noqa: F841 - read by DuckDB below
-        if con is not None:  # vectorised: DuckDB renders each row as a JSON object
-            return [
-                r[0]
-                for r in con.execute("SELECT CAST(to_json(r) AS VARCHAR) FROM rows r").fetchall()
-            ]
-        records = rows.to_pylist()
+        rows = chunk.arrow.take(pa.array(positions))
     else:
-        sub = chunk.frame.iloc[positions]
-        records = [
-            {k: (None if v is None or v != v else v) for k, v in r.items()}
-            for r in sub.to_dict("records")
+        rows = pa.Table.from_pandas(chunk.frame.iloc[positions], preserve_index=False)
+    con.register("q_raw", rows)
+    try:
+        return [
+            r[0] for r in con.execute("SELECT CAST(to_json(r) AS VARCHAR) FROM q_raw r").fetchall()
         ]
-    return [json.dumps(r, default=str, ensure_ascii=False) for r in records]
+    finally:
+        con.unregister("q_raw")
+
+
+def quarantine_table(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source: str,
+    partition: str | None,
+    file: str,
+    run_id: str,
+    at: dt.datetime,
+    rows: pd.DataFrame,
+    failures: pd.DataFrame,
+) -> pa.Table:
+    """Quarantine rows for one chunk.
+
+    ``rows``: one per bad row (``pos``, ``row_number``, ``raw_row``); ``failures``: one per
+    failed check (``pos``, ``column``, ``check``, ``failure_case``), in reporting order.
+    """
+    con.register("q_rows", rows)
+    con.register("q_failures", failures)
+    try:
+        params = {
+            "source": source,
+            "partition": partition,
+            "file": file,
+            "unit": "row" if file.endswith(".parquet") else "line",
+            "run_id": run_id,
+            "at": at,
+        }
+        table = con.sql(_QUARANTINE_SQL, params=params).to_arrow_table()
+    finally:
+        con.unregister("q_rows")
+        con.unregister("q_failures")
+    return table.cast(QUARANTINE_SCHEMA)

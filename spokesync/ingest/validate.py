@@ -19,17 +19,40 @@ from spokesync.ingest.contract import SOURCES
 from spokesync.ingest.normalise import normalise
 from spokesync.ingest.schemas import schema_for
 
-Failure = dict[str, object]  # {"column", "check", "failure_case"}
+FAILURE_COLUMNS = ["pos", "column", "check", "failure_case"]
+
+
+def failures_frame(
+    pos: np.ndarray | list[int], column: object, check: object, case: object
+) -> pd.DataFrame:
+    """Failures as a frame: one row per (row position, column, check, failing value)."""
+    n = len(pos)
+    frame = pd.DataFrame(
+        {
+            "pos": np.asarray(pos, dtype=np.int64),
+            "column": column if isinstance(column, (pd.Series, np.ndarray, list)) else [column] * n,
+            "check": check if isinstance(check, (pd.Series, np.ndarray, list)) else [check] * n,
+            "failure_case": case if isinstance(case, (pd.Series, np.ndarray, list)) else [case] * n,
+        }
+    )
+    return frame.astype({"column": "object", "check": "object", "failure_case": "object"})
+
+
+NO_FAILURES = failures_frame([], None, None, None)
 
 
 @dataclass(slots=True)
 class Validated:
     frame: pd.DataFrame  # typed, contract columns only, same positions as the input
     valid: np.ndarray  # bool per row
-    failures: dict[int, list[Failure]]  # position -> failed checks (only for invalid rows)
+    failures: pd.DataFrame  # FAILURE_COLUMNS; ``pos`` = row position in the chunk
     normalised: int
     columns_added: list[str]
     columns_missing: list[str]
+
+    def failures_at(self, pos: int) -> list[dict[str, object]]:
+        rows = self.failures[self.failures["pos"] == pos]
+        return rows.drop(columns="pos").to_dict("records")
 
 
 def _parse(kind: str, values: pd.Series) -> pd.Series:
@@ -65,7 +88,7 @@ def validate_chunk(source: str, frame: pd.DataFrame, day: str | None) -> Validat
     present = list(frame.columns)
     added = [c for c in present if c not in spec.column_names]
     missing = [c.name for c in spec.columns if c.name not in present]
-    failures: dict[int, list[Failure]] = {}
+    found: list[pd.DataFrame] = []
     typed = pd.DataFrame(index=frame.index)
     bad = np.zeros(n, dtype=bool)
 
@@ -81,24 +104,18 @@ def validate_chunk(source: str, frame: pd.DataFrame, day: str | None) -> Validat
         parsed = _parse(col.kind, raw)
         if col.kind != "str":
             unparsable = (raw.notna() & parsed.isna()).to_numpy()
-            for pos in np.flatnonzero(unparsable):
-                failures.setdefault(int(pos), []).append(
-                    {
-                        "column": col.name,
-                        "check": f"parse_{col.kind}",
-                        "failure_case": str(raw.iat[pos]),
-                    }  # fmt: skip
-                )
+            if unparsable.any():
+                pos = np.flatnonzero(unparsable)
+                cases = raw.iloc[pos].astype("str").to_numpy(dtype=object)
+                found.append(failures_frame(pos, col.name, f"parse_{col.kind}", cases))
             bad |= unparsable
         typed[col.name] = parsed
 
     if missing_required:
-        for pos in range(n):
-            failures.setdefault(pos, []).extend(
-                {"column": c, "check": "column_in_dataframe", "failure_case": None}
-                for c in missing_required
-            )
-        return Validated(typed, np.zeros(n, dtype=bool), failures, 0, added, missing)
+        every = np.repeat(np.arange(n), len(missing_required))
+        columns = np.tile(np.array(missing_required, dtype=object), n)
+        fails = failures_frame(every, columns, "column_in_dataframe", None)
+        return Validated(typed, np.zeros(n, dtype=bool), fails, 0, added, missing)
 
     for col in spec.columns:  # missing optional columns: typed nulls
         if col.name in missing:
@@ -111,29 +128,36 @@ def validate_chunk(source: str, frame: pd.DataFrame, day: str | None) -> Validat
         cases = e.failure_cases
         whole = cases[cases["index"].isna()]
         if len(whole):  # a column-level failure (e.g. wrong dtype) fails every row
-            for pos in range(n):
-                failures.setdefault(pos, []).extend(
-                    {
-                        "column": r.column,
-                        "check": _check_name(r.check),
-                        "failure_case": _plain(r.failure_case),
-                    }  # fmt: skip
-                    for r in whole.itertuples()
+            for r in whole.itertuples():
+                found.append(
+                    failures_frame(
+                        np.arange(n), r.column, _check_name(r.check), _plain(r.failure_case)
+                    )
                 )
             bad[:] = True
         rows = cases[cases["index"].notna()]
-        positions = rows["index"].astype("int64").to_numpy()
-        bad[positions] = True
-        for pos, column, check, case in zip(
-            positions, rows["column"], rows["check"], rows["failure_case"], strict=True
-        ):
-            earlier = failures.get(int(pos), [])
-            if check == "not_nullable" and any(f["column"] == column for f in earlier):
-                continue  # already reported as unparseable: the null is its consequence
-            failures.setdefault(int(pos), []).append(
-                {"column": column, "check": _check_name(check), "failure_case": _plain(case)}
+        if len(rows):
+            pos = rows["index"].astype("int64").to_numpy()
+            bad[pos] = True
+            checks = rows["check"].astype("str").str.split("(", n=1).str[0].to_numpy(dtype=object)
+            found.append(
+                failures_frame(
+                    pos,
+                    rows["column"].to_numpy(dtype=object),
+                    checks,
+                    [_plain(v) for v in rows["failure_case"]],
+                )
             )
-    return Validated(typed, ~bad, failures, n_normalised, added, missing)
+    if not found:
+        return Validated(typed, ~bad, NO_FAILURES, n_normalised, added, missing)
+    fails = pd.concat(found, ignore_index=True)
+    # A value that did not parse is null afterwards: its not_nullable failure is a consequence.
+    parsed_bad = fails[fails["check"].str.startswith("parse_")][["pos", "column"]]
+    if len(parsed_bad):
+        keys = pd.MultiIndex.from_frame(fails[["pos", "column"]])
+        echo = keys.isin(pd.MultiIndex.from_frame(parsed_bad)) & (fails["check"] == "not_nullable")
+        fails = fails[~echo].reset_index(drop=True)
+    return Validated(typed, ~bad, fails, n_normalised, added, missing)
 
 
 def _check_name(check: object) -> str:
@@ -141,11 +165,12 @@ def _check_name(check: object) -> str:
     return str(check).split("(", 1)[0]
 
 
-def _plain(value: object) -> object:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+def _plain(value: object) -> str | None:
+    """A failing value as text (None for a null), as it is stored in the quarantine."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
-    if isinstance(value, (pd.Timestamp, np.datetime64)):
-        return str(value)
+    if isinstance(value, float) and np.isnan(value):
+        return None
     if isinstance(value, np.generic):
-        return value.item()
-    return value if isinstance(value, (int, float, str, bool)) else str(value)
+        value = value.item()
+    return str(value)

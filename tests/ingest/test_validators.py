@@ -83,8 +83,8 @@ def test_bad_value_fails_exactly_its_row_with_the_expected_check(
         )
     result = validate_chunk(source, frame, DAY)
     assert result.valid.tolist() == [True, False, True]
-    assert list(result.failures) == [1]
-    (failure,) = result.failures[1]
+    assert result.failures["pos"].tolist() == [1]
+    (failure,) = result.failures_at(1)
     assert (failure["column"], failure["check"]) == (column, check)
 
 
