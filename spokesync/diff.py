@@ -399,6 +399,9 @@ def plan_changes(
     con = warehouse.connect(Path(warehouse_dir))
     spill_dir: Path | None = None
     try:
+        # Every result that needs an order says so (ORDER BY); letting DuckDB drop insertion
+        # order makes the big intermediate tables cheaper to build.
+        con.execute("SET preserve_insertion_order = false")
         if memory_limit:
             spill_dir = Path(tempfile.mkdtemp(prefix="spokesync-diff-"))
             con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
