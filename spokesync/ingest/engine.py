@@ -12,16 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
-import queue
 import re
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -31,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES, SOURCES
+from spokesync.ingest.dedupe import SeenKeys
 from spokesync.ingest.quarantine import quarantine_table, raw_rows
 from spokesync.ingest.readers import (
     DEFAULT_CHUNK_ROWS,
@@ -39,6 +34,8 @@ from spokesync.ingest.readers import (
     landing_files,
     read_source,
 )
+from spokesync.ingest.report import IngestReport, save_report
+from spokesync.ingest.threads import BackgroundWriter, prefetch
 from spokesync.ingest.validate import failures_frame, validate_chunk
 from spokesync.warehouse import master_path, partition_path, quarantine_path
 
@@ -49,32 +46,6 @@ _DAILY_FILE = re.compile(r"^[a-z]+_(\d{4}-\d{2}-\d{2})\.(csv|jsonl)$")
 
 class IngestError(Exception):
     """The partition could not be ingested (nothing was written); the message says why."""
-
-
-@dataclass(slots=True)
-class IngestReport:
-    source: str
-    partition: str | None
-    run_id: str
-    files: list[str] = field(default_factory=list)
-    rows_read: int = 0
-    rows_valid: int = 0
-    rows_quarantined: int = 0
-    rows_normalised: int = 0
-    columns_added: list[str] = field(default_factory=list)
-    columns_missing: list[str] = field(default_factory=list)
-    failed_checks: dict[str, int] = field(default_factory=dict)  # "column:check" -> rows
-    preview_markdown: str = ""
-    duration_s: float = 0.0
-    output_path: str = ""
-    quarantine_path: str | None = None
-
-    @property
-    def quarantine_rate(self) -> float:
-        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
-
-    def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "quarantine_rate": self.quarantine_rate}
 
 
 def landed_partitions(source: str, landing: Path) -> list[str]:
@@ -124,87 +95,6 @@ def ingest_master(
     return _ingest(source, None, Path(landing), Path(warehouse_dir), run_id, out, chunk_rows)
 
 
-class _SeenKeys:
-    """Keys already loaded in this partition, as sorted 64-bit hashes (DuckDB ``hash``)."""
-
-    def __init__(self) -> None:
-        self.sorted = np.empty(0, dtype=np.uint64)
-        self.con = duckdb.connect()
-
-    def first_seen(self, keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """True where the key was not loaded before (and not earlier in ``keys``)."""
-        tbl = pa.table({"k": keys})  # noqa: F841 - read by DuckDB's replacement scan
-        hashes = np.asarray(
-            self.con.execute("SELECT hash(k) AS h FROM tbl").fetchnumpy()["h"], dtype=np.uint64
-        )
-        order = np.argsort(hashes, kind="stable")  # equal hashes keep their row order
-        ordered = hashes[order]
-        first = np.ones(len(ordered), dtype=bool)
-        first[1:] = ordered[1:] != ordered[:-1]
-        if len(self.sorted):
-            pos = np.searchsorted(self.sorted, ordered)
-            pos[pos == len(self.sorted)] = 0
-            first &= self.sorted[pos] != ordered
-        merged = np.concatenate([self.sorted, ordered[first]])
-        merged.sort(kind="stable")  # two sorted runs: a linear merge
-        self.sorted = merged
-        fresh = np.empty(len(hashes), dtype=bool)
-        fresh[order] = first
-        return fresh
-
-
-def _prefetch(chunks: Iterator[RawChunk]) -> Iterator[RawChunk]:
-    """Read the next chunk on a second thread while this one is validated (Arrow releases
-    the GIL while decoding Parquet). Errors are re-raised in the caller, in order."""
-    done = object()
-    box: queue.Queue[object] = queue.Queue(maxsize=1)
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                box.put(chunk)
-        except BaseException as e:  # handed to the consumer
-            box.put(e)
-        box.put(done)
-
-    thread = threading.Thread(target=produce, name="landing-reader", daemon=True)
-    thread.start()
-    while (item := box.get()) is not done:
-        if isinstance(item, BaseException):
-            thread.join()
-            raise item
-        yield item  # type: ignore[misc]
-    thread.join()
-
-
-class _BackgroundWriter:
-    """Writes Arrow tables on a second thread (Arrow releases the GIL while encoding), so
-    writing chunk N overlaps validating chunk N+1. At most one write is pending."""
-
-    def __init__(self, writer: pq.ParquetWriter) -> None:
-        self.writer = writer
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
-        self.pending: Future[None] | None = None
-
-    def submit(self, table: pa.Table) -> None:
-        self.wait()
-        self.pending = self.pool.submit(self.writer.write_table, table)
-
-    def wait(self) -> None:
-        if self.pending is not None:
-            self.pending.result()
-            self.pending = None
-
-    def __enter__(self) -> _BackgroundWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.wait()
-        finally:
-            self.pool.shutdown(wait=True)
-
-
 def _to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     arrays = [pa.array(frame[f.name], from_pandas=True).cast(f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
@@ -240,7 +130,7 @@ def _ingest(
             rows=rows, failures=fails,
         )  # fmt: skip
 
-    seen = _SeenKeys()
+    seen = SeenKeys()
     now = dt.datetime.now(dt.UTC)
     preview: pd.DataFrame | None = None
     failed_counts: Counter[str] = Counter()
@@ -249,9 +139,9 @@ def _ingest(
     try:
         with (
             pq.ParquetWriter(tmp, schema, compression="snappy") as writer,
-            _BackgroundWriter(writer) as writes,
+            BackgroundWriter(writer) as writes,
         ):
-            for chunk in _prefetch(read_source(source, files, landing, chunk_rows)):
+            for chunk in prefetch(read_source(source, files, landing, chunk_rows)):
                 report.rows_read += len(chunk.unparsed) + len(chunk.frame)
                 added += [c for c in chunk.columns if c not in spec.column_names and c not in added]
                 if chunk.unparsed:
@@ -340,27 +230,6 @@ def _ingest(
     report.duration_s = time.perf_counter() - started
     save_report(warehouse_dir, report)
     return report
-
-
-def _report_path(warehouse_dir: Path, source: str, partition: str | None) -> Path:
-    return Path(warehouse_dir) / "_reports" / source / f"{partition or 'master'}.json"
-
-
-def save_report(warehouse_dir: Path, report: IngestReport) -> None:
-    """Keep the last report of each source and partition (read by the Dagster checks)."""
-    path = _report_path(warehouse_dir, report.source, report.partition)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{report.run_id}.tmp")
-    tmp.write_text(json.dumps(asdict(report), indent=1))
-    os.replace(tmp, path)
-
-
-def load_report(warehouse_dir: Path, source: str, partition: str | None) -> IngestReport | None:
-    """The last successful report of a source and partition, or None if never ingested."""
-    path = _report_path(warehouse_dir, source, partition)
-    if not path.exists():
-        return None
-    return IngestReport(**json.loads(path.read_text()))
 
 
 def _write_quarantine(
