@@ -116,6 +116,7 @@ def setup(root: Path, n: int) -> None:
         + ") u ORDER BY u.external_id"
     )
     con.close()
+    store.rebuild_record_fingerprints("companies")
     del mapping
 
 

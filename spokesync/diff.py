@@ -280,37 +280,40 @@ def _md(value: object) -> str:
     return (s[:60] + "…") if len(s) > 60 else s
 
 
-# Phase 1 (prune): one 64-bit fingerprint per record on each side. The snapshot side is a single
-# GROUP BY over the long table (fast: it is stored sorted by external id); the desired side is
-# computed per row of the wide desired table. A record whose fingerprints and value masks agree
-# cannot have a change, so phase 2 only joins the (few) candidate records field by field.
-# Fingerprints only prune: phase 2 applies the exact rules, so a false candidate costs time,
-# never a wrong write.
+# Phase 1 (prune): one 64-bit fingerprint per record on each side. The store keeps each
+# record's fingerprint over all its values (``snapshot_record``); the diff corrects it for the
+# properties this mapping does not compare by value (hubspot-owned ones, and stale properties no
+# longer mapped) with one selective scan. The desired side is computed per row of the wide
+# desired table. A record whose fingerprints agree, and whose hubspot-owned fields HubSpot
+# already fills, cannot have a change, so phase 2 only joins the (few) candidate records field
+# by field. Fingerprints only prune: phase 2 applies the exact rules, so a false candidate
+# costs time, never a wrong write.
 SNAPSHOT_FP_SQL = """
 CREATE OR REPLACE TABLE snap_fp AS
-SELECT external_id,
-       any_value(hubspot_id) AS hubspot_id,
-       bit_xor(CASE WHEN value IS NULL OR (b & {h_bits}::UBIGINT) <> 0 THEN 0::UBIGINT
-                    ELSE hash(property, value) END) AS fp,
-       bit_or(CASE WHEN value IS NULL THEN 0::UBIGINT ELSE b END) AS mask
-FROM (
-    SELECT external_id, hubspot_id, property, value,
-           1::UBIGINT << (list_position({props}, property) - 1) AS b
+SELECT r.external_id, r.hubspot_id,
+       xor(r.fp, coalesce(x.fp, 0::UBIGINT)) AS fp,
+       coalesce(x.h_mask, 0::UBIGINT) AS mask
+FROM st.snapshot_record r
+LEFT JOIN (
+    SELECT external_id,
+           bit_xor(hash(property, value)) AS fp,
+           bit_or(coalesce(1::UBIGINT << (list_position({h_props}, property) - 1), 0::UBIGINT))
+               AS h_mask
     FROM st.snapshot
-    WHERE object_type = $ot AND list_contains({props}, property)
-)
-GROUP BY external_id
+    WHERE object_type = $ot AND value IS NOT NULL
+      AND (list_contains({h_props}, property) OR NOT list_contains({w_props}, property))
+    GROUP BY external_id
+) x ON x.external_id = r.external_id
+WHERE r.object_type = $ot
 """
 
 CANDIDATES_SQL = """
 CREATE OR REPLACE TABLE candidates AS
 SELECT d.external_id
-FROM (SELECT external_id, {des_fp} AS fp, {des_w_mask} AS w_mask, {des_h_mask} AS h_mask
-      FROM desired) d
+FROM (SELECT external_id, {des_fp} AS fp, {des_h_mask} AS h_mask FROM desired) d
 LEFT JOIN snap_fp s ON s.external_id = d.external_id
 WHERE s.external_id IS NULL
    OR s.fp <> d.fp
-   OR (s.mask & {w_bits}::UBIGINT) <> d.w_mask
    OR (d.h_mask & ~s.mask) <> 0
 """
 
@@ -347,16 +350,22 @@ MAX_FINGERPRINT_PROPERTIES = 63
 
 
 def _fingerprint_sql(mapping: MappingSpec) -> tuple[str, str]:
-    """(snapshot fingerprint SQL, candidates SQL) for ``mapping``; properties get one bit each."""
+    """(snapshot fingerprint SQL, candidates SQL) for ``mapping``.
+
+    Fingerprint = bit_xor of ``hash(property, value)`` over the record's non-NULL values of
+    warehouse-owned properties (the id property included). Hubspot-owned properties get one
+    bit each in a mask of "HubSpot holds a value".
+    """
     props = mapping.managed_properties
     owners = {mapping.id.property: "warehouse"} | {f.property: f.owner for f in mapping.fields}
-    bits = {p: 1 << i for i, p in enumerate(props)}
     w_props = [p for p in props if owners[p] == "warehouse"]
     h_props = [p for p in props if owners[p] == "hubspot"]
+    h_bits = {p: 1 << i for i, p in enumerate(h_props)}
 
-    props_list = "[" + ", ".join(f"'{p}'" for p in props) + "]"
-    h_bits = sum(bits[p] for p in h_props)
-    snap = SNAPSHOT_FP_SQL.format(props=props_list, h_bits=h_bits)
+    def sql_list(ps: list[str]) -> str:
+        return "[" + ", ".join(f"'{p}'" for p in ps) + "]::VARCHAR[]"
+
+    snap = SNAPSHOT_FP_SQL.format(h_props=sql_list(h_props), w_props=sql_list(w_props))
 
     def col(p: str) -> str:
         return ID_COLUMN if p == mapping.id.property else quote_identifier(p)
@@ -368,15 +377,9 @@ def _fingerprint_sql(mapping: MappingSpec) -> tuple[str, str]:
     des_fp = fp_terms[0]
     for term in fp_terms[1:]:
         des_fp = f"xor({des_fp}, {term})"
-
-    def mask(ps: list[str]) -> str:
-        terms = [f"CASE WHEN {col(p)} IS NULL THEN 0 ELSE {bits[p]} END" for p in ps]
-        return "CAST(" + (" + ".join(terms) or "0") + " AS UBIGINT)"
-
-    w_bits = sum(bits[p] for p in w_props)
-    cand = CANDIDATES_SQL.format(
-        des_fp=des_fp, des_w_mask=mask(w_props), des_h_mask=mask(h_props), w_bits=w_bits
-    )
+    h_terms = [f"CASE WHEN {col(p)} IS NULL THEN 0 ELSE {b} END" for p, b in h_bits.items()]
+    des_h_mask = "CAST(" + (" + ".join(h_terms) or "0") + " AS UBIGINT)"
+    cand = CANDIDATES_SQL.format(des_fp=des_fp, des_h_mask=des_h_mask)
     return snap, cand
 
 
@@ -415,11 +418,12 @@ def plan_changes(
             ) from e
         try:
             params = {"ot": mapping.object_type, "as_of": as_of}
-            if len(mapping.managed_properties) <= MAX_FINGERPRINT_PROPERTIES:
+            h_count = sum(1 for f in mapping.fields if f.owner == "hubspot")
+            if h_count <= MAX_FINGERPRINT_PROPERTIES:
                 snap_sql, cand_sql = _fingerprint_sql(mapping)
                 con.execute(snap_sql, {"ot": mapping.object_type})
                 con.execute(cand_sql)
-            else:  # too many properties for a 64-bit mask: compare every record
+            else:  # too many hubspot-owned properties for a 64-bit mask: compare every record
                 con.execute(
                     "CREATE OR REPLACE TABLE snap_fp AS SELECT external_id, "
                     "any_value(hubspot_id) AS hubspot_id FROM st.snapshot "

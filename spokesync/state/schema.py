@@ -7,7 +7,12 @@ table. The store keeps rows unique itself (delete-then-insert inside one transac
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# The fingerprint of one record, over snapshot rows ``s`` (see ``snapshot_record``).
+RECORD_FP_SQL = (
+    "coalesce(bit_xor(hash(s.property, s.value)) FILTER (WHERE s.value IS NOT NULL), 0::UBIGINT)"
+)
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS snapshot (
@@ -20,6 +25,15 @@ DDL: tuple[str, ...] = (
         origin VARCHAR NOT NULL,    -- 'pushed' (confirmed by a write) | 'hubspot' (full refresh)
         updated_at TIMESTAMPTZ NOT NULL,
         run_id VARCHAR
+    )""",
+    # One row per snapshot record: its HubSpot id and a fingerprint of its values. Kept in step
+    # with ``snapshot`` in the same transactions; lets the diff rule out unchanged records
+    # without aggregating the whole snapshot.
+    """CREATE TABLE IF NOT EXISTS snapshot_record (
+        object_type VARCHAR NOT NULL,
+        external_id VARCHAR NOT NULL,
+        hubspot_id VARCHAR,
+        fp UBIGINT NOT NULL         -- bit_xor(hash(property, value)) over non-NULL values
     )""",
     """CREATE TABLE IF NOT EXISTS sync_log (
         run_id VARCHAR NOT NULL,

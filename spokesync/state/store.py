@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from spokesync.canonical import canonical, configure_connection
 from spokesync.changes import BatchLog, ConfirmedWrite, DeadLetter, RecordChange
-from spokesync.state.schema import DDL
+from spokesync.state.schema import DDL, RECORD_FP_SQL
 
 if TYPE_CHECKING:
     from spokesync.mapping.spec import MappingSpec
@@ -171,9 +171,37 @@ class StateStore:
                 f"writing to it; DuckDB allows one writer per file): {e}"
             ) from e
         configure_connection(con)
+        had_fingerprints = bool(
+            con.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_name = 'snapshot_record'"
+            ).fetchall()
+        )
         for stmt in DDL:
             con.execute(stmt)
+        if not had_fingerprints:  # a store from before fingerprints: build them once
+            self._rebuild_record_fingerprints(con, None)
         return con
+
+    @staticmethod
+    def _rebuild_record_fingerprints(
+        con: duckdb.DuckDBPyConnection, object_type: str | None
+    ) -> None:
+        con.execute(
+            "DELETE FROM snapshot_record WHERE $ot IS NULL OR object_type = $ot",
+            {"ot": object_type},
+        )
+        con.execute(
+            "INSERT INTO snapshot_record SELECT s.object_type, s.external_id, "
+            f"any_value(s.hubspot_id), {RECORD_FP_SQL} FROM snapshot s "
+            "WHERE $ot IS NULL OR s.object_type = $ot GROUP BY ALL ORDER BY ALL",
+            {"ot": object_type},
+        )
+
+    def rebuild_record_fingerprints(self, object_type: str | None = None) -> None:
+        """Recompute ``snapshot_record`` from ``snapshot`` (after writing snapshot rows by hand,
+        e.g. in a benchmark; the store's own writes keep it in step)."""
+        with self._transaction() as con:
+            self._rebuild_record_fingerprints(con, object_type)
 
     @contextmanager
     def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -268,6 +296,21 @@ class StateStore:
                     f"UPDATE snapshot SET hubspot_id = i.hubspot_id FROM ids i WHERE {in_range} "
                     "AND snapshot.external_id = i.external_id "
                     "AND snapshot.hubspot_id IS DISTINCT FROM i.hubspot_id",
+                    rng,
+                )
+                # Recompute the touched records' fingerprints from their (range-pruned) rows.
+                con.execute(
+                    "DELETE FROM snapshot_record USING ids i WHERE snapshot_record.object_type "
+                    "= $ot AND snapshot_record.external_id >= $lo AND snapshot_record.external_id "
+                    "<= $hi AND snapshot_record.external_id = i.external_id",
+                    rng,
+                )
+                con.execute(
+                    "INSERT INTO snapshot_record SELECT $ot, s.external_id, "
+                    f"any_value(s.hubspot_id), {RECORD_FP_SQL} FROM snapshot s "
+                    "SEMI JOIN ids i ON i.external_id = s.external_id "
+                    "WHERE s.object_type = $ot AND s.external_id >= $lo AND s.external_id <= $hi "
+                    "GROUP BY s.external_id ORDER BY s.external_id",
                     rng,
                 )
                 con.execute(
@@ -446,6 +489,7 @@ class StateStore:
                 "'hubspot', $now, $run FROM refreshed ORDER BY external_id, property",
                 {**params, "now": _now(), "run": run_id},
             )
+            self._rebuild_record_fingerprints(con, object_type)
             con.execute("DROP TABLE incoming")
             con.execute("DROP TABLE refreshed")
         return report

@@ -368,23 +368,37 @@ def test_associations_by_external_id_and_hubspot_id_lookup(
 def test_mappings_wider_than_the_fingerprint_mask_still_diff_exactly(
     wh: Warehouse, state_db: Path, write_mapping: Callable[[str, str], MappingSpec]
 ) -> None:
-    fields = "".join(
-        f"  - {{property: p{i:02d}, type: number, expr: 'employee_count + {i}'}}\n"
-        for i in range(70)
-    )
-    mapping = write_mapping(
-        "companies",
-        "object_type: companies\n"
-        "id: {property: spokesync_account_id, column: account_id}\n"
-        "source: {sql: SELECT * FROM accounts}\nfields:\n" + fields,
-    )
+    def mapping_with(owner: str) -> MappingSpec:
+        fields = "".join(
+            f"  - {{property: p{i:02d}, type: number, expr: 'employee_count + {i}', "
+            f"owner: {owner}}}\n"
+            for i in range(70)
+        )
+        return write_mapping(
+            "companies",
+            "object_type: companies\n"
+            "id: {property: spokesync_account_id, column: account_id}\n"
+            "source: {sql: SELECT * FROM accounts}\nfields:\n" + fields,
+        )
+
+    # 70 warehouse-owned fields: fingerprints still apply (no per-property mask needed).
+    wide = mapping_with("warehouse")
     wh.write("accounts", [account(1), account(2)])
-    assert len(sync(state_db, wh.root, mapping, AS_OF)) == 2
+    assert len(sync(state_db, wh.root, wide, AS_OF)) == 2
     wh.write("accounts", [account(1), account(2, employee_count=21)])
-    p, changes = plan(state_db, wh.root, mapping, NEXT_DAY, None)
-    assert p.records_compared == 2  # no pre-filter: every record compared field by field
+    p, changes = plan(state_db, wh.root, wide, NEXT_DAY)
+    assert p.records_compared == 1
     assert [(c.external_id, len(c.properties), c.properties["p05"]) for c in changes] == [
         ("A0002", 70, "26")
+    ]
+    p.close()
+    # 70 hubspot-owned fields: more than the 63-bit mask, so every record is compared.
+    hub = mapping_with("hubspot")
+    wh.write("accounts", [account(1, employee_count=99), account(2), account(3)])
+    p, changes = plan(state_db, wh.root, hub, NEXT_DAY)
+    assert p.records_compared == 3
+    assert [(c.external_id, c.kind, len(c.properties)) for c in changes] == [
+        ("A0003", "create", 71)
     ]
     p.close()
 

@@ -237,3 +237,45 @@ def test_a_store_locked_by_another_process_is_a_clear_error(
     finally:
         holder.kill()
         holder.wait()
+
+
+def _fingerprints_match(path: Path) -> tuple[list[tuple], list[tuple]]:
+    stored = _rows(
+        path, "SELECT object_type, external_id, hubspot_id, fp FROM snapshot_record ORDER BY ALL"
+    )
+    recomputed = _rows(
+        path,
+        "SELECT object_type, external_id, any_value(hubspot_id), "
+        "coalesce(bit_xor(hash(property, value)) FILTER (WHERE value IS NOT NULL), 0::UBIGINT) "
+        "FROM snapshot GROUP BY ALL ORDER BY ALL",
+    )
+    return stored, recomputed
+
+
+def test_record_fingerprints_follow_every_write_and_old_stores_are_migrated(
+    state_db: Path, accounts_mapping: MappingSpec
+) -> None:
+    store = StateStore(state_db, [accounts_mapping])
+    store.record_confirmed(
+        [_write("A1", "11", {"name": "Acme", "country": "DE"}), _write("A2", "12", {"name": "B"})],
+        "run-1",
+    )
+    store.record_confirmed([_write("A1", "21", {"country": ""})], "run-2")  # cleared, new id
+    stored, recomputed = _fingerprints_match(state_db)
+    assert stored == recomputed and [r[1:3] for r in stored] == [("A1", "21"), ("A2", "12")]
+    store.replace_snapshot_from_hubspot(
+        "companies",
+        "spokesync_account_id",
+        [{"id": "31", "properties": {"spokesync_account_id": "A3", "name": "C"}}],
+        accounts_mapping.managed_properties,
+        accounts_mapping.property_types,
+    )
+    stored, recomputed = _fingerprints_match(state_db)
+    assert stored == recomputed and [r[1] for r in stored] == ["A3"]
+    # A store written before fingerprints existed gets them built when first opened.
+    con = duckdb.connect(str(state_db))
+    con.execute("DROP TABLE snapshot_record")
+    con.close()
+    assert StateStore(state_db).snapshot_count() == len(accounts_mapping.managed_properties)
+    stored, recomputed = _fingerprints_match(state_db)
+    assert stored == recomputed and len(stored) == 1
