@@ -1,8 +1,10 @@
 """The state store: one DuckDB file per environment (``Settings.state_db``).
 
 It holds the snapshot of what HubSpot holds (per object type, external id and property, as a
-canonical value with its ``as_of`` and origin), the sync log, dead letters, planned changes of
-shadow runs, and one row per sync run. It implements :class:`spokesync.changes.PushSink`.
+canonical value with its ``as_of`` and origin), a per-record fingerprint of those values
+(``snapshot_record``, written in the same transactions, read by the diff's pre-filter), the
+sync log, dead letters, planned changes of shadow runs, and one row per sync run. It
+implements :class:`spokesync.changes.PushSink`.
 
 DuckDB allows one writing process per file, so the store never holds a connection across
 steps: use it as a context manager around one step (``with StateStore(path) as store: …``), or
