@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 
 import dagster as dg
 import duckdb
@@ -21,6 +22,9 @@ from spokesync.sandbox.launcher import SandboxProcess
 from spokesync.settings import SANDBOX_DEFAULT_PORT, Settings
 
 SAMPLE = GeneratorConfig(accounts=2000, days=30, seed=7)
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 
 def _range_tags(days: list[str]) -> dict[str, str]:
@@ -35,7 +39,9 @@ def _run(job_name: str, days: list[str], instance: dg.DagsterInstance) -> dg.Exe
 
     job = defs.resolve_job_def(job_name)
     started = time.perf_counter()
-    result = job.execute_in_process(instance=instance, tags=_range_tags(days), raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance, tags=_range_tags(days), run_config=QUIET, raise_on_error=False
+    )
     status = "succeeded" if result.success else "FAILED"
     print(
         f"\n{job_name} over {days[0]} … {days[-1]} {status} in {time.perf_counter() - started:.1f} s"
@@ -110,12 +116,24 @@ def main() -> int:
         with dg.DagsterInstance.get() as instance:
             first = _run("sync_job", days, instance)
             _print_ingestion(first)
+            checks = first.get_asset_check_evaluations()
+            warned = sorted(
+                f"{e.asset_key.to_user_string()}.{e.check_name}" for e in checks if not e.passed
+            )
+            print(f"  asset checks: {len(checks) - len(warned)} passed, {len(warned)} warned:")
+            print("    " + ", ".join(warned))
             _print_push(first, objects)
             again = _run("hubspot_push_job", days, instance)
             print("  an unchanged warehouse is pushed again:")
             _print_push(again, objects)
         stats = sandbox.stats()
-        print(f"\nsandbox: {stats['records']} ; 429s {sum(stats['rate_limited'].values())}")
+        by_type = ", ".join(
+            f"{t} {c['created'] + c['updated']:,}" for t, c in stats["records"]["by_type"].items()
+        )
+        print(
+            f"\nsandbox: {stats['records']['written']:,} records written ({by_type}); "
+            f"429s {sum(stats['rate_limited'].values())}"
+        )
         with duckdb.connect(str(settings.state_db), read_only=True) as con:
             (dead,) = con.execute(
                 "SELECT count(*) FROM dead_letter WHERE state = 'open'"

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for flag, default, what in (
         ("--extra-column-day", d.extra_column_day, "usage files carry an extra column"),
-        ("--missing-column-day", d.missing_column_day, "invoices file lacks `currency`"),
+        ("--missing-column-day", d.missing_column_day, "invoices file lacks `paid_at`"),
         ("--truncated-line-day", d.truncated_line_day, "tickets file ends mid-line"),
     ):
         parser.add_argument(

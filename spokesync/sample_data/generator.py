@@ -56,6 +56,9 @@ PARAMS_FILE = "_planted/generator.json"
 MASTER_CHUNK_ROWS = 250_000  # master rows are wide (names, emails): smaller chunks
 
 
+MISSING_COLUMN = "paid_at"  # nullable invoices column dropped on the missing-column day
+
+
 class GeneratorConfig(BaseModel):
     """Scale and mess parameters; saved next to the manifest so ``--append-day`` reuses them."""
 
@@ -67,7 +70,7 @@ class GeneratorConfig(BaseModel):
     mess_rate: float = Field(0.015, ge=0, le=0.3)
     part_rows: int = Field(1_000_000, ge=1000)
     extra_column_day: int | None = 1  # day index whose usage files carry an extra column
-    missing_column_day: int | None = 2  # day index whose invoices file lacks `currency`
+    missing_column_day: int | None = 2  # day index whose invoices file lacks `paid_at`
     truncated_line_day: int | None = 1  # day index whose tickets file ends in a truncated line
 
     @property
@@ -301,31 +304,32 @@ def _write_small(
     table = _strings(table)
     fmt = SOURCES[source].format
     entries: list[Planted] = []
+    table, entries = plant(
+        table,
+        source=source,
+        partition=day.isoformat(),
+        file=rel,
+        rate=cfg.mess_rate,
+        rng=rng,
+        cycle_offset=di,
+        first_row_number=2 if fmt == "csv" else 1,
+    )
     if source == "invoices" and di == cfg.missing_column_day:
-        table = table.drop_columns(["currency"])
-        entries = [
+        # An ERP export that lost an optional column: the rows load with nulls and the
+        # schema-drift check warns. (A missing *required* column quarantines every row and
+        # blocks the push; tests/ingest covers that with its own file.)
+        table = table.drop_columns([MISSING_COLUMN])
+        entries.append(
             Planted(
                 source,
                 day.isoformat(),
                 rel,
-                r + 2,
+                None,
                 "missing_column",
-                "currency",
-                "column_in_dataframe",
-                "quarantined",
+                MISSING_COLUMN,
+                "schema_drift",
+                "drift",
             )  # fmt: skip
-            for r in range(table.num_rows)
-        ]
-    else:
-        table, entries = plant(
-            table,
-            source=source,
-            partition=day.isoformat(),
-            file=rel,
-            rate=cfg.mess_rate,
-            rng=rng,
-            cycle_offset=di,
-            first_row_number=2 if fmt == "csv" else 1,
         )
     path = out / rel
     tmp = _atomic_path(path)
