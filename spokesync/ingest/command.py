@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from spokesync.ingest import ledger
-from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES, SOURCES
+from spokesync.ingest.contract import MASTER_SOURCES, SOURCES
 from spokesync.ingest.engine import (
     IngestError,
     IngestReport,
@@ -36,39 +37,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", default=None, help="run id recorded with quarantined rows")
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(home=args.home, landing=args.landing)
+HEADER = f"{'source':<16} {'partition':<11} {'read':>9} {'valid':>9} {'quar.':>7}  note"
+
+
+def ingest_new(
+    settings: Settings,
+    sources: Sequence[str] | None = None,
+    day: str | None = None,
+    force: bool = False,
+    run_id: str | None = None,
+) -> Iterator[str]:
+    """Ingest what changed in the landing folder (or ``day`` / everything with ``force``),
+    yielding one printable line per partition; a partition that cannot be read yields a
+    FAILED line naming the file and leaves the warehouse untouched. Raises
+    :class:`IngestFailed` at the end if any partition failed."""
     landing, warehouse = settings.landing, settings.warehouse_dir
-    run_id = args.run_id or f"cli-{uuid.uuid4().hex[:12]}"
-    sources = args.source or list(SOURCES)
-    force = args.force or args.all or args.date is not None
-    failed = 0
-    print(f"{'source':<16} {'partition':<11} {'read':>9} {'valid':>9} {'quar.':>7}  note")
-    for source in sources:
+    run_id = run_id or f"cli-{uuid.uuid4().hex[:12]}"
+    failed = []
+    for source in sources or SOURCES:
         if source in MASTER_SOURCES:
             targets: list[str | None] = [None]
         else:
-            days = landed_partitions(source, landing)
-            targets = [args.date] if args.date else list(days)
-        for day in targets:
-            if not force and ledger.is_up_to_date(source, landing, warehouse, day):
+            targets = [day] if day else list(landed_partitions(source, landing))
+        for target in targets:
+            if not force and ledger.is_up_to_date(source, landing, warehouse, target):
                 continue
             try:
-                if day is None:
+                if target is None:
                     report = ingest_master(source, landing, warehouse, run_id)
                 else:
-                    report = ingest_partition(source, day, landing, warehouse, run_id)
+                    report = ingest_partition(source, target, landing, warehouse, run_id)
             except IngestError as e:
-                failed += 1
-                print(f"{source:<16} {day or 'master':<11} FAILED: {e}")
+                failed.append(f"{source} {target or 'master'}")
+                yield f"{source:<16} {target or 'master':<11} FAILED: {e}"
                 continue
-            ledger.record(source, landing, warehouse, day)
-            _print(report)
-    assert set(sources) <= set(PARTITIONED_SOURCES) | set(MASTER_SOURCES)
-    return 1 if failed else 0
+            ledger.record(source, landing, warehouse, target)
+            yield _line(report)
+    if failed:
+        raise IngestFailed(f"{len(failed)} partition(s) failed: {', '.join(failed)}")
 
 
-def _print(r: IngestReport) -> None:
+class IngestFailed(RuntimeError):
+    """Some partitions could not be ingested (the others were)."""
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(home=args.home, landing=args.landing)
+    force = args.force or args.all or args.date is not None
+    print(HEADER)
+    try:
+        for line in ingest_new(settings, args.source, args.date, force, args.run_id):
+            print(line)
+    except IngestFailed as e:
+        print(e)
+        return 1
+    return 0
+
+
+def _line(r: IngestReport) -> str:
     notes = []
     if r.columns_added:
         notes.append(f"extra columns {r.columns_added} dropped")
@@ -76,7 +102,7 @@ def _print(r: IngestReport) -> None:
         notes.append(f"missing columns {r.columns_missing}")
     if r.rows_normalised:
         notes.append(f"{r.rows_normalised} normalised")
-    print(
+    return (
         f"{r.source:<16} {r.partition or 'master':<11} {r.rows_read:>9} {r.rows_valid:>9} "
         f"{r.rows_quarantined:>7}  {'; '.join(notes)}"
     )

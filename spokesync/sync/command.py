@@ -52,10 +52,15 @@ def run(args: argparse.Namespace) -> int:
         home=args.home, landing=args.landing, env=args.env, hubspot_base_url=args.base_url
     )
     if not args.no_ingest:
-        from spokesync.ingest.command import ingest_new
+        from spokesync.ingest.command import HEADER, IngestFailed, ingest_new
 
-        for line in ingest_new(settings):
-            print(line)
+        print(HEADER)
+        try:
+            for line in ingest_new(settings):
+                print(line)
+        except IngestFailed as e:
+            print(f"{e}; not syncing until the landing files are fixed")
+            return 1
     rollout = None
     if args.rollout_percent is not None or args.rollout_where:
         rollout = Rollout(predicate=args.rollout_where, percent=args.rollout_percent)

@@ -257,3 +257,39 @@ def test_sigkill_mid_push_then_rerun_finishes_exactly(
     # Only what was not confirmed is sent again (at most the batch in flight at the kill).
     assert resent <= total_records - written + 100
     assert_sandbox_matches(sandbox, expected)
+
+
+def test_cli_sync_ingests_new_landing_files_then_shadow_then_push(
+    home: Path, sandbox: SandboxProcess
+) -> None:
+    import shutil
+
+    shutil.rmtree(home / "warehouse")  # only landing files: the CLI ingests them first
+    env = {
+        **os.environ,
+        "SPOKESYNC_HOME": str(home),
+        "SPOKESYNC_ENV": "test",
+        "HUBSPOT_BASE_URL": sandbox.base_url,
+    }
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "spokesync.cli", "sync", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    shadow = cli("--shadow")
+    assert "product_usage" in shadow and "shadow (no writes)" in shadow
+    assert upsert_requests(sandbox) == []
+    assert all(len(v) == 0 for v in sandbox.export().values())
+
+    pushed = cli()
+    assert "product_usage" not in pushed  # landing unchanged: nothing re-ingested
+    settings = Settings.from_env(environ={}, home=home, env="test")
+    expected = desired_state(settings, latest_partition(settings.warehouse_dir))
+    assert_sandbox_matches(sandbox, expected)
