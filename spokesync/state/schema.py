@@ -89,4 +89,16 @@ DDL: tuple[str, ...] = (
         status VARCHAR NOT NULL,    -- 'running' | 'succeeded' | 'failed'
         counts JSON
     )""",
+    # Associations HubSpot confirmed, by external ids: the association diff sends only links
+    # not in here, so a link whose target was not in HubSpot yet is sent by a later run.
+    """CREATE TABLE IF NOT EXISTS association_snapshot (
+        from_type VARCHAR NOT NULL,
+        from_external_id VARCHAR NOT NULL,
+        to_type VARCHAR NOT NULL,
+        to_external_id VARCHAR NOT NULL,
+        type_id INTEGER NOT NULL,
+        category VARCHAR NOT NULL,
+        run_id VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL
+    )""",
 )

@@ -526,6 +526,55 @@ class StateStore:
             con.unregister("wanted_ids")
         return dict(rows)
 
+    # ------------------------------------------------------------------ associations
+
+    ASSOCIATION_COLUMNS = (
+        "from_type", "from_external_id", "to_type", "to_external_id", "type_id", "category",
+    )  # fmt: skip
+
+    def _association_table(self, links: Iterable[tuple[str, str, str, str, int, str]]) -> pa.Table:
+        cols = list(zip(*links, strict=True)) or [[] for _ in self.ASSOCIATION_COLUMNS]
+        return pa.table(
+            {
+                name: pa.array(values, pa.int32() if name == "type_id" else pa.string())
+                for name, values in zip(self.ASSOCIATION_COLUMNS, cols, strict=True)
+            }
+        )
+
+    def missing_associations(
+        self, links: Iterable[tuple[str, str, str, str, int, str]]
+    ) -> list[tuple[str, str, str, str, int, str]]:
+        """The links (from_type, from_external_id, to_type, to_external_id, type_id, category)
+        HubSpot has not confirmed yet (in no particular order)."""
+        table = self._association_table(links)
+        if table.num_rows == 0:
+            return []
+        with self._connection() as con:
+            con.register("wanted_links", table)
+            rows = con.execute(
+                "SELECT w.* FROM wanted_links w ANTI JOIN association_snapshot a USING "
+                "(from_type, from_external_id, to_type, to_external_id, type_id, category)"
+            ).fetchall()
+            con.unregister("wanted_links")
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def record_associations(
+        self, links: Iterable[tuple[str, str, str, str, int, str]], run_id: str
+    ) -> None:
+        """Remember links HubSpot confirmed (idempotent)."""
+        table = self._association_table(links)
+        if table.num_rows == 0:
+            return
+        with self._transaction() as con:
+            con.register("new_links", table)
+            con.execute(
+                "INSERT INTO association_snapshot SELECT n.*, $run, $now FROM new_links n "
+                "ANTI JOIN association_snapshot a USING "
+                "(from_type, from_external_id, to_type, to_external_id, type_id, category)",
+                {"run": run_id, "now": _now()},
+            )
+            con.unregister("new_links")
+
     def snapshot_count(self, object_type: str | None = None) -> int:
         with self._connection() as con:
             row = con.execute(

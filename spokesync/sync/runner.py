@@ -19,7 +19,7 @@ from pathlib import Path
 
 from spokesync import warehouse
 from spokesync.desired import DESIRED_TABLE, ID_COLUMN, DesiredStats, build_desired
-from spokesync.diff import AssociationLink, ChangePlan, plan_changes
+from spokesync.diff import ChangePlan, plan_changes
 from spokesync.hubspot.associations import AssociationReport, associate
 from spokesync.hubspot.client import HubSpotClient
 from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
@@ -244,36 +244,43 @@ async def sync_object(
 async def push_associations(
     client: HubSpotClient, store: StateStore, change_plan: ChangePlan, run_id: str
 ) -> list[AssociationReport]:
-    """Associate the plan's records (v4 batch, up to 2,000 pairs a call) once both ends have a
-    HubSpot id in the snapshot. Re-creating an existing association is a no-op in HubSpot;
-    records HubSpot rejected have no id and are skipped (they are dead-lettered)."""
-    links = change_plan.associations(changed_only=True)
-    groups: dict[tuple[str, int, str], list[AssociationLink]] = {}
-    for link in links:
-        groups.setdefault(
-            (link.to_object_type, link.association_type_id, link.category), []
-        ).append(link)
+    """Associate the mapping's records (v4 batch, up to 2,000 pairs a call): only links the
+    association snapshot does not hold yet, and only once both ends have a HubSpot id — a link
+    whose target HubSpot rejected is sent by a later run, after the target is written.
+    Re-creating an existing association is a no-op in HubSpot, so a retry is safe."""
+    wanted = [
+        (
+            link.from_object_type,
+            link.from_external_id,
+            link.to_object_type,
+            link.to_external_id,
+            link.association_type_id,
+            link.category,
+        )
+        for link in change_plan.associations(changed_only=False)
+    ]
+    groups: dict[tuple[str, int, str], list[tuple[str, str, str, str, int, str]]] = {}
+    for link in store.missing_associations(wanted):
+        groups.setdefault((link[2], link[4], link[5]), []).append(link)
     reports = []
-    for (to_type, type_id, category), group in groups.items():
-        from_ids = store.hubspot_ids(change_plan.object_type, (g.from_external_id for g in group))
-        to_ids = store.hubspot_ids(to_type, (g.to_external_id for g in group))
-        pairs = [
-            (from_ids[g.from_external_id], to_ids[g.to_external_id])
-            for g in group
-            if g.from_external_id in from_ids and g.to_external_id in to_ids
-        ]
-        if pairs:
-            reports.append(
-                await associate(
-                    client,
-                    from_type=change_plan.object_type,
-                    to_type=to_type,
-                    pairs=pairs,
-                    association_type_id=type_id,
-                    category=category,
-                    run_id=run_id,
-                )
-            )
+    for (to_type, type_id, category), links in sorted(groups.items()):
+        from_ids = store.hubspot_ids(change_plan.object_type, (x[1] for x in links))
+        to_ids = store.hubspot_ids(to_type, (x[3] for x in links))
+        ready = [x for x in links if x[1] in from_ids and x[3] in to_ids]
+        if not ready:
+            continue
+        report = await associate(
+            client,
+            from_type=change_plan.object_type,
+            to_type=to_type,
+            pairs=[(from_ids[x[1]], to_ids[x[3]]) for x in ready],
+            association_type_id=type_id,
+            category=category,
+            run_id=run_id,
+        )
+        reports.append(report)
+        if not report.errors:  # otherwise the next run sends them again
+            store.record_associations(ready, run_id)
     return reports
 
 

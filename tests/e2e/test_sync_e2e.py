@@ -220,6 +220,20 @@ def test_faults_and_429_bursts_end_in_exact_state_with_three_dead_letters(
         expected["companies"].pop(account)
     assert_sandbox_matches(sandbox, expected)
 
+    # The warehouse is fixed: the next sync writes exactly the three, resolves their dead
+    # letters, and creates the associations that were waiting for those companies.
+    for account in bad:
+        rewrite_master(home, "accounts", "account_id", account, industry="COMPUTER_SOFTWARE")
+    sandbox.clear_requests()
+    again = run_sync(settings)
+    sent = [i["id"] for c in upsert_requests(sandbox) for i in c["body"]["inputs"]]
+    assert sorted(sent) == bad
+    assert sum(o.push.records_dead_lettered for o in again.objects if o.push) == 0
+    with StateStore(settings.state_db) as store:
+        assert store.open_dead_letters("companies") == []
+    assert_sandbox_matches(sandbox, desired_state(settings, as_of))
+    assert_associated_to_their_company(sandbox)
+
 
 def test_sigkill_mid_push_then_rerun_finishes_exactly(
     settings: Settings, sandbox: SandboxProcess
