@@ -22,6 +22,7 @@ import dagster as dg
 
 from pipelines.partitions import daily_partitions
 from resources.hubspot import HubSpotResource
+from spokesync import warehouse
 from spokesync.hubspot.properties import ensure_properties, specs_from_mapping
 from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec
@@ -37,17 +38,7 @@ from spokesync.sync.runner import (
 GROUP = "hubspot_sync"
 POOL = "hubspot_api"
 # Warehouse tables the mappings read (ingestion assets of the same names).
-SOURCE_ASSETS = [
-    dg.AssetKey(name)
-    for name in (
-        "accounts",
-        "users",
-        "product_usage",
-        "invoices",
-        "subscriptions",
-        "support_tickets",
-    )
-]
+SOURCE_ASSETS = [dg.AssetKey(name) for name in warehouse.ALL_TABLES]
 PROPERTIES_KEY = dg.AssetKey("hubspot_properties")
 
 

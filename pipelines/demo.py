@@ -20,6 +20,7 @@ from spokesync.ingest.engine import landed_partitions
 from spokesync.sample_data.generator import GeneratorConfig, generate
 from spokesync.sandbox.launcher import SandboxProcess
 from spokesync.settings import SANDBOX_DEFAULT_PORT, Settings
+from spokesync.warehouse import ALL_TABLES
 
 SAMPLE = GeneratorConfig(accounts=2000, days=30, seed=7)
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -59,14 +60,7 @@ def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
 
 def _print_ingestion(result: dg.ExecuteInProcessResult) -> None:
     print(f"  {'source':<16} {'read':>10} {'valid':>10} {'quarantined':>12}")
-    for source in (
-        "accounts",
-        "users",
-        "product_usage",
-        "invoices",
-        "subscriptions",
-        "support_tickets",
-    ):
+    for source in ALL_TABLES:
         m = _metadata(result, source)
         if m:
             print(

@@ -79,7 +79,7 @@ class EnsureReport:
 
 
 def specs_from_mapping(mapping: Any) -> list[PropertySpec]:
-    """Adapt a :class:`spokesync.mapping.spec.MappingSpec` (duck-typed) to property specs."""
+    """The properties a :class:`spokesync.mapping.spec.MappingSpec` needs in HubSpot."""
     specs: list[PropertySpec] = []
     builtin_id = BUILTIN_ID_PROPERTIES.get(mapping.object_type)
     if mapping.id.property != builtin_id:
@@ -95,24 +95,11 @@ def specs_from_mapping(mapping: Any) -> list[PropertySpec]:
             )
         )
     for f in mapping.fields:
-        hubspot_type = "enumeration" if f.type == "enumeration_multi" else f.type
-        field_type = (
-            f.field_type
-            or {
-                "string": "text",
-                "number": "number",
-                "date": "date",
-                "datetime": "date",
-                "bool": "booleancheckbox",
-                "enumeration": "select",
-                "enumeration_multi": "checkbox",
-            }[f.type]
-        )
         specs.append(
             PropertySpec(
                 name=f.property,
-                type=hubspot_type,
-                field_type=field_type,
+                type=f.hubspot_type,
+                field_type=f.hubspot_field_type,
                 options=tuple(f.options or ()),
                 label=f.label,
                 group=f.group,

@@ -303,7 +303,6 @@ def _write_small(
     """Plant mess in a (small, daily) string table and write it as CSV or JSONL."""
     table = _strings(table)
     fmt = SOURCES[source].format
-    entries: list[Planted] = []
     table, entries = plant(
         table,
         source=source,
