@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from spokesync.rollout import Rollout
 from spokesync.settings import Settings
 from spokesync.state.store import DriftReport, StateStore
 
+# The repository's mappings/ folder, unless SPOKESYNC_MAPPINGS names another one.
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
 
 
@@ -41,7 +43,8 @@ def new_run_id() -> str:
 
 
 def default_mapping_paths() -> list[Path]:
-    return sorted(DEFAULT_MAPPINGS_DIR.glob("*.yaml"))
+    folder = Path(os.environ.get("SPOKESYNC_MAPPINGS") or DEFAULT_MAPPINGS_DIR)
+    return sorted(folder.glob("*.yaml"))
 
 
 def latest_partition(warehouse_dir: Path) -> dt.date:
