@@ -72,7 +72,7 @@ def _print_ingestion(result: dg.ExecuteInProcessResult) -> None:
 def _print_push(result: dg.ExecuteInProcessResult, objects: list[str]) -> None:
     print(
         f"  {'object':<10} {'desired':>8} {'changed':>8} {'fields':>8} {'created':>8} "
-        f"{'updated':>8} {'dead':>5} {'calls':>6} {'429s':>5} {'rec/s':>8}"
+        f"{'updated':>8} {'dead':>5} {'calls':>6} {'429s':>5} {'rec/s':>8} {'links':>7}"
     )
     for obj in objects:
         m = _metadata(result, f"{obj}_push")
@@ -82,7 +82,7 @@ def _print_push(result: dg.ExecuteInProcessResult, objects: list[str]) -> None:
                 f"{m.get('fields_changed', 0):>8,} {m.get('records_created', 0):>8,} "
                 f"{m.get('records_updated', 0):>8,} {m.get('records_dead_lettered', 0):>5,} "
                 f"{m.get('write_calls', 0):>6,} {m.get('rate_limited', 0):>5,} "
-                f"{float(m.get('records_per_s', 0)):>8,.0f}"
+                f"{float(m.get('records_per_s', 0)):>8,.0f} {m.get('associations_ok', 0):>7,}"
             )
 
 
