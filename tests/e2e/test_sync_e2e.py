@@ -240,18 +240,27 @@ def test_sigkill_mid_push_then_rerun_finishes_exactly(
 ) -> None:
     as_of = latest_partition(settings.warehouse_dir)
     expected = desired_state(settings, as_of)
-    sandbox.configure(latency_ms=250)
     env = {
         **os.environ,
         "SPOKESYNC_HOME": str(settings.home),
         "SPOKESYNC_ENV": "test",
         "HUBSPOT_BASE_URL": sandbox.base_url,
     }
+    # Properties first, at full speed; then every call takes 250 ms, one batch at a time.
+    subprocess.run(
+        [sys.executable, "-m", "spokesync.cli", "hubspot", "ensure-properties"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    sandbox.configure(latency_ms=250)
     cmd = [sys.executable, "-m", "spokesync.cli", "sync", "--no-ingest", "--concurrency", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while (
         time.monotonic() < deadline
+        and proc.poll() is None
         and len([r for r in upsert_requests(sandbox) if r["status"] == 200]) < 2
     ):
         time.sleep(0.05)
