@@ -316,3 +316,39 @@ def test_cli_sync_ingests_new_landing_files_then_shadow_then_push(
     settings = Settings.from_env(environ={}, home=home, env="test")
     expected = desired_state(settings, latest_partition(settings.warehouse_dir))
     assert_sandbox_matches(sandbox, expected)
+
+
+def test_token_never_reaches_logs_or_state_tables(
+    home: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    import duckdb
+
+    token = "pat-na1-0123-secret-4567"
+    with SandboxProcess(tmp_path / "own.sqlite", extra_args=["--token", token]) as sandbox:
+        settings = Settings.from_env(
+            environ={"HUBSPOT_ACCESS_TOKEN_TEST": token},
+            home=home,
+            env="test",
+            hubspot_base_url=sandbox.base_url,
+        )
+        assert token not in repr(settings)
+        with caplog.at_level(logging.DEBUG):
+            summary = run_sync(settings)
+        assert summary.ok and sum(o.push.records_ok for o in summary.objects if o.push) > 0
+        assert token not in caplog.text
+        # The sandbox only accepts that token: a wrong one aborts with a clear 401.
+        wrong = Settings.from_env(
+            environ={"HUBSPOT_ACCESS_TOKEN_TEST": "pat-wrong"},
+            home=home,
+            env="test",
+            hubspot_base_url=sandbox.base_url,
+        )
+        with pytest.raises(Exception, match="401|INVALID_AUTHENTICATION"):
+            run_sync(wrong, SyncOptions(mapping_paths=[BY_TYPE["companies"].path]))
+    with duckdb.connect(str(settings.state_db), read_only=True) as con:
+        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        for table in tables:
+            dump = con.execute(f'SELECT CAST(list(t) AS VARCHAR) FROM "{table}" t').fetchone()[0]
+            assert token not in (dump or ""), table
