@@ -10,13 +10,16 @@ batch) or, in shadow mode, record the plan and send nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
+import queue
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from spokesync import warehouse
 from spokesync.desired import DESIRED_TABLE, ID_COLUMN, DesiredStats, build_desired
@@ -35,6 +38,7 @@ from spokesync.state.store import DriftReport, StateStore
 
 # The repository's mappings/ folder, unless SPOKESYNC_MAPPINGS names another one.
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
+REFRESH_QUEUE = 10_000  # records in flight between HubSpot pages and the store
 
 
 def new_run_id() -> str:
@@ -287,26 +291,70 @@ async def push_associations(
     return reports
 
 
+class _RefreshAborted(Exception):
+    """Raised inside the store's transaction so a failed read leaves the snapshot unchanged."""
+
+
+_ABORT: dict[str, Any] = {}  # sentinel: the reader failed
+
+
+def _records(pages: queue.Queue[dict[str, Any] | None]) -> Iterator[dict[str, Any]]:
+    while (item := pages.get()) is not None:
+        if item is _ABORT:
+            raise _RefreshAborted
+        yield item
+
+
 async def refresh_snapshot(
     settings: Settings, mappings: Sequence[MappingSpec], client: HubSpotClient, run_id: str
 ) -> list[DriftReport]:
     """Full refresh: read every managed property of every synced object back from HubSpot
-    into the snapshot, and report drift (values people changed in HubSpot)."""
+    into the snapshot, and report drift (values people changed in HubSpot).
+
+    Records stream from HubSpot's pages into the store through a bounded queue (the store
+    works in a thread), so a large portal is never held in memory at once."""
     reports = []
     for mapping in mappings:
         managed = [mapping.id.property, *(f.property for f in mapping.fields)]
-        records = [r async for r in read_all(client, mapping.object_type, managed, run_id=run_id)]
-        with StateStore(settings.state_db, [mapping]) as store:
-            reports.append(
-                store.replace_snapshot_from_hubspot(
+        pages: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=REFRESH_QUEUE)
+        loop = asyncio.get_running_loop()
+
+        def store_records(
+            mapping: MappingSpec = mapping,
+            managed: list[str] = managed,
+            pages: queue.Queue[dict[str, Any] | None] = pages,
+        ) -> DriftReport:
+            with StateStore(settings.state_db, [mapping]) as store:
+                return store.replace_snapshot_from_hubspot(
                     mapping.object_type,
                     mapping.id.property,
-                    records,
+                    _records(pages),
                     managed,
                     mapping.property_types,
                     run_id=run_id,
                 )
-            )
+
+        writer = loop.run_in_executor(None, store_records)
+        try:
+            async for record in read_all(client, mapping.object_type, managed, run_id=run_id):
+                while not writer.done():  # never block the event loop on a full queue
+                    try:
+                        pages.put_nowait(record)
+                        break
+                    except queue.Full:
+                        await asyncio.sleep(0.01)
+                if writer.done():  # the store failed: stop reading, raise its error below
+                    break
+        except BaseException:
+            # Reading HubSpot failed: the store rolls back, the snapshot stays as it was.
+            if not writer.done():
+                await loop.run_in_executor(None, pages.put, _ABORT)
+            with contextlib.suppress(_RefreshAborted):
+                await writer
+            raise
+        if not writer.done():
+            await loop.run_in_executor(None, pages.put, None)
+        reports.append(await writer)
     return reports
 
 
