@@ -115,6 +115,9 @@ class RateLimiter:
         self.window = RollingWindow(self._effective(start), interval_s, slack_s)
         self.search = RollingWindow(max(1, search_per_second), 1.0, slack_s)
         self.daily_remaining: int | None = daily_budget
+        # The operator's own cap for this run, counted down separately: HubSpot's
+        # Daily-Remaining header can only lower what is left, never lift the cap.
+        self.budget_remaining: int | None = daily_budget
         self.daily_reserve = daily_reserve
         self.blocked_until = 0.0
         self.waited_s = 0.0
@@ -158,6 +161,8 @@ class RateLimiter:
             (self.search if search else self.window).record(now)
             if self.daily_remaining is not None:
                 self.daily_remaining -= 1
+            if self.budget_remaining is not None:
+                self.budget_remaining -= 1
             return now
 
     def settle(self, sent_at: float, *, search: bool = False) -> None:
@@ -189,7 +194,13 @@ class RateLimiter:
                 self.window.record(now, foreign)
         daily_remaining = _int(h.get("x-hubspot-ratelimit-daily-remaining"))
         if daily_remaining is not None:
-            self.daily_remaining = daily_remaining  # authoritative (also picks up the reset)
+            # HubSpot's count is authoritative (it also sees the midnight reset), within the
+            # operator's budget for this run.
+            self.daily_remaining = (
+                daily_remaining
+                if self.budget_remaining is None
+                else min(daily_remaining, self.budget_remaining)
+            )
 
 
 def _int(value: str | None) -> int | None:

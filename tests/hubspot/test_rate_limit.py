@@ -118,6 +118,25 @@ def test_daily_budget_exhausted_raises_instead_of_waiting() -> None:
     assert clock.sleeps == []
 
 
+def test_operator_budget_is_not_lifted_by_hubspots_daily_remaining() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(100, daily_budget=3, clock=clock, sleep=clock.sleep)
+
+    async def go() -> None:
+        for _ in range(4):
+            await limiter.acquire()
+            # The portal has plenty left; this run's budget still counts down.
+            limiter.update_from_headers({"X-HubSpot-RateLimit-Daily-Remaining": "999000"})
+
+    with pytest.raises(DailyLimitReached):
+        asyncio.run(go())
+    assert limiter.budget_remaining == 0
+    # ... and the portal's count still wins when it is the smaller one.
+    portal_low = RateLimiter(100, daily_budget=500)
+    portal_low.update_from_headers({"X-HubSpot-RateLimit-Daily-Remaining": "7"})
+    assert portal_low.daily_remaining == 7
+
+
 def test_search_bucket_is_separate_five_per_second() -> None:
     clock = FakeClock()
     limiter = RateLimiter(100, margin=0, slack_s=0, clock=clock, sleep=clock.sleep)
