@@ -167,6 +167,14 @@ class ChangePlan:
             kind="create" if kind == "create" else "update",
         )
 
+    def desired_ids(self) -> pa.RecordBatchReader:
+        """The external ids of every desired record (for ``StateStore.mark_verified``)."""
+        return (
+            self.con.cursor()
+            .sql(f"SELECT {ID_COLUMN} AS external_id FROM {DESIRED_TABLE}")
+            .to_arrow_reader(65536)
+        )
+
     def planned_rows(self) -> pa.RecordBatchReader:
         """Rows for the ``planned_changes`` table (see ``StateStore.record_planned_changes``)."""
         return (
@@ -326,10 +334,16 @@ d AS (
 s AS (
     SELECT external_id, property, value, as_of FROM st.snapshot
     WHERE object_type = $ot AND external_id IN (SELECT external_id FROM candidates)
+),
+newer AS (  -- records a run for a later day confirmed whole: an older day never touches them
+    SELECT external_id FROM st.record_verified
+    WHERE object_type = $ot AND verified_as_of > $as_of
+      AND external_id IN (SELECT external_id FROM candidates)
 )
 SELECT d.external_id, d.property, coalesce(d.value, '') AS new_value, s.value AS old_value
 FROM d LEFT JOIN s ON s.external_id = d.external_id AND s.property = d.property
 WHERE (s.as_of IS NULL OR s.as_of <= $as_of)
+  AND d.external_id NOT IN (SELECT external_id FROM newer)
   AND CASE
         WHEN d.owner = 'hubspot' THEN s.value IS NULL AND d.value IS NOT NULL
         WHEN d.value IS NULL THEN d.null_policy = 'clear' AND s.value IS NOT NULL

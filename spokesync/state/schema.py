@@ -101,4 +101,12 @@ DDL: tuple[str, ...] = (
         run_id VARCHAR,
         created_at TIMESTAMPTZ NOT NULL
     )""",
+    # The newest as_of at which a whole record was confirmed in step with the warehouse (pushed
+    # or already equal). The as-of guard uses it: a backfill of an older day never changes a
+    # record that a newer run verified, even where that run had nothing to write.
+    """CREATE TABLE IF NOT EXISTS record_verified (
+        object_type VARCHAR NOT NULL,
+        external_id VARCHAR NOT NULL,
+        verified_as_of DATE NOT NULL
+    )""",
 )

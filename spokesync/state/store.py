@@ -526,6 +526,41 @@ class StateStore:
             con.unregister("wanted_ids")
         return dict(rows)
 
+    # ------------------------------------------------------------------ as-of verification
+
+    def mark_verified(
+        self, object_type: str, external_ids: pa.RecordBatchReader | pa.Table, as_of: dt.date
+    ) -> int:
+        """After a push: the records in ``external_ids`` (a column ``external_id``) are in step
+        with the warehouse as of ``as_of``, except those with open dead letters. Keeps the
+        newest date per record; returns how many records it moved forward."""
+        with self._transaction() as con:
+            con.register("verified_ids", external_ids)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE v_new AS SELECT DISTINCT i.external_id "
+                "FROM verified_ids i ANTI JOIN ("
+                "  SELECT external_id FROM dead_letter WHERE object_type = $ot AND state = 'open'"
+                ") d USING (external_id) "
+                "ANTI JOIN ("
+                "  SELECT external_id FROM record_verified "
+                "  WHERE object_type = $ot AND verified_as_of >= $as_of"
+                ") v USING (external_id)",
+                {"ot": object_type, "as_of": as_of},
+            )
+            con.unregister("verified_ids")
+            con.execute(
+                "DELETE FROM record_verified WHERE object_type = $ot "
+                "AND external_id IN (SELECT external_id FROM v_new)",
+                {"ot": object_type},
+            )
+            con.execute(
+                "INSERT INTO record_verified SELECT $ot, external_id, $as_of FROM v_new",
+                {"ot": object_type, "as_of": as_of},
+            )
+            row = con.execute("SELECT count(*) FROM v_new").fetchone()
+            con.execute("DROP TABLE v_new")
+        return int(row[0]) if row else 0
+
     # ------------------------------------------------------------------ associations
 
     ASSOCIATION_COLUMNS = (

@@ -26,6 +26,7 @@ from spokesync.desired import DESIRED_TABLE, ID_COLUMN, DesiredStats, build_desi
 from spokesync.diff import ChangePlan, plan_changes
 from spokesync.hubspot.associations import AssociationReport, associate
 from spokesync.hubspot.client import HubSpotClient
+from spokesync.hubspot.errors import DailyLimitReached
 from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
 from spokesync.hubspot.push import PushAborted, PushConfig, PushReport, push_changes
 from spokesync.hubspot.rate_limit import RateLimiter
@@ -237,11 +238,21 @@ async def sync_object(
                         run_id=run_id,
                         config=options.push,
                     )
-                    summary.associations = await push_associations(
-                        client, store, change_plan, run_id
-                    )
+                    try:
+                        summary.associations = await push_associations(
+                            client, store, change_plan, run_id
+                        )
+                    except DailyLimitReached as exc:
+                        summary.error = f"associations stopped: {exc}; the next run sends them"
+                        status = "failed"
+                    # Records now in step as of this day (pushed or already equal, not
+                    # dead-lettered): a backfill of an older day leaves them alone.
+                    store.mark_verified(mapping.object_type, change_plan.desired_ids(), as_of)
             except PushAborted as exc:
                 summary.push, summary.error, status = exc.report, str(exc), "failed"
+            except BaseException as exc:
+                summary.error, status = f"{type(exc).__name__}: {exc}", "failed"
+                raise
             finally:
                 summary.duration_s = time.perf_counter() - started
                 store.finish_run(run_id, mapping.object_type, status, summary.to_metadata())

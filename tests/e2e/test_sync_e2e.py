@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -352,3 +353,54 @@ def test_token_never_reaches_logs_or_state_tables(
         for table in tables:
             dump = con.execute(f'SELECT CAST(list(t) AS VARCHAR) FROM "{table}" t').fetchone()[0]
             assert token not in (dump or ""), table
+
+
+def test_backfill_never_undoes_a_value_a_newer_run_found_already_right(
+    settings: Settings, sandbox: SandboxProcess, home: Path
+) -> None:
+    """seats: 5 on day 1, 999 on day 2, back to 5 on day 3. Syncing day 1 then day 3 writes
+    nothing for day 3 (already right); a backfill of day 2 must still not write 999."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from spokesync.warehouse import partition_path
+
+    days = [(latest_partition(settings.warehouse_dir) - dt.timedelta(days=n)) for n in (2, 1, 0)]
+    wh = settings.warehouse_dir
+    first = pq.read_table(partition_path(wh, "subscriptions", days[0].isoformat()))
+    sub = first.column("subscription_id")[0].as_py()
+    row = first.filter(pc.equal(first.column("subscription_id"), sub))
+    for day, seats, hour in ((days[0], 5, 1), (days[1], 999, 2), (days[2], 5, 3)):
+        path = partition_path(wh, "subscriptions", day.isoformat())
+        table = pq.read_table(path)
+        table = table.filter(pc.not_equal(table.column("subscription_id"), sub))
+        changed = row.set_column(
+            row.schema.get_field_index("seats"), row.schema.field("seats"), pa.array([seats])
+        ).set_column(
+            row.schema.get_field_index("updated_at"),
+            row.schema.field("updated_at"),
+            pa.array(
+                [dt.datetime.combine(day, dt.time(hour), dt.UTC)],
+                row.schema.field("updated_at").type,
+            ),
+        )
+        pq.write_table(pa.concat_tables([table, changed.cast(table.schema)]), path)
+
+    deals = BY_TYPE["deals"]
+
+    def seats_in_hubspot() -> str:
+        (deal,) = [r for r in sandbox.export("deals") if r["properties"][deals.id.property] == sub]
+        return deal["properties"]["spokesync_seats"]
+
+    only_deals = SyncOptions(mapping_paths=[BY_TYPE["companies"].path, deals.path])
+    run_sync(settings, replace(only_deals, as_of=days[0]))
+    assert seats_in_hubspot() == "5"
+    run_sync(settings, replace(only_deals, as_of=days[2]))
+    assert seats_in_hubspot() == "5"  # already right: day 3 had nothing to write for it
+    sandbox.clear_requests()
+    backfill = run_sync(settings, replace(only_deals, as_of=days[1]))
+    sent = {i["id"] for c in upsert_requests(sandbox) for i in c["body"]["inputs"]}
+    assert sub not in sent
+    assert seats_in_hubspot() == "5"
+    assert all(o.records_changed == 0 for o in backfill.objects)
