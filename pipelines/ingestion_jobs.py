@@ -1,10 +1,9 @@
 """Jobs, schedules and sensors for ingestion."""
 
-import json
-
 import dagster as dg
 
 from assets.ingestion import DAILY_INGESTION_ASSETS, GROUP
+from pipelines.landing_cursor import new_days
 from pipelines.partitions import daily_partitions
 from resources.warehouse import WarehouseResource
 from spokesync.ingest.contract import PARTITIONED_SOURCES
@@ -43,27 +42,29 @@ nightly_master_data_schedule = dg.ScheduleDefinition(
 def landed_partitions_sensor(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """Requests each newly landed day of each source (cursor: per-source high-water mark)."""
-    marks: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    """Requests each newly landed day of each source (the cursor keeps the days seen per
+    source, so a day whose files land late still runs)."""
     valid_days = set(daily_partitions.get_partition_keys())
-    requests: list[dg.RunRequest] = []
-    for source in PARTITIONED_SOURCES:
-        mark = marks.get(source, "")
-        new = [d for d in warehouse.landed_partitions(source) if d > mark and d in valid_days]
-        for day in new:
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"{source}:{day}",
-                    partition_key=day,
-                    asset_selection=[dg.AssetKey(source)],
-                    tags={"spokesync/source": source},
-                )
-            )
-        if new:
-            marks[source] = new[-1]
+    new, cursor = new_days(
+        context.cursor,
+        {
+            s: [d for d in warehouse.landed_partitions(s) if d in valid_days]
+            for s in PARTITIONED_SOURCES
+        },
+    )
+    requests = [
+        dg.RunRequest(
+            run_key=f"{source}:{day}",
+            partition_key=day,
+            asset_selection=[dg.AssetKey(source)],
+            tags={"spokesync/source": source},
+        )
+        for source, days in new.items()
+        for day in days
+    ]
     if not requests:
         return dg.SkipReason("no newly landed partitions")
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(marks, sort_keys=True))
+    return dg.SensorResult(run_requests=requests, cursor=cursor)
 
 
 JOBS = [ingestion_job, master_data_job]

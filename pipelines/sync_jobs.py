@@ -11,18 +11,18 @@
 
 from __future__ import annotations
 
-import json
-
 import dagster as dg
 
 from assets.ingestion import DAILY_INGESTION_ASSETS
 from assets.ingestion import GROUP as INGESTION_GROUP
 from assets.sync import GROUP as SYNC_GROUP
 from assets.sync import PROPERTIES_KEY
+from pipelines.landing_cursor import new_days
 from pipelines.partitions import daily_partitions
 from resources.warehouse import WarehouseResource
-from spokesync.ingest.contract import PARTITIONED_SOURCES
+from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES
 
+MASTER_KEYS = [dg.AssetKey(s) for s in MASTER_SOURCES]
 SYNC_PARTITIONED = dg.AssetSelection.groups(SYNC_GROUP) - dg.AssetSelection.assets(
     PROPERTIES_KEY, "hubspot_snapshot_refresh"
 )
@@ -60,20 +60,23 @@ nightly_sync_schedule = dg.build_schedule_from_partitioned_job(
 def new_partition_sync_sensor(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """One run per newly landed day: that day's landed sources, then the push.
+    """One run per newly landed day: the master data, that day's landed sources, then the push.
 
-    The cursor is a per-source high-water mark; ``run_key`` makes a tick idempotent.
+    The cursor holds the days seen per source, so a day whose files land late still runs;
+    ``run_key`` makes a tick idempotent.
     """
-    marks: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     valid_days = set(daily_partitions.get_partition_keys())
+    new, cursor = new_days(
+        context.cursor,
+        {
+            s: [d for d in warehouse.landed_partitions(s) if d in valid_days]
+            for s in PARTITIONED_SOURCES
+        },
+    )
     landed: dict[str, list[str]] = {}
-    for source in PARTITIONED_SOURCES:
-        mark = marks.get(source, "")
-        new = [d for d in warehouse.landed_partitions(source) if d > mark and d in valid_days]
-        for day in new:
+    for source, days in new.items():
+        for day in days:
             landed.setdefault(day, []).append(source)
-        if new:
-            marks[source] = new[-1]
     if not landed:
         return dg.SkipReason("no newly landed partitions")
     sync_keys = list(SYNC_PARTITIONED.resolve(context.repository_def.asset_graph))
@@ -81,12 +84,16 @@ def new_partition_sync_sensor(
         dg.RunRequest(
             run_key=f"{day}:{'+'.join(sources)}",
             partition_key=day,
-            asset_selection=[*(dg.AssetKey(s) for s in sources), *sync_keys],
+            asset_selection=[
+                *MASTER_KEYS,
+                *(dg.AssetKey(s) for s in sources),
+                *sync_keys,
+            ],
             tags={"spokesync/sources": ",".join(sources)},
         )
         for day, sources in sorted(landed.items())
     ]
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(marks, sort_keys=True))
+    return dg.SensorResult(run_requests=requests, cursor=cursor)
 
 
 JOBS = [sync_job, hubspot_push_job, hubspot_refresh_job]

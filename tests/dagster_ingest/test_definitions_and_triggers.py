@@ -33,9 +33,7 @@ def test_partitions_cover_the_sample_generator_default_start() -> None:
     assert daily_partitions.start.date() == GeneratorConfig().start
 
 
-def test_sensor_requests_each_new_source_day_once_with_high_water_cursor(
-    tmp_path: Path, landing: Path
-) -> None:
+def test_sensor_requests_each_new_source_day_once(tmp_path: Path, landing: Path) -> None:
     resources = {"warehouse": WarehouseResource(home=str(tmp_path), landing=str(landing))}
     ctx = dg.build_sensor_context(resources=resources, definitions=defs)
     first = landed_partitions_sensor(ctx)
@@ -46,7 +44,7 @@ def test_sensor_requests_each_new_source_day_once_with_high_water_cursor(
         source, day = request.run_key.split(":")
         assert request.partition_key == day
         assert request.asset_selection == [dg.AssetKey(source)]
-    assert json.loads(first.cursor) == {s: DAYS[-1] for s in PARTITIONED_SOURCES}
+    assert json.loads(first.cursor) == {s: DAYS for s in PARTITIONED_SOURCES}
 
     same = landed_partitions_sensor(
         dg.build_sensor_context(resources=resources, cursor=first.cursor, definitions=defs)
@@ -61,7 +59,7 @@ def test_sensor_requests_each_new_source_day_once_with_high_water_cursor(
     assert sorted(r.run_key for r in nxt.run_requests) == sorted(
         f"{s}:{day}" for s in PARTITIONED_SOURCES
     )
-    assert json.loads(nxt.cursor) == {s: day for s in PARTITIONED_SOURCES}
+    assert json.loads(nxt.cursor) == {s: [*DAYS, day] for s in PARTITIONED_SOURCES}
 
 
 def test_nightly_schedule_requests_yesterdays_partition() -> None:

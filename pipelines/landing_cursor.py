@@ -1,0 +1,25 @@
+"""Sensor cursor for landed days: which days of each source have been requested already.
+
+A high-water mark would skip a day whose files land late (after a newer day); the cursor
+therefore keeps the set of days seen per source (a few KB a year). Cursors written by the old
+high-water-mark format (``{source: "YYYY-MM-DD"}``) are read as "every day up to the mark".
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def new_days(cursor: str | None, landed: dict[str, list[str]]) -> tuple[dict[str, list[str]], str]:
+    """(days not requested before, per source; the next cursor)."""
+    raw: dict[str, object] = json.loads(cursor) if cursor else {}
+    seen: dict[str, set[str]] = {}
+    for source, days in landed.items():
+        previous = raw.get(source)
+        if isinstance(previous, str):  # old format: a high-water mark
+            seen[source] = {d for d in days if d <= previous}
+        else:
+            seen[source] = set(previous or ())
+    new = {s: sorted(set(days) - seen[s]) for s, days in landed.items()}
+    state = {s: sorted(seen[s] | set(new[s])) for s in landed}
+    return {s: d for s, d in new.items() if d}, json.dumps(state, sort_keys=True)
