@@ -593,6 +593,18 @@ class StateStore:
             con.unregister("wanted_links")
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
+    def forget_associations(self, object_type: str) -> int:
+        """Forget confirmed links from or to ``object_type`` (after a full refresh, whose
+        records may have been deleted or re-created in HubSpot): the next sync re-sends them,
+        which HubSpot treats as a no-op where they still exist."""
+        with self._connection() as con:
+            row = con.execute(
+                "DELETE FROM association_snapshot WHERE from_type = $ot OR to_type = $ot "
+                "RETURNING 1",
+                {"ot": object_type},
+            ).fetchall()
+        return len(row)
+
     def record_associations(
         self, links: Iterable[tuple[str, str, str, str, int, str]], run_id: str
     ) -> None:

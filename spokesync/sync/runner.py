@@ -336,7 +336,7 @@ async def refresh_snapshot(
             pages: queue.Queue[dict[str, Any] | None] = pages,
         ) -> DriftReport:
             with StateStore(settings.state_db, [mapping]) as store:
-                return store.replace_snapshot_from_hubspot(
+                report = store.replace_snapshot_from_hubspot(
                     mapping.object_type,
                     mapping.id.property,
                     _records(pages),
@@ -344,6 +344,9 @@ async def refresh_snapshot(
                     mapping.property_types,
                     run_id=run_id,
                 )
+                # Records may have been deleted or re-created in HubSpot: re-check links.
+                store.forget_associations(mapping.object_type)
+                return report
 
         writer = loop.run_in_executor(None, store_records)
         try:

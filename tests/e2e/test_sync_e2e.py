@@ -404,3 +404,47 @@ def test_backfill_never_undoes_a_value_a_newer_run_found_already_right(
     assert sub not in sent
     assert seats_in_hubspot() == "5"
     assert all(o.records_changed == 0 for o in backfill.objects)
+
+
+def test_company_deleted_in_hubspot_is_recreated_with_its_links_after_a_refresh(
+    settings: Settings, sandbox: SandboxProcess
+) -> None:
+    import httpx
+
+    run_sync(settings)
+    companies = BY_TYPE["companies"]
+    victim = sandbox.export("companies")[0]
+    response = httpx.delete(
+        f"{sandbox.base_url}/crm/v3/objects/companies/{victim['id']}",
+        headers={"Authorization": f"Bearer {sandbox.token}"},
+    )
+    assert response.status_code == 204, response.text
+
+    async def refresh() -> list:
+        client = make_client(settings, SyncOptions())
+        try:
+            return await refresh_snapshot(settings, MAPPINGS, client, "refresh-deleted")
+        finally:
+            await client.aclose()
+
+    reports = {r.object_type: r for r in asyncio.run(refresh())}
+    assert reports["companies"].records_missing == 1
+    summary = run_sync(settings)
+    by_type = {o.object_type: o for o in summary.objects}
+    assert (by_type["companies"].records_new, by_type["companies"].push.records_created) == (1, 1)
+    recreated = next(
+        r
+        for r in sandbox.export("companies")
+        if r["properties"][companies.id.property] == victim["properties"][companies.id.property]
+    )
+    assert recreated["id"] != victim["id"]
+    # Every contact, deal and ticket of that account links to the re-created company.
+    account = victim["properties"][companies.id.property]
+    exported = sandbox.export()
+    linked = [
+        {link["id"] for link in r["associations"].get("companies", [])}
+        for t in ("contacts", "deals", "tickets")
+        for r in exported[t]
+        if r["properties"]["spokesync_account_id"] == account
+    ]
+    assert linked and all(recreated["id"] in ids for ids in linked)
