@@ -433,6 +433,26 @@ class HubSpotClient:
         )
         return BatchResponse.from_response(response)
 
+    async def batch_archive_association_labels(
+        self,
+        from_type: str,
+        to_type: str,
+        inputs: list[dict[str, Any]],
+        *,
+        request_id: str,
+    ) -> ApiResponse:
+        """``POST …/associations/{from}/{to}/batch/labels/archive``: remove only the given
+        association types between each pair (``{"from": {"id"}, "to": {"id"}, "types": […]}``),
+        leaving any other labels people added. 204 on success; removing a link that is already
+        gone is harmless, so retries are safe."""
+        return await self.request(
+            "POST",
+            self.associations_path(from_type, to_type, "/batch/labels/archive"),
+            json={"inputs": inputs},
+            request_id=request_id,
+            write=True,
+        )
+
     async def update_property(
         self, object_type: str, name: str, changes: dict[str, Any], *, request_id: str
     ) -> dict[str, Any]:

@@ -593,6 +593,43 @@ class StateStore:
             con.unregister("wanted_links")
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
+    def stale_associations(
+        self, links: Iterable[tuple[str, str, str, str, int, str]]
+    ) -> list[tuple[str, str, str, str, int, str]]:
+        """Confirmed links of the given records that the records no longer want: same record,
+        target object and type, another target (a contact that moved to another company)."""
+        table = self._association_table(links)
+        if table.num_rows == 0:
+            return []
+        with self._connection() as con:
+            con.register("wanted_links", table)
+            rows = con.execute(
+                "SELECT a.from_type, a.from_external_id, a.to_type, a.to_external_id, "
+                "a.type_id, a.category FROM association_snapshot a "
+                "SEMI JOIN (SELECT DISTINCT from_type, from_external_id, to_type, type_id "
+                "           FROM wanted_links) w "
+                "  USING (from_type, from_external_id, to_type, type_id) "
+                "ANTI JOIN wanted_links x "
+                "  USING (from_type, from_external_id, to_type, to_external_id, type_id, category)"
+            ).fetchall()
+            con.unregister("wanted_links")
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def drop_associations(self, links: Iterable[tuple[str, str, str, str, int, str]]) -> None:
+        """Forget links HubSpot confirmed removing."""
+        table = self._association_table(links)
+        if table.num_rows == 0:
+            return
+        with self._transaction() as con:
+            con.register("gone_links", table)
+            con.execute(
+                "DELETE FROM association_snapshot a USING gone_links g "
+                "WHERE a.from_type = g.from_type AND a.from_external_id = g.from_external_id "
+                "AND a.to_type = g.to_type AND a.to_external_id = g.to_external_id "
+                "AND a.type_id = g.type_id AND a.category = g.category"
+            )
+            con.unregister("gone_links")
+
     def forget_associations(self, object_type: str) -> int:
         """Forget confirmed links from or to ``object_type`` (after a full refresh, whose
         records may have been deleted or re-created in HubSpot): the next sync re-sends them,

@@ -24,7 +24,11 @@ from typing import Any
 from spokesync import warehouse
 from spokesync.desired import DESIRED_TABLE, ID_COLUMN, DesiredStats, build_desired
 from spokesync.diff import ChangePlan, plan_changes
-from spokesync.hubspot.associations import AssociationReport, associate
+from spokesync.hubspot.associations import (
+    ASSOCIATION_BATCH_LIMIT,
+    AssociationReport,
+    associate,
+)
 from spokesync.hubspot.client import HubSpotClient
 from spokesync.hubspot.errors import DailyLimitReached
 from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
@@ -259,6 +263,45 @@ async def sync_object(
     return summary
 
 
+async def archive_stale_associations(
+    client: HubSpotClient,
+    store: StateStore,
+    object_type: str,
+    wanted: list[tuple[str, str, str, str, int, str]],
+    run_id: str,
+) -> int:
+    """Remove links spokesync made that a record no longer wants (it moved to another
+    company): only that association type, so labels people added stay. Returns how many."""
+    stale = store.stale_associations(wanted)
+    groups: dict[str, list[tuple[str, str, str, str, int, str]]] = {}
+    for link in stale:
+        groups.setdefault(link[2], []).append(link)
+    removed = 0
+    for to_type, links in sorted(groups.items()):
+        from_ids = store.hubspot_ids(object_type, (x[1] for x in links))
+        to_ids = store.hubspot_ids(to_type, (x[3] for x in links))
+        ready = [x for x in links if x[1] in from_ids and x[3] in to_ids]
+        for n, start in enumerate(range(0, len(ready), ASSOCIATION_BATCH_LIMIT), start=1):
+            chunk = ready[start : start + ASSOCIATION_BATCH_LIMIT]
+            inputs = [
+                {
+                    "from": {"id": from_ids[x[1]]},
+                    "to": {"id": to_ids[x[3]]},
+                    "types": [{"associationCategory": x[5], "associationTypeId": x[4]}],
+                }
+                for x in chunk
+            ]
+            response = await client.batch_archive_association_labels(
+                object_type, to_type, inputs, request_id=f"{run_id}-unassoc-{to_type}-{n}"
+            )
+            if response.ok:
+                store.drop_associations(chunk)
+                removed += len(chunk)
+        # Links whose other end is gone from the snapshot cannot be addressed; forget them.
+        store.drop_associations([x for x in links if x not in ready])
+    return removed
+
+
 async def push_associations(
     client: HubSpotClient, store: StateStore, change_plan: ChangePlan, run_id: str
 ) -> list[AssociationReport]:
@@ -277,6 +320,7 @@ async def push_associations(
         )
         for link in change_plan.associations(changed_only=False)
     ]
+    await archive_stale_associations(client, store, change_plan.object_type, wanted, run_id)
     groups: dict[tuple[str, int, str], list[tuple[str, str, str, str, int, str]]] = {}
     for link in store.missing_associations(wanted):
         groups.setdefault((link[2], link[4], link[5]), []).append(link)

@@ -448,3 +448,27 @@ def test_company_deleted_in_hubspot_is_recreated_with_its_links_after_a_refresh(
         if r["properties"]["spokesync_account_id"] == account
     ]
     assert linked and all(recreated["id"] in ids for ids in linked)
+
+
+def test_contact_that_moves_to_another_account_moves_its_company_link(
+    settings: Settings, sandbox: SandboxProcess, home: Path
+) -> None:
+    run_sync(settings)
+    contacts = BY_TYPE["contacts"]
+    exported = sandbox.export()
+    contact = exported["contacts"][0]
+    old_account = contact["properties"]["spokesync_account_id"]
+    new_account = next(
+        c["properties"]["spokesync_account_id"]
+        for c in exported["companies"]
+        if c["properties"]["spokesync_account_id"] != old_account
+    )
+    user_id = contact["properties"]["spokesync_user_id"]
+    rewrite_master(home, "users", "user_id", user_id, account_id=new_account)
+    sandbox.clear_requests()
+    run_sync(settings, SyncOptions(mapping_paths=[BY_TYPE["companies"].path, contacts.path]))
+    archive_calls = [
+        r for r in sandbox.requests(method="POST") if r["path"].endswith("/batch/labels/archive")
+    ]
+    assert len(archive_calls) == 1 and len(archive_calls[0]["body"]["inputs"]) == 1
+    assert_associated_to_their_company(sandbox)  # exactly the new company, nothing else
