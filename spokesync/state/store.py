@@ -50,6 +50,11 @@ class StateStoreBusy(RuntimeError):
     """The state DB file is locked by another process."""
 
 
+# An association by external ids: (from_type, from_external_id, to_type, to_external_id,
+# association type id, category).
+LinkRow = tuple[str, str, str, str, int, str]
+
+
 @dataclass(frozen=True, slots=True)
 class DriftedValue:
     external_id: str
@@ -567,7 +572,7 @@ class StateStore:
         "from_type", "from_external_id", "to_type", "to_external_id", "type_id", "category",
     )  # fmt: skip
 
-    def _association_table(self, links: Iterable[tuple[str, str, str, str, int, str]]) -> pa.Table:
+    def _association_table(self, links: Iterable[LinkRow]) -> pa.Table:
         cols = list(zip(*links, strict=True)) or [[] for _ in self.ASSOCIATION_COLUMNS]
         return pa.table(
             {
@@ -576,9 +581,7 @@ class StateStore:
             }
         )
 
-    def missing_associations(
-        self, links: Iterable[tuple[str, str, str, str, int, str]]
-    ) -> list[tuple[str, str, str, str, int, str]]:
+    def missing_associations(self, links: Iterable[LinkRow]) -> list[LinkRow]:
         """The links (from_type, from_external_id, to_type, to_external_id, type_id, category)
         HubSpot has not confirmed yet (in no particular order)."""
         table = self._association_table(links)
@@ -593,9 +596,7 @@ class StateStore:
             con.unregister("wanted_links")
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
-    def stale_associations(
-        self, links: Iterable[tuple[str, str, str, str, int, str]]
-    ) -> list[tuple[str, str, str, str, int, str]]:
+    def stale_associations(self, links: Iterable[LinkRow]) -> list[LinkRow]:
         """Confirmed links of the given records that the records no longer want: same record,
         target object and type, another target (a contact that moved to another company)."""
         table = self._association_table(links)
@@ -615,7 +616,7 @@ class StateStore:
             con.unregister("wanted_links")
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
-    def drop_associations(self, links: Iterable[tuple[str, str, str, str, int, str]]) -> None:
+    def drop_associations(self, links: Iterable[LinkRow]) -> None:
         """Forget links HubSpot confirmed removing."""
         table = self._association_table(links)
         if table.num_rows == 0:
@@ -642,9 +643,7 @@ class StateStore:
             ).fetchall()
         return len(row)
 
-    def record_associations(
-        self, links: Iterable[tuple[str, str, str, str, int, str]], run_id: str
-    ) -> None:
+    def record_associations(self, links: Iterable[LinkRow], run_id: str) -> None:
         """Remember links HubSpot confirmed (idempotent)."""
         table = self._association_table(links)
         if table.num_rows == 0:

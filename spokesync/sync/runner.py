@@ -39,7 +39,7 @@ from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings
-from spokesync.state.store import DriftReport, StateStore
+from spokesync.state.store import DriftReport, LinkRow, StateStore
 
 # The repository's mappings/ folder, unless SPOKESYNC_MAPPINGS names another one.
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
@@ -267,13 +267,13 @@ async def archive_stale_associations(
     client: HubSpotClient,
     store: StateStore,
     object_type: str,
-    wanted: list[tuple[str, str, str, str, int, str]],
+    wanted: list[LinkRow],
     run_id: str,
 ) -> int:
     """Remove links spokesync made that a record no longer wants (it moved to another
     company): only that association type, so labels people added stay. Returns how many."""
     stale = store.stale_associations(wanted)
-    groups: dict[str, list[tuple[str, str, str, str, int, str]]] = {}
+    groups: dict[str, list[LinkRow]] = {}
     for link in stale:
         groups.setdefault(link[2], []).append(link)
     removed = 0
@@ -321,7 +321,7 @@ async def push_associations(
         for link in change_plan.associations(changed_only=False)
     ]
     await archive_stale_associations(client, store, change_plan.object_type, wanted, run_id)
-    groups: dict[tuple[str, int, str], list[tuple[str, str, str, str, int, str]]] = {}
+    groups: dict[tuple[str, int, str], list[LinkRow]] = {}
     for link in store.missing_associations(wanted):
         groups.setdefault((link[2], link[4], link[5]), []).append(link)
     reports = []
