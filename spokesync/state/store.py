@@ -581,40 +581,39 @@ class StateStore:
             }
         )
 
-    def missing_associations(self, links: Iterable[LinkRow]) -> list[LinkRow]:
-        """The links (from_type, from_external_id, to_type, to_external_id, type_id, category)
-        HubSpot has not confirmed yet (in no particular order)."""
+    def _select_links(self, links: Iterable[LinkRow], sql: str) -> list[LinkRow]:
+        """Run ``sql`` (a SELECT of link rows) with ``links`` registered as ``wanted_links``."""
         table = self._association_table(links)
         if table.num_rows == 0:
             return []
         with self._connection() as con:
             con.register("wanted_links", table)
-            rows = con.execute(
-                "SELECT w.* FROM wanted_links w ANTI JOIN association_snapshot a USING "
-                "(from_type, from_external_id, to_type, to_external_id, type_id, category)"
-            ).fetchall()
+            rows = con.execute(sql).fetchall()
             con.unregister("wanted_links")
         return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def missing_associations(self, links: Iterable[LinkRow]) -> list[LinkRow]:
+        """The links (from_type, from_external_id, to_type, to_external_id, type_id, category)
+        HubSpot has not confirmed yet (in no particular order)."""
+        return self._select_links(
+            links,
+            "SELECT w.* FROM wanted_links w ANTI JOIN association_snapshot a USING "
+            "(from_type, from_external_id, to_type, to_external_id, type_id, category)",
+        )
 
     def stale_associations(self, links: Iterable[LinkRow]) -> list[LinkRow]:
         """Confirmed links of the given records that the records no longer want: same record,
         target object and type, another target (a contact that moved to another company)."""
-        table = self._association_table(links)
-        if table.num_rows == 0:
-            return []
-        with self._connection() as con:
-            con.register("wanted_links", table)
-            rows = con.execute(
-                "SELECT a.from_type, a.from_external_id, a.to_type, a.to_external_id, "
-                "a.type_id, a.category FROM association_snapshot a "
-                "SEMI JOIN (SELECT DISTINCT from_type, from_external_id, to_type, type_id "
-                "           FROM wanted_links) w "
-                "  USING (from_type, from_external_id, to_type, type_id) "
-                "ANTI JOIN wanted_links x "
-                "  USING (from_type, from_external_id, to_type, to_external_id, type_id, category)"
-            ).fetchall()
-            con.unregister("wanted_links")
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return self._select_links(
+            links,
+            "SELECT a.from_type, a.from_external_id, a.to_type, a.to_external_id, "
+            "a.type_id, a.category FROM association_snapshot a "
+            "SEMI JOIN (SELECT DISTINCT from_type, from_external_id, to_type, type_id "
+            "           FROM wanted_links) w "
+            "  USING (from_type, from_external_id, to_type, type_id) "
+            "ANTI JOIN wanted_links x "
+            "  USING (from_type, from_external_id, to_type, to_external_id, type_id, category)",
+        )
 
     def drop_associations(self, links: Iterable[LinkRow]) -> None:
         """Forget links HubSpot confirmed removing."""
