@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_push import SPECS, TimedSink, machine, records
+from bench.bench_push import SPECS, TimedSink, records
+from bench.machine import describe
 from spokesync.changes import RecordChange
 from spokesync.hubspot.client import HubSpotClient
 from spokesync.hubspot.properties import ensure_properties
@@ -122,7 +123,7 @@ def main() -> None:
         ):
             results[side] = asyncio.run(both_runs(sandbox, args.rate_limit, data, side))
             results[side + "_429"] = sandbox.stats()["rate_limited_total"]
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     print(
         f"{args.records:,} company records × 4 mapped fields, sandbox limit {args.rate_limit}/10 s"
     )

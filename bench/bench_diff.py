@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from bench.machine import describe
 from spokesync import warehouse
 from spokesync.canonical import configure_connection, sql_canonical
 from spokesync.desired import ID_COLUMN
@@ -158,21 +158,6 @@ def run_one(root: Path, memory_limit: str | None) -> dict[str, object]:
     return out
 
 
-def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"nproc={os.cpu_count()} cpu={cpu} python={platform.python_version()} "
-        f"duckdb={duckdb.__version__}"
-    )
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -182,7 +167,7 @@ def main() -> int:
     if args.run_one:
         print(json.dumps(run_one(args.run_one, args.memory_limit)))
         return 0
-    print(machine())
+    print(f"{describe()} duckdb={duckdb.__version__}")
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="bench_diff_") as tmp:
             root = Path(tmp)

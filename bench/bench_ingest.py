@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.machine import describe
 
 DAY = "2026-01-01"
 
@@ -42,16 +43,6 @@ def _ingest_child(landing: Path, warehouse: Path, chunk_rows: int) -> None:
             }
         )
     )
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -93,7 +84,7 @@ def main() -> None:
             check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
         figures = json.loads(out.strip().splitlines()[-1])
-    print(f"machine: nproc={os.cpu_count()} cpu={_cpu_model()} python={platform.python_version()}")
+    print(f"machine: {describe()}")
     print(
         f"generate: {args.events:,} events for {args.accounts:,} accounts in {gen_s:.1f}s "
         f"({args.events / gen_s:,.0f} rows/s, peak RSS {gen_rss:.0f} MB, {size_mb:.0f} MB parquet)"

@@ -14,13 +14,12 @@ import argparse
 import asyncio
 import datetime as dt
 import math
-import os
-import platform
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.machine import describe
 from spokesync.changes import BatchLog, ConfirmedWrite, DeadLetter, RecordChange
 from spokesync.hubspot.client import HubSpotClient
 from spokesync.hubspot.properties import PropertySpec, ensure_properties
@@ -35,18 +34,6 @@ SPECS = [
     PropertySpec("name", "string", "text"),
     PropertySpec("city", "string", "text"),
 ]
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"nproc={os.cpu_count()}, {cpu}, Python {platform.python_version()}"
 
 
 @dataclass
@@ -147,7 +134,7 @@ def main() -> None:
 
     steady = steady_rate(sink.confirmed_at, started, window_s)
     expected_calls = math.ceil(args.records / 100)
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     print(
         f"push of {args.records:,} changed records, sandbox limit {args.rate_limit}/10 s, "
         f"concurrency {args.concurrency}"

@@ -13,8 +13,6 @@ rate limit high enough not to interfere, then runs two phases:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import threading
@@ -23,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.machine import describe
 from spokesync.sandbox.launcher import SandboxProcess
 
 BATCH = 100
@@ -51,16 +50,6 @@ def _payload(seq: int) -> dict:
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def saturate(
@@ -131,9 +120,7 @@ def main() -> None:
         with SandboxProcess(db, rate_limit=1_000_000, extra_args=extra) as sb:
             n, lat, errors = saturate(sb.base_url, sb.token, args.seconds, args.workers)
             rps = n / args.seconds
-            print(
-                f"machine: nproc={os.cpu_count()} cpu={_cpu_model()!r} python={platform.python_version()}"
-            )
+            print(f"machine: {describe()}")
             print(
                 f"saturation ({args.workers} workers, {args.seconds:.0f}s, {BATCH} records/request): "
                 f"{rps:.1f} req/s, {rps * BATCH:,.0f} records/s, p50 {_percentile(lat, 0.5) * 1000:.1f} ms, "
