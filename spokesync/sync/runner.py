@@ -184,13 +184,6 @@ def make_client(settings: Settings, options: SyncOptions) -> HubSpotClient:
     return HubSpotClient(settings.hubspot_base_url, settings.resolved_token(), limiter=limiter)
 
 
-def plan(
-    settings: Settings, mapping: MappingSpec, as_of: dt.date, rollout: Rollout | None = None
-) -> ChangePlan:
-    """Desired state vs snapshot for one mapping (see :mod:`spokesync.diff`)."""
-    return plan_changes(settings.state_db, settings.warehouse_dir, mapping, as_of, rollout)
-
-
 async def sync_object(
     settings: Settings,
     mapping: MappingSpec,
@@ -207,7 +200,9 @@ async def sync_object(
         props = await ensure_properties(
             client, specs_from_mapping(mapping), mapping.object_type, run_id=f"{run_id}-props"
         )
-    with plan(settings, mapping, as_of, options.rollout) as change_plan:
+    with plan_changes(
+        settings.state_db, settings.warehouse_dir, mapping, as_of, options.rollout
+    ) as change_plan:
         summary = ObjectSyncSummary(
             object_type=mapping.object_type,
             mapping_version=mapping.version,
