@@ -38,6 +38,8 @@ class ConfirmedWrite:
     properties: dict[str, str]
     as_of: dt.date
     created: bool  # HubSpot's ``new`` flag on upsert results
+    correlation_id: str | None = None  # HubSpot's correlation id of the confirming batch
+    event_id: str | None = None  # the canonical event that caused the write, if any
 
 
 @dataclass(frozen=True, slots=True)

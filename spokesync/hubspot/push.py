@@ -347,6 +347,7 @@ class _Push:
                 properties=dict(item.properties),
                 as_of=item.change.as_of,
                 created=bool(result.get("new", False)),
+                correlation_id=response.correlation_id,
             )
             for item, result in confirmed.values()
         ]

@@ -411,6 +411,12 @@ def test_batch_log_records_correlation_ids_and_counts() -> None:
         (1, f"{RUN}-1", "corr-1", 100, 99, 1),
         (2, f"{RUN}-2", "corr-2", 50, 50, 0),
     ]
+    # Each confirmed write carries the correlation id of the batch that confirmed it.
+    by_corr: dict[str | None, int] = {}
+    for w in sink.confirmed:
+        by_corr[w.correlation_id] = by_corr.get(w.correlation_id, 0) + 1
+    assert by_corr == {"corr-1": 99, "corr-2": 50}
+    assert {w.event_id for w in sink.confirmed} == {None}
 
 
 def test_write_through_confirms_each_batch_before_the_next_is_sent() -> None:

@@ -1,0 +1,85 @@
+"""Opening the state store's DuckDB file, transactions, and :class:`StateStoreBusy`.
+
+DuckDB allows one writing process per file, so the store never holds a connection across steps:
+inside ``with StateStore(...)`` one connection serves every call; outside, each call opens the
+file and closes it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from spokesync.canonical import configure_connection
+
+
+class StateStoreBusy(RuntimeError):
+    """The state DB file is locked by another process."""
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Connection:
+    """The one DuckDB file of a store; ``setup`` runs on every fresh connection (schema)."""
+
+    def __init__(self, path: Path, setup: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+        self.path = path
+        self._setup = setup
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._con is not None
+
+    def open(self) -> None:
+        if self._con is not None:
+            raise RuntimeError(f"state store {self.path} is already open")
+        self._con = self._connect()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(self.path))
+        except duckdb.IOException as e:
+            raise StateStoreBusy(
+                f"state store {self.path} cannot be opened (another process is probably "
+                f"writing to it; DuckDB allows one writer per file): {e}"
+            ) from e
+        configure_connection(con)
+        self._setup(con)
+        return con
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The open connection, or one opened (and closed) for this block."""
+        if self._con is not None:
+            yield self._con
+            return
+        con = self._connect()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction: committed at the end of the block, rolled back on any exception."""
+        with self.connection() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")

@@ -1,0 +1,443 @@
+"""The snapshot of what HubSpot holds, per-record fingerprints, and the as-of verification.
+
+``snapshot`` holds one row per (object type, external id, managed property): the canonical
+value, its ``as_of`` and origin (``pushed``: confirmed by a write; ``hubspot``: read by a full
+refresh). ``snapshot_record`` holds one fingerprint per record, kept in step in the same
+transactions; the diff's pre-filter reads it instead of aggregating the whole snapshot.
+``record_verified`` holds the newest ``as_of`` at which each whole record was in step with the
+warehouse, for the as-of guard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from spokesync.canonical import canonical
+from spokesync.changes import ConfirmedWrite
+from spokesync.state import dead_letters, history
+from spokesync.state.connection import Connection, now
+
+# The fingerprint of one record, over snapshot rows ``s``.
+RECORD_FP_SQL = (
+    "coalesce(bit_xor(hash(s.property, s.value)) FILTER (WHERE s.value IS NOT NULL), 0::UBIGINT)"
+)
+
+DDL: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS snapshot (
+        object_type VARCHAR NOT NULL,
+        external_id VARCHAR NOT NULL,
+        hubspot_id VARCHAR,
+        property VARCHAR NOT NULL,
+        value VARCHAR,              -- canonical value; NULL = HubSpot holds no value
+        as_of DATE,                 -- partition date the value was computed for (NULL: unknown)
+        origin VARCHAR NOT NULL,    -- 'pushed' (confirmed by a write) | 'hubspot' (full refresh)
+        updated_at TIMESTAMPTZ NOT NULL,
+        run_id VARCHAR
+    )""",
+    # One row per snapshot record: its HubSpot id and a fingerprint of its values. Kept in step
+    # with ``snapshot`` in the same transactions; lets the diff rule out unchanged records
+    # without aggregating the whole snapshot.
+    """CREATE TABLE IF NOT EXISTS snapshot_record (
+        object_type VARCHAR NOT NULL,
+        external_id VARCHAR NOT NULL,
+        hubspot_id VARCHAR,
+        fp UBIGINT NOT NULL         -- bit_xor(hash(property, value)) over non-NULL values
+    )""",
+    # The newest as_of at which a whole record was confirmed in step with the warehouse (pushed
+    # or already equal). The as-of guard uses it: a backfill of an older day never changes a
+    # record that a newer run verified, even where that run had nothing to write.
+    """CREATE TABLE IF NOT EXISTS record_verified (
+        object_type VARCHAR NOT NULL,
+        external_id VARCHAR NOT NULL,
+        verified_as_of DATE NOT NULL
+    )""",
+)
+
+CONFIRMED_SCHEMA = pa.schema(
+    [
+        ("external_id", pa.string()),
+        ("hubspot_id", pa.string()),
+        ("property", pa.string()),
+        ("value", pa.string()),
+        ("as_of", pa.date32()),
+        ("correlation_id", pa.string()),
+        ("event_id", pa.string()),
+    ]
+)
+_REFRESH_CHUNK = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class DriftedValue:
+    external_id: str
+    property: str
+    snapshot_value: str | None
+    hubspot_value: str | None
+
+
+@dataclass(slots=True)
+class DriftReport:
+    """What a full refresh found: values people changed in HubSpot since we last saw them."""
+
+    object_type: str
+    records_read: int = 0
+    records_without_id: int = 0  # HubSpot objects without a value for the id property (not ours)
+    values_drifted: int = 0
+    records_drifted: int = 0
+    records_missing: int = 0  # in the snapshot but no longer in HubSpot (deleted/merged there)
+    samples: list[DriftedValue] = field(default_factory=list)
+
+    def as_metadata(self) -> dict[str, int | str]:
+        return {
+            "object_type": self.object_type,
+            "records_read": self.records_read,
+            "records_without_id": self.records_without_id,
+            "values_drifted": self.values_drifted,
+            "records_drifted": self.records_drifted,
+            "records_missing": self.records_missing,
+        }
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"**{self.object_type}** full refresh: {self.records_read} records read, "
+            f"{self.values_drifted} values drifted on {self.records_drifted} records, "
+            f"{self.records_missing} records missing in HubSpot.",
+        ]
+        if self.samples:
+            lines += ["", "| external id | property | snapshot | HubSpot |", "|---|---|---|---|"]
+            lines += [
+                f"| {s.external_id} | {s.property} | {_md(s.snapshot_value)} | "
+                f"{_md(s.hubspot_value)} |"
+                for s in self.samples
+            ]
+        return "\n".join(lines)
+
+
+def _md(value: object) -> str:
+    if value is None:
+        return "∅"
+    s = str(value).replace("|", "\\|").replace("\n", " ")
+    return (s[:60] + "…") if len(s) > 60 else s
+
+
+def rebuild_record_fingerprints(con: duckdb.DuckDBPyConnection, object_type: str | None) -> None:
+    """Recompute ``snapshot_record`` of one object type (all when ``None``) from ``snapshot``."""
+    con.execute(
+        "DELETE FROM snapshot_record WHERE $ot IS NULL OR object_type = $ot",
+        {"ot": object_type},
+    )
+    con.execute(
+        "INSERT INTO snapshot_record SELECT s.object_type, s.external_id, "
+        f"any_value(s.hubspot_id), {RECORD_FP_SQL} FROM snapshot s "
+        "WHERE $ot IS NULL OR s.object_type = $ot GROUP BY ALL ORDER BY ALL",
+        {"ot": object_type},
+    )
+
+
+def confirmed_tables(
+    writes: Iterable[ConfirmedWrite], types: Mapping[str, Mapping[str, str]]
+) -> dict[str, tuple[pa.Table, pa.Table]]:
+    """Per object type: the confirmed values (one row per managed property, canonical) and the
+    records' HubSpot ids, as Arrow tables for :func:`write_confirmed`."""
+    by_type: dict[str, tuple[dict[str, list[Any]], dict[str, str]]] = {}
+    for w in writes:
+        rows, records = by_type.setdefault(
+            w.object_type, ({k: [] for k in CONFIRMED_SCHEMA.names}, {})
+        )
+        managed = types.get(w.object_type)
+        records[w.external_id] = w.hubspot_id
+        for prop, value in w.properties.items():
+            if managed is not None and prop not in managed:
+                continue
+            form = managed.get(prop, "string") if managed is not None else "string"
+            rows["external_id"].append(w.external_id)
+            rows["hubspot_id"].append(w.hubspot_id)
+            rows["property"].append(prop)
+            rows["value"].append(canonical(form, value))
+            rows["as_of"].append(w.as_of)
+            rows["correlation_id"].append(w.correlation_id)
+            rows["event_id"].append(w.event_id)
+    return {
+        object_type: (
+            pa.table(rows, schema=CONFIRMED_SCHEMA),
+            pa.table(
+                {
+                    "external_id": pa.array(list(records), pa.string()),
+                    "hubspot_id": pa.array(list(records.values()), pa.string()),
+                }
+            ),
+        )
+        for object_type, (rows, records) in by_type.items()
+    }
+
+
+def write_confirmed(
+    con: duckdb.DuckDBPyConnection,
+    object_type: str,
+    confirmed: pa.Table,
+    ids: pa.Table,
+    run_id: str,
+) -> None:
+    """Write-through of confirmed values, inside the caller's transaction: the value history
+    takes old → new, the snapshot takes exactly what HubSpot confirmed (origin ``pushed``),
+    fingerprints follow, and open dead letters of those records are resolved."""
+    if ids.num_rows == 0:
+        return
+    con.register("confirmed", confirmed)
+    con.register("ids", ids)
+    try:
+        # Explicit id-range predicates let DuckDB skip row groups by their zone maps (the diff
+        # emits changes in external-id order, so batches cover narrow ranges) instead of
+        # probing the whole snapshot for every batch.
+        id_col = ids.column("external_id")
+        rng = {
+            "ot": object_type,
+            "lo": pc.min(id_col).as_py(),
+            "hi": pc.max(id_col).as_py(),
+        }
+        in_range = (
+            "snapshot.object_type = $ot AND snapshot.external_id >= $lo "
+            "AND snapshot.external_id <= $hi"
+        )
+        if confirmed.num_rows:
+            history.record(con, object_type, run_id, rng)
+            con.execute(
+                f"DELETE FROM snapshot USING confirmed c WHERE {in_range} "
+                "AND snapshot.external_id = c.external_id AND snapshot.property = c.property",
+                rng,
+            )
+            con.execute(
+                "INSERT INTO snapshot SELECT $ot, external_id, hubspot_id, property, value, "
+                "as_of, 'pushed', $now, $run FROM confirmed ORDER BY external_id, property",
+                {"ot": object_type, "now": now(), "run": run_id},
+            )
+        # A record's HubSpot id can change (re-created, merged): keep its rows in step.
+        con.execute(
+            f"UPDATE snapshot SET hubspot_id = i.hubspot_id FROM ids i WHERE {in_range} "
+            "AND snapshot.external_id = i.external_id "
+            "AND snapshot.hubspot_id IS DISTINCT FROM i.hubspot_id",
+            rng,
+        )
+        # Recompute the touched records' fingerprints from their (range-pruned) rows.
+        con.execute(
+            "DELETE FROM snapshot_record USING ids i WHERE snapshot_record.object_type "
+            "= $ot AND snapshot_record.external_id >= $lo AND snapshot_record.external_id "
+            "<= $hi AND snapshot_record.external_id = i.external_id",
+            rng,
+        )
+        con.execute(
+            "INSERT INTO snapshot_record SELECT $ot, s.external_id, "
+            f"any_value(s.hubspot_id), {RECORD_FP_SQL} FROM snapshot s "
+            "SEMI JOIN ids i ON i.external_id = s.external_id "
+            "WHERE s.object_type = $ot AND s.external_id >= $lo AND s.external_id <= $hi "
+            "GROUP BY s.external_id ORDER BY s.external_id",
+            rng,
+        )
+        dead_letters.resolve(con, object_type)
+    finally:
+        con.unregister("confirmed")
+        con.unregister("ids")
+
+
+class SnapshotStore:
+    """Snapshot reads, full-refresh replace, fingerprints and as-of verification."""
+
+    def __init__(self, connection: Connection, types: dict[str, dict[str, str]]) -> None:
+        self._c = connection
+        self._types = types
+
+    def record_confirmed(self, writes: list[ConfirmedWrite], run_id: str) -> None:
+        """Write-through of one batch (see :func:`write_confirmed`), one transaction."""
+        if not writes:
+            return
+        tables = confirmed_tables(writes, self._types)
+        with self._c.transaction() as con:
+            for object_type, (confirmed, ids) in tables.items():
+                write_confirmed(con, object_type, confirmed, ids, run_id)
+
+    def rebuild_record_fingerprints(self, object_type: str | None = None) -> None:
+        """Recompute ``snapshot_record`` from ``snapshot`` (after writing snapshot rows by hand,
+        e.g. in a benchmark; the store's own writes keep it in step)."""
+        with self._c.transaction() as con:
+            rebuild_record_fingerprints(con, object_type)
+
+    # ------------------------------------------------------------------ full refresh
+
+    def replace_from_hubspot(
+        self,
+        object_type: str,
+        id_property: str,
+        records: Iterable[Mapping[str, Any]],
+        managed: list[str],
+        types: Mapping[str, str],
+        run_id: str | None = None,
+        sample_limit: int = 20,
+    ) -> DriftReport:
+        """Replace the snapshot of ``object_type`` with what HubSpot holds.
+
+        ``records`` are HubSpot objects ``{"id", "properties": {...}}`` (streamed; any size).
+        Every managed property is stored canonically with origin ``hubspot`` (``NULL`` when
+        HubSpot holds no value); each value keeps the ``as_of`` it had, so a refresh never
+        weakens the as-of guard. Drift = values that differ from what the snapshot held.
+        """
+        id_form = types.get(id_property, "email" if id_property == "email" else "string")
+        props = list(dict.fromkeys([id_property, *managed]))
+        report = DriftReport(object_type=object_type)
+        seen: set[str] = set()
+        with self._c.transaction() as con:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE incoming (external_id VARCHAR, hubspot_id VARCHAR, "
+                "property VARCHAR, value VARCHAR)"
+            )
+            chunk: dict[str, list[str | None]] = {
+                "external_id": [],
+                "hubspot_id": [],
+                "property": [],
+                "value": [],
+            }
+
+            def flush() -> None:
+                con.register("incoming_chunk", pa.table(chunk))
+                con.execute("INSERT INTO incoming SELECT * FROM incoming_chunk")
+                con.unregister("incoming_chunk")
+                for v in chunk.values():
+                    v.clear()
+
+            for rec in records:
+                report.records_read += 1
+                values = rec.get("properties") or {}
+                ext = canonical(id_form, values.get(id_property))
+                if ext is None:
+                    report.records_without_id += 1
+                    continue
+                if ext in seen:
+                    continue
+                seen.add(ext)
+                hid = str(rec.get("id")) if rec.get("id") is not None else None
+                for prop in props:
+                    chunk["external_id"].append(ext)
+                    chunk["hubspot_id"].append(hid)
+                    chunk["property"].append(prop)
+                    chunk["value"].append(canonical(types.get(prop, "string"), values.get(prop)))
+                if len(chunk["external_id"]) >= _REFRESH_CHUNK:
+                    flush()
+            flush()
+            params = {"ot": object_type}
+            report.values_drifted, report.records_drifted = con.execute(
+                "SELECT count(*), count(DISTINCT s.external_id) FROM snapshot s JOIN incoming i "
+                "ON s.external_id = i.external_id AND s.property = i.property "
+                "WHERE s.object_type = $ot AND s.value IS DISTINCT FROM i.value",
+                params,
+            ).fetchall()[0]
+            report.samples = [
+                DriftedValue(*row)
+                for row in con.execute(
+                    "SELECT s.external_id, s.property, s.value, i.value FROM snapshot s "
+                    "JOIN incoming i ON s.external_id = i.external_id AND s.property = i.property "
+                    "WHERE s.object_type = $ot AND s.value IS DISTINCT FROM i.value "
+                    "ORDER BY s.external_id, s.property LIMIT $lim",
+                    {**params, "lim": sample_limit},
+                ).fetchall()
+            ]
+            (report.records_missing,) = con.execute(
+                "SELECT count(DISTINCT external_id) FROM snapshot WHERE object_type = $ot "
+                "AND external_id NOT IN (SELECT external_id FROM incoming)",
+                params,
+            ).fetchall()[0]
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE refreshed AS SELECT i.external_id, i.hubspot_id, "
+                "i.property, i.value, s.as_of FROM incoming i LEFT JOIN "
+                "(SELECT * FROM snapshot WHERE object_type = $ot) s "
+                "ON s.external_id = i.external_id AND s.property = i.property",
+                params,
+            )
+            con.execute("DELETE FROM snapshot WHERE object_type = $ot", params)
+            con.execute(
+                "INSERT INTO snapshot SELECT $ot, external_id, hubspot_id, property, value, as_of, "
+                "'hubspot', $now, $run FROM refreshed ORDER BY external_id, property",
+                {**params, "now": now(), "run": run_id},
+            )
+            rebuild_record_fingerprints(con, object_type)
+            con.execute("DROP TABLE incoming")
+            con.execute("DROP TABLE refreshed")
+        return report
+
+    # ------------------------------------------------------------------ reads
+
+    def values(self, object_type: str) -> dict[str, dict[str, str | None]]:
+        """``{external_id: {property: value}}`` of one object type (for tests and small tools)."""
+        out: dict[str, dict[str, str | None]] = {}
+        with self._c.connection() as con:
+            for ext, prop, value in con.execute(
+                "SELECT external_id, property, value FROM snapshot WHERE object_type = ? "
+                "ORDER BY external_id, property",
+                [object_type],
+            ).fetchall():
+                out.setdefault(ext, {})[prop] = value
+        return out
+
+    def hubspot_ids(self, object_type: str, external_ids: Iterable[str]) -> dict[str, str]:
+        """``{external_id: hubspot_id}`` for the given records that the snapshot knows."""
+        ids = list(dict.fromkeys(external_ids))
+        if not ids:
+            return {}
+        with self._c.connection() as con:
+            con.register("wanted_ids", pa.table({"external_id": pa.array(ids, pa.string())}))
+            rows = con.execute(
+                "SELECT s.external_id, any_value(s.hubspot_id) FROM snapshot s "
+                "SEMI JOIN wanted_ids w ON w.external_id = s.external_id "
+                "WHERE s.object_type = $ot AND s.hubspot_id IS NOT NULL GROUP BY s.external_id",
+                {"ot": object_type},
+            ).fetchall()
+            con.unregister("wanted_ids")
+        return dict(rows)
+
+    def count(self, object_type: str | None = None) -> int:
+        with self._c.connection() as con:
+            row = con.execute(
+                "SELECT count(*) FROM snapshot WHERE $ot IS NULL OR object_type = $ot",
+                {"ot": object_type},
+            ).fetchall()[0]
+        return int(row[0])
+
+    # ------------------------------------------------------------------ as-of verification
+
+    def mark_verified(
+        self, object_type: str, external_ids: pa.RecordBatchReader | pa.Table, as_of: dt.date
+    ) -> int:
+        """After a push: the records in ``external_ids`` (a column ``external_id``) are in step
+        with the warehouse as of ``as_of``, except those with open dead letters. Keeps the
+        newest date per record; returns how many records it moved forward."""
+        with self._c.transaction() as con:
+            con.register("verified_ids", external_ids)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE v_new AS SELECT DISTINCT i.external_id "
+                "FROM verified_ids i ANTI JOIN ("
+                "  SELECT external_id FROM dead_letter WHERE object_type = $ot AND state = 'open'"
+                ") d USING (external_id) "
+                "ANTI JOIN ("
+                "  SELECT external_id FROM record_verified "
+                "  WHERE object_type = $ot AND verified_as_of >= $as_of"
+                ") v USING (external_id)",
+                {"ot": object_type, "as_of": as_of},
+            )
+            con.unregister("verified_ids")
+            con.execute(
+                "DELETE FROM record_verified WHERE object_type = $ot "
+                "AND external_id IN (SELECT external_id FROM v_new)",
+                {"ot": object_type},
+            )
+            con.execute(
+                "INSERT INTO record_verified SELECT $ot, external_id, $as_of FROM v_new",
+                {"ot": object_type, "as_of": as_of},
+            )
+            row = con.execute("SELECT count(*) FROM v_new").fetchone()
+            con.execute("DROP TABLE v_new")
+        return int(row[0]) if row else 0
