@@ -22,8 +22,8 @@ import dagster as dg
 
 from pipelines.partitions import daily_partitions
 from resources.hubspot import HubSpotResource
-from spokesync import warehouse
 from spokesync.hubspot.properties import ensure_properties, specs_from_mapping
+from spokesync.mapping.lineage import tables_read
 from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec
 from spokesync.rollout import Rollout
@@ -37,8 +37,6 @@ from spokesync.sync.runner import (
 
 GROUP = "hubspot_sync"
 POOL = "hubspot_api"
-# Warehouse tables the mappings read (ingestion assets of the same names).
-SOURCE_ASSETS = [dg.AssetKey(name) for name in warehouse.ALL_TABLES]
 PROPERTIES_KEY = dg.AssetKey("hubspot_properties")
 
 
@@ -80,7 +78,9 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         key=desired_key,
-        deps=SOURCE_ASSETS,
+        # Only the warehouse tables this mapping's SQL reads (ingestion assets of the same
+        # names): a quarantined invoices file then blocks only the objects that read invoices.
+        deps=[dg.AssetKey(t) for t in sorted(tables_read(mapping))],
         kinds={"duckdb", "parquet"},
         description=f"Desired HubSpot {obj} state from {mapping.path.name} (canonical values).",
         check_specs=[dg.AssetCheckSpec("ids_present_and_unique", asset=desired_key)],
