@@ -1,7 +1,10 @@
 """Ensure the custom properties a mapping writes exist in HubSpot, with the right types.
 
-Missing properties are created (the external-id property with ``hasUniqueValue``, which HubSpot
-never lets you change later), missing property groups too. An existing property whose HubSpot
+Missing properties are created only when the mapping declares them new custom properties (a
+field with ``label`` and ``group``; the external-id property with ``hasUniqueValue``, which
+HubSpot never lets you change later), missing property groups too. A missing property the mapping
+does not declare is a typo or a property of another portal: it stops everything before anything
+is created, naming the file, the field and the nearest existing names. An existing property whose HubSpot
 type differs from the mapping, or an id property that is not unique, stops everything *before*
 anything is created, with a message naming the property, its HubSpot type and the mapping's.
 Enumeration options the mapping uses but the portal lacks are added (``add_missing_options``),
@@ -10,6 +13,7 @@ since a value outside the options would be rejected record by record.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +38,10 @@ class PropertyMismatchError(HubSpotError):
     """Existing HubSpot properties disagree with the mapping; nothing was created."""
 
 
+class UnknownPropertyError(PropertyMismatchError):
+    """A mapped property does not exist in HubSpot and the mapping does not declare it new."""
+
+
 @dataclass(frozen=True, slots=True)
 class PropertySpec:
     """What a mapping needs of one HubSpot property (HubSpot's own ``type``/``fieldType``)."""
@@ -46,6 +54,8 @@ class PropertySpec:
     group: str | None = None
     unique: bool = False  # the external-id property: created with hasUniqueValue
     description: str | None = None
+    create: bool = True  # may be created when missing (a declared new custom property)
+    origin: str | None = None  # where the mapping names it, e.g. "mappings/deals.yaml: fields[3]"
 
     def __post_init__(self) -> None:
         if self.type not in HUBSPOT_TYPES:
@@ -92,9 +102,10 @@ def specs_from_mapping(mapping: Any) -> list[PropertySpec]:
                 group="spokesync",
                 unique=True,
                 description="External id from the warehouse (spokesync upserts by it)",
+                origin=f"{mapping.path}: id.property",
             )
         )
-    for f in mapping.fields:
+    for i, f in enumerate(mapping.fields):
         specs.append(
             PropertySpec(
                 name=f.property,
@@ -104,9 +115,49 @@ def specs_from_mapping(mapping: Any) -> list[PropertySpec]:
                 label=f.label,
                 group=f.group,
                 description=f.description,
+                create=f.declares_new_property,
+                origin=f"{mapping.path}: fields[{i}] ({f.property})",
             )
         )
     return specs
+
+
+def nearest_names(name: str, existing: dict[str, dict[str, Any]], n: int = 3) -> list[str]:
+    """The existing property names closest to ``name`` (by name, then by label)."""
+    names = list(existing)
+    close = difflib.get_close_matches(name, names, n=n, cutoff=0.6)
+    if len(close) < n:
+        labels = {str(p.get("label") or "").lower(): k for k, p in existing.items()}
+        wanted = name.replace("_", " ").lower()
+        for label in difflib.get_close_matches(wanted, list(labels), n=n, cutoff=0.7):
+            if labels[label] not in close:
+                close.append(labels[label])
+    return close[:n]
+
+
+def _unknown_message(spec: PropertySpec, object_type: str, existing: dict[str, Any]) -> str:
+    where = spec.origin or f"{object_type}.{spec.name}"
+    near = nearest_names(spec.name, existing)
+    hint = (
+        "did you mean " + " or ".join(f"`{n}`" for n in near) + "?"
+        if near
+        else "no existing property has a similar name"
+    )
+    return (
+        f"{where}: HubSpot {object_type} have no property `{spec.name}` — {hint} "
+        "(to create it as a new custom property, give the field a `label` and a `group`)"
+    )
+
+
+async def existing_properties(
+    client: HubSpotClient, object_type: str, *, run_id: str = "ensure-properties"
+) -> dict[str, dict[str, Any]]:
+    """HubSpot's property definitions of ``object_type`` by name (one call)."""
+    return {
+        p["name"]: p
+        for p in await client.list_properties(object_type, request_id=f"{run_id}-props")
+        if "name" in p
+    }
 
 
 def _definition(spec: PropertySpec, object_type: str) -> dict[str, Any]:
@@ -138,21 +189,26 @@ async def ensure_properties(
     run_id: str = "ensure-properties",
     dry_run: bool = False,
     add_missing_options: bool = True,
+    existing: dict[str, dict[str, Any]] | None = None,
 ) -> EnsureReport:
-    """Create what is missing; raise :class:`PropertyMismatchError` on any incompatible property."""
+    """Create what is missing; raise :class:`PropertyMismatchError` on any incompatible property
+    (:class:`UnknownPropertyError` for a missing property the mapping does not declare new).
+
+    ``existing`` (from :func:`existing_properties`) saves the read when the caller has it."""
     report = EnsureReport(object_type, dry_run=dry_run)
-    existing = {
-        p["name"]: p
-        for p in await client.list_properties(object_type, request_id=f"{run_id}-props")
-        if "name" in p
-    }
+    if existing is None:
+        existing = await existing_properties(client, object_type, run_id=run_id)
     problems: list[str] = []
+    unknown: list[str] = []
     missing: list[PropertySpec] = []
     options_to_add: dict[str, list[str]] = {}
     for spec in specs:
         current = existing.get(spec.name)
         if current is None:
-            missing.append(spec)
+            if spec.create:
+                missing.append(spec)
+            else:
+                unknown.append(_unknown_message(spec, object_type, existing))
             continue
         report.existing.append(spec.name)
         hubspot_type = current.get("type")
@@ -185,6 +241,11 @@ async def ensure_properties(
                 )
             else:
                 options_to_add[spec.name] = absent
+    if unknown:
+        raise UnknownPropertyError(
+            "mapped properties do not exist in HubSpot (nothing was changed):\n  "
+            + "\n  ".join(unknown + problems)
+        )
     if problems:
         raise PropertyMismatchError(
             "HubSpot properties do not match the mapping (nothing was changed):\n  "

@@ -147,12 +147,22 @@ class FieldSpec(_Strict):
             raise ValueError(f"'options' only applies to enumerations, not {self.type}")
         if self.format is not None and self.type != "string":
             raise ValueError(f"'format' applies to string fields, not {self.type}")
+        if (self.label is None) != (self.group is None):
+            raise ValueError(
+                "a new custom property needs both 'label' and 'group' (give neither for a "
+                "property HubSpot already has)"
+            )
         if self.field_type is not None and self.field_type not in VALID_FIELD_TYPES[self.type]:
             allowed = ", ".join(sorted(VALID_FIELD_TYPES[self.type]))
             raise ValueError(
                 f"field_type {self.field_type!r} is not valid for {self.type}: {allowed}"
             )
         return self
+
+    @property
+    def declares_new_property(self) -> bool:
+        """The mapping declares this a new custom property (spokesync may create it)."""
+        return self.label is not None and self.group is not None
 
     @property
     def canonical_form(self) -> str:
@@ -194,6 +204,53 @@ class AssociationSpec(_Strict):
         return validate_identifier(v, "column")
 
 
+NORMALISERS = ("exact", "lower", "email", "domain", "digits")
+# HubSpot properties that hold several ``;``-separated values, each a match key.
+MULTI_VALUED_PROPERTIES = frozenset({"hs_additional_emails", "hs_additional_domains"})
+
+
+class MatchRule(_Strict):
+    """One adoption rule: a warehouse column (or SQL expression over the source) matched, after
+    ``normalise``, against a HubSpot property of records spokesync does not own yet."""
+
+    property: str
+    column: str | None = None
+    expr: str | None = None
+    normalise: Literal["exact", "lower", "email", "domain", "digits"] = "exact"
+    multi: bool | None = Field(
+        default=None,
+        description="HubSpot's value holds several ';'-separated keys (default: true for "
+        "hs_additional_emails / hs_additional_domains)",
+    )
+
+    _check_property = field_validator("property")(_property_name)
+
+    @field_validator("column")
+    @classmethod
+    def _check_column(cls, v: str | None) -> str | None:
+        return None if v is None else validate_identifier(v, "column")
+
+    @model_validator(mode="after")
+    def _check_source(self) -> MatchRule:
+        if (self.column is None) == (self.expr is None):
+            raise ValueError("give exactly one of 'column' or 'expr'")
+        if self.expr is not None and ";" in self.expr:
+            raise ValueError("'expr' must be a single SQL expression (found ';')")
+        return self
+
+    @property
+    def is_multi(self) -> bool:
+        return self.multi if self.multi is not None else self.property in MULTI_VALUED_PROPERTIES
+
+    @property
+    def source_sql(self) -> str:
+        return self.expr if self.expr is not None else quote_identifier(self.column or "")
+
+    def describe(self) -> str:
+        side = self.column or f"({self.expr})"
+        return f"{side} → {self.property} ({self.normalise}{', any of' if self.is_multi else ''})"
+
+
 class MappingSpec(_Strict):
     """One mapping file. ``path`` and ``version`` (short sha256 of the file) are set by the loader."""
 
@@ -205,6 +262,15 @@ class MappingSpec(_Strict):
     as_of_column: str | None = Field(
         default=None,
         description="source column whose latest value wins when the query yields duplicate ids",
+    )
+    match: list[MatchRule] | None = Field(
+        default=None,
+        description="adoption rules, tried in order, for records not yet in HubSpot by id "
+        "(default: contacts by email, companies by domain, others none; [] turns adoption off)",
+    )
+    archived: Literal["recreate", "leave"] = Field(
+        default="recreate",
+        description="a record archived (deleted) in HubSpot: create it again, or leave it alone",
     )
     path: Path
     version: str
@@ -233,6 +299,41 @@ class MappingSpec(_Strict):
                 raise ValueError(f"fields[{i}] ({f.property}): {what}; map each property once")
             seen.add(f.property)
         return self
+
+    @property
+    def match_rules(self) -> list[MatchRule]:
+        """The adoption rules in force: the mapping's own, else the default for the object."""
+        if self.match is not None:
+            return list(self.match)
+        id_rules = [
+            MatchRule(property=p, column=self.id.column, normalise="email")
+            for p in ("email", "hs_additional_emails")
+        ]
+        if self.object_type == "contacts":
+            if self.id.property == "email":
+                # Primary emails already key the snapshot; only additional emails are left.
+                return id_rules[1:]
+            email = next((f for f in self.fields if f.property == "email"), None)
+            if email is None:
+                return []
+            return [
+                MatchRule(property=p, column=email.column, expr=email.expr, normalise="email")
+                for p in ("email", "hs_additional_emails")
+            ]
+        if self.object_type == "companies":
+            domain = next((f for f in self.fields if f.property == "domain"), None)
+            if domain is None:
+                return []
+            return [
+                MatchRule(property=p, column=domain.column, expr=domain.expr, normalise="domain")
+                for p in ("domain", "hs_additional_domains")
+            ]
+        return []
+
+    @property
+    def match_properties(self) -> list[str]:
+        """HubSpot properties the full refresh must read for adoption."""
+        return list(dict.fromkeys(r.property for r in self.match_rules))
 
     @property
     def id_form(self) -> str:

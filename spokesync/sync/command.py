@@ -73,6 +73,12 @@ def run(args: argparse.Namespace) -> int:
         rate_limit_per_10s=args.rate_limit,
         daily_budget=args.daily_budget,
     )
-    summary = run_sync(settings, options)
+    from spokesync.hubspot.properties import PropertyMismatchError
+
+    try:
+        summary = run_sync(settings, options)
+    except PropertyMismatchError as e:  # a mapping names a property HubSpot does not have
+        print(f"spokesync sync: {e}")
+        return 2
     print(summary.to_text())
     return 0 if summary.ok else 1

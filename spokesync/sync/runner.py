@@ -31,7 +31,12 @@ from spokesync.hubspot.associations import (
 )
 from spokesync.hubspot.client import HubSpotClient
 from spokesync.hubspot.errors import DailyLimitReached
-from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
+from spokesync.hubspot.properties import (
+    EnsureReport,
+    ensure_properties,
+    existing_properties,
+    specs_from_mapping,
+)
 from spokesync.hubspot.push import PushAborted, PushConfig, PushReport, push_changes
 from spokesync.hubspot.rate_limit import RateLimiter
 from spokesync.hubspot.read import read_all
@@ -191,14 +196,22 @@ async def sync_object(
     run_id: str,
     options: SyncOptions,
     client: HubSpotClient | None,
+    existing: dict[str, dict[str, Any]] | None = None,
 ) -> ObjectSyncSummary:
-    """Plan and push (or, with ``client=None`` / shadow, only plan) one mapping."""
+    """Plan and push (or, with ``client=None`` / shadow, only plan) one mapping.
+
+    ``existing``: the object's HubSpot property definitions, when the caller read them already
+    (see :func:`check_mappings`)."""
     started = time.perf_counter()
     shadow = options.shadow or client is None
     props: EnsureReport | None = None
     if client is not None and options.ensure_properties:
         props = await ensure_properties(
-            client, specs_from_mapping(mapping), mapping.object_type, run_id=f"{run_id}-props"
+            client,
+            specs_from_mapping(mapping),
+            mapping.object_type,
+            run_id=f"{run_id}-props",
+            existing=existing,
         )
     with plan_changes(
         settings.state_db, settings.warehouse_dir, mapping, as_of, options.rollout
@@ -411,6 +424,28 @@ async def refresh_snapshot(
     return reports
 
 
+async def check_mappings(
+    client: HubSpotClient, mappings: Sequence[MappingSpec], run_id: str
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Before any write: every mapping's properties exist in HubSpot or are declared new, with
+    compatible types (raises :class:`~spokesync.hubspot.properties.PropertyMismatchError`
+    naming file, field and the nearest existing names). Returns the definitions read, by
+    object type, so creating the missing ones costs no second read."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for mapping in mappings:
+        existing = await existing_properties(client, mapping.object_type, run_id=f"{run_id}-props")
+        await ensure_properties(
+            client,
+            specs_from_mapping(mapping),
+            mapping.object_type,
+            run_id=f"{run_id}-props",
+            dry_run=True,
+            existing=existing,
+        )
+        out[mapping.object_type] = existing
+    return out
+
+
 async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSummary:
     mappings = load_mappings(list(options.mapping_paths) or default_mapping_paths())
     # Objects others associate to go first, so both ends have HubSpot ids when associating.
@@ -419,9 +454,20 @@ async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSum
     summary = SyncSummary(run_id=run_id, as_of=as_of, shadow=options.shadow)
     client = None if options.shadow else make_client(settings, options)
     try:
+        existing: dict[str, dict[str, dict[str, Any]]] = {}
+        if client is not None and options.ensure_properties:
+            existing = await check_mappings(client, mappings, run_id)
         for mapping in mappings:
             summary.objects.append(
-                await sync_object(settings, mapping, as_of, run_id, options, client)
+                await sync_object(
+                    settings,
+                    mapping,
+                    as_of,
+                    run_id,
+                    options,
+                    client,
+                    existing.get(mapping.object_type),
+                )
             )
     finally:
         if client is not None:
