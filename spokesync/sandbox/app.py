@@ -24,6 +24,7 @@ from spokesync.sandbox.associations import AssociationService
 from spokesync.sandbox.catalog import ObjectTypeDef
 from spokesync.sandbox.errors import (
     ApiError,
+    PropertyError,
     error_body,
     invalid_json,
     missing_scopes,
@@ -34,6 +35,8 @@ from spokesync.sandbox.errors import (
     unauthenticated,
 )
 from spokesync.sandbox.faults import FaultConfig, FaultPlan
+from spokesync.sandbox.gdpr import GdprService
+from spokesync.sandbox.merges import MergeService
 from spokesync.sandbox.objects import ObjectService, now_iso
 from spokesync.sandbox.properties import MetadataService
 from spokesync.sandbox.ratelimit import RateLimiter
@@ -148,6 +151,8 @@ class SandboxApp:
         self.objects.associations = self.associations
         self.objects.search_lag_s = config.search_lag_ms / 1000
         self.searcher = SearchService(self.objects)
+        self.merges = MergeService(self.objects)
+        self.gdpr = GdprService(self.objects)
         self.meta = MetadataService(self.objects)
         self.limiter = RateLimiter(
             per_ten_seconds=config.rate_limit,
@@ -218,6 +223,20 @@ class SandboxApp:
                     str(c.query.get("archived", "false")).lower() == "true",
                 ),
                 "read",
+                ("object_type",),
+            ),
+            (
+                "POST",
+                f"{obj}/merge",
+                lambda c: self.merges.merge(c.params["object_type"], c.body),
+                "write",
+                ("object_type",),
+            ),
+            (
+                "POST",
+                f"{obj}/gdpr-delete",
+                lambda c: self.gdpr.delete(c.params["object_type"], c.body),
+                "write",
                 ("object_type",),
             ),
             (
@@ -835,6 +854,10 @@ class SandboxApp:
                 return 200, {"reset": True}
             if sub == "/export" and method == "GET":
                 return 200, self.export(query)
+            if sub == "/edit" and method == "POST":
+                from spokesync.sandbox import people
+
+                return people.edit(self.objects, parsed)
             if sub == "/faults" and method == "GET":
                 return 200, self.faults.to_json()
             if sub == "/faults" and method in ("PUT", "PATCH", "DELETE"):
@@ -852,6 +875,8 @@ class SandboxApp:
             return 400, {"error": "invalid fault configuration", "detail": json.loads(exc.json())}
         except ApiError as exc:
             return exc.status, exc.body
+        except PropertyError as exc:
+            return 400, {"error": str(exc), "code": exc.code, "name": exc.name}
         return 404, {"error": f"no admin route {method} {path}"}
 
     def _runtime_config(self) -> dict[str, Any]:

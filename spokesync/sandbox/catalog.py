@@ -319,6 +319,18 @@ def _system(created: str, modified: str, group: str) -> list[PropertyDef]:
     ]
 
 
+def _merge_properties(obj: str, group: str) -> list[PropertyDef]:
+    """Values HubSpot maintains on merges: ``;``-separated, read-only, searchable with EQ on one
+    member (multi-value enumerations, reference §12.3)."""
+    ro = {"read_only_value": True}
+    merged = _p("hs_merged_object_ids", "Merged record IDs", "enumeration", "checkbox", group, **ro)
+    extra = {
+        "0-1": [("hs_additional_emails", "Additional email addresses")],
+        "0-2": [("hs_additional_domains", "Additional Domains")],
+    }.get(obj, [])
+    return [merged, *[_p(n, label, "enumeration", "checkbox", group, **ro) for n, label in extra]]
+
+
 def _owner(group: str) -> PropertyDef:
     return _p("hubspot_owner_id", "Owner", "enumeration", "select", group, options=_owner_options())
 
@@ -361,6 +373,7 @@ def _default_properties() -> dict[str, list[PropertyDef]]:
                 ),
             ),
             _owner(ci),
+            *_merge_properties("0-1", ci),
             *_system("createdate", "lastmodifieddate", ci),
         ],
         "0-2": [
@@ -387,6 +400,7 @@ def _default_properties() -> dict[str, list[PropertyDef]]:
             _p("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", co, options=LIFECYCLE),
             _p("description", "Description", "string", "textarea", co),
             _owner(co),
+            *_merge_properties("0-2", co),
             *_system("createdate", "hs_lastmodifieddate", co),
         ],
         "0-3": [
@@ -415,6 +429,7 @@ def _default_properties() -> dict[str, list[PropertyDef]]:
             ),
             _p("description", "Deal Description", "string", "textarea", di),
             _owner(di),
+            *_merge_properties("0-3", di),
             *_system("createdate", "hs_lastmodifieddate", di),
         ],
         "0-5": [
@@ -441,6 +456,7 @@ def _default_properties() -> dict[str, list[PropertyDef]]:
                 ),
             ),
             _owner(ti),
+            *_merge_properties("0-5", ti),
             *_system("createdate", "hs_lastmodifieddate", ti),
         ],
         "0-27": [

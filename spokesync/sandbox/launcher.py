@@ -189,3 +189,27 @@ class SandboxProcess:
         if object_type:
             return next(iter(data.values()))
         return data
+
+    def edit_as_person(
+        self,
+        object_type: str,
+        record_id: str | None,
+        properties: dict[str, Any],
+        *,
+        source_type: str = "CRM_UI",
+        user_id: int | None = None,
+        timestamp: str | None = None,
+    ) -> dict[str, Any]:
+        """Write as a person in the CRM UI (history ``sourceType: CRM_UI``) or another source;
+        ``record_id`` None creates. Returns the record with every stored property."""
+        body: dict[str, Any] = {
+            "objectType": object_type,
+            "id": record_id,
+            "properties": properties,
+            "sourceType": source_type,
+        }
+        if user_id is not None:
+            body["userId"] = user_id
+        if timestamp is not None:
+            body["timestamp"] = timestamp
+        return self._call("POST", "/edit", json=body)

@@ -26,11 +26,14 @@ from spokesync.sandbox.errors import (
     too_many_inputs,
     validation_error,
 )
+from spokesync.sandbox.history import API_WRITE, PERSON_SOURCES, WriteSource, version_json
 from spokesync.sandbox.store import Record, Store
 from spokesync.sandbox.validation import format_datetime, normalize_value
 
 MAX_BATCH_INPUTS = 100
 MAX_LIST_LIMIT = 100
+MAX_LIST_LIMIT_WITH_HISTORY = 50  # "reduces the maximum"; HubSpot's own SDK pages by 50 then
+FORWARD_ONLY = {"0-1": "lifecyclestage", "0-2": "lifecyclestage"}  # reference §14
 Result = tuple[int, Any]
 
 
@@ -168,6 +171,24 @@ class ObjectService:
             body["archivedAt"] = rec.archived_at
         return body
 
+    def attach_history(
+        self, ot: ObjectTypeDef, items: list[tuple[dict[str, Any], Record]], names: Any
+    ) -> None:
+        """Add ``propertiesWithHistory`` (newest version first) to read results. System
+        properties have no stored versions: they show their current value, ``CALCULATED``."""
+        if not names:
+            return
+        wanted = [str(n) for n in (names if isinstance(names, list) else [names]) if n]
+        stored = self.store.history.read(ot.type_id, [rec.id for _, rec in items], wanted)
+        calculated = WriteSource("CALCULATED", None)
+        for body, rec in items:
+            versions = stored[rec.id]
+            for name in ot.system_properties:
+                if name in versions and not versions[name] and rec.properties.get(name):
+                    stamp = rec.created_at if name != ot.modified_property else rec.updated_at
+                    versions[name] = [version_json(rec.properties[name], stamp, calculated)]
+            body["propertiesWithHistory"] = versions
+
     def _options_for(
         self, ot: ObjectTypeDef, prop: PropertyDef, merged: dict[str, str]
     ) -> list[Option] | None:
@@ -225,6 +246,13 @@ class ObjectService:
                 )
             except PropertyError as exc:
                 errors.append(exc)
+        email = values.get("email") if ot.type_id == "0-1" else None
+        if email and email in self.store.blocklist and email != current.get("email"):
+            # GDPR-deleted while unknown: HubSpot blocks the address (reference §17; the error
+            # body for a blocked address is not recorded, INVALID_EMAIL is the sandbox's choice)
+            errors.append(
+                PropertyError("email", "INVALID_EMAIL", f"Email address {email} is invalid")
+            )
         if creating:
             for name in ot.required:
                 if not values.get(name) and not any(e.name == name for e in errors):
@@ -261,20 +289,41 @@ class ObjectService:
             400, "VALIDATION_ERROR", property_errors_message(errors, self.portal_id), errors
         )
 
+    def _forward_only(
+        self, ot: ObjectTypeDef, rec: Record, values: dict[str, str], source: WriteSource
+    ) -> dict[str, str]:
+        """``lifecyclestage`` only moves forward unless cleared first: a backward write by an
+        app is dropped silently (the request still answers 200). People in the UI may move it
+        back (reference §14)."""
+        name = FORWARD_ONLY.get(ot.type_id)
+        if name is None or source.source_type in PERSON_SOURCES:
+            return values
+        new, old = (values.get(name) or "").strip(), (rec.properties.get(name) or "").strip()
+        if not new or not old or new == old:
+            return values
+        order = {o.value: o.display_order for o in self.store.properties[ot.type_id][name].options}
+        if order.get(new, -1) < order.get(old, -1):
+            return {k: v for k, v in values.items() if k != name}
+        return values
+
     def _apply(
         self,
         ot: ObjectTypeDef,
         changes: list[tuple[Record | None, dict[str, str]]],
         stamp: str,
+        source: WriteSource = API_WRITE,
     ) -> list[tuple[Record, bool]]:
-        """Create or update records in one transaction; returns (record, created)."""
+        """Create or update records in one transaction (the caller's); returns (record,
+        created). Each changed value gets a history version attributed to ``source``."""
         new_ids = iter(self.store.allocate_ids(sum(1 for rec, _ in changes if rec is None)))
         out: list[tuple[Record, bool]] = []
         previous: dict[int, dict[str, str]] = {}
+        versions: list[tuple[int, str, str, str, WriteSource]] = []
         for rec, values in changes:
             if rec is None:
                 rid = next(new_ids)
                 props = {k: v for k, v in values.items() if v != ""}
+                versions.extend((rid, k, v, stamp, source) for k, v in props.items())
                 props.update(
                     {
                         ot.created_property: stamp,
@@ -285,7 +334,10 @@ class ObjectService:
                 out.append((Record(rid, props, stamp, stamp), True))
             else:
                 previous[rec.id] = dict(rec.properties)
-                for k, v in values.items():
+                for k, v in self._forward_only(ot, rec, values, source).items():
+                    if v == rec.properties.get(k, ""):
+                        continue
+                    versions.append((rec.id, k, v, stamp, source))
                     if v == "":
                         rec.properties.pop(k, None)
                     else:
@@ -294,6 +346,7 @@ class ObjectService:
                 rec.updated_at = stamp
                 out.append((rec, False))
         self.store.save_records(ot.type_id, [r for r, _ in out], previous=previous)
+        self.store.history.append(ot.type_id, versions)
         for rec, was_created in out:
             self._lag_search(ot, rec.id, None if was_created else previous[rec.id])
         created = sum(1 for _, c in out if c)
@@ -634,12 +687,15 @@ class ObjectService:
         prop = self._resolve_id_property(ot, prop, upsert=True) if prop else None
         properties = body.get("properties") or None
         results, missing = [], []
+        found: list[tuple[dict[str, Any], Record]] = []
         for item in inputs:
             rec = self._find_any(ot, item.get("id"), prop, archived)
             if rec is None:
                 missing.append(str(item.get("id")))
             else:
-                results.append(self.record_json(ot, rec, properties))
+                found.append((self.record_json(ot, rec, properties), rec))
+        self.attach_history(ot, found, body.get("propertiesWithHistory"))
+        results = [b for b, _ in found]
         answer: dict[str, Any] = {"status": "COMPLETE", "results": self._shuffled(results)}
         if missing:
             answer["numErrors"] = 1
@@ -700,15 +756,31 @@ class ObjectService:
         prop = self._resolve_id_property(ot, prop, upsert=True) if prop else None
         archived = str(query.get("archived", "false")).lower() == "true"
         rec = self._find_any(ot, record_id, prop, archived)
+        if rec is None and prop is None and not archived:
+            rec = self._survivor(ot, record_id)  # a merged-away id answers with the survivor
         if rec is None:
             raise not_found()
-        return 200, self.record_json(ot, rec, query.get("properties") or None)
+        body = self.record_json(ot, rec, query.get("properties") or None)
+        self.attach_history(ot, [(body, rec)], query.get("propertiesWithHistory"))
+        return 200, body
+
+    def _survivor(self, ot: ObjectTypeDef, raw_id: Any) -> Record | None:
+        try:
+            new_id = self.store.survivor_id(ot.type_id, int(str(raw_id)))
+        except ValueError:
+            return None
+        rec = None if new_id is None else self.store.records[ot.type_id].get(new_id)
+        return None if rec is None or rec.archived else rec
 
     def update(self, type_name: str, record_id: str, body: Any, query: dict[str, Any]) -> Result:
         ot = self.object_type(type_name)
         prop = query.get("idProperty")
-        prop = self._resolve_id_property(ot, prop, upsert=False) if prop else None
+        # a single PATCH takes contacts' email as idProperty (unlike batch/update)
+        prop = None if prop == "hs_object_id" else prop
+        prop = self._resolve_id_property(ot, prop, upsert=True) if prop else None
         rec = self._find(ot, record_id, prop)
+        if rec is None and prop is None:
+            rec = self._survivor(ot, record_id)  # merged-away ids work with the single PATCH
         if rec is None:
             raise not_found()
         if not isinstance(body, dict):
@@ -723,6 +795,30 @@ class ObjectService:
             self._apply(ot, [(rec, values)], now_iso())
         return 200, self.record_json(ot, rec, written=values)
 
+    def write_as(
+        self,
+        type_name: str,
+        record_id: Any,
+        properties: Any,
+        source: WriteSource,
+        stamp: str | None = None,
+    ) -> Record:
+        """Create (``record_id`` None) or update a record as someone else than the API caller
+        (a person in the CRM UI, an import): HubSpot's validation, that source in the history,
+        ``stamp`` (default now) as the write time. Read-only values are refused as usual."""
+        ot = self.object_type(type_name)
+        rec = None if record_id is None else self._find(ot, record_id, None)
+        if record_id is not None and rec is None:
+            raise not_found()
+        values, errors = self.validate_properties(ot, properties, rec, creating=rec is None)
+        if errors:
+            raise self._property_failure(errors).as_api_error(self.portal_id)
+        conflict = self._unique_conflict(ot, values, rec.id if rec else None)
+        if conflict:
+            raise conflict.as_api_error(self.portal_id)
+        [(out, _)] = self._apply(ot, [(rec, values)], stamp or now_iso(), source)
+        return out
+
     def archive(self, type_name: str, record_id: str) -> Result:
         ot = self.object_type(type_name)
         rec = self._find(ot, record_id, None)
@@ -735,6 +831,9 @@ class ObjectService:
         limit = _int_param(query.get("limit"), 10, "limit")
         if limit < 1 or limit > MAX_LIST_LIMIT:
             raise validation_error(f"limit must be between 1 and {MAX_LIST_LIMIT}, not {limit}")
+        history = query.get("propertiesWithHistory")
+        if history:
+            limit = min(limit, MAX_LIST_LIMIT_WITH_HISTORY)
         after = _int_param(query.get("after"), 0, "after")
         archived = str(query.get("archived", "false")).lower() == "true"
         records = self.store.records[ot.type_id]
@@ -749,11 +848,12 @@ class ObjectService:
                 next_id = rid
                 break
             page.append(rid)
-        body: dict[str, Any] = {
-            "results": [
-                self.record_json(ot, records[i], query.get("properties") or None) for i in page
-            ]
-        }
+        found = [
+            (self.record_json(ot, records[i], query.get("properties") or None), records[i])
+            for i in page
+        ]
+        self.attach_history(ot, found, history)
+        body: dict[str, Any] = {"results": [b for b, _ in found]}
         if next_id is not None:
             nxt = str(next_id)
             body["paging"] = {

@@ -22,6 +22,8 @@ from spokesync.sandbox.catalog import (
     default_association_types,
     default_object_types,
 )
+from spokesync.sandbox.history import TABLES as HISTORY_TABLES
+from spokesync.sandbox.history import PropertyHistory
 
 FIRST_RECORD_ID = 10_000_001
 FIRST_CUSTOM_TYPE = 3_500_001
@@ -44,6 +46,10 @@ CREATE TABLE IF NOT EXISTS association_types (
   from_type TEXT NOT NULL, to_type TEXT NOT NULL, type_id INTEGER NOT NULL, definition TEXT NOT NULL,
   PRIMARY KEY (from_type, to_type, type_id));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS merged_ids (
+  type_id TEXT NOT NULL, old_id INTEGER NOT NULL, new_id INTEGER NOT NULL,
+  PRIMARY KEY (type_id, old_id));
+CREATE TABLE IF NOT EXISTS gdpr_blocklist (email TEXT PRIMARY KEY);
 """
 
 
@@ -75,6 +81,7 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self.history = PropertyHistory(self._db)
         self._lock = threading.Lock()  # the TestClient may call from another thread
         self._load()
 
@@ -128,6 +135,12 @@ class Store:
             "SELECT from_type, from_id, to_type, to_id, type_id FROM associations"
         ):
             self.associations.setdefault((ft, fid, tt), {}).setdefault(tid_, set()).add(type_id)
+        self.merged: dict[str, dict[int, int]] = {}
+        for tid, old, new in self._db.execute("SELECT type_id, old_id, new_id FROM merged_ids"):
+            self.merged.setdefault(tid, {})[old] = new
+        self.blocklist: set[str] = {
+            e for (e,) in self._db.execute("SELECT email FROM gdpr_blocklist")
+        }
         self._rebuild_unique()
 
     def _install_schema(self, schema: dict[str, Any]) -> None:
@@ -190,14 +203,18 @@ class Store:
         return None
 
     def sorted_ids(self, type_id: str) -> list[int]:
-        """Record ids of a type in order (records are never deleted, so a count change means
-        new records and a stale cache)."""
+        """Record ids of a type in order (only :meth:`forget_records` deletes, and it drops the
+        cache, so otherwise a count change means new records and a stale cache)."""
         table = self.records.get(type_id, {})
         cached = self._id_cache.get(type_id)
         if cached is None or len(cached) != len(table):
             cached = sorted(table)
             self._id_cache[type_id] = cached
         return cached
+
+    def survivor_id(self, type_id: str, rid: int) -> int | None:
+        """The record a merged-away id now answers with (None: not merged)."""
+        return self.merged.get(type_id, {}).get(rid)
 
     def unique_properties(self, type_id: str) -> list[str]:
         names = [p.name for p in self.properties.get(type_id, {}).values() if p.has_unique_value]
@@ -274,6 +291,45 @@ class Store:
             "archived_at, properties) VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+
+    def forget_records(self, type_id: str, ids: list[int]) -> None:
+        """Drop records for good (merged away, GDPR-deleted): no longer listed or archived."""
+        table = self.records.get(type_id, {})
+        index = self.unique.get(type_id, {})
+        for rid in ids:
+            rec = table.pop(rid, None)
+            if rec is None:
+                continue
+            for name, values in index.items():
+                v = rec.properties.get(name)
+                if v and values.get(v) == rid:
+                    del values[v]
+        self._id_cache.pop(type_id, None)
+        self._db.executemany(
+            "DELETE FROM records WHERE type_id = ? AND id = ?", [(type_id, rid) for rid in ids]
+        )
+
+    def save_merge(self, type_id: str, old_ids: list[int], new_id: int) -> None:
+        """Old ids (and every id already merged into them) now answer with ``new_id``."""
+        redirects = self.merged.setdefault(type_id, {})
+        moved = [old for old, new in redirects.items() if new in old_ids]
+        rows = [(type_id, old, new_id) for old in [*old_ids, *moved]]
+        for _, old, new in rows:
+            redirects[old] = new
+        self._db.executemany("INSERT OR REPLACE INTO merged_ids VALUES (?, ?, ?)", rows)
+
+    def forget_merges(self, type_id: str, new_id: int) -> None:
+        """The ids that answered with ``new_id`` answer nothing any more."""
+        redirects = self.merged.get(type_id, {})
+        for old in [o for o, n in redirects.items() if n == new_id]:
+            del redirects[old]
+        self._db.execute(
+            "DELETE FROM merged_ids WHERE type_id = ? AND new_id = ?", (type_id, new_id)
+        )
+
+    def block_email(self, email: str) -> None:
+        self.blocklist.add(email)
+        self._db.execute("INSERT OR IGNORE INTO gdpr_blocklist VALUES (?)", (email,))
 
     def add_association(
         self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int
@@ -377,6 +433,9 @@ class Store:
                 "object_schemas",
                 "association_types",
                 "meta",
+                "merged_ids",
+                "gdpr_blocklist",
+                *HISTORY_TABLES,
             ):
                 db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
         self._load()

@@ -8,6 +8,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from spokesync.emails import email_problem, invalid_email_message, normalise_email
 from spokesync.sandbox.catalog import Option, PropertyDef
 from spokesync.sandbox.errors import PropertyError
 
@@ -27,7 +28,6 @@ MAX_STRING_LENGTH = 65_536
 _NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)$")
 _EPOCH_MS = re.compile(r"^-?\d+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MIDNIGHT = dt.time(0, 0)
 
 
@@ -116,17 +116,19 @@ def normalize_datetime(name: str, value: str) -> str:
 def normalize_enumeration(
     prop: PropertyDef, value: str, options: list[Option], existing: str | None
 ) -> str:
+    """An option value, matched after trimming surrounding whitespace and stored as sent: HubSpot
+    accepts ``" customer "`` (its Nov 2025 plan to reject such values was cancelled)."""
     allowed = {o.value for o in options}
     if prop.field_type not in MULTI_SELECT_FIELD_TYPES:
-        if value not in allowed:
+        if value.strip() not in allowed:
             raise invalid_option(prop.name, value, options)
         return value
     append = value.startswith(";")
     chosen: list[str] = [v for v in (existing or "").split(";") if v] if append else []
     for piece in value.split(";"):
-        if not piece:
+        if not piece.strip():
             continue
-        if piece not in allowed:
+        if piece.strip() not in allowed:
             raise invalid_option(prop.name, piece, options)
         if piece not in chosen:
             chosen.append(piece)
@@ -161,10 +163,9 @@ def normalize_value(
             prop, value, prop.options if options is None else options, existing
         )
     if is_email:
-        email = value.strip().lower()
-        if not _EMAIL.match(email):
-            raise PropertyError(prop.name, "INVALID_EMAIL", f"Email address {value} is invalid")
-        return email
+        if email_problem(value) is not None:
+            raise PropertyError(prop.name, "INVALID_EMAIL", invalid_email_message(value))
+        return normalise_email(value)
     if len(value) > MAX_STRING_LENGTH:
         raise PropertyError(
             prop.name,
