@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.ingestion import DAILY_INGESTION_ASSETS, GROUP
 from pipelines.landing_cursor import new_days
+from pipelines.nightly import landed_nightly_schedule
 from pipelines.partitions import daily_partitions
 from resources.warehouse import WarehouseResource
 from spokesync.ingest.contract import PARTITIONED_SOURCES
@@ -21,12 +22,11 @@ master_data_job = dg.define_asset_job(
     description="Reload the accounts and users snapshots.",
 )
 
-nightly_ingestion_schedule = dg.build_schedule_from_partitioned_job(
+nightly_ingestion_schedule = landed_nightly_schedule(
     ingestion_job,
-    name="nightly_ingestion_schedule",
-    hour_of_day=2,
-    minute_of_hour=0,
-    description="Every night at 02:00 UTC, ingest yesterday's partition of every daily source.",
+    "nightly_ingestion_schedule",
+    "Every night at 02:00 UTC, ingest yesterday's partition of every daily source (skips, "
+    "naming the sources, while yesterday's files have not all landed).",
 )
 
 nightly_master_data_schedule = dg.ScheduleDefinition(

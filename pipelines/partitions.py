@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-# The sample generator's default first day (spokesync.sample_data.generator.GeneratorConfig).
-PARTITIONS_START_DATE = "2026-01-01"
+from spokesync.calendar import partitions_start
 
-# One partition per UTC day; the last one is yesterday (a day's exports land after it ends).
+# First day: $SPOKESYNC_PARTITIONS_START, else the first landed day, else 30 days ago (see
+# spokesync.calendar). One partition per UTC day; the last one is yesterday (a day's exports
+# land after it ends), which is also the sample data's last day.
+PARTITIONS_START_DATE = partitions_start().isoformat()
 daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START_DATE)

@@ -18,6 +18,7 @@ from assets.ingestion import GROUP as INGESTION_GROUP
 from assets.sync import GROUP as SYNC_GROUP
 from assets.sync import PROPERTIES_KEY
 from pipelines.landing_cursor import new_days
+from pipelines.nightly import landed_nightly_schedule
 from pipelines.partitions import daily_partitions
 from resources.warehouse import WarehouseResource
 from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES
@@ -47,12 +48,11 @@ hubspot_refresh_job = dg.define_asset_job(
     description="Full refresh of the snapshot from HubSpot; reports drift.",
 )
 
-nightly_sync_schedule = dg.build_schedule_from_partitioned_job(
+nightly_sync_schedule = landed_nightly_schedule(
     sync_job,
-    name="nightly_sync_schedule",
-    hour_of_day=2,
-    minute_of_hour=0,
-    description="Every night at 02:00 UTC: yesterday's ingestion, then the push.",
+    "nightly_sync_schedule",
+    "Every night at 02:00 UTC: yesterday's ingestion, then the push (skips, naming the "
+    "sources, while yesterday's files have not all landed).",
 )
 
 

@@ -16,7 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=d.days, help="days of daily files")
     parser.add_argument("--accounts", type=int, default=d.accounts)
     parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--start", type=dt.date.fromisoformat, default=d.start, help="first day")
+    parser.add_argument(
+        "--start",
+        type=dt.date.fromisoformat,
+        default=None,
+        help="first day (default: --days days ago, so the sample ends yesterday, UTC)",
+    )
     parser.add_argument(
         "--events-per-day", type=int, default=None, help="usage events per day (default 5/account)"
     )
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         accounts=args.accounts,
         days=args.days,
-        start=args.start,
+        **({"start": args.start} if args.start else {}),
         events_per_day=args.events_per_day,
         mess_rate=args.mess_rate,
         part_rows=args.part_rows,
@@ -58,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         truncated_line_day=_day_index(args.truncated_line_day),
     )
     counts = generate(cfg, out)
-    print(f"generated {cfg.days} days for {cfg.accounts} accounts in {out}:")
+    last = cfg.start + dt.timedelta(days=max(cfg.days - 1, 0))
+    print(f"generated {cfg.days} days ({cfg.start} … {last}) for {cfg.accounts} accounts in {out}:")
     for source, n in counts.items():
         print(f"  {source:<16} {n:>10} rows")
     return 0

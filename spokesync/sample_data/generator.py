@@ -59,13 +59,28 @@ MASTER_CHUNK_ROWS = 250_000  # master rows are wide (names, emails): smaller chu
 MISSING_COLUMN = "paid_at"  # nullable invoices column dropped on the missing-column day
 
 
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def default_start(days: int, today: dt.date | None = None) -> dt.date:
+    """The first day of a ``days``-day sample that ends yesterday (UTC): the newest complete
+    day, which is also the newest daily partition, so the sample lines up with the calendar."""
+    return (today or utc_today()) - dt.timedelta(days=max(days, 1))
+
+
 class GeneratorConfig(BaseModel):
-    """Scale and mess parameters; saved next to the manifest so ``--append-day`` reuses them."""
+    """Scale and mess parameters; saved next to the manifest so ``--append-day`` reuses them.
+
+    ``start`` defaults to ``days`` days before today (UTC), so the sample ends yesterday; pass
+    it explicitly for a fixed, reproducible calendar (tests with hand-written dates do).
+    """
 
     seed: int = 7
     accounts: int = Field(2000, ge=1)
     days: int = Field(30, ge=0)
-    start: dt.date = dt.date(2026, 1, 1)
+    # After ``days`` (fields validate in order), so the factory sees it.
+    start: dt.date = Field(default_factory=lambda data: default_start(data["days"]))
     events_per_day: int | None = Field(None, ge=0, description="default: 5 per account")
     mess_rate: float = Field(0.015, ge=0, le=0.3)
     part_rows: int = Field(1_000_000, ge=1000)

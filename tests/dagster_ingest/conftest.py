@@ -13,7 +13,7 @@ def landing(tmp_path: Path) -> Path:
     """300 accounts, 3 days, 3% planted mess (day 2: extra usage column, truncated tickets
     line; day 3: invoices file without its optional paid_at column)."""
     out = tmp_path / "landing"
-    generate(GeneratorConfig(seed=11, accounts=300, days=3, mess_rate=0.03), out)
+    generate(GeneratorConfig(seed=11, accounts=300, days=3, mess_rate=0.03, start=DAYS[0]), out)
     return out
 
 

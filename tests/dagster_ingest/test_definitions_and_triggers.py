@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from pipelines.definitions import defs
 from pipelines.ingestion_jobs import landed_partitions_sensor
@@ -27,10 +28,23 @@ def test_definitions_load_with_every_ingestion_asset_check_job_schedule_and_sens
     assert defs.resolve_sensor_def("landed_partitions_sensor").job_name == "ingestion_job"
 
 
-def test_partitions_cover_the_sample_generator_default_start() -> None:
-    from spokesync.sample_data.generator import GeneratorConfig
+def test_partitions_start_from_the_variable_else_the_first_landed_day(tmp_path: Path) -> None:
+    from spokesync.calendar import partitions_start
+    from spokesync.sample_data.generator import GeneratorConfig, default_start, generate
+    from spokesync.settings import SettingsError
 
-    assert daily_partitions.start.date() == GeneratorConfig().start
+    # tests/conftest.py pins the variable: the code location's partitions start there.
+    assert daily_partitions.start.date() == dt.date(2026, 1, 1)
+    landing = tmp_path / "landing"
+    env = {"SPOKESYNC_LANDING": str(landing)}
+    assert partitions_start(env) == default_start(30)  # nothing landed yet
+    generate(GeneratorConfig(accounts=10, days=2), landing)  # ends yesterday
+    assert partitions_start(env) == GeneratorConfig(days=2).start
+    assert partitions_start({**env, "SPOKESYNC_PARTITIONS_START": "2025-07-01"}) == dt.date(
+        2025, 7, 1
+    )
+    with pytest.raises(SettingsError, match="SPOKESYNC_PARTITIONS_START='July' is not a date"):
+        partitions_start({**env, "SPOKESYNC_PARTITIONS_START": "July"})
 
 
 def test_sensor_requests_each_new_source_day_once(tmp_path: Path, landing: Path) -> None:
@@ -62,11 +76,26 @@ def test_sensor_requests_each_new_source_day_once(tmp_path: Path, landing: Path)
     assert json.loads(nxt.cursor) == {s: [*DAYS, day] for s in PARTITIONED_SOURCES}
 
 
-def test_nightly_schedule_requests_yesterdays_partition() -> None:
+def test_nightly_schedule_requests_yesterday_once_its_files_landed(landing: Path) -> None:
     schedule = defs.resolve_schedule_def("nightly_ingestion_schedule")
-    ctx = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2026, 1, 5, 2, 0, tzinfo=dt.UTC)
+    resources = {"warehouse": WarehouseResource(landing=str(landing))}  # 2026-01-01..03
+
+    def tick(day: int):  # noqa: ANN202 - ScheduleExecutionData is not public
+        when = dt.datetime(2026, 1, day, 2, 0, tzinfo=dt.UTC)
+        ctx = dg.build_schedule_context(
+            scheduled_execution_time=when,
+            resources=resources,
+            repository_def=defs.get_repository_def(),
+        )
+        return schedule.evaluate_tick(ctx)
+
+    (request,) = tick(4).run_requests
+    assert request.partition_key == "2026-01-03"
+    (late,) = tick(5).skip_message.splitlines()
+    assert late.startswith(
+        "no landing files for 2026-01-04 yet: product_usage, invoices, subscriptions, "
+        "support_tickets"
     )
-    data = schedule.evaluate_tick(ctx)
-    (request,) = data.run_requests
-    assert request.partition_key == "2026-01-04"
+    (landing / "erp" / "invoices" / "invoices_2026-01-03.csv").unlink()
+    assert tick(4).run_requests == []
+    assert tick(4).skip_message.startswith("no landing files for 2026-01-03 yet: invoices ")

@@ -15,6 +15,7 @@ from resources.warehouse import WarehouseResource
 from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES
 from spokesync.sample_data.generator import GeneratorConfig, append_day, generate
 
+START = dt.date(2026, 1, 1)
 DAYS3 = ["2026-01-01", "2026-01-02", "2026-01-03"]
 SYNC_ASSET_KEYS = {
     dg.AssetKey(f"{obj}_{step}")
@@ -34,7 +35,7 @@ def _tick(landing: Path, cursor: str | None) -> dg.SensorResult:
 
 def test_sensor_runs_each_new_day_once_with_its_sources_then_the_push(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
-    generate(GeneratorConfig(accounts=20, days=2, seed=3), landing)
+    generate(GeneratorConfig(accounts=20, days=2, seed=3, start=START), landing)
     first = _tick(landing, None)
     assert [r.partition_key for r in first.run_requests] == ["2026-01-01", "2026-01-02"]
     for request in first.run_requests:
@@ -55,20 +56,27 @@ def test_sensor_runs_each_new_day_once_with_its_sources_then_the_push(tmp_path: 
     assert [r.partition_key for r in third.run_requests] == [day] == ["2026-01-03"]
 
 
-def test_nightly_schedule_requests_yesterday() -> None:
+def test_nightly_schedule_requests_yesterday(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    generate(GeneratorConfig(accounts=20, days=9, seed=3, start=START), landing)
     now = dt.datetime(2026, 1, 10, 2, 0, tzinfo=dt.UTC)
     schedule = defs.resolve_schedule_def("nightly_sync_schedule")
     # No instance here: an instance_for_test() bound to the shared defs outlives its context
     # and breaks later materializations in the same process.
-    context = dg.build_schedule_context(scheduled_execution_time=now)
+    context = dg.build_schedule_context(
+        scheduled_execution_time=now,
+        resources={"warehouse": WarehouseResource(landing=str(landing))},
+        repository_def=defs.get_repository_def(),
+    )
     (request,) = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-01-09"
+    assert request.run_key == "nightly_sync_schedule:2026-01-09"
     assert schedule.job_name == "sync_job"
 
 
 def test_a_day_whose_file_lands_late_still_runs(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
-    generate(GeneratorConfig(accounts=20, days=3, seed=3), landing)
+    generate(GeneratorConfig(accounts=20, days=3, seed=3, start=START), landing)
     late = landing / "support" / "tickets" / "tickets_2026-01-02.jsonl"
     held = late.read_bytes()
     late.unlink()

@@ -1,12 +1,20 @@
 """The sample generator: deterministic, append-day consistent, chunked parts at scale."""
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from spokesync.cli import main
-from spokesync.sample_data.generator import GeneratorConfig, append_day, generate
+from spokesync.sample_data.generator import (
+    GeneratorConfig,
+    append_day,
+    default_start,
+    generate,
+)
+
+START = dt.date(2026, 1, 1)  # the tests below write dates by hand
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -16,7 +24,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Path) -> None:
-    cfg = GeneratorConfig(seed=5, accounts=80, days=2)
+    cfg = GeneratorConfig(seed=5, accounts=80, days=2, start=START)
     generate(cfg, tmp_path / "a")
     generate(cfg, tmp_path / "b")
     generate(cfg.model_copy(update={"seed": 6}), tmp_path / "c")
@@ -28,9 +36,9 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Pat
 
 
 def test_append_day_lands_exactly_what_a_longer_generation_would(tmp_path: Path) -> None:
-    generate(GeneratorConfig(seed=5, accounts=80, days=2), tmp_path / "short")
+    generate(GeneratorConfig(seed=5, accounts=80, days=2, start=START), tmp_path / "short")
     day, counts = append_day(tmp_path / "short")
-    generate(GeneratorConfig(seed=5, accounts=80, days=3), tmp_path / "long")
+    generate(GeneratorConfig(seed=5, accounts=80, days=3, start=START), tmp_path / "long")
     assert day == "2026-01-03" and set(counts) == {
         "product_usage",
         "invoices",
@@ -41,7 +49,9 @@ def test_append_day_lands_exactly_what_a_longer_generation_would(tmp_path: Path)
 
 
 def test_big_days_are_written_in_bounded_parts(tmp_path: Path) -> None:
-    cfg = GeneratorConfig(seed=1, accounts=50, days=1, events_per_day=2500, part_rows=1000)
+    cfg = GeneratorConfig(
+        seed=1, accounts=50, days=1, events_per_day=2500, part_rows=1000, start=START
+    )
     generate(cfg, tmp_path)
     parts = sorted((tmp_path / "product_usage" / "date=2026-01-01").glob("*.parquet"))
     assert [p.name for p in parts] == [
@@ -62,7 +72,18 @@ def test_big_days_are_written_in_bounded_parts(tmp_path: Path) -> None:
 def test_cli_generates_ingests_and_skips_unchanged(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("SPOKESYNC_HOME", str(tmp_path / "home"))
     landing = tmp_path / "home" / "landing"
-    args = ["--out", str(landing), "--days", "2", "--accounts", "40", "--seed", "2"]
+    args = [
+        "--out",
+        str(landing),
+        "--start",
+        "2026-01-01",
+        "--days",
+        "2",
+        "--accounts",
+        "40",
+        "--seed",
+        "2",
+    ]
     assert main(["sample-data", *args]) == 0
     capsys.readouterr()
     assert main(["ingest"]) == 0
@@ -78,3 +99,21 @@ def test_cli_generates_ingests_and_skips_unchanged(tmp_path: Path, capsys, monke
     (landing / "erp/invoices/invoices_2026-01-03.csv").write_bytes(b"\xff\xfe\x00garbage")
     assert main(["ingest", "--source", "invoices", "--date", "2026-01-03"]) == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+def test_by_default_the_sample_ends_yesterday() -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    cfg = GeneratorConfig(days=30)
+    assert cfg.start == today - dt.timedelta(days=30)
+    assert cfg.start + dt.timedelta(days=cfg.days - 1) == today - dt.timedelta(days=1)
+    assert default_start(3, today=dt.date(2026, 3, 1)) == dt.date(2026, 2, 26)
+    assert GeneratorConfig(days=3, start="2026-01-01").start == START
+
+
+def test_cli_sample_without_start_ends_yesterday(tmp_path: Path, capsys) -> None:
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    landing = tmp_path / "landing"
+    assert main(["sample-data", "--out", str(landing), "--days", "2", "--accounts", "10"]) == 0
+    assert f"… {yesterday})" in capsys.readouterr().out
+    days = sorted(p.name for p in (landing / "product_usage").iterdir())
+    assert days == [f"date={yesterday - dt.timedelta(days=1)}", f"date={yesterday}"]
