@@ -95,8 +95,18 @@ def ingest_master(
     return _ingest(source, None, Path(landing), Path(warehouse_dir), run_id, out, chunk_rows)
 
 
-def _to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
-    arrays = [pa.array(frame[f.name], from_pandas=True).cast(f.type) for f in schema]
+def _to_arrow(
+    frame: pd.DataFrame, schema: pa.Schema, valid: np.ndarray, exact: dict[str, pa.Array]
+) -> pa.Table:
+    """The valid rows with the warehouse types; decimals from their exact Arrow values."""
+    rows = frame[valid]
+    mask = pa.array(valid)
+    arrays = [
+        exact[f.name].filter(mask).cast(f.type)
+        if f.name in exact
+        else pa.array(rows[f.name], from_pandas=True).cast(f.type)
+        for f in schema
+    ]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -194,7 +204,7 @@ def _ingest(
                     if use_arrow:
                         good = arrow.select(schema.names).filter(pa.array(valid)).cast(schema)
                     else:
-                        good = _to_arrow(v.frame[valid], schema)
+                        good = _to_arrow(v.frame, schema, valid, v.exact)
                     writes.submit(good)
                     if preview is None:
                         preview = good.slice(0, 5).to_pandas()

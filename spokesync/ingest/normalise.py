@@ -2,10 +2,13 @@
 
 - emails: trimmed and lowercased (``"  Ada.Lovelace@Acme.COM "`` → ``"ada.lovelace@acme.com"``)
 - domains: URLs reduced to the bare lowercase host (``"https://www.Acme.com/about"`` → ``"acme.com"``)
+- identifiers (keys and references): trimmed of Unicode whitespace (done while parsing, in
+  :mod:`spokesync.ingest.validate`; counted here)
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 EMAIL_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -29,10 +32,12 @@ def canonical_domain(values: pd.Series) -> pd.Series:
     return v.str.rstrip(".")
 
 
-def normalise(source: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def normalise(
+    source: str, frame: pd.DataFrame, already: np.ndarray | None = None
+) -> tuple[pd.DataFrame, int]:
     """Apply the source's fixes in place of the raw values; return the frame and how many rows
-    had at least one value changed."""
-    changed = pd.Series(False, index=frame.index)
+    had at least one value changed (``already``: rows changed by an earlier fix)."""
+    changed = pd.Series(False if already is None else already, index=frame.index)
     fixes = [(c, normalise_email) for c in EMAIL_COLUMNS.get(source, ())]
     fixes += [(c, canonical_domain) for c in DOMAIN_COLUMNS.get(source, ())]
     for column, fix in fixes:

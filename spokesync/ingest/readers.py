@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from spokesync.ingest.contract import SOURCES
+from spokesync.ingest.contract import SOURCES, null_tokens
 
 DEFAULT_CHUNK_ROWS = 1_000_000
 CSV_BLOCK_BYTES = 16 << 20  # Arrow's CSV streaming block size
@@ -55,7 +55,10 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     )
 
 
-def read_parquet(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
+def read_parquet(
+    path: Path, rel: str, chunk_rows: int, tokens: tuple[str, ...] = ("",)
+) -> Iterator[RawChunk]:
+    """Parquet values are typed: a null is a null, a string is a value (``tokens`` unused)."""
     try:
         pf = pq.ParquetFile(path)
         columns = pf.schema_arrow.names
@@ -71,9 +74,13 @@ def read_parquet(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
         raise UnreadableFile(f"{rel}: cannot read Parquet file: {e}") from e
 
 
-def read_csv(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
+def read_csv(
+    path: Path, rel: str, chunk_rows: int, tokens: tuple[str, ...] = ("",)
+) -> Iterator[RawChunk]:
     """Stream a CSV file (every column as a string) in chunks; a malformed line (wrong number
-    of fields) is reported as unparsed with its line number."""
+    of fields) is reported as unparsed with its line number. Only a field equal to one of
+    ``tokens`` (default: the empty field) is null: Arrow's default null tokens (``NA``,
+    ``N/A``, ``NULL``, ``nan``, ``#N/A``, …) are off, so Namibia (``NA``) stays a country."""
     unparsed: list[UnparsedLine] = []
     bad_lines: list[int] = []
 
@@ -106,7 +113,10 @@ def read_csv(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
             read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in columns}, strings_can_be_null=True
+                column_types={c: pa.string() for c in columns},
+                null_values=list(tokens),
+                strings_can_be_null=bool(tokens),
+                quoted_strings_can_be_null=bool(tokens),
             ),
         )
         offset, batches, pending = 0, [], 0
@@ -137,8 +147,27 @@ def _header_names(line: str) -> list[str]:
     return next(csv.reader([line]))
 
 
-def read_jsonl(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
-    """One JSON object per line; a line that is not a JSON object is unparsed (kept raw)."""
+def _json_text(value: object) -> str | None:
+    """A JSON value as the text the parse step reads: strings as they are, numbers as their
+    exact digits (kept raw by the decoder), booleans ``true``/``false``, objects as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _raw_number(text: str) -> str:
+    return text
+
+
+def read_jsonl(
+    path: Path, rel: str, chunk_rows: int, tokens: tuple[str, ...] = ("",)
+) -> Iterator[RawChunk]:
+    """One JSON object per line; a line that is not a JSON object is unparsed (kept raw).
+    JSON ``null`` and a missing key are nulls, and so is a string equal to one of ``tokens``
+    (default: ``""``); numbers keep their digits (no float step), ``NaN``/``Infinity`` their
+    text (quarantined later as not finite)."""
     try:
         fh = path.open("rb")
     except OSError as e:
@@ -149,9 +178,14 @@ def read_jsonl(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
     unparsed: list[UnparsedLine] = []
 
     def flush() -> RawChunk:
-        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-        for c in frame.columns:
-            frame[c] = frame[c].astype("str").where(frame[c].notna(), None)
+        nulls = set(tokens)
+        data = {}
+        for c in columns if records else []:
+            values = [_json_text(rec.get(c)) for rec in records]
+            if nulls:
+                values = [None if v in nulls else v for v in values]
+            data[c] = pd.Series(values, dtype="str")
+        frame = pd.DataFrame(data)
         chunk = RawChunk(rel, frame, np.array(numbers, dtype=np.int64), list(columns), unparsed[:])
         records.clear(), numbers.clear(), unparsed.clear()
         return chunk
@@ -162,7 +196,9 @@ def read_jsonl(path: Path, rel: str, chunk_rows: int) -> Iterator[RawChunk]:
             if not text.strip():
                 continue
             try:
-                rec = json.loads(text)
+                rec = json.loads(
+                    text, parse_float=_raw_number, parse_int=_raw_number, parse_constant=_raw_number
+                )
                 if not isinstance(rec, dict):
                     raise ValueError(f"expected a JSON object, got {type(rec).__name__}")
             except ValueError as e:
@@ -202,6 +238,7 @@ def read_source(
     source: str, files: list[Path], landing: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS
 ) -> Iterator[RawChunk]:
     reader = READERS[SOURCES[source].format]
+    tokens = null_tokens(source)
     for path in files:
         rel = str(path.relative_to(landing)) if path.is_relative_to(landing) else str(path)
-        yield from reader(path, rel, chunk_rows)
+        yield from reader(path, rel, chunk_rows, tokens)

@@ -93,7 +93,7 @@ def test_warehouse_types_are_stable_across_partitions(loaded: tuple[Path, dict])
     assert types["occurred_at"] == "TIMESTAMP WITH TIME ZONE"
     assert types["quantity"] == "BIGINT"
     inv = {r[0]: r[1] for r in con.execute("DESCRIBE invoices").fetchall()}
-    assert inv["invoice_date"] == "DATE" and inv["amount"] == "DOUBLE"
+    assert inv["invoice_date"] == "DATE" and inv["amount"] == "DECIMAL(38,9)"
     dupes = con.execute(
         "SELECT count(*) FROM (SELECT event_id FROM product_usage GROUP BY 1 HAVING count(*) > 1)"
     ).fetchone()
