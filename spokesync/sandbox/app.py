@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
+from spokesync.sandbox import people
 from spokesync.sandbox.associations import AssociationService
 from spokesync.sandbox.catalog import ObjectTypeDef
 from spokesync.sandbox.errors import (
@@ -41,6 +42,7 @@ from spokesync.sandbox.objects import ObjectService, now_iso
 from spokesync.sandbox.properties import MetadataService
 from spokesync.sandbox.ratelimit import RateLimiter
 from spokesync.sandbox.search import SearchService
+from spokesync.sandbox.seed import PortalSeed, PortalSeeder
 from spokesync.sandbox.store import Store
 from spokesync.settings import SANDBOX_DEV_TOKEN
 
@@ -96,6 +98,7 @@ class SandboxConfig:
     seed: int | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    seed_portal: str | None = None  # a PortalSeed spec: seeds an empty portal at start
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,9 @@ class SandboxApp:
         self.searcher = SearchService(self.objects)
         self.merges = MergeService(self.objects)
         self.gdpr = GdprService(self.objects)
+        self.seeder = PortalSeeder(self.objects, self.merges)
+        if config.seed_portal and not any(self.store.records.values()):
+            self.seeder.seed(PortalSeed.parse(config.seed_portal))
         self.meta = MetadataService(self.objects)
         self.limiter = RateLimiter(
             per_ten_seconds=config.rate_limit,
@@ -855,9 +861,16 @@ class SandboxApp:
             if sub == "/export" and method == "GET":
                 return 200, self.export(query)
             if sub == "/edit" and method == "POST":
-                from spokesync.sandbox import people
-
                 return people.edit(self.objects, parsed)
+            if sub == "/seed-portal" and method == "POST":
+                spec = parsed.get("spec") if isinstance(parsed.get("spec"), str) else None
+                try:
+                    seed = PortalSeed.parse(spec) if spec else PortalSeed.model_validate(parsed)
+                    return 200, self.seeder.seed(seed)
+                except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                    return 400, {"error": str(exc)}
+            if sub == "/seed-portal" and method == "GET":
+                return 200, self.seeder.manifest() or {}
             if sub == "/faults" and method == "GET":
                 return 200, self.faults.to_json()
             if sub == "/faults" and method in ("PUT", "PATCH", "DELETE"):

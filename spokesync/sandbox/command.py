@@ -96,6 +96,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="requests kept (with bodies) for /__sandbox/requests",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for shuffling and faults")
+    parser.add_argument(
+        "--seed-portal",
+        default=None,
+        metavar="SPEC",
+        help="start from a populated portal (if the db is empty): 'default', key=value pairs "
+        "such as 'accounts=2000,companies=0.6,merged=0.02', JSON or @file.json (docs/sandbox.md)",
+    )
     faults = parser.add_argument_group("fault injection")
     faults.add_argument(
         "--fault-status",
@@ -170,6 +177,7 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
         request_log_size=args.request_log_size,
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
+        seed_portal=args.seed_portal,
     )
 
 
@@ -183,6 +191,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # pydantic's ValidationError names the bad fault knob
         print(f"spokesync sandbox: invalid option: {exc}", file=sys.stderr)
         return 2
+    if config.seed_portal:
+        from spokesync.sandbox.seed import PortalSeed
+
+        try:
+            PortalSeed.parse(config.seed_portal)
+        except (ValueError, OSError) as exc:
+            print(f"spokesync sandbox: invalid --seed-portal: {exc}", file=sys.stderr)
+            return 2
     app = create_app(config)
     print(
         json.dumps(

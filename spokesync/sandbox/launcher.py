@@ -213,3 +213,13 @@ class SandboxProcess:
         if timestamp is not None:
             body["timestamp"] = timestamp
         return self._call("POST", "/edit", json=body)
+
+    def seed_portal(self, spec: str | dict[str, Any] = "default") -> dict[str, Any]:
+        """Fill the (empty) portal with records made before spokesync; returns the manifest of
+        what was planted (docs/sandbox.md, "A seeded portal")."""
+        body = {"spec": spec} if isinstance(spec, str) else spec
+        return self._call("POST", "/seed-portal", json=body)
+
+    def seed_manifest(self) -> dict[str, Any]:
+        """The manifest of the last seeding ({} if the portal was never seeded)."""
+        return self._call("GET", "/seed-portal")

@@ -312,6 +312,8 @@ class ObjectService:
         changes: list[tuple[Record | None, dict[str, str]]],
         stamp: str,
         source: WriteSource = API_WRITE,
+        *,
+        notify: bool = True,
     ) -> list[tuple[Record, bool]]:
         """Create or update records in one transaction (the caller's); returns (record,
         created). Each changed value gets a history version attributed to ``source``."""
@@ -353,7 +355,7 @@ class ObjectService:
         self.counters.add(ot.name, "created", created)
         self.counters.add(ot.name, "updated", len(out) - created)
         for (rec, was_created), (_, values) in zip(out, changes, strict=True):
-            for listener in self.listeners:
+            for listener in self.listeners if notify else ():
                 listener(ot, rec, values, was_created)
         return out
 
