@@ -12,6 +12,7 @@ order) and reported. Nothing is loaded into Python.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import pyarrow as pa
 
 from spokesync import warehouse
 from spokesync.canonical import configure_connection, sql_canonical
-from spokesync.mapping.spec import MappingSpec, quote_identifier
+from spokesync.mapping.spec import FieldSpec, MappingSpec, quote_identifier
+from spokesync.quality import register_macros
 from spokesync.rollout import Rollout
 
 DESIRED_TABLE = "desired"
@@ -40,10 +42,65 @@ class DesiredStats:
     rejected_ids: int = 0  # rows whose id is NULL or empty
     duplicates: int = 0  # rows dropped because another row had the same canonical id
     duplicate_samples: list[str] = field(default_factory=list)
+    # per gate: records failing it (their gated fields are never written), and the first few
+    gated: dict[str, int] = field(default_factory=dict)
+    gate_samples: list[tuple[str, str, str]] = field(default_factory=list)  # (id, gate, reason)
+    # per report: records matching it (nothing held back), and the first few ids
+    reported: dict[str, int] = field(default_factory=dict)
+    report_samples: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _params(mapping: MappingSpec, as_of: dt.date) -> dict[str, object]:
-    return {"as_of": as_of} if mapping.source.uses_as_of else {}
+GATE_PREFIX = "__gate_"
+REPORT_PREFIX = "__report_"
+SAMPLES = 20
+
+
+def _params(mapping: MappingSpec, as_of: dt.date, sql: str | None = None) -> dict[str, object]:
+    """The named parameters ``sql`` (default: the source query) uses: ``$as_of`` and the
+    mapping's ``parameters``. DuckDB refuses parameters a statement does not use."""
+    text = mapping.source.sql if sql is None else sql
+    values: dict[str, object] = {"as_of": as_of, **mapping.parameters}
+    return {k: v for k, v in values.items() if re.search(rf"\${k}\b", text)}
+
+
+def reference_tables_used(mapping: MappingSpec) -> list[str]:
+    """HubSpot reference tables (pipelines, owners) the mapping's SQL joins."""
+    text = " ".join([mapping.source.sql, *(f.expr or "" for f in mapping.fields)])
+    return [t for t in warehouse.REFERENCE_TABLES if re.search(rf"\b{t}\b", text)]
+
+
+def _check_reference(con: duckdb.DuckDBPyConnection, mapping: MappingSpec) -> None:
+    present = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    missing = [t for t in reference_tables_used(mapping) if t not in present]
+    if missing:
+        raise DesiredStateError(
+            f"{mapping.path}: source.sql joins {', '.join(missing)} (HubSpot's pipelines and "
+            "owners), which no sync has read yet: run a sync with HubSpot access first "
+            "(it reads them before planning); shadow runs use the last copy read"
+        )
+
+
+def gate_pass_sql(mapping: MappingSpec, gate: str) -> str:
+    """True when a source row passes every rule of ``gate``."""
+    return " AND ".join(f"coalesce(({r.check}), false)" for r in mapping.gates[gate])
+
+
+def gate_reason_sql(mapping: MappingSpec, gate: str) -> str:
+    """The reason of the first rule of ``gate`` a source row fails (NULL: it passes)."""
+    whens = " ".join(
+        f"WHEN NOT coalesce(({r.check}), false) THEN {warehouse.sql_literal(r.reason)}"
+        for r in mapping.gates[gate]
+    )
+    return f"CASE {whens} END"
+
+
+def field_sql(mapping: MappingSpec, f: FieldSpec) -> str:
+    """A field's value over the source row; a gated field is NULL where the gate fails."""
+    if f.gate is None:
+        return f.source_sql
+    return f"CASE WHEN {gate_pass_sql(mapping, f.gate)} THEN ({f.source_sql}) END"
 
 
 def _locate_error(
@@ -57,14 +114,19 @@ def _locate_error(
     except duckdb.Error as e:
         return DesiredStateError(f"{mapping.path}: source.sql: {e}")
     probes = [("id.column", quote_identifier(mapping.id.column))]
-    probes += [(f"fields[{i}] ({f.property})", f.source_sql) for i, f in enumerate(mapping.fields)]
+    probes += [
+        (f"fields[{i}] ({f.property})", field_sql(mapping, f)) for i, f in enumerate(mapping.fields)
+    ]
+    probes += [(f"gates.{g}", gate_reason_sql(mapping, g)) for g in mapping.gates]
+    probes += [(f"reports.{r.name}", f"({r.when})") for r in mapping.reports]
     probes += [
         (f"associations[{i}].column", quote_identifier(a.column))
         for i, a in enumerate(mapping.associations)
     ]
     for where, expr in probes:
+        sql = f"SELECT {expr} FROM ({src}) AS src"
         try:
-            con.execute(f"SELECT {expr} FROM ({src}) AS src", params).fetchall()
+            con.execute(sql, _params(mapping, as_of, sql)).fetchall()
         except duckdb.Error as e:
             return DesiredStateError(f"{mapping.path}: {where}: {e}")
     return DesiredStateError(f"{mapping.path}: {err}")
@@ -80,23 +142,28 @@ def build_desired(
 
     A regular (not TEMP) table, so cursors of the same connection see it."""
     configure_connection(con)
+    register_macros(con)
+    _check_reference(con, mapping)
     stats = DesiredStats(object_type=mapping.object_type, as_of=as_of)
-    params = _params(mapping, as_of)
-    raw = [quote_identifier(mapping.id.column)] + [f.source_sql for f in mapping.fields]
+    raw = [quote_identifier(mapping.id.column)] + [field_sql(mapping, f) for f in mapping.fields]
     try:  # bind only (nothing runs): the source types pick the cheapest canonical SQL
-        types = [
-            str(t)
-            for t in con.sql(
-                f"SELECT {', '.join(raw)} FROM ({mapping.source.sql}) AS src", params=params
-            ).types
-        ]
+        probe = f"SELECT {', '.join(raw)} FROM ({mapping.source.sql}) AS src"
+        types = [str(t) for t in con.sql(probe, params=_params(mapping, as_of, probe)).types]
     except duckdb.Error as e:
         raise _locate_error(con, mapping, as_of, e) from e
     id_sql = sql_canonical(mapping.id_form, raw[0], types[0])
     cols = [f"{id_sql} AS {ID_COLUMN}"]
     cols += [
-        f"{sql_canonical(f.canonical_form, f.source_sql, t)} AS {quote_identifier(f.property)}"
-        for f, t in zip(mapping.fields, types[1:], strict=True)
+        f"{sql_canonical(f.canonical_form, expr, t)} AS {quote_identifier(f.property)}"
+        for f, expr, t in zip(mapping.fields, raw[1:], types[1:], strict=True)
+    ]
+    cols += [
+        f"{gate_reason_sql(mapping, g)} AS {quote_identifier(GATE_PREFIX + g)}"
+        for g in mapping.gates
+    ]
+    cols += [
+        f"coalesce(({r.when}), false) AS {quote_identifier(REPORT_PREFIX + r.name)}"
+        for r in mapping.reports
     ]
     cols += [
         f"CAST({quote_identifier(a.column)} AS VARCHAR) AS {quote_identifier('__assoc_' + str(i))}"
@@ -104,12 +171,12 @@ def build_desired(
     ]
     order = [f"{quote_identifier(mapping.as_of_column)} AS __order"] if mapping.as_of_column else []
     where = f"WHERE ({rollout.predicate})" if rollout and rollout.predicate else ""
+    create = (
+        f"CREATE OR REPLACE TABLE desired_raw AS SELECT {', '.join(cols + order)} "
+        f"FROM ({mapping.source.sql}) AS src {where}"
+    )
     try:
-        con.execute(
-            f"CREATE OR REPLACE TABLE desired_raw AS SELECT {', '.join(cols + order)} "
-            f"FROM ({mapping.source.sql}) AS src {where}",
-            params,
-        )
+        con.execute(create, _params(mapping, as_of, create))
     except duckdb.Error as e:
         raise _locate_error(con, mapping, as_of, e) from e
 
@@ -132,6 +199,7 @@ def build_desired(
         ]
         tiebreak = ["__order DESC NULLS LAST"] if mapping.as_of_column else []
         tiebreak += [f"{quote_identifier(f.property)} NULLS LAST" for f in mapping.fields]
+        tiebreak += [quote_identifier(GATE_PREFIX + g) + " NULLS FIRST" for g in mapping.gates]
         dedupe = (
             f"QUALIFY row_number() OVER (PARTITION BY {ID_COLUMN} ORDER BY "
             f"{', '.join(tiebreak)}) = 1"
@@ -148,7 +216,46 @@ def build_desired(
         con.execute(f"ALTER TABLE desired_raw RENAME TO {DESIRED_TABLE}")
     row = con.execute(f"SELECT count(*) FROM {DESIRED_TABLE}").fetchall()[0]
     stats.records = int(row[0]) if row else 0
+    _gate_and_report_stats(con, mapping, stats)
     return stats
+
+
+def _gate_and_report_stats(
+    con: duckdb.DuckDBPyConnection, mapping: MappingSpec, stats: DesiredStats
+) -> None:
+    for g in mapping.gates:
+        col = quote_identifier(GATE_PREFIX + g)
+        rows = con.execute(
+            f"SELECT {ID_COLUMN}, {col}, count(*) OVER () FROM {DESIRED_TABLE} "
+            f"WHERE {col} IS NOT NULL ORDER BY {ID_COLUMN} LIMIT {SAMPLES}"
+        ).fetchall()
+        stats.gated[g] = int(rows[0][2]) if rows else 0
+        stats.gate_samples += [(r[0], g, r[1]) for r in rows]
+    for r in mapping.reports:
+        col = quote_identifier(REPORT_PREFIX + r.name)
+        rows = con.execute(
+            f"SELECT {ID_COLUMN}, count(*) OVER () FROM {DESIRED_TABLE} WHERE {col} "
+            f"ORDER BY {ID_COLUMN} LIMIT {SAMPLES}"
+        ).fetchall()
+        stats.reported[r.name] = int(rows[0][1]) if rows else 0
+        stats.report_samples[r.name] = [x[0] for x in rows]
+
+
+def gate_failures(
+    con: duckdb.DuckDBPyConnection, mapping: MappingSpec, table: str = DESIRED_TABLE
+) -> list[tuple[str, str, str]]:
+    """Every record failing a gate: (external id, gate, reason), in id order."""
+    parts = [
+        f"SELECT {ID_COLUMN}, '{g}' AS gate, {quote_identifier(GATE_PREFIX + g)} AS reason "
+        f"FROM {table} WHERE {quote_identifier(GATE_PREFIX + g)} IS NOT NULL"
+        for g in mapping.gates
+    ]
+    if not parts:
+        return []
+    return [
+        (str(a), str(b), str(c))
+        for a, b, c in con.execute(" UNION ALL ".join(parts) + " ORDER BY 1, 2").fetchall()
+    ]
 
 
 def desired_long_sql(mapping: MappingSpec, table: str = DESIRED_TABLE) -> str:

@@ -39,6 +39,7 @@ from spokesync.desired import (
     desired_long_sql,
 )
 from spokesync.mapping.spec import MappingSpec, quote_identifier
+from spokesync.plan_rules import RuleStats, apply_field_rules
 from spokesync.rollout import Rollout
 from spokesync.state.store import StateStore, StateStoreBusy
 from spokesync.warehouse import sql_literal
@@ -56,6 +57,7 @@ class AssociationLink:
     to_external_id: str
     association_type_id: int
     category: str
+    remove_stale: bool = False  # the mapping archives this link once the record moves on
 
 
 class ChangePlan:
@@ -93,6 +95,7 @@ class ChangePlan:
         self.records_updated = self.records_changed - self.records_new
         # records the fingerprint pre-filter could not rule out (compared field by field)
         self.records_compared = 0
+        self.rules = RuleStats()  # forward-only moves blocked, fields withheld (plan_rules)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -208,8 +211,9 @@ class ChangePlan:
                     from_external_id=ext,
                     to_object_type=spec.to_object_type,
                     to_external_id=target,
-                    association_type_id=spec.association_type_id,
+                    association_type_id=spec.association_type_id or 0,
                     category=spec.category,
+                    remove_stale=spec.remove_stale,
                 )
                 for ext, target in rows
             ]
@@ -447,6 +451,7 @@ def plan_changes(
                 con.execute("CREATE OR REPLACE TABLE candidates AS SELECT external_id FROM desired")
             con.execute(DIFF_SQL.format(desired_long=desired_long_sql(mapping, table="cd")), params)
             con.execute(PLAN_SQL, {"as_of": as_of})
+            rules = apply_field_rules(con, mapping)
         finally:
             con.execute("DETACH st")
         row = con.execute("SELECT count(*) FROM candidates").fetchall()[0]
@@ -454,6 +459,7 @@ def plan_changes(
             con.execute(f"DROP TABLE {table}")
         change_plan = ChangePlan(con, mapping, as_of, stats, rollout)
         change_plan.spill_dir = spill_dir
+        change_plan.rules = rules
         change_plan.records_compared = int(row[0]) if row else 0
         return change_plan
     except BaseException:

@@ -20,6 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 # Tables that are partitioned by day (the partition column ``date`` comes from the path).
 PARTITIONED_TABLES: tuple[str, ...] = (
@@ -32,6 +34,26 @@ PARTITIONED_TABLES: tuple[str, ...] = (
 MASTER_TABLES: tuple[str, ...] = ("accounts", "users")
 ALL_TABLES: tuple[str, ...] = MASTER_TABLES + PARTITIONED_TABLES
 QUARANTINE = "quarantine"
+# HubSpot's own reference data (pipeline stages, owners), read from the portal by each sync
+# (spokesync.hubspot.reference) so mapping SQL joins ids instead of typing them.
+REFERENCE_DIR = "hubspot"
+REFERENCE_TABLES: tuple[str, ...] = ("hubspot_pipeline_stages", "hubspot_owners")
+
+
+def reference_path(warehouse_dir: Path, table: str) -> Path:
+    return warehouse_dir / REFERENCE_DIR / table / "data.parquet"
+
+
+def write_reference(warehouse_dir: Path, table: str, data: pa.Table) -> Path:
+    """Replace one reference table (written to a temporary name, then renamed)."""
+    if table not in REFERENCE_TABLES:
+        raise ValueError(f"unknown reference table {table!r}")
+    path = reference_path(Path(warehouse_dir), table)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(data, tmp)
+    tmp.replace(path)
+    return path
 
 
 def partition_path(warehouse_dir: Path, table: str, day: str) -> Path:
@@ -50,6 +72,9 @@ def quarantine_path(warehouse_dir: Path, source: str, day: str | None, run_id: s
 def _table_glob(warehouse_dir: Path, table: str) -> str | None:
     if table in MASTER_TABLES:
         path = master_path(warehouse_dir, table)
+        return str(path) if path.exists() else None
+    if table in REFERENCE_TABLES:
+        path = reference_path(warehouse_dir, table)
         return str(path) if path.exists() else None
     if table == QUARANTINE:
         pattern = warehouse_dir / QUARANTINE / "*" / "*" / "*.parquet"
@@ -74,11 +99,11 @@ def connect(warehouse_dir: Path, database: str = ":memory:") -> duckdb.DuckDBPyC
     "Table … does not exist" message rather than silently returning nothing.
     """
     con = duckdb.connect(database)
-    for table in (*ALL_TABLES, QUARANTINE):
+    for table in (*ALL_TABLES, QUARANTINE, *REFERENCE_TABLES):
         glob = _table_glob(Path(warehouse_dir), table)
         if glob is None:
             continue
-        hive = "true" if table not in MASTER_TABLES else "false"
+        hive = "true" if table in PARTITIONED_TABLES or table == QUARANTINE else "false"
         # DDL cannot take prepared parameters; the path is ours, quoted as a SQL literal.
         con.execute(
             f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM read_parquet('

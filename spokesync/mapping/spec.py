@@ -117,6 +117,22 @@ class FieldSpec(_Strict):
     null_policy: Literal["skip", "clear"] = "skip"
     owner: Literal["warehouse", "hubspot"] = "warehouse"
     options: list[str] | None = None
+    options_from: Literal["hubspot"] | None = Field(
+        default=None,
+        description="the options live in HubSpot (pipeline stages, owners): read them there",
+    )
+    forward_only: bool = Field(
+        default=False,
+        description="an enumeration that only moves forward in 'options' order (lifecyclestage)",
+    )
+    send_with: list[str] = Field(
+        default_factory=list,
+        description="properties always sent together with this one (amount → its currency); "
+        "if one has no desired value, this field is withheld",
+    )
+    gate: str | None = Field(
+        default=None, description="name of a gate in 'gates': written only for records passing it"
+    )
     required: bool = False
     label: str | None = None
     group: str | None = None
@@ -136,15 +152,25 @@ class FieldSpec(_Strict):
         if self.expr is not None and ";" in self.expr:
             raise ValueError("'expr' must be a single SQL expression (found ';')")
         if self.type in ("enumeration", "enumeration_multi"):
-            if not self.options:
+            if self.options_from is not None:
+                if self.options:
+                    raise ValueError("give 'options' or 'options_from', not both")
+            elif not self.options:
                 raise ValueError(f"type {self.type} needs 'options' (the allowed option values)")
-            if len(set(self.options)) != len(self.options):
+            if len(set(self.options or ())) != len(self.options or ()):
                 raise ValueError("'options' has duplicates")
-            bad = [o for o in self.options if not o or o != o.strip() or ";" in o]
+            bad = [o for o in self.options or () if not o or o != o.strip() or ";" in o]
             if bad:
                 raise ValueError(f"option values must be non-empty, trimmed, without ';': {bad}")
         elif self.options is not None:
             raise ValueError(f"'options' only applies to enumerations, not {self.type}")
+        elif self.options_from is not None:
+            raise ValueError(f"'options_from' only applies to enumerations, not {self.type}")
+        if self.forward_only:
+            if self.type != "enumeration" or not self.options:
+                raise ValueError("'forward_only' needs an enumeration with its 'options' in order")
+            if self.owner != "warehouse" or self.null_policy != "skip":
+                raise ValueError("'forward_only' fields are warehouse-owned with null_policy skip")
         if self.format is not None and self.type != "string":
             raise ValueError(f"'format' applies to string fields, not {self.type}")
         if (self.label is None) != (self.group is None):
@@ -189,19 +215,77 @@ class FieldSpec(_Strict):
         return self.expr if self.expr is not None else quote_identifier(self.column or "")
 
 
+class GateRule(_Strict):
+    """One rule of a quality gate: a SQL predicate over the source row that must hold."""
+
+    check: str
+    reason: str
+
+    @field_validator("check")
+    @classmethod
+    def _check_sql(cls, v: str) -> str:
+        if ";" in v:
+            raise ValueError("'check' must be a single SQL predicate (found ';')")
+        return v.strip()
+
+
+class ReportSpec(_Strict):
+    """A condition worth telling a person about (counted and listed each run, nothing held
+    back), e.g. an account owner HubSpot does not know, routed to the fallback owner."""
+
+    name: str
+    when: str
+    message: str
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        return validate_identifier(v, "report name")
+
+    @field_validator("when")
+    @classmethod
+    def _check_sql(cls, v: str) -> str:
+        if ";" in v:
+            raise ValueError("'when' must be a single SQL predicate (found ';')")
+        return v.strip()
+
+
 class AssociationSpec(_Strict):
     """Associate each record to a record of another synced object via a source column that holds
     the other record's external id (v4 batch associations)."""
 
     to_object_type: str
     column: str
-    association_type_id: int = Field(gt=0)
+    association_type_id: int | None = Field(
+        default=None, gt=0, description="omit it: the type id is read from HubSpot's labels API"
+    )
     category: Literal["HUBSPOT_DEFINED", "USER_DEFINED"] = "HUBSPOT_DEFINED"
+    label: str | None = Field(
+        default=None,
+        description="the association label (None: the pair's unlabeled default type); "
+        "a USER_DEFINED label is created through the labels API when missing",
+    )
+    remove_stale: bool = Field(
+        default=False,
+        description="archive links spokesync made that the record no longer wants",
+    )
 
     @field_validator("column")
     @classmethod
     def _check_column(cls, v: str) -> str:
         return validate_identifier(v, "column")
+
+    @model_validator(mode="after")
+    def _check_label(self) -> AssociationSpec:
+        if self.category == "USER_DEFINED" and not self.label and not self.association_type_id:
+            raise ValueError("a USER_DEFINED association needs its 'label'")
+        return self
+
+    @property
+    def label_name(self) -> str:
+        """Internal name for a label spokesync creates (no hyphens, not starting with a digit)."""
+        name = re.sub(r"[^a-z0-9_]+", "_", (self.label or "").lower()).strip("_")
+        return name if name and not name[0].isdigit() else f"label_{name}"
 
 
 NORMALISERS = ("exact", "lower", "email", "domain", "digits")
@@ -259,6 +343,16 @@ class MappingSpec(_Strict):
     source: SourceSpec
     fields: list[FieldSpec] = Field(min_length=1)
     associations: list[AssociationSpec] = Field(default_factory=list)
+    gates: dict[str, list[GateRule]] = Field(
+        default_factory=dict,
+        description="named quality gates; a field with 'gate: <name>' is written only for "
+        "records passing every rule of it. Failures are counted and listed, never written",
+    )
+    reports: list[ReportSpec] = Field(default_factory=list)
+    parameters: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="values bound as $name in the SQL (never pasted into it)",
+    )
     as_of_column: str | None = Field(
         default=None,
         description="source column whose latest value wins when the query yields duplicate ids",
@@ -298,6 +392,26 @@ class MappingSpec(_Strict):
                 what = "the id property" if f.property == self.id.property else "a duplicate"
                 raise ValueError(f"fields[{i}] ({f.property}): {what}; map each property once")
             seen.add(f.property)
+        for name in self.gates:
+            validate_identifier(name, "gate name")
+        for i, f in enumerate(self.fields):
+            if f.gate is not None and f.gate not in self.gates:
+                raise ValueError(f"fields[{i}] ({f.property}): gate {f.gate!r} is not in 'gates'")
+            if f.gate is not None and f.null_policy != "skip":
+                raise ValueError(
+                    f"fields[{i}] ({f.property}): a gated field has null_policy skip (a record "
+                    "failing the gate must never be cleared)"
+                )
+            for other in f.send_with:
+                if other not in seen or other == f.property:
+                    raise ValueError(
+                        f"fields[{i}] ({f.property}): send_with {other!r} is not another "
+                        "mapped property"
+                    )
+        for name in self.parameters:
+            validate_identifier(name, "parameter name")
+            if name == "as_of":
+                raise ValueError("parameters: 'as_of' is bound to the partition date")
         return self
 
     @property

@@ -196,6 +196,10 @@ INDUSTRIES = _opts(
     "WHOLESALE",
 )
 
+# The portal's currencies (company currency first), as account-info's companyCurrency and
+# additionalCurrencies would list them.
+PORTAL_CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NOK", "DKK")
+
 OWNERS: list[dict[str, Any]] = [
     {"id": "75000001", "email": "ava.owner@example.com", "firstName": "Ava", "lastName": "Owner"},
     {"id": "75000002", "email": "ben.seller@example.com", "firstName": "Ben", "lastName": "Seller"},
@@ -204,6 +208,26 @@ OWNERS: list[dict[str, Any]] = [
         "email": "cleo.support@example.com",
         "firstName": "Cleo",
         "lastName": "Support",
+    },
+    # Three of the sample company's four account owners are HubSpot users (the fourth,
+    # kim.ortiz@, is not: the routing workflow sends her accounts to the fallback owner).
+    {
+        "id": "75000004",
+        "email": "alex.morgan@spokesync-demo.com",
+        "firstName": "Alex",
+        "lastName": "Morgan",
+    },
+    {
+        "id": "75000005",
+        "email": "sam.lee@spokesync-demo.com",
+        "firstName": "Sam",
+        "lastName": "Lee",
+    },
+    {
+        "id": "75000006",
+        "email": "jo.baker@spokesync-demo.com",
+        "firstName": "Jo",
+        "lastName": "Baker",
     },
 ]
 
@@ -406,6 +430,16 @@ def _default_properties() -> dict[str, list[PropertyDef]]:
         "0-3": [
             _p("dealname", "Deal Name", *txt, di),
             _p("amount", "Amount", "number", "number", di),
+            # Multi-currency portal: the deal's currency is its own property (options = the
+            # portal's currencies); `amount` carries none.
+            _p(
+                "deal_currency_code",
+                "Currency",
+                "enumeration",
+                "select",
+                di,
+                options=_opts(*PORTAL_CURRENCIES),
+            ),
             _p("pipeline", "Pipeline", "enumeration", "select", di),
             _p("dealstage", "Deal Stage", "enumeration", "radio", di),
             _p("closedate", "Close Date", "datetime", "date", di),

@@ -22,8 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from spokesync import warehouse
-from spokesync.desired import DESIRED_TABLE, ID_COLUMN, DesiredStats, build_desired
+from spokesync.desired import (
+    DESIRED_TABLE,
+    ID_COLUMN,
+    DesiredStats,
+    build_desired,
+    reference_tables_used,
+)
 from spokesync.diff import ChangePlan, plan_changes
+from spokesync.hubspot.association_types import resolve_association_types
 from spokesync.hubspot.associations import (
     ASSOCIATION_BATCH_LIMIT,
     AssociationReport,
@@ -40,10 +47,11 @@ from spokesync.hubspot.properties import (
 from spokesync.hubspot.push import PushAborted, PushConfig, PushReport, push_changes
 from spokesync.hubspot.rate_limit import RateLimiter
 from spokesync.hubspot.read import read_all
+from spokesync.hubspot.reference import refresh_reference
 from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec
 from spokesync.rollout import Rollout
-from spokesync.settings import Settings
+from spokesync.settings import Settings, SettingsError
 from spokesync.state.store import DriftReport, LinkRow, StateStore
 
 # The repository's mappings/ folder, unless SPOKESYNC_MAPPINGS names another one.
@@ -205,14 +213,19 @@ async def sync_object(
     started = time.perf_counter()
     shadow = options.shadow or client is None
     props: EnsureReport | None = None
-    if client is not None and options.ensure_properties:
-        props = await ensure_properties(
-            client,
-            specs_from_mapping(mapping),
-            mapping.object_type,
-            run_id=f"{run_id}-props",
-            existing=existing,
-        )
+    if client is not None and reference_tables_used(mapping):
+        # Pipeline stage and owner ids as HubSpot has them now (reads only: shadow runs too).
+        await refresh_reference(client, settings.warehouse_dir, f"{run_id}-ref")
+    if client is not None and not shadow:
+        if options.ensure_properties:
+            props = await ensure_properties(
+                client,
+                specs_from_mapping(mapping),
+                mapping.object_type,
+                run_id=f"{run_id}-props",
+                existing=existing,
+            )
+        mapping = await resolve_association_types(client, mapping, run_id)
     with plan_changes(
         settings.state_db, settings.warehouse_dir, mapping, as_of, options.rollout
     ) as change_plan:
@@ -317,7 +330,8 @@ async def push_associations(
     association snapshot does not hold yet, and only once both ends have a HubSpot id — a link
     whose target HubSpot rejected is sent by a later run, after the target is written.
     Re-creating an existing association is a no-op in HubSpot, so a retry is safe."""
-    wanted = [
+    links = change_plan.associations(changed_only=False)
+    wanted: list[LinkRow] = [
         (
             link.from_object_type,
             link.from_external_id,
@@ -326,9 +340,11 @@ async def push_associations(
             link.association_type_id,
             link.category,
         )
-        for link in change_plan.associations(changed_only=False)
+        for link in links
     ]
-    await archive_stale_associations(client, store, change_plan.object_type, wanted, run_id)
+    removable = [w for w, link in zip(wanted, links, strict=True) if link.remove_stale]
+    if removable:
+        await archive_stale_associations(client, store, change_plan.object_type, removable, run_id)
     groups: dict[tuple[str, int, str], list[LinkRow]] = {}
     for link in store.missing_associations(wanted):
         groups.setdefault((link[2], link[4], link[5]), []).append(link)
@@ -452,10 +468,16 @@ async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSum
     mappings.sort(key=lambda m: (bool(m.associations), m.object_type))
     as_of = options.as_of or latest_partition(settings.warehouse_dir)
     summary = SyncSummary(run_id=run_id, as_of=as_of, shadow=options.shadow)
-    client = None if options.shadow else make_client(settings, options)
+    client: HubSpotClient | None = None
+    try:
+        client = make_client(settings, options)
+    except SettingsError:
+        if not options.shadow:
+            raise
+        # A shadow run without a token plans from the reference tables last read.
     try:
         existing: dict[str, dict[str, dict[str, Any]]] = {}
-        if client is not None and options.ensure_properties:
+        if client is not None and options.ensure_properties and not options.shadow:
             existing = await check_mappings(client, mappings, run_id)
         for mapping in mappings:
             summary.objects.append(

@@ -71,3 +71,21 @@ def rewrite_master(home: Path, table: str, key: str, key_value: str, **values: o
 
 def upsert_requests(sandbox: SandboxProcess) -> list[dict]:
     return [r for r in sandbox.requests(method="POST") if r["path"].endswith("/batch/upsert")]
+
+
+def read_reference(settings: Settings) -> None:
+    """Read HubSpot's pipelines and owners from the sandbox into the warehouse, as a sync does
+    before planning (for tests that compute desired state before any sync ran)."""
+    import asyncio
+
+    from spokesync.hubspot.reference import refresh_reference
+    from spokesync.sync.runner import SyncOptions, make_client
+
+    async def run() -> None:
+        client = make_client(settings, SyncOptions())
+        try:
+            await refresh_reference(client, settings.warehouse_dir, "test-reference")
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())

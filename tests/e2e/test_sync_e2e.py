@@ -29,7 +29,7 @@ from spokesync.sync.runner import (
     refresh_snapshot,
     run_sync,
 )
-from tests.e2e.conftest import rewrite_master, upsert_requests
+from tests.e2e.conftest import read_reference, rewrite_master, upsert_requests
 
 pytestmark = pytest.mark.e2e
 MAPPINGS = load_mappings(default_mapping_paths())
@@ -40,6 +40,7 @@ def desired_state(settings: Settings, as_of: dt.date) -> dict[str, dict[str, dic
     """What each object should hold in HubSpot: {type: {external_id: {property: value}}},
     computed by the engine's own diff against an empty snapshot (values as canonical strings)."""
     out: dict[str, dict[str, dict[str, str]]] = {}
+    read_reference(settings)
     empty = settings.home / "empty-state.duckdb"
     for mapping in MAPPINGS:
         with plan_changes(empty, settings.warehouse_dir, mapping, as_of) as plan:
@@ -71,19 +72,19 @@ def assert_sandbox_matches(sandbox: SandboxProcess, expected: dict) -> None:
 
 def assert_associated_to_their_company(sandbox: SandboxProcess) -> None:
     """Contacts, deals and tickets are each associated to exactly their account's company,
-    with the mapping's association type id."""
+    with HubSpot's unlabeled type for the pair (which the sync read from the labels API)."""
+    default_type = {"contacts": 279, "deals": 341, "tickets": 339}
     exported = sandbox.export()
     company_by_account = {
         c["properties"]["spokesync_account_id"]: c["id"] for c in exported["companies"]
     }
     for object_type in ("contacts", "deals", "tickets"):
-        (spec,) = BY_TYPE[object_type].associations
         assert exported[object_type]
         for record in exported[object_type]:
             account = record["properties"]["spokesync_account_id"]
             links = record["associations"].get("companies", [])
             assert [link["id"] for link in links] == [company_by_account[account]], record["id"]
-            assert spec.association_type_id in links[0]["types"]
+            assert default_type[object_type] in links[0]["types"]
 
 
 def test_first_sync_creates_all_then_zero_writes_then_exactly_one_field(
@@ -125,44 +126,41 @@ def test_first_sync_creates_all_then_zero_writes_then_exactly_one_field(
 def test_hubspot_owned_edit_stands_warehouse_owned_is_restored(
     settings: Settings, sandbox: SandboxProcess
 ) -> None:
-    companies = BY_TYPE["companies"]
-    owned = {f.property: f.owner for f in companies.fields}
-    assert owned["lifecyclestage"] == "hubspot" and owned["name"] == "warehouse"
+    deals = BY_TYPE["deals"]
+    owned = {f.property: f.owner for f in deals.fields}
+    assert owned["description"] == "hubspot" and owned["dealname"] == "warehouse"
     run_sync(settings)
-    record = sandbox.export("companies")[0]
-    key = record["properties"][companies.id.property]
-    original_name = record["properties"]["name"]
-    # A person edits both fields in HubSpot (in the UI, which may move lifecyclestage back;
-    # an API write could not: HubSpot keeps the later stage).
+    record = sandbox.export("deals")[0]
+    key = record["properties"][deals.id.property]
+    original_name = record["properties"]["dealname"]
+    # A person edits both fields in HubSpot.
     edited = sandbox.edit_as_person(
-        "companies",
+        "deals",
         record["id"],
-        {"lifecyclestage": "opportunity", "name": "Edited By Sales"},
+        {"description": "Edited By Sales", "dealname": "Renamed By Sales"},
     )
-    assert edited["properties"]["lifecyclestage"] == "opportunity"
+    assert edited["properties"]["description"] == "Edited By Sales"
 
     async def refresh() -> list:
         client = make_client(settings, SyncOptions())
         try:
-            return await refresh_snapshot(settings, [companies], client, "refresh-test")
+            return await refresh_snapshot(settings, [deals], client, "refresh-test")
         finally:
             await client.aclose()
 
     (drift,) = asyncio.run(refresh())
     drifted = {(d.external_id, d.property) for d in drift.samples}
-    assert {(key, "lifecyclestage"), (key, "name")} <= drifted
+    assert {(key, "description"), (key, "dealname")} <= drifted
 
     sandbox.clear_requests()
-    run_sync(settings, SyncOptions(mapping_paths=[companies.path]))
+    run_sync(settings, SyncOptions(mapping_paths=[deals.path]))
     calls = upsert_requests(sandbox)
     assert [i["properties"] for c in calls for i in c["body"]["inputs"]] == [
-        {"name": original_name}
+        {"dealname": original_name}
     ]
-    after = next(
-        r for r in sandbox.export("companies") if r["properties"][companies.id.property] == key
-    )
-    assert after["properties"]["lifecyclestage"] == "opportunity"
-    assert after["properties"]["name"] == original_name
+    after = next(r for r in sandbox.export("deals") if r["properties"][deals.id.property] == key)
+    assert after["properties"]["description"] == "Edited By Sales"
+    assert after["properties"]["dealname"] == original_name
 
 
 def test_backfill_of_older_partition_keeps_newer_values(
@@ -313,7 +311,9 @@ def test_cli_sync_ingests_new_landing_files_then_shadow_then_push(
 
     pushed = cli()
     assert "product_usage" not in pushed  # landing unchanged: nothing re-ingested
-    settings = Settings.from_env(environ={}, home=home, env="test")
+    settings = Settings.from_env(
+        environ={}, home=home, env="test", hubspot_base_url=sandbox.base_url
+    )
     expected = desired_state(settings, latest_partition(settings.warehouse_dir))
     assert_sandbox_matches(sandbox, expected)
 

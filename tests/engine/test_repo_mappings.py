@@ -7,18 +7,47 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from spokesync.desired import desired_table
+from spokesync.hubspot.reference import OWNERS_SCHEMA, STAGES_SCHEMA
 from spokesync.mapping import MappingSpec, load_mappings
+from spokesync.warehouse import write_reference
 from tests.engine.conftest import AS_OF, TS, Warehouse, account
 
 REPO_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 DAY = "2026-01-14"
 
 
+def write_reference_tables(root: Path) -> None:
+    """HubSpot's pipelines and owners as a sync saves them (ids differ from labels on purpose)."""
+    stages = [
+        ("deals", "p-sales", "Sales Pipeline", "st-trial", "Presentation Scheduled", 2, False),
+        ("deals", "p-sales", "Sales Pipeline", "st-won", "Closed Won", 5, True),
+        ("deals", "p-sales", "Sales Pipeline", "st-lost", "Closed Lost", 6, True),
+        ("deals", "p-renew", "Renewals Pipeline", "st-r-won", "Closed Won", 1, True),
+        ("tickets", "0", "Support Pipeline", "1", "New", 0, False),
+        ("tickets", "0", "Support Pipeline", "2", "Waiting on contact", 1, False),
+        ("tickets", "0", "Support Pipeline", "3", "Waiting on us", 2, False),
+        ("tickets", "0", "Support Pipeline", "4", "Closed", 3, True),
+    ]
+    cols = list(STAGES_SCHEMA.names)
+    write_reference(
+        root,
+        "hubspot_pipeline_stages",
+        pa.Table.from_pylist([dict(zip(cols, r, strict=True)) for r in stages], STAGES_SCHEMA),
+    )
+    owners = [
+        {"owner_id": "501", "email": "owner1@example.com", "first_name": "O", "last_name": "One"},
+        {"owner_id": "509", "email": "ava.owner@example.com", "first_name": "A", "last_name": "V"},
+    ]
+    write_reference(root, "hubspot_owners", pa.Table.from_pylist(owners, OWNERS_SCHEMA))
+
+
 @pytest.fixture
 def full_warehouse(wh: Warehouse) -> Warehouse:
+    write_reference_tables(wh.root)
     ts = dt.datetime(2026, 1, 14, 9, 30, 15, 250000, tzinfo=dt.UTC)
     wh.write("accounts", [account(1), account(2, industry="RETAIL", domain="www.two.io")])
     wh.write(
@@ -201,8 +230,48 @@ def test_repo_mappings_produce_expected_values(full_warehouse: Warehouse) -> Non
         "two.io",
         None,
         None,
-        "opportunity",
+        "lead",
     )
+    # Usage lifecycle and support context: A0001 has 2 users, 1 active (events on Jan 14), one
+    # urgent ticket still pending; its owner is not a HubSpot owner → the fallback owner 509.
+    health = (
+        "spokesync_active_users_7d",
+        "spokesync_last_active_date",
+        "spokesync_adoption_score",
+        "spokesync_product_qualified",
+        "spokesync_renewal_risk",
+        "spokesync_urgent_tickets_30d",
+        "spokesync_last_ticket_at",
+        "spokesync_time_since_last_ticket",
+        "spokesync_churn_risk",
+        "hubspot_owner_id",
+    )
+    assert {k: a1[k] for k in health} == {
+        "spokesync_active_users_7d": "1",
+        "spokesync_last_active_date": "2026-01-14",
+        "spokesync_adoption_score": "50",
+        "spokesync_product_qualified": "false",
+        "spokesync_renewal_risk": "false",
+        "spokesync_urgent_tickets_30d": "1",
+        "spokesync_last_ticket_at": "2026-01-14T09:30:15.250Z",
+        "spokesync_time_since_last_ticket": "0-7 days",
+        "spokesync_churn_risk": "false",
+        "hubspot_owner_id": "509",
+    }
+    assert {k: a2[k] for k in health} == {
+        "spokesync_active_users_7d": "0",
+        "spokesync_last_active_date": None,
+        "spokesync_adoption_score": "0",
+        "spokesync_product_qualified": "false",
+        "spokesync_renewal_risk": "false",
+        "spokesync_urgent_tickets_30d": "0",
+        "spokesync_last_ticket_at": None,
+        "spokesync_time_since_last_ticket": None,
+        "spokesync_churn_risk": "false",
+        "hubspot_owner_id": "509",
+    }
+    assert stats.reported == {"unknown_owner": 2}
+    assert stats.report_samples == {"unknown_owner": ["A0001", "A0002"]}
 
     contacts, _ = desired_table(full_warehouse.root, specs["contacts"], AS_OF)
     ann = _by_id(contacts)["ann@example.com"]
@@ -217,16 +286,40 @@ def test_repo_mappings_produce_expected_values(full_warehouse: Warehouse) -> Non
     s1, s2 = _by_id(deals)["S1"], _by_id(deals)["S2"]
     assert (s1["dealname"], s1["pipeline"], s1["dealstage"], s1["amount"], s1["closedate"]) == (
         "Account 1 – Growth",
-        "default",
-        "closedwon",
+        "p-sales",
+        "st-won",
         "14814",
         "2025-03-01T00:00:00.000Z",
     )
+    # Quote to cash: the latest issued invoice (I1, due Jan 31) is open on Jan 15.
+    q2c = (
+        "deal_currency_code",
+        "spokesync_mrr",
+        "spokesync_term_start",
+        "spokesync_term_end",
+        "spokesync_renews_on",
+        "spokesync_invoicing_status",
+        "spokesync_payment_status",
+        "spokesync_last_payment_date",
+        "spokesync_last_invoice_id",
+    )
+    assert {k: s1[k] for k in q2c} == {
+        "deal_currency_code": "EUR",
+        "spokesync_mrr": "1234.5",
+        "spokesync_term_start": "2025-03-01",
+        "spokesync_term_end": "2026-02-28",
+        "spokesync_renews_on": "2026-03-01",
+        "spokesync_invoicing_status": "open",
+        "spokesync_payment_status": "awaiting_payment",
+        "spokesync_last_payment_date": None,
+        "spokesync_last_invoice_id": "I1",
+    }
     assert (s2["dealstage"], s2["closedate"], s2["spokesync_renews_on"]) == (
-        "closedlost",
+        "st-lost",
         "2026-01-10T00:00:00.000Z",
         None,
     )
+    assert (s2["spokesync_term_end"], s2["spokesync_invoicing_status"]) == ("2026-01-10", None)
 
     tickets, _ = desired_table(full_warehouse.root, specs["tickets"], AS_OF)
     t1 = _by_id(tickets)["T1"]

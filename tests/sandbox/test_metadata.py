@@ -148,7 +148,7 @@ def test_custom_object_schema_and_records_by_id_and_fqn(api: Api) -> None:
 
 def test_owners_and_pipelines(api: Api) -> None:
     status, owners = api.get("/crm/v3/owners")
-    assert status == 200 and len(owners["results"]) == 3
+    assert status == 200 and len(owners["results"]) == 6
     owner_id = owners["results"][0]["id"]
     assert api.get(f"/crm/v3/owners/{owner_id}")[1]["email"] == owners["results"][0]["email"]
     _, deals = api.get("/crm/v3/pipelines/deals")

@@ -1,0 +1,96 @@
+"""Association type ids, read from HubSpot instead of typed into mappings.
+
+A mapping's association names the pair and, optionally, a label. Before pushing, the sync
+reads the pair's types (``GET /crm/associations/{version}/{from}/{to}/labels``): no label means
+the pair's unlabeled HUBSPOT_DEFINED type; a label is matched case-insensitively; a missing
+USER_DEFINED label (e.g. "Billing contact") is created through the labels API (``POST …/labels``,
+idempotent: read first, create only if absent). Labels' type ids are per portal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spokesync.hubspot.client import HubSpotClient, _raise_unless_ok
+from spokesync.hubspot.errors import HubSpotConfigError
+from spokesync.mapping.spec import AssociationSpec, MappingSpec
+
+
+class AssociationTypeError(HubSpotConfigError):
+    """A mapping names an association HubSpot does not have (and cannot be created)."""
+
+
+async def list_association_types(
+    client: HubSpotClient, from_type: str, to_type: str, *, request_id: str
+) -> list[dict[str, Any]]:
+    response = await client.request(
+        "GET", client.associations_path(from_type, to_type, "/labels"), request_id=request_id
+    )
+    return list((_raise_unless_ok(response).body or {}).get("results") or ())
+
+
+async def create_label(
+    client: HubSpotClient, spec_from: str, spec: AssociationSpec, *, request_id: str
+) -> int:
+    response = await client.request(
+        "POST",
+        client.associations_path(spec_from, spec.to_object_type, "/labels"),
+        json={"label": spec.label, "name": spec.label_name},
+        request_id=request_id,
+        write=True,
+    )
+    results = (_raise_unless_ok(response).body or {}).get("results") or ()
+    for r in results:
+        if (r.get("label") or "").lower() == (spec.label or "").lower():
+            return int(r["typeId"])
+    if results:
+        return int(results[0]["typeId"])
+    raise AssociationTypeError(f"HubSpot created label {spec.label!r} but returned no type id")
+
+
+def pick_type(spec: AssociationSpec, types: list[dict[str, Any]]) -> int | None:
+    """The type id of ``spec`` among the pair's types (None: absent)."""
+    for t in types:
+        if t.get("category") != spec.category:
+            continue
+        label = t.get("label")
+        if spec.label is None and label is None:
+            return int(t["typeId"])
+        if spec.label is not None and (label or "").lower() == spec.label.lower():
+            return int(t["typeId"])
+    return None
+
+
+async def resolve_association_types(
+    client: HubSpotClient, mapping: MappingSpec, run_id: str
+) -> MappingSpec:
+    """``mapping`` with every association's type id filled from HubSpot."""
+    if all(a.association_type_id is not None for a in mapping.associations):
+        return mapping
+    resolved: list[AssociationSpec] = []
+    cache: dict[str, list[dict[str, Any]]] = {}
+    for n, spec in enumerate(mapping.associations, start=1):
+        if spec.association_type_id is not None:
+            resolved.append(spec)
+            continue
+        if spec.to_object_type not in cache:
+            cache[spec.to_object_type] = await list_association_types(
+                client,
+                mapping.object_type,
+                spec.to_object_type,
+                request_id=f"{run_id}-assoc-types-{n}",
+            )
+        type_id = pick_type(spec, cache[spec.to_object_type])
+        if type_id is None and spec.category == "USER_DEFINED":
+            type_id = await create_label(
+                client, mapping.object_type, spec, request_id=f"{run_id}-assoc-label-{n}"
+            )
+            cache.pop(spec.to_object_type)
+        if type_id is None:
+            what = f"label {spec.label!r}" if spec.label else "an unlabeled default type"
+            raise AssociationTypeError(
+                f"{mapping.path}: associations[{n - 1}]: HubSpot has no {spec.category} "
+                f"association {mapping.object_type} → {spec.to_object_type} with {what}"
+            )
+        resolved.append(spec.model_copy(update={"association_type_id": type_id}))
+    return mapping.model_copy(update={"associations": resolved})
