@@ -30,6 +30,7 @@ from spokesync.rollout import Rollout
 from spokesync.sync.runner import (
     default_mapping_paths,
     make_client,
+    read_reference_for,
     refresh_snapshot,
     sync_object,
     write_desired_parquet,
@@ -90,7 +91,10 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, hubspot: HubSpotResource
     ) -> dg.MaterializeResult:
         as_of = as_of_for(context)
-        path, stats = write_desired_parquet(hubspot.settings(), mapping, as_of)
+        settings = hubspot.settings()
+        # Pipeline stage and owner ids as HubSpot has them now (reads only).
+        read_reference_for(settings, mapping, hubspot.options(), context.run.run_id)
+        path, stats = write_desired_parquet(settings, mapping, as_of)
         bad = stats.rejected_ids + stats.duplicates
         return dg.MaterializeResult(
             metadata={
