@@ -22,7 +22,9 @@ import dagster as dg
 
 from pipelines.partitions import daily_partitions
 from resources.hubspot import HubSpotResource
-from spokesync.hubspot.properties import ensure_properties, specs_from_mapping
+from spokesync import warehouse
+from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
+from spokesync.hubspot.reference import ReferenceReport, refresh_reference
 from spokesync.mapping.lineage import tables_read
 from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec
@@ -30,7 +32,6 @@ from spokesync.rollout import Rollout
 from spokesync.sync.runner import (
     default_mapping_paths,
     make_client,
-    read_reference_for,
     refresh_snapshot,
     sync_object,
     write_desired_parquet,
@@ -81,7 +82,14 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         key=desired_key,
         # Only the warehouse tables this mapping's SQL reads (ingestion assets of the same
         # names): a quarantined invoices file then blocks only the objects that read invoices.
-        deps=[dg.AssetKey(t) for t in sorted(tables_read(mapping))],
+        # HubSpot's pipelines and owners (reference tables) come from hubspot_properties.
+        deps=sorted(
+            {
+                PROPERTIES_KEY if t in warehouse.REFERENCE_TABLES else dg.AssetKey(t)
+                for t in tables_read(mapping)
+            },
+            key=lambda k: k.to_user_string(),
+        ),
         kinds={"duckdb", "parquet"},
         description=f"Desired HubSpot {obj} state from {mapping.path.name} (canonical values).",
         check_specs=[dg.AssetCheckSpec("ids_present_and_unique", asset=desired_key)],
@@ -91,10 +99,7 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, hubspot: HubSpotResource
     ) -> dg.MaterializeResult:
         as_of = as_of_for(context)
-        settings = hubspot.settings()
-        # Pipeline stage and owner ids as HubSpot has them now (reads only).
-        read_reference_for(settings, mapping, hubspot.options(), context.run.run_id)
-        path, stats = write_desired_parquet(settings, mapping, as_of)
+        path, stats = write_desired_parquet(hubspot.settings(), mapping, as_of)
         bad = stats.rejected_ids + stats.duplicates
         return dg.MaterializeResult(
             metadata={
@@ -209,24 +214,34 @@ def build_sync_assets(mappings: list[MappingSpec]) -> list[dg.AssetsDefinition]:
         pool=POOL,
         kinds={"hubspot"},
         description="Create the custom HubSpot properties the mappings need (the external-id "
-        "property with hasUniqueValue); stop when an existing property's type differs.",
+        "property with hasUniqueValue); stop when an existing property's type differs. Then "
+        "read HubSpot's pipelines and owners into the warehouse (reference tables that "
+        "mapping SQL joins for stage and owner ids).",
     )
-    def hubspot_properties(hubspot: HubSpotResource) -> dg.MaterializeResult:
+    def hubspot_properties(
+        context: dg.AssetExecutionContext, hubspot: HubSpotResource
+    ) -> dg.MaterializeResult:
         settings = hubspot.settings()
 
-        async def run() -> list[object]:
+        async def run() -> tuple[list[EnsureReport], ReferenceReport]:
             client = make_client(settings, hubspot.options())
             try:
-                return [
+                ensured = [
                     await ensure_properties(client, specs_from_mapping(m), m.object_type)
                     for m in mappings
                 ]
+                ref = await refresh_reference(
+                    client, settings.warehouse_dir, f"{context.run.run_id}-ref"
+                )
+                return ensured, ref
             finally:
                 await client.aclose()
 
-        reports = asyncio.run(run())
+        reports, ref = asyncio.run(run())
         return dg.MaterializeResult(
             metadata={
+                "pipeline_stages": ref.stages,
+                "owners": ref.owners,
                 "properties_created": sum(len(r.created) for r in reports),
                 "properties_existing": sum(len(r.existing) for r in reports),
                 "summary": dg.MetadataValue.md("\n\n".join(r.summary() for r in reports)),

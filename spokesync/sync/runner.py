@@ -197,29 +197,6 @@ def make_client(settings: Settings, options: SyncOptions) -> HubSpotClient:
     return HubSpotClient(settings.hubspot_base_url, settings.resolved_token(), limiter=limiter)
 
 
-def read_reference_for(
-    settings: Settings, mapping: MappingSpec, options: SyncOptions, run_id: str
-) -> bool:
-    """Read HubSpot's pipelines and owners into the warehouse if ``mapping`` joins them (reads
-    only, so shadow plans use them too). Without a token for a remote portal, the last copy
-    read stands; returns whether a fresh copy was read."""
-    if not reference_tables_used(mapping):
-        return False
-    try:
-        client = make_client(settings, options)
-    except SettingsError:
-        return False
-
-    async def run() -> None:
-        try:
-            await refresh_reference(client, settings.warehouse_dir, f"{run_id}-ref")
-        finally:
-            await client.aclose()
-
-    asyncio.run(run())
-    return True
-
-
 async def sync_object(
     settings: Settings,
     mapping: MappingSpec,

@@ -15,6 +15,7 @@ from pipelines.definitions import defs
 from resources.hubspot import HubSpotResource
 from resources.warehouse import WarehouseResource
 from spokesync.sample_data.generator import GeneratorConfig, generate
+from tests.reference_tables import write_reference_tables
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
@@ -27,16 +28,24 @@ def _deps(key: str) -> set[str]:
 
 
 def test_desired_state_depends_only_on_the_tables_its_sql_reads() -> None:
+    # HubSpot's pipelines and owners (reference tables) are read by hubspot_properties.
     assert _deps("companies_desired_state") == {
         "accounts",
+        "users",
         "invoices",
         "product_usage",
         "subscriptions",
         "support_tickets",
+        "hubspot_properties",
     }
     assert _deps("contacts_desired_state") == {"users", "product_usage"}
-    assert _deps("deals_desired_state") == {"accounts", "subscriptions"}
-    assert _deps("tickets_desired_state") == {"support_tickets"}
+    assert _deps("deals_desired_state") == {
+        "accounts",
+        "subscriptions",
+        "invoices",
+        "hubspot_properties",
+    }
+    assert _deps("tickets_desired_state") == {"support_tickets", "hubspot_properties"}
 
 
 def test_a_bad_invoices_file_blocks_only_what_reads_invoices(tmp_path: Path) -> None:
@@ -47,6 +56,7 @@ def test_a_bad_invoices_file_blocks_only_what_reads_invoices(tmp_path: Path) -> 
     frame.drop(columns=["currency"]).to_csv(export, index=False)  # a required column is gone
 
     home = tmp_path / "home"
+    write_reference_tables(home / "warehouse")  # as hubspot_properties last read them
     desired = [f"{o}_desired_state" for o in ("companies", "contacts", "deals", "tickets")]
     selection = [
         dg.AssetKey(k)
@@ -77,7 +87,8 @@ def test_a_bad_invoices_file_blocks_only_what_reads_invoices(tmp_path: Path) -> 
         e.event_specific_data.materialization.asset_key.to_user_string()
         for e in result.get_asset_materialization_events()
     }
-    assert set(desired) - materialized == {"companies_desired_state"}
+    # companies and deals (invoicing status) read invoices; contacts and tickets do not.
+    assert set(desired) - materialized == {"companies_desired_state", "deals_desired_state"}
     started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
-    assert "companies_desired_state" not in started
-    assert {"contacts_desired_state", "deals_desired_state"} <= started
+    assert not {"companies_desired_state", "deals_desired_state"} & started
+    assert {"contacts_desired_state", "tickets_desired_state"} <= started

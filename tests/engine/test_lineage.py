@@ -18,11 +18,19 @@ def test_repo_mappings_read_exactly_their_tables() -> None:
     assert reads == {
         # companies' CTEs named usage/tickets/billing are not tables.
         "companies": frozenset(
-            {"accounts", "subscriptions", "product_usage", "support_tickets", "invoices"}
+            {
+                "accounts",
+                "users",
+                "subscriptions",
+                "product_usage",
+                "support_tickets",
+                "invoices",
+                "hubspot_owners",
+            }
         ),
         "contacts": frozenset({"users", "product_usage"}),
-        "deals": frozenset({"subscriptions", "accounts"}),
-        "tickets": frozenset({"support_tickets"}),
+        "deals": frozenset({"subscriptions", "accounts", "invoices", "hubspot_pipeline_stages"}),
+        "tickets": frozenset({"support_tickets", "hubspot_pipeline_stages"}),
     }
 
 
