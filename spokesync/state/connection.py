@@ -47,6 +47,12 @@ class Connection:
             self._con.close()
             self._con = None
 
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """Another connection to the open file, for a thread of its own (see ``writer.py``)."""
+        if self._con is None:
+            raise RuntimeError(f"state store {self.path} is not open (use `with StateStore(…)`)")
+        return self._con.cursor()
+
     def _connect(self) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:

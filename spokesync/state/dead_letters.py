@@ -67,6 +67,53 @@ def resolve(con: duckdb.DuckDBPyConnection, object_type: str) -> None:
     )
 
 
+def record(con: duckdb.DuckDBPyConnection, letters: list[DeadLetter], run_id: str) -> None:
+    """Insert each rejected record, or bump ``attempts``/``last_seen`` of its open letter
+    (inside the caller's transaction)."""
+    ts = now()
+    for d in letters:
+        payload = json.dumps(d.payload, default=str, sort_keys=True)
+        hit = con.execute(
+            "UPDATE dead_letter SET attempts = attempts + $att, last_seen = $now, "
+            "payload = $payload, category = $cat, message = $msg, correlation_id = $cid, "
+            "state = 'open', run_id = $run, as_of = coalesce($as_of, as_of) "
+            "WHERE object_type = $ot AND external_id = $ext "
+            "AND state IN ('open', 'replayed') RETURNING letter_id",
+            {
+                "att": d.attempts,
+                "now": ts,
+                "payload": payload,
+                "cat": d.category,
+                "msg": d.message,
+                "cid": d.correlation_id,
+                "run": run_id,
+                "as_of": d.as_of,
+                "ot": d.object_type,
+                "ext": d.external_id,
+            },
+        ).fetchall()
+        if hit:
+            continue
+        con.execute(
+            "INSERT INTO dead_letter (object_type, external_id, payload, category, "
+            "message, correlation_id, attempts, first_seen, last_seen, state, run_id, "
+            "as_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+            [
+                d.object_type,
+                d.external_id,
+                payload,
+                d.category,
+                d.message,
+                d.correlation_id,
+                d.attempts,
+                ts,
+                ts,
+                run_id,
+                d.as_of,
+            ],
+        )
+
+
 class DeadLetterStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
@@ -75,49 +122,8 @@ class DeadLetterStore:
         """Insert each rejected record, or bump ``attempts``/``last_seen`` of its open letter."""
         if not letters:
             return
-        ts = now()
         with self._c.transaction() as con:
-            for d in letters:
-                payload = json.dumps(d.payload, default=str, sort_keys=True)
-                hit = con.execute(
-                    "UPDATE dead_letter SET attempts = attempts + $att, last_seen = $now, "
-                    "payload = $payload, category = $cat, message = $msg, correlation_id = $cid, "
-                    "state = 'open', run_id = $run, as_of = coalesce($as_of, as_of) "
-                    "WHERE object_type = $ot AND external_id = $ext "
-                    "AND state IN ('open', 'replayed') RETURNING letter_id",
-                    {
-                        "att": d.attempts,
-                        "now": ts,
-                        "payload": payload,
-                        "cat": d.category,
-                        "msg": d.message,
-                        "cid": d.correlation_id,
-                        "run": run_id,
-                        "as_of": d.as_of,
-                        "ot": d.object_type,
-                        "ext": d.external_id,
-                    },
-                ).fetchall()
-                if hit:
-                    continue
-                con.execute(
-                    "INSERT INTO dead_letter (object_type, external_id, payload, category, "
-                    "message, correlation_id, attempts, first_seen, last_seen, state, run_id, "
-                    "as_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
-                    [
-                        d.object_type,
-                        d.external_id,
-                        payload,
-                        d.category,
-                        d.message,
-                        d.correlation_id,
-                        d.attempts,
-                        ts,
-                        ts,
-                        run_id,
-                        d.as_of,
-                    ],
-                )
+            record(con, letters, run_id)
 
     def letters(
         self, object_type: str | None = None, states: tuple[str, ...] = ("open",)

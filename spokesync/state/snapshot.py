@@ -62,6 +62,7 @@ DDL: tuple[str, ...] = (
 
 CONFIRMED_SCHEMA = pa.schema(
     [
+        ("seq", pa.int64()),  # order of confirmation (a group may confirm a value twice)
         ("external_id", pa.string()),
         ("hubspot_id", pa.string()),
         ("property", pa.string()),
@@ -144,19 +145,22 @@ def rebuild_record_fingerprints(con: duckdb.DuckDBPyConnection, object_type: str
 def confirmed_tables(
     writes: Iterable[ConfirmedWrite], types: Mapping[str, Mapping[str, str]]
 ) -> dict[str, tuple[pa.Table, pa.Table]]:
-    """Per object type: the confirmed values (one row per managed property, canonical) and the
-    records' HubSpot ids, as Arrow tables for :func:`write_confirmed`."""
+    """Per object type: the confirmed values (one row per managed property, canonical, in the
+    order confirmed) and each record's latest HubSpot id, as Arrow tables for
+    :func:`write_confirmed`. ``writes`` may span several batches (group commit)."""
     by_type: dict[str, tuple[dict[str, list[Any]], dict[str, str]]] = {}
     for w in writes:
         rows, records = by_type.setdefault(
             w.object_type, ({k: [] for k in CONFIRMED_SCHEMA.names}, {})
         )
         managed = types.get(w.object_type)
+        records.pop(w.external_id, None)  # the latest confirmation names the id
         records[w.external_id] = w.hubspot_id
         for prop, value in w.properties.items():
             if managed is not None and prop not in managed:
                 continue
             form = managed.get(prop, "string") if managed is not None else "string"
+            rows["seq"].append(len(rows["seq"]))
             rows["external_id"].append(w.external_id)
             rows["hubspot_id"].append(w.hubspot_id)
             rows["property"].append(prop)
@@ -187,7 +191,10 @@ def write_confirmed(
 ) -> None:
     """Write-through of confirmed values, inside the caller's transaction: the value history
     takes old → new, the snapshot takes exactly what HubSpot confirmed (origin ``pushed``),
-    fingerprints follow, and open dead letters of those records are resolved."""
+    fingerprints follow, and open dead letters of those records are resolved.
+
+    ``confirmed`` may hold a property of a record more than once (a group of batches): the
+    latest (highest ``seq``) wins, and the history chains old → new through each of them."""
     if ids.num_rows == 0:
         return
     con.register("confirmed", confirmed)
@@ -215,7 +222,9 @@ def write_confirmed(
             )
             con.execute(
                 "INSERT INTO snapshot SELECT $ot, external_id, hubspot_id, property, value, "
-                "as_of, 'pushed', $now, $run FROM confirmed ORDER BY external_id, property",
+                "as_of, 'pushed', $now, $run FROM confirmed "
+                "QUALIFY row_number() OVER (PARTITION BY external_id, property ORDER BY seq DESC)"
+                " = 1 ORDER BY external_id, property",
                 {"ot": object_type, "now": now(), "run": run_id},
             )
         # A record's HubSpot id can change (re-created, merged): keep its rows in step.

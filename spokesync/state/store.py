@@ -8,6 +8,8 @@ Each concept lives in its own module and is reachable as an attribute:
 - ``store.dead_letters``  rejected records kept for replay (:mod:`~spokesync.state.dead_letters`)
 - ``store.runs``          sync runs, planned changes, sync log (:mod:`~spokesync.state.runs`)
 - ``store.associations``  confirmed links (:mod:`~spokesync.state.associations`)
+- ``store.writer()``      the push's sink off the event loop, group commit
+                          (:mod:`~spokesync.state.writer`)
 
 The store implements :class:`spokesync.changes.PushSink`; the older flat method names delegate
 to the sub-stores, so callers need not change.
@@ -37,6 +39,7 @@ from spokesync.state.dead_letters import DeadLetterRecord, DeadLetterStore
 from spokesync.state.history import HistoryEntry, HistoryStore
 from spokesync.state.runs import RunStore
 from spokesync.state.snapshot import DriftedValue, DriftReport, SnapshotStore
+from spokesync.state.writer import StateWriteError, StoreWriter
 
 if TYPE_CHECKING:
     from spokesync.mapping.spec import MappingSpec
@@ -49,6 +52,8 @@ __all__ = [
     "LinkRow",
     "StateStore",
     "StateStoreBusy",
+    "StateWriteError",
+    "StoreWriter",
 ]
 
 
@@ -77,6 +82,17 @@ class StateStore:
     def set_types(self, object_type: str, types: Mapping[str, str]) -> None:
         """Register the canonical form of each managed property of ``object_type``."""
         self._types[object_type] = dict(types)
+
+    @property
+    def types(self) -> Mapping[str, Mapping[str, str]]:
+        """The registered canonical forms, by object type and property."""
+        return self._types
+
+    def writer(self) -> StoreWriter:
+        """A :class:`~spokesync.changes.PushSink` that saves in a thread, group-committing
+        several batches per transaction (``with store.writer() as sink: …``; the store must
+        be open)."""
+        return StoreWriter(self)
 
     def __enter__(self) -> StateStore:
         self.connection.open()

@@ -53,6 +53,7 @@ from spokesync.mapping.spec import MappingSpec
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings, SettingsError
 from spokesync.state.store import DriftReport, LinkRow, StateStore
+from spokesync.state.writer import WriterStats
 
 # The repository's mappings/ folder, unless SPOKESYNC_MAPPINGS names another one.
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
@@ -120,6 +121,7 @@ class ObjectSyncSummary:
     push: PushReport | None = None
     properties: EnsureReport | None = None
     associations: list[AssociationReport] = field(default_factory=list)
+    state_writes: WriterStats | None = None
     error: str | None = None
     duration_s: float = 0.0
 
@@ -145,6 +147,8 @@ class ObjectSyncSummary:
             for key, value in self.push.to_metadata().items():
                 if key != "object_type":
                     meta[f"push_{key}" if key == "duration_s" else key] = value
+        if self.state_writes is not None:
+            meta.update(self.state_writes.to_metadata())
         if self.properties is not None:
             meta["properties_created"] = len(self.properties.created)
         if self.associations:
@@ -254,15 +258,20 @@ async def sync_object(
                     )
                 else:
                     assert client is not None
-                    summary.push = await push_changes(
-                        client,
-                        object_type=mapping.object_type,
-                        id_property=mapping.id.property,
-                        changes=change_plan.batches(options.push.batch_size),
-                        sink=store,
-                        run_id=run_id,
-                        config=options.push,
-                    )
+                    # Results are saved by a writer thread, several batches per transaction,
+                    # so saving never holds up the push; leaving the block saves the rest.
+                    with store.writer() as sink:
+                        summary.state_writes = sink.stats
+                        summary.push = await push_changes(
+                            client,
+                            object_type=mapping.object_type,
+                            id_property=mapping.id.property,
+                            changes=change_plan.batches(options.push.batch_size),
+                            sink=sink,
+                            run_id=run_id,
+                            config=options.push,
+                        )
+                        await sink.drain()
                     try:
                         summary.associations = await push_associations(
                             client, store, change_plan, run_id

@@ -70,6 +70,25 @@ def assert_sandbox_matches(sandbox: SandboxProcess, expected: dict) -> None:
             assert held == props, f"{object_type} {key}"
 
 
+def assert_snapshot_within_sandbox(
+    sandbox: SandboxProcess, claimed: dict[str, dict[str, dict[str, str | None]]]
+) -> None:
+    """Every record and value the state snapshot holds, the sandbox holds too."""
+    from spokesync.canonical import canonical
+
+    for object_type, records in claimed.items():
+        mapping = BY_TYPE[object_type]
+        types = mapping.property_types
+        by_key = {
+            r["properties"][mapping.id.property]: r["properties"]
+            for r in sandbox.export(object_type)
+        }
+        for key, props in records.items():
+            assert key in by_key, f"{object_type} {key}: in the snapshot, not in HubSpot"
+            held = {p: canonical(types.get(p, "string"), by_key[key].get(p)) for p in props}
+            assert held == props, f"{object_type} {key}"
+
+
 def assert_associated_to_their_company(sandbox: SandboxProcess) -> None:
     """Contacts, deals and tickets are each associated to exactly their account's company,
     with HubSpot's unlabeled type for the pair (which the sync read from the labels API)."""
@@ -264,19 +283,28 @@ def test_sigkill_mid_push_then_rerun_finishes_exactly(
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     _, err = proc.communicate(timeout=10)
+    time.sleep(1.0)  # the request in flight at the kill still lands in the sandbox: let it
     done_before = len([r for r in upsert_requests(sandbox) if r["status"] == 200])
     assert done_before >= 2, err.decode(errors="replace")[-3000:]
     total_records = sum(len(v) for v in expected.values())
     written = sum(len(v) for v in sandbox.export().values())
     assert 0 < written < total_records, "the kill must land mid-push"
+    # The snapshot never claims what HubSpot lacks: every value it holds, HubSpot holds.
+    with StateStore(settings.state_db, MAPPINGS) as store:
+        claimed = {m.object_type: store.snapshot_values(m.object_type) for m in MAPPINGS}
+    assert_snapshot_within_sandbox(sandbox, claimed)
+    saved = sum(len(v) for v in claimed.values())
+    # Saving keeps up with HubSpot: unsaved are at most the batch in flight at the kill (HubSpot
+    # applied it, the killed process never saw the answer) and the one confirmed last.
+    assert saved > 0 and written - 200 <= saved <= written, (saved, written)
 
     sandbox.configure(latency_ms=0)
     sandbox.clear_requests()
     summary = run_sync(settings)
     assert summary.ok
     resent = sum(len(c["body"]["inputs"]) for c in upsert_requests(sandbox))
-    # Only what was not confirmed is sent again (at most the batch in flight at the kill).
-    assert resent <= total_records - written + 100
+    # Exactly what the snapshot lacks is sent again; what it holds is not.
+    assert resent == total_records - saved
     assert_sandbox_matches(sandbox, expected)
 
 
