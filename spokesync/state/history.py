@@ -51,19 +51,16 @@ class HistoryEntry:
 def record(
     con: duckdb.DuckDBPyConnection, object_type: str, run_id: str, rng: dict[str, object]
 ) -> None:
-    """Append the rows of the registered ``confirmed`` table, with the old values from the
-    snapshot (call inside the write-through transaction, before the snapshot is replaced).
+    """Append the rows of the ``confirmed`` table (unique per record and property), with the
+    old values from the snapshot (call inside the write-through transaction, before the snapshot is replaced).
     ``rng`` holds ``ot``, ``lo`` and ``hi``: the external-id range of the batch."""
     con.execute(
         "INSERT INTO value_history SELECT $ot, c.external_id, c.hubspot_id, c.property, "
-        "CASE WHEN c.n > 1 THEN c.prev ELSE s.value END, c.value, $run, c.as_of, "
-        "c.correlation_id, c.event_id, $now FROM ("
-        "  SELECT *, lag(value) OVER w AS prev, row_number() OVER w AS n FROM confirmed "
-        "  WINDOW w AS (PARTITION BY external_id, property ORDER BY seq)"
-        ") c LEFT JOIN ("
+        "s.value, c.value, $run, c.as_of, c.correlation_id, c.event_id, $now "
+        "FROM confirmed c LEFT JOIN ("
         "  SELECT external_id, property, value FROM snapshot WHERE object_type = $ot "
         "  AND external_id >= $lo AND external_id <= $hi"
-        ") s ON s.external_id = c.external_id AND s.property = c.property ORDER BY c.seq",
+        ") s ON s.external_id = c.external_id AND s.property = c.property",
         {**rng, "run": run_id, "now": now()},
     )
 
@@ -88,7 +85,7 @@ class HistoryStore:
                 "run_id, as_of, correlation_id, event_id, recorded_at FROM value_history "
                 "WHERE object_type = $ot AND ($ext IS NULL OR external_id = $ext) "
                 "AND ($prop IS NULL OR property = $prop) "
-                "ORDER BY recorded_at, rowid LIMIT $lim",
+                "ORDER BY recorded_at, external_id, property, rowid LIMIT $lim",
                 {"ot": object_type, "ext": external_id, "prop": property, "lim": limit},
             ).fetchall()
         return [HistoryEntry(*r) for r in rows]

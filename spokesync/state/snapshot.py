@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spokesync.canonical import canonical
+from spokesync.canonical import canonical, sql_canonical
 from spokesync.changes import ConfirmedWrite
 from spokesync.state import dead_letters, history
 from spokesync.state.connection import Connection, now
@@ -60,13 +60,14 @@ DDL: tuple[str, ...] = (
     )""",
 )
 
+# Confirmed values as the push reports them (``raw``: the value sent); the store canonicalises
+# them in DuckDB (vectorised, off the GIL) with the same rules as the diff.
 CONFIRMED_SCHEMA = pa.schema(
     [
-        ("seq", pa.int64()),  # order of confirmation (a group may confirm a value twice)
         ("external_id", pa.string()),
         ("hubspot_id", pa.string()),
         ("property", pa.string()),
-        ("value", pa.string()),
+        ("raw", pa.string()),
         ("as_of", pa.date32()),
         ("correlation_id", pa.string()),
         ("event_id", pa.string()),
@@ -142,78 +143,114 @@ def rebuild_record_fingerprints(con: duckdb.DuckDBPyConnection, object_type: str
     )
 
 
-def confirmed_tables(
-    writes: Iterable[ConfirmedWrite], types: Mapping[str, Mapping[str, str]]
-) -> dict[str, tuple[pa.Table, pa.Table]]:
-    """Per object type: the confirmed values (one row per managed property, canonical, in the
-    order confirmed) and each record's latest HubSpot id, as Arrow tables for
-    :func:`write_confirmed`. ``writes`` may span several batches (group commit)."""
-    by_type: dict[str, tuple[dict[str, list[Any]], dict[str, str]]] = {}
-    for w in writes:
-        rows, records = by_type.setdefault(
-            w.object_type, ({k: [] for k in CONFIRMED_SCHEMA.names}, {})
+@dataclass
+class ConfirmedSegment:
+    """Confirmed values of one object type in which no record appears twice."""
+
+    object_type: str
+    columns: dict[str, list[Any]] = field(
+        default_factory=lambda: {k: [] for k in CONFIRMED_SCHEMA.names}
+    )
+    records: dict[str, str] = field(default_factory=dict)  # external id -> HubSpot id
+    properties: set[str] = field(default_factory=set)
+
+    def values(self) -> pa.Table:
+        return pa.table(self.columns, schema=CONFIRMED_SCHEMA)
+
+    def ids(self) -> pa.Table:
+        return pa.table(
+            {
+                "external_id": pa.array(list(self.records), pa.string()),
+                "hubspot_id": pa.array(list(self.records.values()), pa.string()),
+            }
         )
+
+
+def confirmed_segments(
+    writes: Iterable[ConfirmedWrite], types: Mapping[str, Mapping[str, str]]
+) -> list[ConfirmedSegment]:
+    """The confirmed writes (of one or many batches, in order) as segments to save one after
+    another: a record confirmed again starts a new segment, so each segment's rows are
+    unique per (record, property) and the value history chains old → new exactly."""
+    done: list[ConfirmedSegment] = []
+    current: dict[str, ConfirmedSegment] = {}
+    for w in writes:
+        seg = current.get(w.object_type)
+        if seg is not None and w.external_id in seg.records:
+            done.extend(current.values())
+            current, seg = {}, None
+        if seg is None:
+            seg = current[w.object_type] = ConfirmedSegment(w.object_type)
         managed = types.get(w.object_type)
-        records.pop(w.external_id, None)  # the latest confirmation names the id
-        records[w.external_id] = w.hubspot_id
+        seg.records[w.external_id] = w.hubspot_id
+        cols = seg.columns
         for prop, value in w.properties.items():
             if managed is not None and prop not in managed:
                 continue
-            form = managed.get(prop, "string") if managed is not None else "string"
-            rows["seq"].append(len(rows["seq"]))
-            rows["external_id"].append(w.external_id)
-            rows["hubspot_id"].append(w.hubspot_id)
-            rows["property"].append(prop)
-            rows["value"].append(canonical(form, value))
-            rows["as_of"].append(w.as_of)
-            rows["correlation_id"].append(w.correlation_id)
-            rows["event_id"].append(w.event_id)
-    return {
-        object_type: (
-            pa.table(rows, schema=CONFIRMED_SCHEMA),
-            pa.table(
-                {
-                    "external_id": pa.array(list(records), pa.string()),
-                    "hubspot_id": pa.array(list(records.values()), pa.string()),
-                }
-            ),
-        )
-        for object_type, (rows, records) in by_type.items()
-    }
+            seg.properties.add(prop)
+            cols["external_id"].append(w.external_id)
+            cols["hubspot_id"].append(w.hubspot_id)
+            cols["property"].append(prop)
+            cols["raw"].append(None if value is None else str(value))
+            cols["as_of"].append(w.as_of)
+            cols["correlation_id"].append(w.correlation_id)
+            cols["event_id"].append(w.event_id)
+    done.extend(current.values())
+    return done
+
+
+def _canonical_value_sql(
+    properties: Iterable[str], forms: Mapping[str, str] | None
+) -> tuple[str, dict[str, list[str]]]:
+    """The SQL of column ``raw`` canonicalised by each property's form, and its parameters."""
+    by_form: dict[str, list[str]] = {}
+    for prop in sorted(properties):
+        by_form.setdefault((forms or {}).get(prop, "string"), []).append(prop)
+    if len(by_form) <= 1:
+        (form,) = by_form or {"string": []}
+        return sql_canonical(form, "raw", "VARCHAR"), {}
+    params = {f"form_{n}": props for n, props in enumerate(by_form.values())}
+    whens = " ".join(
+        f"WHEN list_contains($form_{n}, property) THEN {sql_canonical(form, 'raw', 'VARCHAR')}"
+        for n, form in enumerate(by_form)
+    )
+    return f"CASE {whens} END", params
 
 
 def write_confirmed(
     con: duckdb.DuckDBPyConnection,
-    object_type: str,
-    confirmed: pa.Table,
-    ids: pa.Table,
+    segment: ConfirmedSegment,
+    forms: Mapping[str, str] | None,
     run_id: str,
 ) -> None:
     """Write-through of confirmed values, inside the caller's transaction: the value history
-    takes old → new, the snapshot takes exactly what HubSpot confirmed (origin ``pushed``),
-    fingerprints follow, and open dead letters of those records are resolved.
-
-    ``confirmed`` may hold a property of a record more than once (a group of batches): the
-    latest (highest ``seq``) wins, and the history chains old → new through each of them."""
-    if ids.num_rows == 0:
+    takes old → new, the snapshot takes exactly what HubSpot confirmed (origin ``pushed``,
+    canonical by ``forms``), fingerprints follow, and open dead letters of those records are
+    resolved."""
+    if not segment.records:
         return
-    con.register("confirmed", confirmed)
+    object_type = segment.object_type
+    ids = segment.ids()
+    con.register("confirmed_raw", segment.values())
     con.register("ids", ids)
     try:
+        value_sql, params = _canonical_value_sql(segment.properties, forms)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE confirmed AS SELECT external_id, hubspot_id, "
+            f"property, {value_sql} AS value, as_of, correlation_id, event_id "
+            "FROM confirmed_raw",
+            params,
+        )
         # Explicit id-range predicates let DuckDB skip row groups by their zone maps (the diff
         # emits changes in external-id order, so batches cover narrow ranges) instead of
         # probing the whole snapshot for every batch.
         id_col = ids.column("external_id")
-        rng = {
-            "ot": object_type,
-            "lo": pc.min(id_col).as_py(),
-            "hi": pc.max(id_col).as_py(),
-        }
+        rng = {"ot": object_type, "lo": pc.min(id_col).as_py(), "hi": pc.max(id_col).as_py()}
         in_range = (
             "snapshot.object_type = $ot AND snapshot.external_id >= $lo "
             "AND snapshot.external_id <= $hi"
         )
-        if confirmed.num_rows:
+        if segment.properties:
             history.record(con, object_type, run_id, rng)
             con.execute(
                 f"DELETE FROM snapshot USING confirmed c WHERE {in_range} "
@@ -222,9 +259,7 @@ def write_confirmed(
             )
             con.execute(
                 "INSERT INTO snapshot SELECT $ot, external_id, hubspot_id, property, value, "
-                "as_of, 'pushed', $now, $run FROM confirmed "
-                "QUALIFY row_number() OVER (PARTITION BY external_id, property ORDER BY seq DESC)"
-                " = 1 ORDER BY external_id, property",
+                "as_of, 'pushed', $now, $run FROM confirmed",
                 {"ot": object_type, "now": now(), "run": run_id},
             )
         # A record's HubSpot id can change (re-created, merged): keep its rows in step.
@@ -246,13 +281,25 @@ def write_confirmed(
             f"any_value(s.hubspot_id), {RECORD_FP_SQL} FROM snapshot s "
             "SEMI JOIN ids i ON i.external_id = s.external_id "
             "WHERE s.object_type = $ot AND s.external_id >= $lo AND s.external_id <= $hi "
-            "GROUP BY s.external_id ORDER BY s.external_id",
+            "GROUP BY s.external_id",
             rng,
         )
         dead_letters.resolve(con, object_type)
+        con.execute("DROP TABLE confirmed")
     finally:
-        con.unregister("confirmed")
+        con.unregister("confirmed_raw")
         con.unregister("ids")
+
+
+def save_confirmed(
+    con: duckdb.DuckDBPyConnection,
+    writes: Iterable[ConfirmedWrite],
+    types: Mapping[str, Mapping[str, str]],
+    run_id: str,
+) -> None:
+    """Write-through of confirmed writes (one batch or many) inside the caller's transaction."""
+    for segment in confirmed_segments(writes, types):
+        write_confirmed(con, segment, types.get(segment.object_type), run_id)
 
 
 class SnapshotStore:
@@ -266,10 +313,8 @@ class SnapshotStore:
         """Write-through of one batch (see :func:`write_confirmed`), one transaction."""
         if not writes:
             return
-        tables = confirmed_tables(writes, self._types)
         with self._c.transaction() as con:
-            for object_type, (confirmed, ids) in tables.items():
-                write_confirmed(con, object_type, confirmed, ids, run_id)
+            save_confirmed(con, writes, self._types, run_id)
 
     def rebuild_record_fingerprints(self, object_type: str | None = None) -> None:
         """Recompute ``snapshot_record`` from ``snapshot`` (after writing snapshot rows by hand,

@@ -210,10 +210,7 @@ class StoreWriter:
         def save_confirmed() -> None:
             nonlocal confirmed
             if confirmed and confirmed_run is not None:
-                for object_type, (values, ids) in snapshot.confirmed_tables(
-                    confirmed, types
-                ).items():
-                    snapshot.write_confirmed(con, object_type, values, ids, confirmed_run)
+                snapshot.save_confirmed(con, confirmed, types, confirmed_run)
             confirmed = []
 
         con.execute("BEGIN TRANSACTION")

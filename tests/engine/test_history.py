@@ -101,3 +101,33 @@ def test_sub_stores_are_the_facade_s_concepts(state_db: Path) -> None:
     assert store.dead_letters.letters() == store.open_dead_letters() == []
     assert store.associations.missing([]) == store.missing_associations([]) == []
     assert store.history.entries("companies") == []
+
+
+def test_a_record_confirmed_twice_in_one_save_chains_its_history(
+    state_db: Path, accounts_mapping: MappingSpec
+) -> None:
+    """Several batches saved in one transaction (the writer's group commit) may confirm the
+    same record twice: the later value wins, the history holds both steps."""
+    store = StateStore(state_db, [accounts_mapping])
+    store.record_confirmed(
+        [
+            _write("A1", "11", {"name": "One"}, corr="c-1"),
+            _write("A2", "12", {"name": "Two"}, corr="c-1"),
+            _write("A1", "99", {"name": "One again", "numberofemployees": "7"}, corr="c-2"),
+        ],
+        "run-1",
+    )
+    assert store.snapshot_values("companies") == {
+        "A1": {"name": "One again", "numberofemployees": "7"},
+        "A2": {"name": "Two"},
+    }
+    assert store.hubspot_ids("companies", ["A1"]) == {"A1": "99"}
+    assert [
+        (e.external_id, e.property, e.old_value, e.new_value, e.correlation_id)
+        for e in store.history.entries("companies")
+    ] == [
+        ("A1", "name", None, "One", "c-1"),  # first save (segment), by record and property
+        ("A2", "name", None, "Two", "c-1"),
+        ("A1", "name", "One", "One again", "c-2"),  # then the record's second confirmation
+        ("A1", "numberofemployees", None, "7", "c-2"),
+    ]

@@ -66,7 +66,7 @@ def _dump(path: Path) -> dict[str, list[tuple]]:
             "snapshot_record": con.execute("SELECT * FROM snapshot_record ORDER BY ALL").fetchall(),
             "history": con.execute(
                 "SELECT external_id, property, old_value, new_value, correlation_id "
-                "FROM value_history ORDER BY recorded_at, rowid"
+                "FROM value_history ORDER BY recorded_at, external_id, property"
             ).fetchall(),
             "dead_letter": con.execute(
                 "SELECT external_id, state, attempts FROM dead_letter ORDER BY ALL"
@@ -153,10 +153,10 @@ def test_a_failed_commit_stops_the_push_and_keeps_what_was_saved(
     path = tmp_path / "s.duckdb"
     real = writer_module.snapshot.write_confirmed
 
-    def fail_on_b(con: object, object_type: str, values, ids, run_id: str) -> None:  # type: ignore[no-untyped-def]
-        if "B1" in ids.column("external_id").to_pylist():
+    def fail_on_b(con: object, segment, forms, run_id: str) -> None:  # type: ignore[no-untyped-def]
+        if "B1" in segment.records:
             raise duckdb.IOException("No space left on device")
-        real(con, object_type, values, ids, run_id)  # type: ignore[arg-type]
+        real(con, segment, forms, run_id)  # type: ignore[arg-type]
 
     monkeypatch.setattr(writer_module.snapshot, "write_confirmed", fail_on_b)
     with StateStore(path, [accounts_mapping]) as store:

@@ -1,0 +1,213 @@
+"""A real ``spokesync sync`` against the sandbox: the push phase vs the rate-limit ceiling.
+
+    .venv/bin/python -m bench.bench_sync --accounts 20000 --days 7 --rate-limit 190
+
+Everything is the real path: sample landing files → ``spokesync ingest`` → ``spokesync sync``
+(the CLI in its own process, the DuckDB state store, the sandbox process on loopback enforcing
+``--rate-limit`` requests per rolling 10 s). Two syncs run: the first (every record new) and a
+nightly one (the next day's partition: what moved since). For each, per object and overall:
+
+- push phase: records confirmed / time from its first to its last upsert, and the steady state
+  over whole rate-limit windows (the first window's burst flatters short pushes), as % of the
+  ceiling (limit × 100 records / 10 s);
+- 429s (client and sandbox), write calls vs ⌈changed / 100⌉;
+- state writes: commits, batches and the writer thread's busy time (off the event loop);
+- the sync's wall time vs the rate-limit floor (all calls × 10 s / limit), and its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from bench.bench_push import steady_rate
+from bench.machine import describe
+from spokesync.hubspot.rate_limit import RateLimiter
+from spokesync.sandbox.launcher import SandboxProcess
+
+# Runs a CLI command and prints its peak RSS (KiB) on stderr's last line.
+_RSS_WRAPPER = (
+    "import resource, runpy, sys\n"
+    "sys.argv = ['spokesync', *sys.argv[1:]]\n"
+    "try:\n"
+    "    runpy.run_module('spokesync.cli', run_name='__main__')\n"
+    "finally:\n"
+    "    print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+    " file=sys.stderr)\n"
+)
+
+
+@dataclass
+class CliRun:
+    wall_s: float
+    peak_rss_mb: float
+    stdout: str
+
+
+def cli(env: dict[str, str], *args: str) -> CliRun:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _RSS_WRAPPER, *args], env=env, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"spokesync {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    rss = 0.0
+    for line in done.stderr.splitlines():
+        if line.startswith("PEAK_RSS_KB"):
+            rss = int(line.split()[1]) / 1024
+    return CliRun(wall, rss, done.stdout)
+
+
+def object_figures(state_db: Path, run_id: str, limit: int) -> list[dict[str, object]]:
+    """Per object of one run: push figures from the sync log and the run's counts."""
+    window_s = 10.0 + RateLimiter().slack_s
+    con = duckdb.connect(str(state_db), read_only=True)
+    try:
+        runs = con.execute(
+            "SELECT object_type, counts, epoch(started_at), epoch(finished_at) FROM sync_runs "
+            "WHERE run_id = ? ORDER BY started_at",
+            [run_id],
+        ).fetchall()
+        out = []
+        for object_type, counts_json, started, finished in runs:
+            counts = json.loads(counts_json or "{}")
+            log = con.execute(
+                "SELECT epoch(sent_at), latency_ms, records_ok, status_code FROM sync_log "
+                "WHERE run_id = ? AND object_type = ? AND endpoint LIKE '%batch/upsert' "
+                "ORDER BY sent_at",
+                [run_id, object_type],
+            ).fetchall()
+            row: dict[str, object] = {
+                "object": object_type,
+                "changed": counts.get("records_changed", 0),
+                "ok": counts.get("records_ok", 0),
+                "write_calls": counts.get("write_calls", 0),
+                "min_calls": math.ceil(counts.get("records_changed", 0) / 100),
+                "rate_limited": counts.get("rate_limited", 0),
+                "object_s": finished - started,
+                "state_commits": counts.get("state_commits", 0),
+                "state_batches": counts.get("state_batches", 0),
+                "state_write_s": counts.get("state_write_s", 0.0),
+                "push_s": 0.0,
+                "rate": 0.0,
+                "steady": 0.0,
+            }
+            if log:
+                t0 = log[0][0]
+                done = [(t + lat / 1000, n or 0) for t, lat, n, _ in log]
+                end = max(t for t, _ in done)
+                row["push_s"] = end - t0
+                row["rate"] = sum(n for _, n in done) / (end - t0) if end > t0 else 0.0
+                row["steady"] = steady_rate(sorted(done), t0, window_s)
+            out.append(row)
+        return out
+    finally:
+        con.close()
+
+
+def run_ids(state_db: Path) -> list[str]:
+    con = duckdb.connect(str(state_db), read_only=True)
+    try:
+        return [
+            r[0]
+            for r in con.execute(
+                "SELECT run_id FROM sync_runs GROUP BY run_id ORDER BY min(started_at)"
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+
+
+def report(name: str, figures: list[dict[str, object]], run: CliRun, limit: int, calls: int):
+    ceiling = limit * 100 / 10
+    print(f"\n{name}: spokesync sync wall {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB")
+    print(
+        "  object     changed  write calls (⌈n/100⌉)  429s  push s   rec/s  % ceil  "
+        "steady % ceil  state commits/batches, writer busy s"
+    )
+    for f in figures:
+        print(
+            f"  {f['object']:<9} {f['changed']:>8,}  {f['write_calls']:>6} ({f['min_calls']:>6})"
+            f"        {f['rate_limited']:>4}  {f['push_s']:>6.1f}  {f['rate']:>6.0f}  "
+            f"{f['rate'] / ceiling:>6.1%}  {f['steady'] / ceiling:>12.1%}  "
+            f"{f['state_commits']:>5}/{f['state_batches']:<5} {f['state_write_s']:.2f}"
+        )
+    push_s = sum(float(f["push_s"]) for f in figures)  # type: ignore[arg-type]
+    ok = sum(int(f["ok"]) for f in figures)  # type: ignore[call-overload]
+    if push_s:
+        print(
+            f"  push phase overall: {ok:,} records in {push_s:.1f} s = {ok / push_s:,.0f} rec/s "
+            f"= {ok / push_s / ceiling:.1%} of the {ceiling:,.0f} rec/s ceiling"
+        )
+    floor = calls * 10 / limit
+    print(
+        f"  all HubSpot calls {calls:,} → rate-limit floor {floor:.1f} s; "
+        f"sync wall / floor = {run.wall_s / floor:.2f}"
+        if calls
+        else "  no HubSpot calls"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=20_000)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--rate-limit", type=int, default=190, help="requests per 10 s")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = args.keep or Path(tmp)
+        home.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "SPOKESYNC_HOME": str(home), "SPOKESYNC_ENV": "test"}
+        env.pop("HUBSPOT_TOKEN", None)
+        # One extra day: the first sync takes the day before the last, the nightly the last.
+        t0 = time.perf_counter()
+        cli(env, "sample-data", "--out", str(home / "landing"), "--days", str(args.days + 1),
+            "--accounts", str(args.accounts), "--seed", "7")  # fmt: skip
+        gen_s = time.perf_counter() - t0
+        ingest = cli(env, "ingest", "--all", "--landing", str(home / "landing"))
+        print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} at start")
+        print(
+            f"{args.accounts:,} accounts × {args.days + 1} days: sample data {gen_s:.1f} s, "
+            f"ingest {ingest.wall_s:.1f} s (peak RSS {ingest.peak_rss_mb:.0f} MB)"
+        )
+        with SandboxProcess(home / "sandbox.sqlite", rate_limit=args.rate_limit) as sandbox:
+            env["HUBSPOT_BASE_URL"] = sandbox.base_url
+            cli(env, "hubspot", "ensure-properties")
+            state_db = home / "state" / "test.duckdb"
+            from spokesync.sync.runner import latest_partition
+
+            last = latest_partition(home / "warehouse")
+            for name, as_of in (("first sync", last - dt.timedelta(days=1)), ("nightly", last)):
+                before = sandbox.stats()
+                run = cli(
+                    env, "sync", "--no-ingest", "--as-of", as_of.isoformat(),
+                    "--rate-limit", str(args.rate_limit), "--concurrency", str(args.concurrency),
+                )  # fmt: skip
+                after = sandbox.stats()
+                calls = int(after.get("requests_total", 0)) - int(before.get("requests_total", 0))
+                server_429 = int(after.get("rate_limited_total", 0)) - int(
+                    before.get("rate_limited_total", 0)
+                )
+                figures = object_figures(state_db, run_ids(state_db)[-1], args.rate_limit)
+                report(f"{name} (as_of {as_of})", figures, run, args.rate_limit, calls)
+                print(f"  sandbox counted {server_429} 429s")
+                print("  " + run.stdout.strip().replace("\n", "\n  "))
+
+
+if __name__ == "__main__":
+    main()
