@@ -389,6 +389,18 @@ class HubSpotClient:
         body = _raise_unless_ok(response).body
         return [p for p in (body or {}).get("results") or () if isinstance(p, dict)]
 
+    async def get_property(
+        self, object_type: str, name: str, *, request_id: str
+    ) -> dict[str, Any] | None:
+        """One property definition, or ``None`` when HubSpot has no such (active) property."""
+        response = await self.request(
+            "GET", self.properties_path(object_type, f"/{name}"), request_id=request_id
+        )
+        if response.status_code == 404:
+            return None
+        body = _raise_unless_ok(response).body
+        return dict(body) if isinstance(body, dict) else None
+
     async def create_property(
         self, object_type: str, definition: dict[str, Any], *, request_id: str
     ) -> dict[str, Any]:
@@ -474,6 +486,18 @@ class HubSpotClient:
         )
         body = _raise_unless_ok(response).body
         return [g for g in (body or {}).get("results") or () if isinstance(g, dict)]
+
+    async def get_property_group(
+        self, object_type: str, name: str, *, request_id: str
+    ) -> dict[str, Any] | None:
+        """One property group, or ``None`` when HubSpot has no such group."""
+        response = await self.request(
+            "GET", self.properties_path(object_type, f"/groups/{name}"), request_id=request_id
+        )
+        if response.status_code == 404:
+            return None
+        body = _raise_unless_ok(response).body
+        return dict(body) if isinstance(body, dict) else None
 
     async def create_property_group(
         self, object_type: str, name: str, label: str, *, request_id: str

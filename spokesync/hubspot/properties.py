@@ -32,6 +32,7 @@ DEFAULT_GROUPS = {
     "tickets": "ticketinformation",
 }
 BOOL_OPTIONS = (("Yes", "true"), ("No", "false"))
+CONFIRM_ATTEMPTS = 3  # sends of a create whose 2xx answer is not borne out by a read-back
 
 
 class PropertyMismatchError(HubSpotError):
@@ -181,6 +182,152 @@ def _definition(spec: PropertySpec, object_type: str) -> dict[str, Any]:
     return body
 
 
+def _check(
+    spec: PropertySpec, current: dict[str, Any], object_type: str
+) -> tuple[list[str], list[str]]:
+    """How an existing HubSpot property disagrees with the mapping: (problems, options to add)."""
+    hubspot_type = current.get("type")
+    if hubspot_type != spec.type:
+        return [
+            f"{object_type}.{spec.name}: HubSpot has type {hubspot_type!r}"
+            f" (fieldType {current.get('fieldType')!r}) but the mapping says {spec.type!r}"
+        ], []
+    problems: list[str] = []
+    if spec.unique and not current.get("hasUniqueValue"):
+        problems.append(
+            f"{object_type}.{spec.name}: the id property exists in HubSpot without"
+            " hasUniqueValue, so upserts by it are impossible; HubSpot cannot change this"
+            " later — use a new property name for the external id"
+        )
+    absent: list[str] = []
+    if spec.type == "enumeration" and spec.options:
+        present = {o.get("value") for o in current.get("options") or ()}
+        missing = [o for o in spec.options if o not in present]
+        fixed = current.get("hubspotDefined") or (current.get("modificationMetadata") or {}).get(
+            "readOnlyDefinition"
+        )
+        if not missing or current.get("externalOptions") or (fixed and not present):
+            # Options that live elsewhere (deal/ticket pipelines and their stages) are
+            # not listed on the property; HubSpot validates the values on write.
+            pass
+        elif fixed:
+            problems.append(
+                f"{object_type}.{spec.name}: HubSpot-defined property has no option(s)"
+                f" {missing} and its options cannot be changed; map to HubSpot's values"
+            )
+        else:
+            absent = missing
+    return problems, absent
+
+
+def _already_exists(exc: HubSpotError) -> bool:
+    """HubSpot's 409 for a name that is taken (``OBJECT_ALREADY_EXISTS``, or ``CONFLICT``)."""
+    err = exc.error
+    return (
+        err is not None
+        and err.status_code == 409
+        and err.category in ("OBJECT_ALREADY_EXISTS", "CONFLICT", None)
+    )
+
+
+class NotConfirmed(HubSpotError):
+    """HubSpot answered 2xx to a create or update, but reading back shows it did not happen."""
+
+
+async def _create_property(
+    client: HubSpotClient,
+    spec: PropertySpec,
+    object_type: str,
+    request_id: str,
+    attempts: int = CONFIRM_ATTEMPTS,
+) -> dict[str, Any]:
+    """Create one property and return HubSpot's definition of it, confirmed.
+
+    A create whose answer was lost is retried by the client and then meets HubSpot's 409
+    ``OBJECT_ALREADY_EXISTS``; a 2xx may carry no property at all. In both cases the property is
+    read back: if it exists it is the answer (the caller checks it matches the mapping); if it
+    does not, the create is sent again."""
+    for send in range(1, attempts + 1):
+        rid = request_id if send == 1 else f"{request_id}-s{send}"
+        try:
+            body = await client.create_property(
+                object_type, _definition(spec, object_type), request_id=rid
+            )
+        except HubSpotError as exc:
+            if not _already_exists(exc):
+                raise
+            log.info(
+                "%s.%s: HubSpot says it exists already; reading it back", object_type, spec.name
+            )
+            body = {}
+        if body.get("name") == spec.name and body.get("type"):
+            return body
+        current = await client.get_property(object_type, spec.name, request_id=f"{rid}-read")
+        if current is not None:
+            return current
+    raise NotConfirmed(
+        f"HubSpot answered 2xx to creating {object_type}.{spec.name} {attempts} times, but the "
+        "property does not exist; check HubSpot's status page and run again"
+    )
+
+
+async def _create_group(
+    client: HubSpotClient,
+    object_type: str,
+    group: str,
+    label: str,
+    request_id: str,
+    attempts: int = CONFIRM_ATTEMPTS,
+) -> None:
+    """Create one property group, confirmed the same way as :func:`_create_property`."""
+    for send in range(1, attempts + 1):
+        rid = request_id if send == 1 else f"{request_id}-s{send}"
+        try:
+            body = await client.create_property_group(object_type, group, label, request_id=rid)
+        except HubSpotError as exc:
+            if not _already_exists(exc):
+                raise
+            body = {}
+        if body.get("name") == group:
+            return
+        if await client.get_property_group(object_type, group, request_id=f"{rid}-read"):
+            return
+    raise NotConfirmed(
+        f"HubSpot answered 2xx to creating property group {object_type}.{group} {attempts} "
+        "times, but the group does not exist; check HubSpot's status page and run again"
+    )
+
+
+async def _add_options(
+    client: HubSpotClient,
+    object_type: str,
+    name: str,
+    current: dict[str, Any],
+    absent: list[str],
+    request_id: str,
+    attempts: int = CONFIRM_ATTEMPTS,
+) -> None:
+    """PATCH the complete options list (idempotent), confirmed by the answer or a read-back."""
+    options = list(current.get("options") or ())
+    start = len(options)
+    options += [
+        {"label": o, "value": o, "hidden": False, "displayOrder": start + i}
+        for i, o in enumerate(absent)
+    ]
+    for send in range(1, attempts + 1):
+        rid = request_id if send == 1 else f"{request_id}-s{send}"
+        body = await client.update_property(object_type, name, {"options": options}, request_id=rid)
+        if not body.get("options"):
+            body = await client.get_property(object_type, name, request_id=f"{rid}-read") or {}
+        present = {o.get("value") for o in body.get("options") or ()}
+        if all(o in present for o in absent):
+            return
+    raise NotConfirmed(
+        f"HubSpot answered 2xx to adding options {absent} to {object_type}.{name} {attempts} "
+        "times, but they are not there; check HubSpot's status page and run again"
+    )
+
+
 async def ensure_properties(
     client: HubSpotClient,
     specs: list[PropertySpec],
@@ -194,7 +341,10 @@ async def ensure_properties(
     """Create what is missing; raise :class:`PropertyMismatchError` on any incompatible property
     (:class:`UnknownPropertyError` for a missing property the mapping does not declare new).
 
-    ``existing`` (from :func:`existing_properties`) saves the read when the caller has it."""
+    ``existing`` (from :func:`existing_properties`) saves the read when the caller has it.
+    Every write is confirmed (see :func:`_create_property`): a lost answer, a 409 for a
+    property our own retried request created, or a 2xx that did nothing never stops the sync
+    nor leaves a property silently missing."""
     report = EnsureReport(object_type, dry_run=dry_run)
     if existing is None:
         existing = await existing_properties(client, object_type, run_id=run_id)
@@ -211,36 +361,10 @@ async def ensure_properties(
                 unknown.append(_unknown_message(spec, object_type, existing))
             continue
         report.existing.append(spec.name)
-        hubspot_type = current.get("type")
-        if hubspot_type != spec.type:
-            problems.append(
-                f"{object_type}.{spec.name}: HubSpot has type {hubspot_type!r}"
-                f" (fieldType {current.get('fieldType')!r}) but the mapping says {spec.type!r}"
-            )
-            continue
-        if spec.unique and not current.get("hasUniqueValue"):
-            problems.append(
-                f"{object_type}.{spec.name}: the id property exists in HubSpot without"
-                " hasUniqueValue, so upserts by it are impossible; HubSpot cannot change this"
-                " later — use a new property name for the external id"
-            )
-        if spec.type == "enumeration" and spec.options:
-            present = {o.get("value") for o in current.get("options") or ()}
-            absent = [o for o in spec.options if o not in present]
-            fixed = current.get("hubspotDefined") or (
-                current.get("modificationMetadata") or {}
-            ).get("readOnlyDefinition")
-            if not absent or current.get("externalOptions") or (fixed and not present):
-                # Options that live elsewhere (deal/ticket pipelines and their stages) are
-                # not listed on the property; HubSpot validates the values on write.
-                pass
-            elif fixed:
-                problems.append(
-                    f"{object_type}.{spec.name}: HubSpot-defined property has no option(s)"
-                    f" {absent} and its options cannot be changed; map to HubSpot's values"
-                )
-            else:
-                options_to_add[spec.name] = absent
+        found, absent = _check(spec, current, object_type)
+        problems += found
+        if absent:
+            options_to_add[spec.name] = absent
     if unknown:
         raise UnknownPropertyError(
             "mapped properties do not exist in HubSpot (nothing was changed):\n  "
@@ -260,28 +384,26 @@ async def ensure_properties(
             report.groups_created.append(group)
             if not dry_run:
                 label = "spokesync" if group == "spokesync" else group.replace("_", " ").title()
-                await client.create_property_group(
-                    object_type, group, label, request_id=f"{run_id}-group{n}"
-                )
+                await _create_group(client, object_type, group, label, f"{run_id}-group{n}")
     for n, spec in enumerate(missing, start=1):
         report.created.append(spec.name)
-        if not dry_run:
-            await client.create_property(
-                object_type, _definition(spec, object_type), request_id=f"{run_id}-create{n}"
+        if dry_run:
+            continue
+        created = await _create_property(client, spec, object_type, f"{run_id}-create{n}")
+        found, absent = _check(spec, created, object_type)
+        if found:  # someone else created it between our read and our create
+            raise PropertyMismatchError(
+                "HubSpot properties do not match the mapping:\n  " + "\n  ".join(found)
             )
-            log.info("created %s.%s (%s/%s)", object_type, spec.name, spec.type, spec.field_type)
+        existing[spec.name] = created
+        if absent:
+            options_to_add[spec.name] = absent
+        log.info("created %s.%s (%s/%s)", object_type, spec.name, spec.type, spec.field_type)
     if add_missing_options:
         for n, (name, absent) in enumerate(options_to_add.items(), start=1):
             report.options_added[name] = absent
-            if dry_run:
-                continue
-            current_options = list(existing[name].get("options") or ())
-            start = len(current_options)
-            current_options += [
-                {"label": o, "value": o, "hidden": False, "displayOrder": start + i}
-                for i, o in enumerate(absent)
-            ]
-            await client.update_property(
-                object_type, name, {"options": current_options}, request_id=f"{run_id}-opts{n}"
-            )
+            if not dry_run:
+                await _add_options(
+                    client, object_type, name, existing[name], absent, f"{run_id}-opts{n}"
+                )
     return report

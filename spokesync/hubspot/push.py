@@ -413,8 +413,9 @@ class _Push:
                 " ensure-properties`)",
                 error,
             )
-        if response.status_code == 400 and self.config.split_on_400 and len(items) > 1:
-            # One bad record fails the whole batch: bisect to find it, write the rest.
+        if response.status_code in (400, 409) and self.config.split_on_400 and len(items) > 1:
+            # One bad record fails the whole batch (a 400, or the 409 one conflicting input
+            # gives the whole batch): bisect to find it, write the rest.
             self.report.split_batches += 1
             middle = len(items) // 2
             for half in (items[:middle], items[middle:]):

@@ -32,8 +32,9 @@ from spokesync.desired import (
 from spokesync.diff import ChangePlan, plan_changes
 from spokesync.hubspot.association_types import resolve_association_types
 from spokesync.hubspot.associations import (
-    ASSOCIATION_BATCH_LIMIT,
     AssociationReport,
+    LabelArchive,
+    archive_labels,
     associate,
 )
 from spokesync.hubspot.client import HubSpotClient
@@ -299,37 +300,34 @@ async def archive_stale_associations(
     object_type: str,
     wanted: list[LinkRow],
     run_id: str,
-) -> int:
+) -> list[AssociationReport]:
     """Remove links spokesync made that a record no longer wants (it moved to another
-    company): only that association type, so labels people added stay. Returns how many."""
+    company): only that association type, so labels people added stay. Only links HubSpot
+    confirmed removed leave the association snapshot; the others are tried again next run."""
     stale = store.stale_associations(wanted)
     groups: dict[str, list[LinkRow]] = {}
     for link in stale:
         groups.setdefault(link[2], []).append(link)
-    removed = 0
+    reports = []
     for to_type, links in sorted(groups.items()):
         from_ids = store.hubspot_ids(object_type, (x[1] for x in links))
         to_ids = store.hubspot_ids(to_type, (x[3] for x in links))
         ready = [x for x in links if x[1] in from_ids and x[3] in to_ids]
-        for n, start in enumerate(range(0, len(ready), ASSOCIATION_BATCH_LIMIT), start=1):
-            chunk = ready[start : start + ASSOCIATION_BATCH_LIMIT]
-            inputs = [
-                {
-                    "from": {"id": from_ids[x[1]]},
-                    "to": {"id": to_ids[x[3]]},
-                    "types": [{"associationCategory": x[5], "associationTypeId": x[4]}],
-                }
-                for x in chunk
-            ]
-            response = await client.batch_archive_association_labels(
-                object_type, to_type, inputs, request_id=f"{run_id}-unassoc-{to_type}-{n}"
+        if ready:
+            report = await archive_labels(
+                client,
+                from_type=object_type,
+                to_type=to_type,
+                links=[LabelArchive(from_ids[x[1]], to_ids[x[3]], x[4], x[5]) for x in ready],
+                run_id=run_id,
             )
-            if response.ok:
-                store.drop_associations(chunk)
-                removed += len(chunk)
+            reports.append(report)
+            store.drop_associations(
+                [x for x in ready if (from_ids[x[1]], to_ids[x[3]]) in report.confirmed]
+            )
         # Links whose other end is gone from the snapshot cannot be addressed; forget them.
         store.drop_associations([x for x in links if x not in ready])
-    return removed
+    return reports
 
 
 async def push_associations(
@@ -352,12 +350,14 @@ async def push_associations(
         for link in links
     ]
     removable = [w for w, link in zip(wanted, links, strict=True) if link.remove_stale]
+    reports: list[AssociationReport] = []
     if removable:
-        await archive_stale_associations(client, store, change_plan.object_type, removable, run_id)
+        reports = await archive_stale_associations(
+            client, store, change_plan.object_type, removable, run_id
+        )
     groups: dict[tuple[str, int, str], list[LinkRow]] = {}
     for link in store.missing_associations(wanted):
         groups.setdefault((link[2], link[4], link[5]), []).append(link)
-    reports = []
     for (to_type, type_id, category), links in sorted(groups.items()):
         from_ids = store.hubspot_ids(change_plan.object_type, (x[1] for x in links))
         to_ids = store.hubspot_ids(to_type, (x[3] for x in links))
@@ -374,8 +374,10 @@ async def push_associations(
             run_id=run_id,
         )
         reports.append(report)
-        if not report.errors:  # otherwise the next run sends them again
-            store.record_associations(ready, run_id)
+        # Only links HubSpot confirmed enter the snapshot; the next run sends the others again.
+        store.record_associations(
+            [x for x in ready if (from_ids[x[1]], to_ids[x[3]]) in report.confirmed], run_id
+        )
     return reports
 
 
