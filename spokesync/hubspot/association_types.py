@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from spokesync.hubspot.client import HubSpotClient, _raise_unless_ok
-from spokesync.hubspot.errors import HubSpotConfigError
+from spokesync.hubspot.errors import HubSpotConfigError, HubSpotError
 from spokesync.mapping.spec import AssociationSpec, MappingSpec
 
 
@@ -20,32 +20,61 @@ class AssociationTypeError(HubSpotConfigError):
     """A mapping names an association HubSpot does not have (and cannot be created)."""
 
 
+CONFIRM_ATTEMPTS = 3  # reads/creates whose 2xx answer carries no ``results``
+
+
 async def list_association_types(
     client: HubSpotClient, from_type: str, to_type: str, *, request_id: str
 ) -> list[dict[str, Any]]:
-    response = await client.request(
-        "GET", client.associations_path(from_type, to_type, "/labels"), request_id=request_id
+    """The pair's association types. A 2xx without ``results`` confirms nothing (it is not an
+    empty list): it is read again, and never taken to mean the pair has no types."""
+    for attempt in range(1, CONFIRM_ATTEMPTS + 1):
+        rid = request_id if attempt == 1 else f"{request_id}-r{attempt}"
+        response = await client.request(
+            "GET", client.associations_path(from_type, to_type, "/labels"), request_id=rid
+        )
+        body = _raise_unless_ok(response).body
+        if isinstance(body, dict) and isinstance(body.get("results"), list):
+            return list(body["results"])
+    raise HubSpotError(
+        f"HubSpot answered 2xx without results to reading the {from_type} → {to_type} "
+        f"association labels {CONFIRM_ATTEMPTS} times; check https://status.hubspot.com and "
+        "run again"
     )
-    return list((_raise_unless_ok(response).body or {}).get("results") or ())
 
 
 async def create_label(
     client: HubSpotClient, spec_from: str, spec: AssociationSpec, *, request_id: str
 ) -> int:
-    response = await client.request(
-        "POST",
-        client.associations_path(spec_from, spec.to_object_type, "/labels"),
-        json={"label": spec.label, "name": spec.label_name},
-        request_id=request_id,
-        write=True,
+    """Create a USER_DEFINED label and return its type id. A create whose answer was lost (the
+    client's retry then meets 409 "already exists") or a 2xx without the type id is confirmed
+    by reading the labels back."""
+    for attempt in range(1, CONFIRM_ATTEMPTS + 1):
+        rid = request_id if attempt == 1 else f"{request_id}-s{attempt}"
+        response = await client.request(
+            "POST",
+            client.associations_path(spec_from, spec.to_object_type, "/labels"),
+            json={"label": spec.label, "name": spec.label_name},
+            request_id=rid,
+            write=True,
+        )
+        if response.status_code != 409:
+            results = (_raise_unless_ok(response).body or {}).get("results") or ()
+            for r in results:
+                if (r.get("label") or "").lower() == (spec.label or "").lower():
+                    return int(r["typeId"])
+            if results:
+                return int(results[0]["typeId"])
+        types = await list_association_types(
+            client, spec_from, spec.to_object_type, request_id=f"{rid}-read"
+        )
+        type_id = pick_type(spec, types)
+        if type_id is not None:
+            return type_id
+    raise AssociationTypeError(
+        f"HubSpot answered creating label {spec.label!r} ({spec_from} → {spec.to_object_type}) "
+        f"{CONFIRM_ATTEMPTS} times without it existing afterwards; run again"
     )
-    results = (_raise_unless_ok(response).body or {}).get("results") or ()
-    for r in results:
-        if (r.get("label") or "").lower() == (spec.label or "").lower():
-            return int(r["typeId"])
-    if results:
-        return int(results[0]["typeId"])
-    raise AssociationTypeError(f"HubSpot created label {spec.label!r} but returned no type id")
 
 
 def pick_type(spec: AssociationSpec, types: list[dict[str, Any]]) -> int | None:
