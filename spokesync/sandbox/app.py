@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from spokesync.sandbox import people
 from spokesync.sandbox.associations import AssociationService
+from spokesync.sandbox.autocompanies import AutoCompanies
 from spokesync.sandbox.catalog import ObjectTypeDef
 from spokesync.sandbox.errors import (
     ApiError,
@@ -99,6 +100,7 @@ class SandboxConfig:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     seed_portal: str | None = None  # a PortalSeed spec: seeds an empty portal at start
+    auto_create_companies: bool = False  # the portal setting; docs/sandbox.md says why off
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,7 @@ class SandboxApp:
         self.merges = MergeService(self.objects)
         self.gdpr = GdprService(self.objects)
         self.seeder = PortalSeeder(self.objects, self.merges)
+        self.auto_companies = AutoCompanies(self.objects, config.auto_create_companies)
         if config.seed_portal and not any(self.store.records.values()):
             self.seeder.seed(PortalSeed.parse(config.seed_portal))
         self.meta = MetadataService(self.objects)
@@ -902,6 +905,7 @@ class SandboxApp:
             "shuffle_results": self.objects.shuffle_results,
             "search_lag_ms": int(self.objects.search_lag_s * 1000),
             "email_upsert_partial": self.objects.email_upsert_partial,
+            "auto_create_companies": self.auto_companies.enabled,
         }
 
     def _set_runtime_config(self, changes: dict[str, Any]) -> dict[str, Any]:
@@ -925,6 +929,8 @@ class SandboxApp:
             self.objects.shuffle_results = bool(changes["shuffle_results"])
         if "email_upsert_partial" in changes:
             self.objects.email_upsert_partial = bool(changes["email_upsert_partial"])
+        if "auto_create_companies" in changes:
+            self.auto_companies.enabled = bool(changes["auto_create_companies"])
         return self._runtime_config()
 
     def reset(self) -> None:

@@ -97,6 +97,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for shuffling and faults")
     parser.add_argument(
+        "--auto-create-companies",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="the portal setting 'Automatically create and associate companies with contacts' "
+        "(default off; docs/sandbox.md)",
+    )
+    parser.add_argument(
         "--seed-portal",
         default=None,
         metavar="SPEC",
@@ -178,6 +185,7 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
         seed_portal=args.seed_portal,
+        auto_create_companies=args.auto_create_companies,
     )
 
 

@@ -176,7 +176,7 @@ class SandboxProcess:
 
     def configure(self, **changes: Any) -> dict[str, Any]:
         """Change rate_limit, daily_limit, search_rate_limit, retry_after, latency_ms,
-        search_lag_ms, shuffle_results or email_upsert_partial at runtime."""
+        search_lag_ms, shuffle_results, email_upsert_partial or auto_create_companies at runtime."""
         return self._call("PATCH", "/config", json=changes)
 
     def export(self, object_type: str | None = None, *, archived: bool = False) -> Any:

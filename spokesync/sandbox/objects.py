@@ -100,6 +100,8 @@ class InputFailure:
 
 # a change notification: (object type, record id, changed property names, created?)
 ChangeListener = Callable[[ObjectTypeDef, Record, dict[str, str], bool], None]
+# after a write and its inline associations, in its transaction: [(record, created, values)]
+PostWrite = Callable[[ObjectTypeDef, list[tuple[Record, bool, dict[str, str]]]], None]
 
 
 class ObjectService:
@@ -117,6 +119,7 @@ class ObjectService:
         self.counters = WriteCounters()
         self._rng = random.Random(seed)
         self.listeners: list[ChangeListener] = []
+        self.post_write: list[PostWrite] = []  # portal automations (auto-created companies)
         self.associations: Any = None  # the AssociationService, for inline associations
         self.search_lag_s = 0.0
         # (type id, record id) -> (visible at, what search showed before: properties or None)
@@ -379,6 +382,12 @@ class ObjectService:
             del self._search_pending[(ot.type_id, rec.id)]
         return None if rec.archived else rec.properties
 
+    def _after_write(
+        self, ot: ObjectTypeDef, items: list[tuple[Record, bool, dict[str, str]]]
+    ) -> None:
+        for hook in self.post_write:
+            hook(ot, items)
+
     @staticmethod
     def _require_ids(inputs: list[dict[str, Any]]) -> None:
         for i, item in enumerate(inputs):
@@ -428,6 +437,9 @@ class ObjectService:
             for (idx, _, _), (rec, _) in zip(planned, applied, strict=True):
                 if plans and plans.get(idx) and self.associations is not None:
                     self.associations.apply_inline(ot, rec, plans[idx])
+            self._after_write(
+                ot, [(r, c, v) for (r, c), (_, _, v) in zip(applied, planned, strict=True)]
+            )
         results = []
         for (idx, _, values), (rec, created) in zip(planned, applied, strict=True):
             item = self.record_json(ot, rec, written=values)
@@ -745,6 +757,7 @@ class ObjectService:
             [(rec, _)] = self._apply(ot, [(None, values)], now_iso())
             if plan and self.associations is not None:
                 self.associations.apply_inline(ot, rec, plan)
+            self._after_write(ot, [(rec, True, values)])
         return 201, self.record_json(ot, rec, written=values)
 
     def _association_plan(self, ot: ObjectTypeDef, assoc: Any) -> list[Any]:
@@ -795,6 +808,7 @@ class ObjectService:
             raise conflict.as_api_error(self.portal_id)
         with self.store.transaction():
             self._apply(ot, [(rec, values)], now_iso())
+            self._after_write(ot, [(rec, False, values)])
         return 200, self.record_json(ot, rec, written=values)
 
     def write_as(
@@ -818,7 +832,8 @@ class ObjectService:
         conflict = self._unique_conflict(ot, values, rec.id if rec else None)
         if conflict:
             raise conflict.as_api_error(self.portal_id)
-        [(out, _)] = self._apply(ot, [(rec, values)], stamp or now_iso(), source)
+        [(out, created)] = self._apply(ot, [(rec, values)], stamp or now_iso(), source)
+        self._after_write(ot, [(out, created, values)])
         return out
 
     def archive(self, type_name: str, record_id: str) -> Result:
