@@ -16,9 +16,13 @@ Forms:
 - ``email`` (a string property holding an email, e.g. contacts ``email``): as string, lowercased.
 - ``domain`` (e.g. companies ``domain``): lowercased bare host: no scheme, ``www.``, port, path,
   query or trailing dot.
-- ``number``: the shortest decimal that round-trips the IEEE double (Python ``repr``), written
-  without exponent or trailing ``.0`` (``10.50`` → ``10.5``, ``1e3`` → ``1000``, ``1e-7`` →
-  ``0.0000001``, ``-0`` → ``0``). NaN/±inf → no value. Integers beyond 2**53 lose precision.
+- ``number``: the exact decimal, written without exponent, leading zeros or trailing
+  fractional zeros (``10.50`` → ``10.5``, ``1e3`` → ``1000``, ``1e-7`` → ``0.0000001``, ``-0`` →
+  ``0``). Integers, decimals and numeric text keep every digit (``2**53 + 1``,
+  ``12345678901234567890.12`` stay as they are: no float step); a float (DOUBLE) contributes
+  the shortest decimal that round-trips it (Python ``repr``). NaN/±inf → no value here; the
+  desired-state builder rejects such records before this (a non-finite number is never sent
+  as "no value").
 - ``bool``: ``true`` / ``false``.
 - ``date``: ``YYYY-MM-DD`` (datetimes are taken in UTC; epoch milliseconds accepted).
 - ``datetime``: ISO-8601 UTC with milliseconds, ``2026-01-02T03:04:05.000Z`` (naive values are
@@ -135,23 +139,44 @@ def _format_double(f: float) -> str | None:
     return sign + body
 
 
+NUMERIC_TEXT = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+_NUMERIC_TEXT = re.compile(NUMERIC_TEXT)
+_NON_FINITE_TEXT = re.compile(r"[+-]?(inf|infinity|nan)", re.IGNORECASE)
+
+
+def _format_decimal(d: Decimal) -> str | None:
+    """The exact digits of ``d`` in plain notation, without trailing fractional zeros."""
+    if not d.is_finite():
+        return None
+    if d == 0:
+        return "0"
+    body = format(d, "f")
+    if "." in body:
+        body = body.rstrip("0").rstrip(".")
+    return body
+
+
 def canonical_number(value: Any) -> str | None:
-    """Plain decimal without exponent or trailing zeros (see module doc)."""
+    """Plain exact decimal without exponent or trailing zeros (see module doc)."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _format_double(value)
+    if isinstance(value, Decimal):
+        return _format_decimal(value)
     if isinstance(value, str):
         s = value.strip(_WS)
         if not s:
             return None
-        try:
-            f = float(s)
-        except ValueError:
-            return _text(s)  # not a number: kept as text, so it differs and gets overwritten
-        return _format_double(f)
-    if isinstance(value, int | float | Decimal):
-        return _format_double(float(value))
+        if _NUMERIC_TEXT.fullmatch(s):
+            return _format_decimal(Decimal(s))
+        if _NON_FINITE_TEXT.fullmatch(s):
+            return None
+        return _text(s)  # not a number: kept as text, so it differs and gets overwritten
     raise CanonicalError(f"not a number: {value!r}")
 
 
@@ -269,6 +294,36 @@ def _sql_text(expr: str, source_type: str = "") -> str:
     )
 
 
+def _sql_exact_number_text(t: str) -> str:
+    """SQL: numeric text ``t`` (matching ``NUMERIC_TEXT``) as its exact plain decimal."""
+    parts = (
+        f"regexp_extract({t}, '^[+-]?([0-9]*)\\.?([0-9]*)(?:[eE]([-+]?[0-9]+))?$', ['w', 'f', 'e'])"
+    )
+    # dg: all digits without leading zeros; p: where the point goes in dg.
+    return (
+        f"list_transform([{parts}], lambda m: list_transform("
+        "[{'dg': ltrim(m.w || m.f, '0'), 'p': length(m.w) + coalesce(TRY_CAST(NULLIF(m.e, '') AS BIGINT), 0)"
+        " - (length(m.w || m.f) - length(ltrim(m.w || m.f, '0')))}], lambda z: "
+        "CASE WHEN z.dg = '' THEN '0' ELSE "
+        f"(CASE WHEN starts_with({t}, '-') THEN '-' ELSE '' END) || "
+        "list_transform([CASE WHEN z.p <= 0 THEN '0.' || repeat('0', CAST(-z.p AS INTEGER)) || z.dg "
+        "WHEN z.p >= length(z.dg) THEN z.dg || repeat('0', CAST(z.p - length(z.dg) AS INTEGER)) "
+        "ELSE z.dg[1:z.p] || '.' || z.dg[z.p + 1:] END], lambda b: "
+        "CASE WHEN contains(b, '.') THEN rtrim(rtrim(b, '0'), '.') ELSE b END)[1] END)[1])[1]"
+    )
+
+
+def _sql_number_text(expr: str) -> str:
+    """SQL canonical number of a text value: exact digits, like ``canonical_number(str)``."""
+    t = f"trim(CAST(({expr}) AS VARCHAR), {_SQL_WS})"
+    return (
+        f"(CASE WHEN {t} = '' THEN NULL"
+        f" WHEN regexp_full_match({t}, '{NUMERIC_TEXT}') THEN {_sql_exact_number_text(t)}"
+        f" WHEN regexp_full_match({t}, '[+-]?(inf|infinity|nan)', 'i') THEN NULL"
+        f" ELSE {_sql_text(expr)} END)"
+    )
+
+
 def _sql_number(expr: str) -> str:
     d = f"TRY_CAST(({expr}) AS DOUBLE)"
     txt = f"CAST({d} AS VARCHAR)"  # DuckDB prints the shortest round-trip digits, like repr
@@ -287,6 +342,24 @@ def _sql_number(expr: str) -> str:
         f" WHEN NOT contains({txt}, 'e') THEN (CASE WHEN ends_with({txt}, '.0') "
         f"THEN {txt}[:-3] ELSE {txt} END)"
         f" ELSE (CASE WHEN {d} < 0 THEN '-' ELSE '' END) || {expand} END)"
+    )
+
+
+def _sql_number_any(expr: str) -> str:
+    """The number form when the source type is not known when the SQL is built: chosen per
+    value by ``typeof``, with the same result as the typed fast paths."""
+    ty = f"typeof({expr})"
+    integer = ", ".join(f"'{t}'" for t in sorted(_INTEGER_TYPES))
+    decimal = (
+        f"(CASE WHEN TRY_CAST(({expr}) AS DOUBLE) = 0 THEN '0' "
+        f"WHEN contains(CAST(({expr}) AS VARCHAR), '.') "
+        f"THEN rtrim(rtrim(CAST(({expr}) AS VARCHAR), '0'), '.') ELSE CAST(({expr}) AS VARCHAR) END)"
+    )
+    return (
+        f"(CASE WHEN {ty} IN ({integer}) THEN CAST(({expr}) AS VARCHAR)"
+        f" WHEN starts_with({ty}, 'DECIMAL') THEN {decimal}"
+        f" WHEN {ty} = 'VARCHAR' THEN {_sql_number_text(expr)}"
+        f" ELSE {_sql_number(expr)} END)"
     )
 
 
@@ -326,7 +399,7 @@ _SQL_BUILDERS: dict[str, Callable[[str], str]] = {
     "enumeration": _sql_text,
     "email": lambda e: f"lower({_sql_text(e)})",
     "domain": _sql_domain,
-    "number": _sql_number,
+    "number": lambda e: _sql_number_any(e),
     "bool": _sql_bool,
     "date": _sql_date,
     "datetime": _sql_datetime,
@@ -337,7 +410,6 @@ _INTEGER_TYPES = frozenset(
     | {"UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
 )
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
-_EXACT = 2**53  # integers below this are exact doubles: their repr is their digits
 
 
 def _typed_fast_path(form: str, expr: str, source_type: str) -> str | None:
@@ -346,19 +418,18 @@ def _typed_fast_path(form: str, expr: str, source_type: str) -> str | None:
         text = _sql_text(expr, "VARCHAR")
         return f"lower({text})" if form == "email" else text
     if form == "number" and source_type in _INTEGER_TYPES:
-        return (
-            f"(CASE WHEN ({expr}) > -{_EXACT} AND ({expr}) < {_EXACT} "
-            f"THEN CAST(({expr}) AS VARCHAR) ELSE {_sql_number(expr)} END)"
-        )
+        return f"CAST(({expr}) AS VARCHAR)"  # every digit, at any size
     m = _DECIMAL.match(source_type)
-    if form == "number" and m and int(m.group(1)) <= 15:
-        # <= 15 significant digits: the shortest double repr is the decimal itself.
+    if form == "number" and m:
+        # A DECIMAL prints its exact digits; only trailing fractional zeros go.
         if int(m.group(2)) == 0:
             return f"CAST(({expr}) AS VARCHAR)"
         return (
             f"(CASE WHEN ({expr}) = 0 THEN '0' "
             f"ELSE rtrim(rtrim(CAST(({expr}) AS VARCHAR), '0'), '.') END)"
         )
+    if form == "number" and source_type == "VARCHAR":
+        return _sql_number_text(expr)
     if form == "datetime" and source_type == "TIMESTAMP":
         return f"strftime(({expr}), '%Y-%m-%dT%H:%M:%S.%gZ')"
     if form == "datetime" and source_type == "TIMESTAMP WITH TIME ZONE":

@@ -56,6 +56,14 @@ datetimes = st.datetimes(
 )
 option = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABC_0123456789", min_size=1, max_size=8)
 multi = st.lists(st.builds(lambda a, o, b: a + o + b, WS, option, WS), max_size=6).map(";".join)
+numeric_text = st.builds(
+    lambda ws, sign, whole, frac, exp: ws + sign + whole + frac + exp + ws,
+    WS,
+    st.sampled_from(["", "-", "+"]),
+    st.from_regex(r"[0-9]{0,25}", fullmatch=True),
+    st.one_of(st.just(""), st.from_regex(r"\.[0-9]{0,12}", fullmatch=True)),
+    st.one_of(st.just(""), st.from_regex(r"[eE][+-]?[0-9]{1,2}", fullmatch=True)),
+).filter(lambda s: any(c.isdigit() for c in s.split("e")[0].split("E")[0]))
 emails = st.emails().map(lambda e: e if e.isascii() else "x@example.com")
 
 CASES = [
@@ -68,6 +76,10 @@ CASES = [
     ("number", st.decimals(-(10**10), 10**10, places=4, allow_nan=False), "DECIMAL(15,4)"),
     ("number", st.integers(-(2**31), 2**31 - 1), "INTEGER"),
     ("number", st.integers(-(2**60), 2**60), "HUGEINT"),
+    ("number", st.integers(-(2**126), 2**126), "HUGEINT"),
+    ("number", st.integers(-(2**63), 2**63 - 1), "BIGINT"),
+    ("number", st.decimals(-(10**29) + 1, 10**29 - 1, places=9, allow_nan=False), "DECIMAL(38,9)"),
+    ("number", numeric_text, "VARCHAR"),
     ("number", finite_floats.map(repr), "VARCHAR"),
     ("bool", st.booleans(), "BOOLEAN"),
     ("date", st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 1, 1)), "DATE"),
@@ -154,7 +166,10 @@ def test_number_forms() -> None:
         "0.30000000000000004",
         "0.3333333333333333",
         "0.00000025",
-        "123456789012345680",
+        "123456789012345678",  # an int keeps every digit (no float step)
     ]
+    assert canonical("number", 2**53 + 1) == "9007199254740993"
+    assert canonical("number", "12345678901234567890.120") == "12345678901234567890.12"
+    assert canonical("number", Decimal("1E+21")) == "1000000000000000000000"
     assert canonical("number", "n/a") == "n/a"  # kept as text: differs, so it gets overwritten
     assert canonical("number", float("nan")) is None
