@@ -1,36 +1,138 @@
-"""Duplicate-key detection across the chunks of one partition, in bounded memory."""
+"""Which row of a duplicated key wins within one partition, in bounded memory.
+
+The newest row by the source's ``updated_at`` wins; on equal timestamps (or for sources
+without ``updated_at``) the first row in the file wins. Keys are kept as 64-bit hashes
+(DuckDB ``hash``) in a sorted array. For sources with ``updated_at`` the current winner's
+timestamp, output ordinal and origin (file, row number) are kept next to each hash, so a
+newer row in a later chunk can displace a row that was already written; the engine removes
+displaced rows from the output at the end and quarantines them as ``superseded``.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+_EMPTY_I64 = np.empty(0, dtype=np.int64)
 
-class SeenKeys:
-    """Keys already loaded in this partition, as sorted 64-bit hashes (DuckDB ``hash``)."""
 
-    def __init__(self) -> None:
-        self.sorted = np.empty(0, dtype=np.uint64)
+@dataclass(slots=True)
+class Displaced:
+    """Rows written earlier that a newer row of the same key has replaced."""
+
+    ordinals: np.ndarray  # positions in the output file
+    files: np.ndarray  # index into the engine's file list
+    row_numbers: np.ndarray
+    keys: list[object]
+
+
+class Winners:
+    """The winning row per key seen so far in this partition."""
+
+    def __init__(self, newest_wins: bool) -> None:
+        self.newest_wins = newest_wins
+        self.hashes = np.empty(0, dtype=np.uint64)
+        self.updated = _EMPTY_I64
+        self.ordinals = _EMPTY_I64
+        self.files = np.empty(0, dtype=np.int32)
+        self.rows = _EMPTY_I64
         self.con = duckdb.connect()
 
-    def first_seen(self, keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """True where the key was not loaded before (and not earlier in ``keys``)."""
+    def _hash(self, keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
         tbl = pa.table({"k": keys})  # noqa: F841 - read by DuckDB's replacement scan
-        hashes = np.asarray(
+        return np.asarray(
             self.con.execute("SELECT hash(k) AS h FROM tbl").fetchnumpy()["h"], dtype=np.uint64
         )
-        order = np.argsort(hashes, kind="stable")  # equal hashes keep their row order
-        ordered = hashes[order]
-        first = np.ones(len(ordered), dtype=bool)
-        first[1:] = ordered[1:] != ordered[:-1]
-        if len(self.sorted):
-            pos = np.searchsorted(self.sorted, ordered)
-            pos[pos == len(self.sorted)] = 0
-            first &= self.sorted[pos] != ordered
-        merged = np.concatenate([self.sorted, ordered[first]])
-        merged.sort(kind="stable")  # two sorted runs: a linear merge
-        self.sorted = merged
-        fresh = np.empty(len(hashes), dtype=bool)
-        fresh[order] = first
-        return fresh
+
+    def offer(
+        self,
+        keys: pa.Array | pa.ChunkedArray,
+        updated: np.ndarray | None,
+        file_index: int,
+        row_numbers: np.ndarray,
+        first_ordinal: int,
+    ) -> tuple[np.ndarray, Displaced | None]:
+        """Offer one chunk's valid rows (in file order). Returns which of them win for now
+        (to be written, with ordinals ``first_ordinal + k`` for the k-th winner) and the rows
+        written earlier that they displace."""
+        hashes = self._hash(keys)
+        n = len(hashes)
+        u = (
+            np.zeros(n, dtype=np.int64)
+            if updated is None or not self.newest_wins
+            else np.asarray(updated, dtype=np.int64)
+        )
+        order = np.lexsort((np.arange(n), -u, hashes))  # by key, newest first, then file order
+        h_sorted = hashes[order]
+        head = np.ones(n, dtype=bool)
+        head[1:] = h_sorted[1:] != h_sorted[:-1]
+        cand = order[head]  # the chunk's best row per key
+        win = np.zeros(n, dtype=bool)
+        win[cand] = True
+        displaced = None
+        if len(self.hashes):
+            idx = np.searchsorted(self.hashes, hashes[cand])
+            idx_c = np.minimum(idx, len(self.hashes) - 1)
+            found = self.hashes[idx_c] == hashes[cand]
+            newer = (
+                found & (u[cand] > self.updated[idx_c])
+                if self.newest_wins
+                else np.zeros(len(cand), dtype=bool)
+            )
+            win[cand[found & ~newer]] = False
+            if newer.any():
+                at = idx_c[newer]
+                displaced = Displaced(
+                    self.ordinals[at].copy(),
+                    self.files[at].copy(),
+                    self.rows[at].copy(),
+                    keys.take(pa.array(cand[newer])).to_pylist(),
+                )
+        winners = np.flatnonzero(win)
+        ordinals = first_ordinal + np.arange(len(winners), dtype=np.int64)
+        ordinal_of = np.full(n, -1, dtype=np.int64)
+        ordinal_of[winners] = ordinals
+        self._merge(
+            hashes[cand], u[cand], ordinal_of[cand], file_index, row_numbers[cand], win[cand]
+        )
+        return win, displaced
+
+    def _merge(
+        self,
+        h: np.ndarray,
+        u: np.ndarray,
+        ordinals: np.ndarray,
+        file_index: int,
+        rows: np.ndarray,
+        won: np.ndarray,
+    ) -> None:
+        """Record the chunk's winners: replace displaced entries, insert new keys."""
+        h, u, ordinals, rows = h[won], u[won], ordinals[won], np.asarray(rows)[won]
+        if not len(h):
+            return
+        if len(self.hashes):
+            idx = np.minimum(np.searchsorted(self.hashes, h), len(self.hashes) - 1)
+            found = self.hashes[idx] == h
+        else:
+            idx = np.zeros(len(h), dtype=np.int64)
+            found = np.zeros(len(h), dtype=bool)
+        if self.newest_wins and found.any():
+            at = idx[found]
+            self.updated[at] = u[found]
+            self.ordinals[at] = ordinals[found]
+            self.files[at] = file_index
+            self.rows[at] = rows[found]
+        new = ~found
+        merged_h = np.concatenate([self.hashes, h[new]])
+        order = np.argsort(merged_h, kind="stable")
+        self.hashes = merged_h[order]
+        if self.newest_wins:
+            self.updated = np.concatenate([self.updated, u[new]])[order]
+            self.ordinals = np.concatenate([self.ordinals, ordinals[new]])[order]
+            self.files = np.concatenate(
+                [self.files, np.full(int(new.sum()), file_index, dtype=np.int32)]
+            )[order]
+            self.rows = np.concatenate([self.rows, rows[new]])[order]

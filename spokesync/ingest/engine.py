@@ -16,6 +16,7 @@ import os
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES, SOURCES
-from spokesync.ingest.dedupe import SeenKeys
+from spokesync.ingest.dedupe import Displaced, Winners
 from spokesync.ingest.quarantine import quarantine_table, raw_rows
 from spokesync.ingest.readers import (
     DEFAULT_CHUNK_ROWS,
@@ -135,12 +136,24 @@ def _ingest(
     def _quarantine(
         con: duckdb.DuckDBPyConnection, chunk: RawChunk, rows: pd.DataFrame, fails: pd.DataFrame
     ) -> pa.Table:
+        return _quarantine_file(con, chunk.file, rows, fails)
+
+    def _quarantine_file(
+        con: duckdb.DuckDBPyConnection, file: str, rows: pd.DataFrame, fails: pd.DataFrame
+    ) -> pa.Table:
         return quarantine_table(
-            con, source=source, partition=day, file=chunk.file, run_id=run_id, at=now,
+            con, source=source, partition=day, file=file, run_id=run_id, at=now,
             rows=rows, failures=fails,
         )  # fmt: skip
 
-    seen = SeenKeys()
+    seen = Winners(newest_wins=spec.updated_at is not None)
+    file_index = {
+        str(f.relative_to(landing)) if f.is_relative_to(landing) else str(f): i
+        for i, f in enumerate(files)
+    }
+    file_names = list(file_index)
+    displaced: list[Displaced] = []
+    written = 0
     now = dt.datetime.now(dt.UTC)
     preview: pd.DataFrame | None = None
     failed_counts: Counter[str] = Counter()
@@ -192,11 +205,21 @@ def _ingest(
                         keys = arrow.column(spec.key).filter(pa.array(valid))
                     else:
                         keys = pa.array(v.frame[spec.key].iloc[positions], from_pandas=True)
-                    repeated = ~seen.first_seen(keys)
-                    if repeated.any():
-                        dups = positions[repeated]
-                        dup_keys = keys.filter(pa.array(repeated)).to_pylist()
-                        dup_fails = failures_frame(dups, spec.key, "duplicate_key", dup_keys)
+                    updated = None
+                    if spec.updated_at is not None:
+                        stamps = pa.array(
+                            v.frame[spec.updated_at].iloc[positions], from_pandas=True
+                        )
+                        updated = stamps.cast(pa.int64()).to_numpy(zero_copy_only=False)
+                    win, gone = seen.offer(
+                        keys, updated, file_index[chunk.file], chunk.row_numbers[positions], written
+                    )
+                    if gone is not None:
+                        displaced.append(gone)
+                    if not win.all():
+                        dups = positions[~win]
+                        dup_keys = keys.filter(pa.array(~win)).to_pylist()
+                        dup_fails = failures_frame(dups, spec.key, "superseded", dup_keys)
                         failures = pd.concat([failures, dup_fails], ignore_index=True)
                         valid[dups] = False
                 n_good = int(valid.sum())
@@ -209,6 +232,7 @@ def _ingest(
                     if preview is None:
                         preview = good.slice(0, 5).to_pandas()
                 report.rows_valid += n_good
+                written += n_good
                 bad_positions = np.flatnonzero(~valid)
                 if len(bad_positions):
                     bad_rows = pd.DataFrame(
@@ -223,6 +247,14 @@ def _ingest(
                         failures["column"].astype("str") + ":" + failures["check"].astype("str")
                     )
                     failed_counts.update(counts.value_counts().to_dict())
+        if displaced:
+            gone = _drop_displaced(tmp, schema, displaced)
+            report.rows_valid -= gone.num_rows
+            quarantined += _superseded_rows(
+                seen.con, gone, displaced, file_names, spec.key, _quarantine_file
+            )
+            failed_counts[f"{spec.key}:superseded"] += gone.num_rows
+        report.rows_superseded = failed_counts.get(f"{spec.key}:superseded", 0)
         report.rows_quarantined = sum(t.num_rows for t in quarantined)
         report.columns_added, report.columns_missing = sorted(set(added)), sorted(set(missing))
         report.failed_checks = dict(sorted(failed_counts.items()))
@@ -240,6 +272,68 @@ def _ingest(
     report.duration_s = time.perf_counter() - started
     save_report(warehouse_dir, report)
     return report
+
+
+def _drop_displaced(tmp: Path, schema: pa.Schema, displaced: list[Displaced]) -> pa.Table:
+    """Rewrite ``tmp`` without the rows a newer row displaced; return those rows, in the
+    order of ``displaced`` (streamed batch by batch: memory stays bounded)."""
+    ordinals = np.concatenate([d.ordinals for d in displaced])
+    order = np.argsort(ordinals, kind="stable")
+    sorted_ordinals = ordinals[order]
+    out = tmp.with_name(tmp.name + ".dedup")
+    removed: list[pa.Table] = []
+    offset = 0
+    with pq.ParquetWriter(out, schema, compression="snappy") as writer:
+        for batch in pq.ParquetFile(tmp).iter_batches(batch_size=DEFAULT_CHUNK_ROWS):
+            n = batch.num_rows
+            lo, hi = np.searchsorted(sorted_ordinals, [offset, offset + n])
+            drop = np.zeros(n, dtype=bool)
+            drop[sorted_ordinals[lo:hi] - offset] = True
+            table = pa.Table.from_batches([batch], schema=schema)
+            if drop.any():
+                removed.append(table.filter(pa.array(drop)))
+                table = table.filter(pa.array(~drop))
+            writer.write_table(table)
+            offset += n
+    os.replace(out, tmp)
+    gone = pa.concat_tables(removed) if removed else schema.empty_table()
+    # gone is in ordinal order; put it back in the order of ``displaced``.
+    back = np.empty(len(order), dtype=np.int64)
+    back[order] = np.arange(len(order))
+    return gone.take(pa.array(back))
+
+
+def _superseded_rows(
+    con: duckdb.DuckDBPyConnection,
+    gone: pa.Table,
+    displaced: list[Displaced],
+    file_names: list[str],
+    key: str,
+    quarantine_file: Callable[
+        [duckdb.DuckDBPyConnection, str, pd.DataFrame, pd.DataFrame], pa.Table
+    ],
+) -> list[pa.Table]:
+    """Quarantine rows for rows displaced after they were written (their values as loaded)."""
+    files = np.concatenate([d.files for d in displaced])
+    numbers = np.concatenate([d.row_numbers for d in displaced])
+    keys = [k for d in displaced for k in d.keys]
+    con.register("q_gone", gone)
+    try:
+        raw = [
+            r[0] for r in con.execute("SELECT CAST(to_json(g) AS VARCHAR) FROM q_gone g").fetchall()
+        ]
+    finally:
+        con.unregister("q_gone")
+    out = []
+    for f in np.unique(files):
+        at = np.flatnonzero(files == f)
+        pos = -1 - at  # not positions of any chunk
+        rows = pd.DataFrame(
+            {"pos": pos, "row_number": numbers[at], "raw_row": [raw[i] for i in at]}
+        )
+        fails = failures_frame(pos, key, "superseded", [keys[i] for i in at])
+        out.append(quarantine_file(con, file_names[int(f)], rows, fails))
+    return out
 
 
 def _write_quarantine(

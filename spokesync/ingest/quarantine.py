@@ -38,9 +38,13 @@ _DESCRIBE = """
     CASE
       WHEN "check" = 'not_nullable' THEN ' is required but empty'
       WHEN "check" = 'column_in_dataframe' THEN ' is missing from the file'
-      WHEN "check" = 'duplicate_key' THEN
+      WHEN "check" = 'superseded' THEN
         ' value ' || coalesce('''' || failure_case || '''', 'None')
-        || ' is a duplicate of an earlier row (first one kept)'
+        || ' is superseded by another row with this key (the newest updated_at wins, '
+        || 'then the first row)'
+      WHEN "check" = 'blank' THEN ' is required but blank (only whitespace)'
+      WHEN "check" = 'not_finite' THEN
+        ' is not a finite number: ' || coalesce('''' || failure_case || '''', 'None')
       WHEN starts_with("check", 'parse_') THEN
         ' could not be parsed (' || "check" || '): ' || coalesce('''' || failure_case || '''', 'None')
       ELSE ' failed ' || "check" || ': ' || coalesce('''' || failure_case || '''', 'None')

@@ -18,6 +18,7 @@ class IngestReport:
     rows_valid: int = 0
     rows_quarantined: int = 0
     rows_normalised: int = 0
+    rows_superseded: int = 0  # duplicated keys: rows a newer (or the first) row replaced
     columns_added: list[str] = field(default_factory=list)
     columns_missing: list[str] = field(default_factory=list)
     failed_checks: dict[str, int] = field(default_factory=dict)  # "column:check" -> rows

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 # kind -> the check the ingestion must report for it (the name before any "(...)").
 EXPECTED_CHECK: dict[str, str] = {
     "missing_key": "not_nullable",
-    "duplicate_row": "duplicate_key",
+    "duplicate_row": "superseded",
     "unknown_enum": "isin",
     "unknown_currency": "isin",
     "negative_number": "greater_than_or_equal_to",

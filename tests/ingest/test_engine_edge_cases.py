@@ -216,7 +216,7 @@ def test_duplicate_keys_across_chunks_keep_the_first_valid_row(tmp_path: Path) -
     pq.write_table(table, part)
     report = ingest_partition("product_usage", DAY, landing, tmp_path / "wh", "r1", chunk_rows=100)
     assert (report.rows_read, report.rows_valid, report.rows_quarantined) == (254, 250, 4)
-    assert report.failed_checks == {"event_id:duplicate_key": 3, "event_type:isin": 1}
+    assert report.failed_checks == {"event_id:superseded": 3, "event_type:isin": 1}
     q = _quarantine(tmp_path / "wh", "product_usage", "r1")
     assert sorted(q["row_number"].tolist()) == [5, 250, 251, 252]
     loaded = pd.read_parquet(partition_path(tmp_path / "wh", "product_usage", DAY))

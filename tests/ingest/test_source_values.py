@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from spokesync.ingest import ingest_partition
 from spokesync.warehouse import connect
 from tests.ingest.landing import ingest, land, row
 
@@ -209,3 +210,31 @@ def test_text_values_are_kept_exactly_as_landed(tmp_path: Path) -> None:
     ingest(tmp_path / "in", tmp_path / "wh", "accounts")
     assert _loaded(tmp_path / "wh", "accounts", "name") == [name]
     assert pd.read_parquet(tmp_path / "wh" / "accounts" / "data.parquet")["name"].tolist() == [name]
+
+
+def test_the_newest_row_of_a_key_wins_and_the_others_are_superseded(tmp_path: Path) -> None:
+    """Within a chunk and across chunks, in any order: newest updated_at wins, ties → first."""
+    rows = [
+        row("support_tickets", 1, subject="old", updated_at="2026-01-05T08:00:00Z"),  # line 1
+        row("support_tickets", 2, subject="only"),  # line 2
+        row("support_tickets", 1, subject="newest", updated_at="2026-01-05T10:00:00Z"),  # 3
+        row("support_tickets", 1, subject="middle", updated_at="2026-01-05T09:00:00Z"),  # 4
+        row("support_tickets", 3, subject="first tie", updated_at="2026-01-05T09:00:00Z"),  # 5
+        row("support_tickets", 3, subject="second tie", updated_at="2026-01-05T09:00:00Z"),  # 6
+    ]
+    land(tmp_path / "in", "support_tickets", rows)
+    for chunk_rows in (100, 1, 2):
+        wh = tmp_path / f"wh{chunk_rows}"
+        report = ingest_partition(
+            "support_tickets", "2026-01-05", tmp_path / "in", wh, "r1", chunk_rows=chunk_rows
+        )
+        assert (report.rows_valid, report.rows_quarantined, report.rows_superseded) == (3, 3, 3)
+        assert report.failed_checks == {"ticket_id:superseded": 3}
+        con = connect(wh)
+        assert con.execute(
+            "SELECT ticket_id, subject FROM support_tickets ORDER BY 1"
+        ).fetchall() == [("TCK-11", "newest"), ("TCK-12", "only"), ("TCK-13", "first tie")]
+        q = con.execute("SELECT row_number, raw_row, error FROM quarantine ORDER BY 1").fetchall()
+        assert [n for n, _, _ in q] == [1, 4, 6]
+        assert [json.loads(r)["subject"] for _, r, _ in q] == ["old", "middle", "second tie"]
+        assert "is superseded by another row with this key" in q[0][2]
