@@ -49,6 +49,8 @@ from spokesync.hubspot.push import PushAborted, PushConfig, PushReport, push_cha
 from spokesync.hubspot.rate_limit import RateLimiter
 from spokesync.hubspot.read import read_all
 from spokesync.hubspot.reference import refresh_reference
+from spokesync.ingest.gate import GateFinding, error_rate_from_env, quarantine_gate
+from spokesync.mapping.lineage import tables_read
 from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec
 from spokesync.rollout import Rollout
@@ -100,6 +102,9 @@ class SyncOptions:
     push: PushConfig = field(default_factory=PushConfig)
     rate_limit_per_10s: int = 190
     daily_budget: int | None = None
+    # Block a mapping when a source it reads has more than this share quarantined
+    # (default: $SPOKESYNC_QUARANTINE_ERROR_RATE, else 5%, as the Dagster check).
+    quarantine_error_rate: float | None = None
 
 
 @dataclass
@@ -125,6 +130,7 @@ class ObjectSyncSummary:
     state_writes: WriterStats | None = None
     error: str | None = None
     duration_s: float = 0.0
+    blocked_by: list[str] = field(default_factory=list)  # quarantine-gate findings
 
     def to_metadata(self) -> dict[str, int | float | str]:
         """Flat numbers for Dagster metadata (plotted over time) and the CLI summary."""
@@ -141,6 +147,8 @@ class ObjectSyncSummary:
             "duplicates": self.duplicates,
             "duration_s": round(self.duration_s, 3),
         }
+        if self.blocked_by:
+            meta["blocked_by"] = "; ".join(self.blocked_by)
         if self.shadow:
             meta["planned_rows"] = self.planned_rows
             meta["write_calls"] = 0
@@ -189,6 +197,11 @@ class SyncSummary:
     @property
     def ok(self) -> bool:
         return all(o.error is None for o in self.objects)
+
+    @property
+    def blocked(self) -> list[ObjectSyncSummary]:
+        """Mappings the quarantine gate stopped before planning."""
+        return [o for o in self.objects if o.blocked_by]
 
     def to_text(self) -> str:
         head = f"spokesync run {self.run_id} (as_of {self.as_of}, {self.duration_s:.1f} s)"
@@ -490,7 +503,13 @@ async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSum
         existing: dict[str, dict[str, dict[str, Any]]] = {}
         if client is not None and options.ensure_properties and not options.shadow:
             existing = await check_mappings(client, mappings, run_id)
+        rate = options.quarantine_error_rate
+        rate = error_rate_from_env() if rate is None else rate
         for mapping in mappings:
+            findings = quarantine_gate(settings.warehouse_dir, tables_read(mapping), as_of, rate)
+            if findings:
+                summary.objects.append(blocked_summary(mapping, as_of, options.shadow, findings))
+                continue
             summary.objects.append(
                 await sync_object(
                     settings,
@@ -506,6 +525,33 @@ async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSum
         if client is not None:
             await client.aclose()
     return summary
+
+
+def blocked_summary(
+    mapping: MappingSpec, as_of: dt.date, shadow: bool, findings: list[GateFinding]
+) -> ObjectSyncSummary:
+    """The summary of a mapping the quarantine gate stopped: nothing planned, nothing sent."""
+    what = "; ".join(str(f) for f in findings)
+    fix = ", ".join(
+        f"spokesync ingest --source {f.source}" + (f" --date {f.partition}" if f.partition else "")
+        for f in findings
+    )
+    return ObjectSyncSummary(
+        object_type=mapping.object_type,
+        mapping_version=mapping.version,
+        as_of=as_of,
+        shadow=shadow,
+        records_desired=0,
+        records_changed=0,
+        records_new=0,
+        fields_changed=0,
+        rejected_ids=0,
+        duplicates=0,
+        plan_markdown="",
+        error=f"blocked by the quarantine gate, nothing planned or sent: {what}. Fix the "
+        f"landing file(s), re-ingest ({fix}) and sync again",
+        blocked_by=[str(f) for f in findings],
+    )
 
 
 def run_sync(settings: Settings, options: SyncOptions | None = None) -> SyncSummary:
