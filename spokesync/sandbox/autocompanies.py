@@ -44,7 +44,12 @@ class AutoCompanies:
 
     # ------------------------------------------------------------ the company index
     def _company_changed(
-        self, ot: ObjectTypeDef, rec: Record, values: dict[str, str], created: bool
+        self,
+        ot: ObjectTypeDef,
+        rec: Record,
+        values: dict[str, str],
+        created: bool,
+        source: WriteSource,
     ) -> None:
         if self._own_write or ot.type_id != "0-2":
             return

@@ -98,8 +98,8 @@ class InputFailure:
         }
 
 
-# a change notification: (object type, record id, changed property names, created?)
-ChangeListener = Callable[[ObjectTypeDef, Record, dict[str, str], bool], None]
+# a change notification: (object type, record, values written, created?, who wrote)
+ChangeListener = Callable[[ObjectTypeDef, Record, dict[str, str], bool, WriteSource], None]
 # after a write and its inline associations, in its transaction: [(record, created, values)]
 PostWrite = Callable[[ObjectTypeDef, list[tuple[Record, bool, dict[str, str]]]], None]
 
@@ -359,7 +359,7 @@ class ObjectService:
         self.counters.add(ot.name, "updated", len(out) - created)
         for (rec, was_created), (_, values) in zip(out, changes, strict=True):
             for listener in self.listeners if notify else ():
-                listener(ot, rec, values, was_created)
+                listener(ot, rec, values, was_created, source)
         return out
 
     def _lag_search(self, ot: ObjectTypeDef, rid: int, before: dict[str, str] | None) -> None:

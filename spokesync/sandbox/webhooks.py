@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 
 from spokesync.sandbox.catalog import ObjectTypeDef
+from spokesync.sandbox.history import API_WRITE, APP_ID, WriteSource
 from spokesync.sandbox.store import Record
 
-APP_ID = 1_000_001
 SUBSCRIPTION_ID = 2_000_001
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,16 @@ class WebhookSender:
         self.delivered = 0
         self.failed = 0
 
-    def notify(self, ot: ObjectTypeDef, rec: Record, values: dict[str, str], created: bool) -> None:
+    def notify(
+        self,
+        ot: ObjectTypeDef,
+        rec: Record,
+        values: dict[str, str],
+        created: bool,
+        source: WriteSource = API_WRITE,
+    ) -> None:
+        """``changeSource`` / ``sourceId`` are the write's history source (a person's edit is
+        ``CRM_UI`` with ``userId:N``, as in property histories)."""
         now = int(time.time() * 1000)
         base = {
             "portalId": self.portal_id,
@@ -52,9 +61,10 @@ class WebhookSender:
             "subscriptionId": SUBSCRIPTION_ID,
             "attemptNumber": 0,
             "objectId": rec.id,
-            "changeSource": "INTEGRATION",
-            "sourceId": f"{APP_ID}",
+            "changeSource": source.source_type,
         }
+        if source.source_id is not None:
+            base["sourceId"] = source.source_id
         if created:
             self._events.append(
                 {

@@ -98,9 +98,16 @@ def test_webhooks_are_signed_with_v3(tmp_path: Path) -> None:
             deadline = time.monotonic() + 5
             while not received and time.monotonic() < deadline:
                 time.sleep(0.02)
+            edit = {"objectType": "contacts", "id": r.json()["id"], "properties": {"city": "Oslo"}}
+            assert client.post("/__sandbox/edit", json=edit).status_code == 200
+            while len(received) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
     finally:
         server.shutdown()
-    [(headers, body, path)] = received
+    (headers, body, path), (_, person_body, _) = received
+    [person_event] = json.loads(person_body)
+    assert (person_event["propertyName"], person_event["changeSource"]) == ("city", "CRM_UI")
+    assert person_event["sourceId"] == "userId:166322228"
     assert path == "/hooks"
     assert Signature.is_valid(
         headers["X-HubSpot-Signature-v3"],
@@ -138,3 +145,13 @@ def test_every_option_reaches_the_config() -> None:
     )
     assert (config.search_lag_ms, config.latency_ms, config.daily_limit) == (250, 5, 9)
     assert (config.email_upsert_partial, config.request_log_size) == (True, 10)
+    config = command.build_config(
+        _parse("--auto-create-companies", "--seed-portal", "accounts=5,companies=1")
+    )
+    assert (config.auto_create_companies, config.seed_portal) == (True, "accounts=5,companies=1")
+    assert command.build_config(_parse()).auto_create_companies is False
+
+
+def test_invalid_seed_portal_spec_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert command.run(_parse("--seed-portal", "acounts=5")) == 2
+    assert "invalid --seed-portal" in capsys.readouterr().err
