@@ -183,6 +183,7 @@ class SandboxApp:
                 config.webhook_url, config.webhook_secret or "", config.portal_id
             )
             self.objects.listeners.append(self.webhooks.notify)
+            self.merges.listeners.append(self.webhooks.notify_merge)
         self.routes = self._routes()
 
     # ------------------------------------------------------------ routes

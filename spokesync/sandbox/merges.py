@@ -13,6 +13,7 @@ survivor; a secondary's extra *Primary* label is dropped when the primary alread
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from spokesync.sandbox.catalog import ObjectTypeDef
@@ -39,6 +40,8 @@ class MergeService:
     def __init__(self, objects: ObjectService) -> None:
         self.objects = objects
         self.store = objects.store
+        # (type, primary id, merged-away ids, survivor id, properties moved) after an API merge
+        self.listeners: list[Callable[[ObjectTypeDef, int, list[int], int, int], None]] = []
 
     def _live(self, ot: ObjectTypeDef, raw: Any) -> Record | None:
         try:
@@ -74,8 +77,11 @@ class MergeService:
         if len(merged_ids) + 1 > MAX_IDENTITIES:
             raise ApiError(414, error_body("Cannot have more than 250 identities on a profile"))
         stamp = now_iso()
+        moved = sum(1 for k in secondary.properties if k not in primary.properties)
         with self.store.transaction():
             survivor = self._merge(ot, primary, secondary, merged_ids, stamp)
+        for listener in self.listeners:
+            listener(ot, primary.id, [secondary.id], survivor.id, moved)
         return 200, self.objects.record_json(ot, survivor, [*ot.default_properties, MERGED_IDS])
 
     def _values(

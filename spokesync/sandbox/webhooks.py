@@ -87,6 +87,32 @@ class WebhookSender:
         if self._wake is not None:
             self._wake.set()
 
+    def notify_merge(
+        self, ot: ObjectTypeDef, primary: int, merged: list[int], new_id: int, moved: int
+    ) -> None:
+        """``{type}.merge`` with ``primaryObjectId``, ``mergedObjectIds``, ``newObjectId``,
+        ``numberOfPropertiesMoved`` (reference §21.4)."""
+        self._events.append(
+            {
+                "portalId": self.portal_id,
+                "appId": APP_ID,
+                "occurredAt": int(time.time() * 1000),
+                "subscriptionId": SUBSCRIPTION_ID,
+                "attemptNumber": 0,
+                "eventId": next(self._ids),
+                "subscriptionType": f"{ot.singular}.merge",
+                "objectId": new_id,
+                "primaryObjectId": primary,
+                "mergedObjectIds": merged,
+                "newObjectId": new_id,
+                "numberOfPropertiesMoved": moved,
+                "changeSource": "INTEGRATION",
+                "sourceId": str(APP_ID),
+            }
+        )
+        if self._wake is not None:
+            self._wake.set()
+
     def start(self) -> None:
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._run())

@@ -102,9 +102,37 @@ def test_webhooks_are_signed_with_v3(tmp_path: Path) -> None:
             assert client.post("/__sandbox/edit", json=edit).status_code == 200
             while len(received) < 2 and time.monotonic() < deadline:
                 time.sleep(0.02)
+            other = client.post(
+                "/crm/v3/objects/contacts",
+                json={"properties": {"email": "w2@x.com"}},
+                headers={"Authorization": f"Bearer {SANDBOX_DEV_TOKEN}"},
+            ).json()["id"]
+            merge = client.post(
+                "/crm/v3/objects/contacts/merge",
+                json={"primaryObjectId": r.json()["id"], "objectIdToMerge": other},
+                headers={"Authorization": f"Bearer {SANDBOX_DEV_TOKEN}"},
+            )
+            assert merge.status_code == 200
+
+            def merges() -> list[dict]:
+                return [
+                    e
+                    for _, b, _ in received[2:]
+                    for e in json.loads(b)
+                    if e["subscriptionType"] == "contact.merge"
+                ]
+
+            while not merges() and time.monotonic() < deadline:
+                time.sleep(0.02)
     finally:
         server.shutdown()
-    (headers, body, path), (_, person_body, _) = received
+    (headers, body, path), (_, person_body, _) = received[:2]
+    [merged] = merges()
+    assert (merged["primaryObjectId"], merged["mergedObjectIds"]) == (
+        int(r.json()["id"]),
+        [int(other)],
+    )
+    assert merged["newObjectId"] == merged["objectId"] == int(merge.json()["id"])
     [person_event] = json.loads(person_body)
     assert (person_event["propertyName"], person_event["changeSource"]) == ("city", "CRM_UI")
     assert person_event["sourceId"] == "userId:166322228"
