@@ -40,6 +40,7 @@ class DesiredStats:
     source_rows: int = 0
     records: int = 0
     rejected_ids: int = 0  # rows whose id is NULL or empty
+    rejected_non_finite: int = 0  # rows with a number field that is inf or NaN (never sent)
     duplicates: int = 0  # rows dropped because another row had the same canonical id
     duplicate_samples: list[str] = field(default_factory=list)
     # per gate: records failing it (their gated fields are never written), and the first few
@@ -169,6 +170,8 @@ def build_desired(
         f"CAST({quote_identifier(a.column)} AS VARCHAR) AS {quote_identifier('__assoc_' + str(i))}"
         for i, a in enumerate(mapping.associations)
     ]
+    non_finite = _non_finite_sql(mapping, raw[1:], types[1:])
+    cols += [f"{non_finite} AS {NON_FINITE}"] if non_finite else []
     order = [f"{quote_identifier(mapping.as_of_column)} AS __order"] if mapping.as_of_column else []
     where = f"WHERE ({rollout.predicate})" if rollout and rollout.predicate else ""
     create = (
@@ -188,7 +191,12 @@ def build_desired(
     assert row is not None
     stats.source_rows, stats.rejected_ids, stats.duplicates = (int(v) for v in row)
     keep = [f"{ID_COLUMN} IS NOT NULL"] + ([percent] if percent else [])
+    if non_finite:
+        keep.append(f"{NON_FINITE} IS NULL")
+        row = con.execute(f"SELECT count(*) FROM desired_raw WHERE {NON_FINITE} IS NOT NULL")
+        stats.rejected_non_finite = int(row.fetchall()[0][0])
     dedupe = ""
+    rank: str | None = None
     if stats.duplicates:
         stats.duplicate_samples = [
             r[0]
@@ -200,11 +208,11 @@ def build_desired(
         tiebreak = ["__order DESC NULLS LAST"] if mapping.as_of_column else []
         tiebreak += [f"{quote_identifier(f.property)} NULLS LAST" for f in mapping.fields]
         tiebreak += [quote_identifier(GATE_PREFIX + g) + " NULLS FIRST" for g in mapping.gates]
-        dedupe = (
-            f"QUALIFY row_number() OVER (PARTITION BY {ID_COLUMN} ORDER BY "
-            f"{', '.join(tiebreak)}) = 1"
-        )
-    exclude = " EXCLUDE (__order)" if mapping.as_of_column else ""
+        rank = f"row_number() OVER (PARTITION BY {ID_COLUMN} ORDER BY {', '.join(tiebreak)})"
+        dedupe = f"QUALIFY {rank} = 1"
+    internal = (["__order"] if mapping.as_of_column else []) + ([NON_FINITE] if non_finite else [])
+    _rejected_table(con, mapping, internal, rank)
+    exclude = f" EXCLUDE ({', '.join(internal)})" if internal else ""
     if stats.rejected_ids or stats.duplicates or percent or exclude:
         con.execute(
             f"CREATE OR REPLACE TABLE {DESIRED_TABLE} AS SELECT *{exclude} FROM desired_raw "
@@ -218,6 +226,63 @@ def build_desired(
     stats.records = int(row[0]) if row else 0
     _gate_and_report_stats(con, mapping, stats)
     return stats
+
+
+NON_FINITE = "__non_finite"
+REJECTED_TABLE = "desired_rejected"
+_FLOAT_TYPES = frozenset({"DOUBLE", "FLOAT", "REAL"})
+
+
+def _non_finite_sql(mapping: MappingSpec, exprs: list[str], types: list[str]) -> str | None:
+    """SQL naming the first number field whose value is inf or NaN (NULL: none is), or None
+    when no number field can hold one (integers and decimals cannot)."""
+    whens = []
+    for f, expr, t in zip(mapping.fields, exprs, types, strict=True):
+        if f.canonical_form != "number":
+            continue
+        if t.upper() in _FLOAT_TYPES:
+            test = f"NOT isfinite(({expr}))"
+        elif t.upper() == "VARCHAR":
+            test = f"regexp_full_match(trim(({expr})), '[+-]?(inf|infinity|nan)', 'i')"
+        else:
+            continue
+        whens.append(f"WHEN coalesce({test}, false) THEN {warehouse.sql_literal(f.property)}")
+    return f"CASE {' '.join(whens)} END" if whens else None
+
+
+def _rejected_table(
+    con: duckdb.DuckDBPyConnection,
+    mapping: MappingSpec,
+    internal: list[str],
+    rank: str | None,
+) -> None:
+    """Table ``desired_rejected`` (external_id, reason, record): every source row that will
+    not be sent, and why — the runner lists them in the state store, never only counts them."""
+    empty = warehouse.sql_literal(
+        f"the id (column {mapping.id.column!r}) is empty: the record cannot be matched in HubSpot"
+    )
+    whens = [f"WHEN {ID_COLUMN} IS NULL THEN {empty}"]
+    if NON_FINITE in internal:
+        whens.append(
+            f"WHEN {NON_FINITE} IS NOT NULL THEN 'field ' || {NON_FINITE} || ' is not a finite "
+            "number (inf or NaN): the record is not sent, HubSpot keeps its values'"
+        )
+    reason = f"CASE {' '.join(whens)} END"
+    record = "CAST(to_json(r) AS VARCHAR)"
+    sql = (
+        f"SELECT {ID_COLUMN} AS external_id, {reason} AS reason, {record} AS record "
+        f"FROM desired_raw r WHERE {reason} IS NOT NULL"
+    )
+    if rank is not None:
+        won = "the newest by " + mapping.as_of_column if mapping.as_of_column else "a stable order"
+        lost = warehouse.sql_literal(
+            f"duplicate id: another source row with this id was kept ({won}); this one is not sent"
+        )
+        sql += (
+            f" UNION ALL SELECT {ID_COLUMN}, {lost}, {record} FROM desired_raw r "
+            f"WHERE {ID_COLUMN} IS NOT NULL AND {reason} IS NULL QUALIFY {rank} > 1"
+        )
+    con.execute(f"CREATE OR REPLACE TABLE {REJECTED_TABLE} AS {sql}")
 
 
 def _gate_and_report_stats(

@@ -34,6 +34,7 @@ from spokesync.changes import RecordChange
 from spokesync.desired import (
     DESIRED_TABLE,
     ID_COLUMN,
+    REJECTED_TABLE,
     DesiredStats,
     build_desired,
     desired_long_sql,
@@ -125,6 +126,14 @@ class ChangePlan:
         self.close()
 
     # ------------------------------------------------------------------ reading
+
+    def rejected_rows(self) -> pa.Table:
+        """Source rows the desired state rejected (empty id, non-finite number, duplicate id):
+        ``external_id``, ``reason``, ``record`` (JSON of the row's values)."""
+        return self.con.sql(
+            f"SELECT external_id, reason, record FROM {REJECTED_TABLE} "
+            "ORDER BY external_id NULLS FIRST, reason"
+        ).to_arrow_table()
 
     def batches(self, size: int = 100) -> Iterator[list[RecordChange]]:
         """Changed records, ``size`` per list, in external-id order; each record appears once

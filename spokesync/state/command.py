@@ -5,6 +5,7 @@
     spokesync state plan [--run RUN_ID] [--object T] [--limit N]
     spokesync state runs [--limit N]
     spokesync state snapshot
+    spokesync state rejected [--object T] [--run RUN_ID] [--limit N]
 
 Emails in external ids are masked in the output.
 """
@@ -64,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=20)
 
     sub.add_parser("snapshot", help="snapshot size per object type and origin")
+
+    p = sub.add_parser(
+        "rejected", help="records a sync dropped before planning (empty id, inf/NaN, duplicate id)"
+    )
+    p.add_argument("--object", help="object type")
+    p.add_argument("--run", help="run id (default: each object type's latest run)")
+    p.add_argument("--limit", type=int, default=50)
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -150,6 +158,24 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.action == "replay":
             return _replay(settings, args, store)
+        if args.action == "rejected":
+            found = store.rejected.latest(args.object, args.run, args.limit)
+            print(
+                _table(
+                    ["run", "object", "as_of", "external id", "reason"],
+                    [
+                        [
+                            r.run_id,
+                            r.object_type,
+                            r.as_of,
+                            _mask(r.external_id) if r.external_id is not None else "(empty)",
+                            r.reason,
+                        ]
+                        for r in found
+                    ],
+                )
+            )
+            return 0
         if args.action == "plan":
             rows = store.planned_changes(args.run, args.object, args.limit)
             print(

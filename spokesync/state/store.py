@@ -8,6 +8,7 @@ Each concept lives in its own module and is reachable as an attribute:
 - ``store.dead_letters``  rejected records kept for replay (:mod:`~spokesync.state.dead_letters`)
 - ``store.runs``          sync runs, planned changes, sync log (:mod:`~spokesync.state.runs`)
 - ``store.associations``  confirmed links (:mod:`~spokesync.state.associations`)
+- ``store.rejected``      records dropped before the push, with why (:mod:`~spokesync.state.rejected`)
 - ``store.writer()``      the push's sink off the event loop, group commit
                           (:mod:`~spokesync.state.writer`)
 
@@ -37,6 +38,7 @@ from spokesync.state.associations import AssociationStore, LinkRow
 from spokesync.state.connection import Connection, StateStoreBusy
 from spokesync.state.dead_letters import DeadLetterRecord, DeadLetterStore
 from spokesync.state.history import HistoryEntry, HistoryStore
+from spokesync.state.rejected import RejectedRecord, RejectedStore
 from spokesync.state.runs import RunStore
 from spokesync.state.snapshot import DriftedValue, DriftReport, SnapshotStore
 from spokesync.state.writer import StateWriteError, StoreWriter
@@ -50,6 +52,7 @@ __all__ = [
     "DriftedValue",
     "HistoryEntry",
     "LinkRow",
+    "RejectedRecord",
     "StateStore",
     "StateStoreBusy",
     "StateWriteError",
@@ -78,6 +81,7 @@ class StateStore:
         self.dead_letters = DeadLetterStore(self.connection)
         self.runs = RunStore(self.connection)
         self.associations = AssociationStore(self.connection)
+        self.rejected = RejectedStore(self.connection)
 
     def set_types(self, object_type: str, types: Mapping[str, str]) -> None:
         """Register the canonical form of each managed property of ``object_type``."""

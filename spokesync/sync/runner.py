@@ -131,6 +131,7 @@ class ObjectSyncSummary:
     error: str | None = None
     duration_s: float = 0.0
     blocked_by: list[str] = field(default_factory=list)  # quarantine-gate findings
+    rejected_records: int = 0  # dropped before planning, listed in `spokesync state rejected`
 
     def to_metadata(self) -> dict[str, int | float | str]:
         """Flat numbers for Dagster metadata (plotted over time) and the CLI summary."""
@@ -147,6 +148,7 @@ class ObjectSyncSummary:
             "duplicates": self.duplicates,
             "duration_s": round(self.duration_s, 3),
         }
+        meta["rejected_records"] = self.rejected_records
         if self.blocked_by:
             meta["blocked_by"] = "; ".join(self.blocked_by)
         if self.shadow:
@@ -264,6 +266,9 @@ async def sync_object(
         )
         with StateStore(settings.state_db, [mapping]) as store:
             store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)
+            summary.rejected_records = store.rejected.record(
+                run_id, mapping.object_type, as_of, change_plan.rejected_rows()
+            )
             status = "success"
             try:
                 if shadow:

@@ -13,96 +13,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from spokesync import warehouse
+from spokesync.ingest.contract import SOURCES
 from spokesync.mapping import MappingSpec, load_mapping
 
 AS_OF = dt.date(2026, 1, 15)
 TS = dt.datetime(2026, 1, 10, 12, 0, tzinfo=dt.UTC)
 
-ACCOUNT_SCHEMA = pa.schema(
-    [
-        ("account_id", pa.string()),
-        ("name", pa.string()),
-        ("domain", pa.string()),
-        ("industry", pa.string()),
-        ("country", pa.string()),
-        ("employee_count", pa.int64()),
-        ("owner_email", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("updated_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
-USER_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("account_id", pa.string()),
-        ("email", pa.string()),
-        ("first_name", pa.string()),
-        ("last_name", pa.string()),
-        ("job_title", pa.string()),
-        ("role", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("updated_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
-USAGE_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("account_id", pa.string()),
-        ("user_id", pa.string()),
-        ("event_type", pa.string()),
-        ("occurred_at", pa.timestamp("us", tz="UTC")),
-        ("quantity", pa.int64()),
-    ]
-)
-INVOICE_SCHEMA = pa.schema(
-    [
-        ("invoice_id", pa.string()),
-        ("account_id", pa.string()),
-        ("subscription_id", pa.string()),
-        ("invoice_date", pa.date32()),
-        ("due_date", pa.date32()),
-        ("amount", pa.decimal128(12, 2)),
-        ("currency", pa.string()),
-        ("status", pa.string()),
-        ("paid_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
-SUBSCRIPTION_SCHEMA = pa.schema(
-    [
-        ("subscription_id", pa.string()),
-        ("account_id", pa.string()),
-        ("plan", pa.string()),
-        ("status", pa.string()),
-        ("seats", pa.int64()),
-        ("mrr", pa.decimal128(12, 2)),
-        ("currency", pa.string()),
-        ("started_on", pa.date32()),
-        ("renews_on", pa.date32()),
-        ("canceled_on", pa.date32()),
-        ("updated_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
-TICKET_SCHEMA = pa.schema(
-    [
-        ("ticket_id", pa.string()),
-        ("account_id", pa.string()),
-        ("requester_email", pa.string()),
-        ("subject", pa.string()),
-        ("description", pa.string()),
-        ("priority", pa.string()),
-        ("status", pa.string()),
-        ("channel", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("updated_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
+# The warehouse's own schemas, from the one contract (nullable everywhere: fixtures may plant
+# nulls that ingest would have quarantined, to test what the engine does with them).
 SCHEMAS = {
-    "accounts": ACCOUNT_SCHEMA,
-    "users": USER_SCHEMA,
-    "product_usage": USAGE_SCHEMA,
-    "invoices": INVOICE_SCHEMA,
-    "subscriptions": SUBSCRIPTION_SCHEMA,
-    "support_tickets": TICKET_SCHEMA,
+    name: pa.schema([f.with_nullable(True) for f in spec.arrow_schema()])
+    for name, spec in SOURCES.items()
 }
 
 
