@@ -104,10 +104,10 @@ def land(
         path.write_text(text, encoding="utf-8")
     else:
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))  # \r\n: quotes \r and \n
         writer.writeheader()
         writer.writerows(rows)
-        path.write_text(buf.getvalue(), encoding="utf-8")
+        path.write_bytes(buf.getvalue().encode("utf-8"))
     return path
 
 
