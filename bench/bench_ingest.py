@@ -1,15 +1,23 @@
-"""Benchmark: generate N usage events for one day, then ingest + validate them.
+"""Benchmark: one day of N rows per landing format, ingested and validated.
 
-Prints generation time, ingestion rows/s and the ingesting process's peak RSS. The ingestion
-runs in a child process so that its peak RSS is its own (not the generator's).
+- ``parquet``: N usage events (the sample generator, with its planted mess)
+- ``csv``: N subscription rows (``erp/subscriptions``), ~1.5% with an unknown plan
+- ``jsonl``: N support-ticket rows (``support/tickets``), ~1.5% with an unknown priority
 
-    .venv/bin/python -m bench.bench_ingest --events 10000000
+Each ingest runs in a child process so its peak RSS and CPU time are its own (not the
+generator's). ``rows/s per core`` is rows / the user+sys CPU seconds of the ingest call (the
+child's imports excluded): the figure that depends least on how loaded the machine is. CPU
+time includes the helper threads (read-ahead, Parquet writer) and DuckDB.
+
+    .venv/bin/python -m bench.bench_ingest --rows 2000000 --format all
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -20,16 +28,17 @@ from pathlib import Path
 from bench.machine import describe
 
 DAY = "2026-01-01"
+SOURCE = {"parquet": "product_usage", "csv": "subscriptions", "jsonl": "support_tickets"}
 
 
-def _ingest_child(landing: Path, warehouse: Path, chunk_rows: int) -> None:
+def _ingest_child(source: str, landing: Path, warehouse: Path, chunk_rows: int) -> None:
     from spokesync.ingest import ingest_partition
 
+    before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    report = ingest_partition("product_usage", DAY, landing, warehouse, "bench", chunk_rows)
+    report = ingest_partition(source, DAY, landing, warehouse, "bench", chunk_rows)
     elapsed = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    peak_kb = usage.ru_maxrss
     print(
         json.dumps(
             {
@@ -38,63 +47,108 @@ def _ingest_child(landing: Path, warehouse: Path, chunk_rows: int) -> None:
                 "rows_quarantined": report.rows_quarantined,
                 "seconds": round(elapsed, 2),
                 "rows_per_s": round(report.rows_read / elapsed),
-                "peak_rss_mb": round(peak_kb / 1024),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024),
                 "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+                "ingest_cpu_s": round(
+                    usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime, 2
+                ),
             }
         )
     )
 
 
+def _synthetic(fmt: str, rows: int, landing: Path, mess: float) -> Path:
+    """N rows of subscriptions (CSV) or tickets (JSONL), built in DuckDB (fast, vectorised)."""
+    import duckdb
+
+    con = duckdb.connect()
+    bad = int(1 / mess) if mess > 0 else 0
+    if fmt == "csv":
+        path = landing / "erp" / "subscriptions" / f"subscriptions_{DAY}.csv"
+        select = f"""
+            SELECT 'SUB-' || i AS subscription_id, 'ACC-' || (i % 100000) AS account_id,
+                   CASE WHEN {bad} > 0 AND i % {bad or 1} = 0 THEN 'platinum'
+                        ELSE ['starter', 'growth', 'scale', 'enterprise'][1 + i % 4] END AS plan,
+                   ['trialing', 'active', 'past_due', 'canceled'][1 + i % 4] AS status,
+                   CAST(1 + i % 50 AS VARCHAR) AS seats,
+                   CAST(round(10 + (i % 1000) * 1.37, 2) AS VARCHAR) AS mrr,
+                   'EUR' AS currency, '2025-03-01' AS started_on,
+                   CASE WHEN i % 3 = 0 THEN '' ELSE '2026-03-01' END AS renews_on,
+                   '' AS canceled_on, '2026-01-01T09:30:00Z' AS updated_at
+            FROM range({rows}) t(i)"""
+        fmt_sql = "(FORMAT csv, HEADER)"
+    else:
+        path = landing / "support" / "tickets" / f"tickets_{DAY}.jsonl"
+        select = f"""
+            SELECT 'TCK-' || i AS ticket_id, 'ACC-' || (i % 100000) AS account_id,
+                   'user' || (i % 5000) || '@acme' || (i % 97) || '.com' AS requester_email,
+                   'Cannot export report ' || i AS subject,
+                   CASE WHEN i % 4 = 0 THEN NULL ELSE 'Steps: open the report, press export — it hangs.' END AS description,
+                   CASE WHEN {bad} > 0 AND i % {bad or 1} = 0 THEN 'critical'
+                        ELSE ['low', 'medium', 'high', 'urgent'][1 + i % 4] END AS priority,
+                   ['new', 'open', 'pending', 'solved', 'closed'][1 + i % 5] AS status,
+                   ['email', 'chat', 'phone', 'web'][1 + i % 4] AS channel,
+                   '2026-01-01T08:00:00Z' AS created_at, '2026-01-01T09:00:00Z' AS updated_at
+            FROM range({rows}) t(i)"""
+        fmt_sql = "(FORMAT json)"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(f"COPY ({select}) TO '{path}' {fmt_sql}")
+    return path
+
+
+def _parquet(rows: int, accounts: int, landing: Path, mess: float) -> None:
+    from spokesync.sample_data.generator import Company, GeneratorConfig, write_day
+
+    cfg = GeneratorConfig(
+        seed=7, accounts=accounts, days=1, events_per_day=rows, mess_rate=mess,
+        extra_column_day=None, start=dt.date.fromisoformat(DAY),
+    )  # fmt: skip
+    write_day(cfg, Company.build(cfg.seed, cfg.accounts, cfg.start), landing, 0)
+
+
+def run_one(fmt: str, args: argparse.Namespace, tmp: Path) -> None:
+    landing, warehouse = tmp / fmt / "landing", tmp / fmt / "warehouse"
+    started = time.perf_counter()
+    if fmt == "parquet":
+        _parquet(args.rows, args.accounts, landing, args.mess_rate)
+    else:
+        _synthetic(fmt, args.rows, landing, args.mess_rate)
+    gen_s = time.perf_counter() - started
+    size_mb = sum(p.stat().st_size for p in landing.rglob("*") if p.is_file()) / 2**20
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_ingest", "--chunk-rows", str(args.chunk_rows),
+         "--child", SOURCE[fmt], str(landing), str(warehouse)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    f = json.loads(out.strip().splitlines()[-1])
+    per_core = f["rows_read"] / f["ingest_cpu_s"] if f["ingest_cpu_s"] else 0
+    print(
+        f"{fmt:<8} {SOURCE[fmt]:<16} {f['rows_read']:>11,} rows ({size_mb:,.0f} MB, generated in "
+        f"{gen_s:.1f}s): {f['rows_valid']:,} valid, {f['rows_quarantined']:,} quarantined in "
+        f"{f['seconds']}s wall = {f['rows_per_s']:,} rows/s; ingest CPU {f['ingest_cpu_s']}s "
+        f"(process {f['cpu_s']}s incl. imports) = {per_core:,.0f} rows/s per core; "
+        f"peak RSS {f['peak_rss_mb']} MB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--rows", "--events", type=int, default=2_000_000, dest="rows")
+    parser.add_argument("--format", choices=["parquet", "csv", "jsonl", "all"], default="all")
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--mess-rate", type=float, default=0.015)
     parser.add_argument("--chunk-rows", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
-    parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _ingest_child(args.child[0], args.child[1], args.chunk_rows)
+        _ingest_child(args.child[0], Path(args.child[1]), Path(args.child[2]), args.chunk_rows)
         return
-
-    import os
-
-    from spokesync.sample_data.generator import Company, GeneratorConfig, write_day
-
+    print(f"machine: {describe()}; load average before: {os.getloadavg()[0]:.2f}")
+    formats = ["parquet", "csv", "jsonl"] if args.format == "all" else [args.format]
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        landing, warehouse = Path(tmp) / "landing", Path(tmp) / "warehouse"
-        cfg = GeneratorConfig(
-            seed=7,
-            accounts=args.accounts,
-            days=1,
-            events_per_day=args.events,
-            mess_rate=args.mess_rate,
-            extra_column_day=None,
-        )
-        started = time.perf_counter()
-        company = Company.build(cfg.seed, cfg.accounts, cfg.start)
-        write_day(cfg, company, landing, 0)
-        gen_s = time.perf_counter() - started
-        gen_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        size_mb = sum(p.stat().st_size for p in landing.rglob("*.parquet")) / 2**20
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.bench_ingest", "--chunk-rows", str(args.chunk_rows),
-             "--child", str(landing), str(warehouse)],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-        figures = json.loads(out.strip().splitlines()[-1])
-    print(f"machine: {describe()}")
-    print(
-        f"generate: {args.events:,} events for {args.accounts:,} accounts in {gen_s:.1f}s "
-        f"({args.events / gen_s:,.0f} rows/s, peak RSS {gen_rss:.0f} MB, {size_mb:.0f} MB parquet)"
-    )
-    print(
-        f"ingest:   {figures['rows_read']:,} rows read, {figures['rows_valid']:,} valid, "
-        f"{figures['rows_quarantined']:,} quarantined in {figures['seconds']}s = "
-        f"{figures['rows_per_s']:,} rows/s, peak RSS {figures['peak_rss_mb']} MB, "
-        f"CPU {figures['cpu_s']}s (user+sys, incl. imports)"
-    )
+        for fmt in formats:
+            run_one(fmt, args, Path(tmp))
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

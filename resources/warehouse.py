@@ -1,6 +1,7 @@
 """The warehouse as a Dagster resource: paths from SPOKESYNC_HOME / SPOKESYNC_LANDING, and the
 ingestion engine calls. Thin on purpose; the work is in :mod:`spokesync.ingest`."""
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +14,7 @@ from spokesync.ingest import (
     landed_partitions,
     load_report,
 )
+from spokesync.ingest.parallel import ingest_partitions
 from spokesync.settings import Settings
 
 
@@ -42,6 +44,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def ingest_partition(self, source: str, day: str, run_id: str) -> IngestReport:
         return ingest_partition(source, day, self.landing_dir, self.warehouse_dir, run_id)
+
+    def ingest_partitions(
+        self, source: str, days: Sequence[str], run_id: str
+    ) -> Iterator[IngestReport]:
+        """Many days at once, one worker process per core (a single-run backfill)."""
+        return ingest_partitions(source, days, self.landing_dir, self.warehouse_dir, run_id)
 
     def ingest_master(self, source: str, run_id: str) -> IngestReport:
         return ingest_master(source, self.landing_dir, self.warehouse_dir, run_id)

@@ -65,10 +65,21 @@ class Winners:
             if updated is None or not self.newest_wins
             else np.asarray(updated, dtype=np.int64)
         )
-        order = np.lexsort((np.arange(n), -u, hashes))  # by key, newest first, then file order
+        order = np.argsort(hashes, kind="stable")  # by key, then file order
         h_sorted = hashes[order]
+        same = h_sorted[1:] == h_sorted[:-1]
+        if same.any() and self.newest_wins:  # only rows of repeated keys need the slow sort
+            repeated = np.zeros(n, dtype=bool)
+            repeated[1:] |= same
+            repeated[:-1] |= same
+            rows = order[repeated]
+            sub = rows[np.lexsort((rows, -u[rows], hashes[rows]))]  # newest first, then first
+            order = np.concatenate([order[~repeated], sub])
+            order = order[np.argsort(hashes[order], kind="stable")]
+            h_sorted = hashes[order]
+            same = h_sorted[1:] == h_sorted[:-1]
         head = np.ones(n, dtype=bool)
-        head[1:] = h_sorted[1:] != h_sorted[:-1]
+        head[1:] = ~same
         cand = order[head]  # the chunk's best row per key
         win = np.zeros(n, dtype=bool)
         win[cand] = True

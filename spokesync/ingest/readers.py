@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from spokesync.ingest.contract import SOURCES, null_tokens
@@ -161,13 +164,97 @@ def _raw_number(text: str) -> str:
     return text
 
 
+_BLANK_LINE = re.compile(rb"\n[ \t\r]*\n")
+
+
+def _jsonl_arrow_ok(path: Path) -> bool:
+    """Arrow's JSON reader numbers rows, not lines: use it only when every line is a row
+    (no blank lines, which the line reader skips), so row k is line k."""
+    with path.open("rb") as fh:
+        prev = b"\n"  # the start of the file is the start of a line
+        while block := fh.read(CSV_BLOCK_BYTES):
+            data = prev + block
+            if _BLANK_LINE.search(data):
+                return False
+            cut = data.rfind(b"\n")
+            prev = data[cut:]
+    return True
+
+
+def _read_jsonl_arrow(
+    path: Path, rel: str, chunk_rows: int, tokens: tuple[str, ...], source: str
+) -> Iterator[RawChunk]:
+    """Arrow's streaming JSON reader, every contract column as a string. Raises
+    ``pa.ArrowInvalid`` on the first line it cannot take (a number or ``NaN`` where a string is
+    expected, broken JSON): the caller continues from there line by line."""
+    with path.open("rb") as fh:
+        first = json.loads(fh.readline() or b"{}")
+    spec = SOURCES[source]
+    schema = pa.schema([pa.field(c, pa.string()) for c in spec.column_names])
+    reader = pajson.open_json(
+        path,
+        read_options=pajson.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES),
+        parse_options=pajson.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="infer"
+        ),
+    )
+    nulls = pa.array(list(tokens), pa.string())
+    offset, batches, pending = 0, [], 0
+
+    def chunk(table: pa.Table) -> RawChunk:
+        present = [c for c in table.column_names if c in first or c not in spec.column_names]
+        present += [
+            c
+            for c in spec.column_names
+            if c not in present and table.column(c).null_count < table.num_rows
+        ]
+        cols = {}
+        for c in present:
+            col = table.column(c)
+            if not pa.types.is_string(col.type):
+                col = pc.cast(col, pa.string())
+            if len(nulls):
+                col = pc.if_else(pc.is_in(col, nulls), pa.scalar(None, pa.string()), col)
+            cols[c] = col
+        text = pa.table(cols)
+        return RawChunk(
+            rel, _to_pandas(text), np.arange(offset + 1, offset + table.num_rows + 1), present
+        )
+
+    for batch in reader:
+        batches.append(batch)
+        pending += batch.num_rows
+        if pending >= chunk_rows:
+            yield chunk(pa.Table.from_batches(batches))
+            offset, batches, pending = offset + pending, [], 0
+    if pending:
+        yield chunk(pa.Table.from_batches(batches))
+
+
 def read_jsonl(
-    path: Path, rel: str, chunk_rows: int, tokens: tuple[str, ...] = ("",)
+    path: Path,
+    rel: str,
+    chunk_rows: int,
+    tokens: tuple[str, ...] = ("",),
+    source: str = "support_tickets",
 ) -> Iterator[RawChunk]:
     """One JSON object per line; a line that is not a JSON object is unparsed (kept raw).
     JSON ``null`` and a missing key are nulls, and so is a string equal to one of ``tokens``
     (default: ``""``); numbers keep their digits (no float step), ``NaN``/``Infinity`` their
     text (quarantined later as not finite)."""
+    skip = 0  # lines already delivered by Arrow's reader
+    try:
+        fast = _jsonl_arrow_ok(path)
+    except OSError as e:
+        raise UnreadableFile(f"{rel}: cannot read JSONL file: {e}") from e
+    if fast:
+        try:
+            for chunk in _read_jsonl_arrow(path, rel, chunk_rows, tokens, source):
+                skip += len(chunk.frame)
+                yield chunk
+            return
+        except (pa.ArrowInvalid, ValueError, UnicodeDecodeError):
+            pass  # from the first line Arrow could not take, line by line (below)
     try:
         fh = path.open("rb")
     except OSError as e:
@@ -192,6 +279,8 @@ def read_jsonl(
 
     with fh:
         for number, raw in enumerate(fh, start=1):
+            if number <= skip:
+                continue
             text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if not text.strip():
                 continue
@@ -237,8 +326,11 @@ def landing_files(source: str, landing: Path, day: str | None) -> list[Path]:
 def read_source(
     source: str, files: list[Path], landing: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS
 ) -> Iterator[RawChunk]:
-    reader = READERS[SOURCES[source].format]
+    fmt = SOURCES[source].format
     tokens = null_tokens(source)
     for path in files:
         rel = str(path.relative_to(landing)) if path.is_relative_to(landing) else str(path)
-        yield from reader(path, rel, chunk_rows, tokens)
+        if fmt == "jsonl":
+            yield from read_jsonl(path, rel, chunk_rows, tokens, source)
+        else:
+            yield from READERS[fmt](path, rel, chunk_rows, tokens)

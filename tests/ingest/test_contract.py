@@ -93,3 +93,10 @@ def test_a_ticket_without_description_key_or_with_empty_description_loads(tmp_pa
     assert (report.rows_valid, report.rows_quarantined) == (2, 0)
     got = pd.read_parquet(tmp_path / "wh" / "support_tickets" / f"date={DAY}" / "data.parquet")
     assert got["description"].isna().tolist() == [True, True]
+
+
+def test_the_unicode_whitespace_constant_is_every_python_whitespace_plus_zero_width() -> None:
+    from spokesync.ingest.validate import UNICODE_WHITESPACE
+
+    expected = "".join(c for c in map(chr, range(0x110000)) if c.isspace()) + "\u200b\ufeff"
+    assert expected == UNICODE_WHITESPACE

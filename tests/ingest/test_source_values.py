@@ -238,3 +238,32 @@ def test_the_newest_row_of_a_key_wins_and_the_others_are_superseded(tmp_path: Pa
         assert [n for n, _, _ in q] == [1, 4, 6]
         assert [json.loads(r)["subject"] for _, r, _ in q] == ["old", "middle", "second tie"]
         assert "is superseded by another row with this key" in q[0][2]
+
+
+@pytest.mark.parametrize("layout", ["fast", "number_mid_file", "blank_lines"])
+def test_jsonl_rows_and_line_numbers_are_the_same_on_every_reader_path(
+    tmp_path: Path, layout: str
+) -> None:
+    """Arrow's JSON reader takes files of string values; a number where a string is expected
+    (or broken JSON) hands over to the line reader from that point; blank lines use the line
+    reader throughout. The outcome and the reported line numbers are the same."""
+    lines = [
+        json.dumps(row("support_tickets", i, priority="bad" if i == 4 else "low"))
+        for i in range(1, 7)
+    ]
+    if layout == "number_mid_file":
+        lines[4] = lines[4].replace('"Please"', "12.50")  # line 5: a number in a text column
+    if layout == "blank_lines":
+        lines.insert(2, "")
+        lines.insert(5, "   ")
+    land(tmp_path / "in", "support_tickets", [], raw="\n".join(lines) + "\n")
+    report = ingest_partition(
+        "support_tickets", "2026-01-05", tmp_path / "in", tmp_path / "wh", "r1", chunk_rows=2
+    )
+    assert (report.rows_read, report.rows_valid, report.rows_quarantined) == (6, 5, 1)
+    con = connect(tmp_path / "wh")
+    ((line, raw),) = con.execute("SELECT row_number, raw_row FROM quarantine").fetchall()
+    assert json.loads(raw)["ticket_id"] == "TCK-14"
+    assert line == (5 if layout == "blank_lines" else 4)
+    got = dict(con.execute("SELECT ticket_id, description FROM support_tickets").fetchall())
+    assert got["TCK-15"] == ("12.50" if layout == "number_mid_file" else "Please")

@@ -1,0 +1,45 @@
+"""A backfill over many days ingests them on every core, with the same result as one by one."""
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from spokesync.ingest import landed_partitions
+from spokesync.ingest.parallel import ingest_partitions
+from spokesync.sample_data.generator import GeneratorConfig, generate
+
+
+def test_parallel_backfill_equals_one_by_one(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    generate(GeneratorConfig(seed=5, accounts=60, days=4, start=dt.date(2026, 1, 1)), landing)
+    days = landed_partitions("invoices", landing)
+    assert len(days) == 4
+    one = list(ingest_partitions("invoices", days, landing, tmp_path / "a", "r", workers=1))
+    two = list(ingest_partitions("invoices", days, landing, tmp_path / "b", "r", workers=2))
+    assert [r.partition for r in two] == days
+    keep = ("rows_read", "rows_valid", "rows_quarantined", "failed_checks")
+    assert [{k: getattr(r, k) for k in keep} for r in two] == [
+        {k: getattr(r, k) for k in keep} for r in one
+    ]
+    for day in days:
+        a = pd.read_parquet(tmp_path / "a" / "invoices" / f"date={day}" / "data.parquet")
+        b = pd.read_parquet(tmp_path / "b" / "invoices" / f"date={day}" / "data.parquet")
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_workers_setting_is_checked(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from spokesync.ingest.parallel import default_workers
+
+    monkeypatch.setenv("SPOKESYNC_INGEST_WORKERS", "3")
+    assert default_workers() == 3
+    monkeypatch.setenv("SPOKESYNC_INGEST_WORKERS", "zero")
+    try:
+        default_workers()
+    except ValueError as e:
+        assert "SPOKESYNC_INGEST_WORKERS must be a whole number" in str(e)
+    else:
+        raise AssertionError("no error")
+    monkeypatch.delenv("SPOKESYNC_INGEST_WORKERS")
+    assert default_workers() == (os.cpu_count() or 1)
