@@ -6,11 +6,12 @@ warehouse themselves and return ``MaterializeResult`` (no IO manager). Checks re
 each ingestion leaves in the warehouse, so they evaluate exactly what was loaded.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 
 import dagster as dg
 
+from assets import partition_checks
 from pipelines.partitions import daily_partitions
 from resources.warehouse import WarehouseResource
 from spokesync.ingest import IngestReport
@@ -95,8 +96,23 @@ def _daily_asset(source: str) -> dg.AssetsDefinition:
                 f"{source} {day}: {report.rows_read} read, {report.rows_valid} valid, "
                 f"{report.rows_quarantined} quarantined"
             )
+            # Each day its own figures; a MaterializeResult's metadata would be copied to
+            # every partition of a range run.
+            context.add_asset_metadata(_metadata([report]), partition_key=day)
             reports.append(report)
-        return dg.MaterializeResult(metadata=_metadata(reports))
+        if len(reports) == 1:
+            return dg.MaterializeResult()
+        # The run's totals, under their own names, on each day of the range.
+        totals = _metadata(reports)
+        return dg.MaterializeResult(
+            metadata={
+                "range_partitions": len(reports),
+                "range_rows_read": totals["rows_read"],
+                "range_rows_valid": totals["rows_valid"],
+                "range_rows_quarantined": totals["rows_quarantined"],
+                "range_preview": totals["preview"],
+            }
+        )
 
     return _ingest
 
@@ -119,99 +135,122 @@ def _master_asset(source: str) -> dg.AssetsDefinition:
     return _ingest
 
 
-def _partitions_checked(
-    context: dg.AssetCheckExecutionContext, partitioned: bool
-) -> list[str | None]:
-    # A master-data check in a partitioned run (e.g. sync_job) still checks the one snapshot.
-    if partitioned and (context.has_partition_key or context.has_partition_key_range):
-        return list(context.partition_keys)
-    return [None]
+def _rate_verdict(
+    source: str, part: str | None, warehouse: WarehouseResource
+) -> partition_checks.Verdict:
+    report = warehouse.last_report(source, part)
+    if report is None:
+        return partition_checks.Verdict(
+            False, f"{source} {part or 'master'} was never ingested", dg.AssetCheckSeverity.ERROR
+        )
+    rate = report.quarantine_rate
+    if rate > warehouse.quarantine_error_rate:
+        severity, passed = dg.AssetCheckSeverity.ERROR, False
+    elif rate > warehouse.quarantine_warn_rate:
+        severity, passed = dg.AssetCheckSeverity.WARN, False
+    else:
+        severity, passed = dg.AssetCheckSeverity.WARN, True
+    return partition_checks.Verdict(
+        passed,
+        f"{rate:.2%} of {part or 'master'}'s rows quarantined "
+        f"({report.rows_quarantined:,} of {report.rows_read:,})",
+        severity,
+        {
+            "quarantine_rate": round(rate, 6),
+            "rows_read": report.rows_read,
+            "rows_quarantined": report.rows_quarantined,
+            "warn_above": warehouse.quarantine_warn_rate,
+            "error_above": warehouse.quarantine_error_rate,
+        },
+    )
+
+
+def _drift_verdict(
+    source: str, part: str | None, warehouse: WarehouseResource
+) -> partition_checks.Verdict:
+    report = warehouse.last_report(source, part)
+    if report is None:
+        return partition_checks.Verdict(
+            False, f"{source} {part or 'master'} was never ingested", dg.AssetCheckSeverity.ERROR
+        )
+    added, missing = list(report.columns_added), list(report.columns_missing)
+    missing_required = bool(set(missing) & set(SOURCES[source].required_columns))
+    return partition_checks.Verdict(
+        not added and not missing,
+        "no drift"
+        if not added and not missing
+        else f"added {added or '[]'}; missing {missing or '[]'}"
+        + (" (required: every row quarantined)" if missing_required else ""),
+        dg.AssetCheckSeverity.ERROR if missing_required else dg.AssetCheckSeverity.WARN,
+        {"columns_added": added, "columns_missing": missing},
+    )
+
+
+def _source_check(
+    source: str,
+    partitioned: bool,
+    name: str,
+    verdict: Callable[[str, str | None, WarehouseResource], partition_checks.Verdict],
+    description: str,
+    blocking: bool,
+) -> dg.AssetChecksDefinition:
+    key = dg.AssetKey(source)
+    if not partitioned:
+
+        @dg.asset_check(asset=key, name=name, blocking=blocking, description=description)
+        def _master(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+            v = verdict(source, None, warehouse)
+            return dg.AssetCheckResult(
+                passed=v.passed,
+                severity=v.severity,
+                metadata=dict(v.metadata),
+                description=v.description,
+            )
+
+        return _master
+
+    @dg.asset_check(
+        asset=key,
+        name=name,
+        blocking=blocking,
+        partitions_def=daily_partitions,
+        description=description,
+    )
+    def _daily(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
+        # One evaluation per day of the run, so a range run shows each day's own result.
+        verdicts = {day: verdict(source, day, warehouse) for day in context.partition_keys}
+        yield from partition_checks.evaluations(
+            context.instance, key, name, verdicts, blocking=blocking
+        )
+        yield dg.Output(None)
+
+    return _daily
 
 
 def _rate_check(source: str, partitioned: bool) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=source,
-        name="quarantine_rate",
-        blocking=True,
-        partitions_def=daily_partitions if partitioned else None,
-        description="Share of rows quarantined: WARN above quarantine_warn_rate (1%), blocking "
+    return _source_check(
+        source,
+        partitioned,
+        "quarantine_rate",
+        _rate_verdict,
+        "Share of rows quarantined: WARN above quarantine_warn_rate (1%), blocking "
         "ERROR above quarantine_error_rate (5%); configurable on the warehouse resource.",
+        blocking=True,
     )
-    def _check(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        rates: dict[str, float] = {}
-        for part in _partitions_checked(context, partitioned):
-            report = warehouse.last_report(source, part)
-            if report is None:
-                return dg.AssetCheckResult(
-                    passed=False, description=f"{source} {part or 'master'} was never ingested"
-                )
-            rates[part or "master"] = report.quarantine_rate
-        worst_part, worst = max(rates.items(), key=lambda kv: kv[1])
-        meta = {
-            "quarantine_rate": round(worst, 6),
-            "worst_partition": worst_part,
-            "warn_above": warehouse.quarantine_warn_rate,
-            "error_above": warehouse.quarantine_error_rate,
-            "rates": dg.MetadataValue.json({k: round(v, 6) for k, v in rates.items()}),
-        }
-        if worst > warehouse.quarantine_error_rate:
-            severity, passed = dg.AssetCheckSeverity.ERROR, False
-        elif worst > warehouse.quarantine_warn_rate:
-            severity, passed = dg.AssetCheckSeverity.WARN, False
-        else:
-            severity, passed = dg.AssetCheckSeverity.WARN, True
-        return dg.AssetCheckResult(
-            passed=passed,
-            severity=severity,
-            metadata=meta,
-            description=f"{worst:.2%} of {worst_part}'s rows quarantined",
-        )
-
-    return _check
 
 
 def _drift_check(source: str, partitioned: bool) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=source,
-        name="schema_drift",
-        partitions_def=daily_partitions if partitioned else None,
-        description="Landing columns vs the source contract: extra columns are dropped (WARN); "
+    return _source_check(
+        source,
+        partitioned,
+        "schema_drift",
+        _drift_verdict,
+        "Landing columns vs the source contract: extra columns are dropped (WARN); "
         "a missing required column quarantines every row of that file (ERROR).",
+        blocking=False,
     )
-    def _check(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        added: dict[str, list[str]] = {}
-        missing: dict[str, list[str]] = {}
-        for part in _partitions_checked(context, partitioned):
-            report = warehouse.last_report(source, part)
-            if report is None:
-                return dg.AssetCheckResult(
-                    passed=False, description=f"{source} {part or 'master'} was never ingested"
-                )
-            if report.columns_added:
-                added[part or "master"] = report.columns_added
-            if report.columns_missing:
-                missing[part or "master"] = report.columns_missing
-        required = set(SOURCES[source].required_columns)
-        missing_required = any(set(cols) & required for cols in missing.values())
-        return dg.AssetCheckResult(
-            passed=not added and not missing,
-            severity=dg.AssetCheckSeverity.ERROR
-            if missing_required
-            else dg.AssetCheckSeverity.WARN,
-            metadata={
-                "columns_added": dg.MetadataValue.json(added),
-                "columns_missing": dg.MetadataValue.json(missing),
-            },
-            description="no drift"
-            if not added and not missing
-            else f"added {added or '{}'}; missing {missing or '{}'}",
-        )
-
-    return _check
 
 
 DAILY_INGESTION_ASSETS = [_daily_asset(s) for s in PARTITIONED_SOURCES]

@@ -17,19 +17,26 @@ older partitions from rolling newer values back).
 
 import asyncio
 import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 
+from assets import partition_checks
 from pipelines.partitions import daily_partitions
 from resources.hubspot import HubSpotResource
 from spokesync import warehouse
 from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
+from spokesync.hubspot.redact import is_personal, redact
 from spokesync.hubspot.reference import ReferenceReport, refresh_reference
-from spokesync.mapping.lineage import tables_read
-from spokesync.mapping.loader import load_mappings
+from spokesync.ingest.contract import SOURCES
+from spokesync.mapping.lineage import property_sources, tables_read
+from spokesync.mapping.loader import MappingError, load_mappings_tolerant
 from spokesync.mapping.spec import MappingSpec
 from spokesync.rollout import Rollout
 from spokesync.sync.runner import (
+    ObjectSyncSummary,
     default_mapping_paths,
     make_client,
     refresh_snapshot,
@@ -40,6 +47,9 @@ from spokesync.sync.runner import (
 GROUP = "hubspot_sync"
 POOL = "hubspot_api"
 PROPERTIES_KEY = dg.AssetKey("hubspot_properties")
+SHADOW_TAG = "spokesync/shadow"
+# Who answers for these assets in the UI (Dagster owners: an email or "team:<name>").
+OWNERS = [o.strip() for o in os.environ.get("SPOKESYNC_OWNERS", "team:revops").split(",") if o]
 
 
 class PushRunConfig(dg.Config):
@@ -67,16 +77,84 @@ def _md_table(counts: dict[str, int]) -> str:
     return "| property | fields changed |\n|---|---:|\n" + rows
 
 
+def _desired_schema(mapping: MappingSpec) -> dg.TableSchema:
+    """Columns of ``<obj>_desired_state``: the external id and one per HubSpot property."""
+    cols = [
+        dg.TableColumn(
+            "external_id",
+            "VARCHAR",
+            description=f"HubSpot `{mapping.id.property}` (the upsert key), from the source's "
+            f"`{mapping.id.column}`",
+            constraints=dg.TableColumnConstraints(nullable=False, unique=True),
+            tags={"pii": str(is_personal(mapping.id.property)).lower()},
+        )
+    ]
+    for f in mapping.fields:
+        source = f"`{f.column}`" if f.column else f"`{f.expr}`"
+        text = f.description or f.label or f.property
+        cols.append(
+            dg.TableColumn(
+                f.property,
+                f"VARCHAR ({f.canonical_form})",
+                description=f"{text}. From {source}; owner {f.owner}, nulls {f.null_policy}.",
+                constraints=dg.TableColumnConstraints(nullable=not f.required),
+                tags={"pii": str(is_personal(f.property)).lower(), "owner": f.owner},
+            )
+        )
+    return dg.TableSchema(columns=cols)
+
+
+def _column_lineage(mapping: MappingSpec) -> tuple[dg.TableColumnLineage, dg.TableColumnLineage]:
+    """(warehouse column → desired-state column, desired-state column → HubSpot property)."""
+    sources = property_sources(mapping, {t: s.column_names for t, s in SOURCES.items()})
+    desired_key = dg.AssetKey(f"{mapping.object_type}_desired_state")
+    to_desired = dg.TableColumnLineage(
+        deps_by_column={
+            ("external_id" if prop == mapping.id.property else prop): [
+                dg.TableColumnDep(dg.AssetKey(t), c) for t, c in pairs
+            ]
+            for prop, pairs in sources.items()
+            if pairs
+        }
+    )
+    to_hubspot = dg.TableColumnLineage(
+        deps_by_column={
+            prop: [
+                dg.TableColumnDep(
+                    desired_key, "external_id" if prop == mapping.id.property else prop
+                )
+            ]
+            for prop in mapping.managed_properties
+        }
+    )
+    return to_desired, to_hubspot
+
+
+def _asset_tags(mapping: MappingSpec) -> dict[str, str]:
+    return {"hubspot_object": mapping.object_type, "mapping": mapping.path.name}
+
+
 def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
     obj = mapping.object_type
     desired_key = dg.AssetKey(f"{obj}_desired_state")
     changes_key = dg.AssetKey(f"{obj}_changes")
     push_key = dg.AssetKey(f"{obj}_push")
+    reads = sorted(tables_read(mapping))
+    to_desired, to_hubspot = _column_lineage(mapping)
+    lineage_md = "\n".join(
+        f"- `{dep.asset_key.to_user_string()}.{dep.column_name}` → `{col}`"
+        for col, deps in to_desired.deps_by_column.items()
+        for dep in deps
+    )
     common = {
         "group_name": GROUP,
         "partitions_def": daily_partitions,
         "backfill_policy": dg.BackfillPolicy.single_run(),
+        "owners": OWNERS,
+        "tags": _asset_tags(mapping),
     }
+    ids_check = "ids_present_and_unique"
+    dead_check = "no_dead_letters"
 
     @dg.asset(
         key=desired_key,
@@ -84,24 +162,36 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         # names): a quarantined invoices file then blocks only the objects that read invoices.
         # HubSpot's pipelines and owners (reference tables) come from hubspot_properties.
         deps=sorted(
-            {
-                PROPERTIES_KEY if t in warehouse.REFERENCE_TABLES else dg.AssetKey(t)
-                for t in tables_read(mapping)
-            },
+            {PROPERTIES_KEY if t in warehouse.REFERENCE_TABLES else dg.AssetKey(t) for t in reads},
             key=lambda k: k.to_user_string(),
         ),
         kinds={"duckdb", "parquet"},
-        description=f"Desired HubSpot {obj} state from {mapping.path.name} (canonical values).",
-        check_specs=[dg.AssetCheckSpec("ids_present_and_unique", asset=desired_key)],
+        description=f"Desired HubSpot {obj} state from `{mapping.path.name}` (canonical "
+        f"values), reading {', '.join(f'`{t}`' for t in reads)}. A range run computes the "
+        f"range's last day.\n\nColumn lineage (by name):\n\n{lineage_md}",
+        metadata={
+            "dagster/column_schema": _desired_schema(mapping),
+            "dagster/column_lineage": to_desired,
+            "mapping_file": mapping.path.name,
+        },
+        check_specs=[
+            dg.AssetCheckSpec(
+                ids_check,
+                asset=desired_key,
+                partitions_def=daily_partitions,
+                description="Every source row has a non-empty external id and ids are unique: "
+                "rows without an id are not synced, duplicates keep one row (WARN).",
+            )
+        ],
         **common,
     )
     def desired_state(
         context: dg.AssetExecutionContext, hubspot: HubSpotResource
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
         as_of = as_of_for(context)
         path, stats = write_desired_parquet(hubspot.settings(), mapping, as_of)
         bad = stats.rejected_ids + stats.duplicates
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": stats.records,
                 "as_of": as_of.isoformat(),
@@ -110,21 +200,23 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
                 "duplicates": stats.duplicates,
                 "mapping_version": mapping.version,
                 "path": dg.MetadataValue.path(str(path)),
-            },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="ids_present_and_unique",
-                    passed=bad == 0,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={
-                        "rejected_ids": stats.rejected_ids,
-                        "duplicates": stats.duplicates,
-                        "duplicate_samples": ", ".join(stats.duplicate_samples) or "-",
-                    },
-                    description="Rows with an empty id are not synced; duplicates keep one row.",
-                )
-            ],
+            }
         )
+        verdict = partition_checks.Verdict(
+            passed=bad == 0,
+            description=f"as of {as_of}: {stats.rejected_ids} rows without id, "
+            f"{stats.duplicates} duplicate ids",
+            metadata={
+                "as_of": as_of.isoformat(),
+                "rejected_ids": stats.rejected_ids,
+                "duplicates": stats.duplicates,
+                "duplicate_samples": redact(", ".join(stats.duplicate_samples) or "-"),
+            },
+        )
+        yield from partition_checks.evaluations(
+            context.instance, desired_key, ids_check, dict.fromkeys(context.partition_keys, verdict)
+        )
+        yield dg.Output(None, output_name=f"{desired_key.path[-1]}_{ids_check}")
 
     @dg.asset(
         key=changes_key,
@@ -142,10 +234,7 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         summary = asyncio.run(
             sync_object(settings, mapping, as_of_for(context), context.run.run_id, options, None)
         )
-        meta = summary.to_metadata()
-        meta["plan"] = dg.MetadataValue.md(summary.plan_markdown)
-        meta["fields_by_property"] = dg.MetadataValue.md(_md_table(summary.fields_by_property))
-        return dg.MaterializeResult(metadata=meta)
+        return dg.MaterializeResult(metadata=_summary_metadata(summary))
 
     @dg.asset(
         key=push_key,
@@ -157,24 +246,40 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         ],
         pool=POOL,
         kinds={"hubspot"},
-        description=f"Push changed {obj} fields to HubSpot (batch upsert, rate-limited).",
-        check_specs=[dg.AssetCheckSpec("no_dead_letters", asset=push_key)],
+        # A shadow run yields an observation and no output: the partition is not marked
+        # materialized, so a later "missing only" backfill still pushes it.
+        output_required=False,
+        description=f"Push changed {obj} fields to HubSpot (batch upsert, rate-limited). "
+        "In a shadow run (op config `shadow: true`, or run tag `spokesync/shadow: true`) it "
+        "sends nothing and records an observation, not a materialization.",
+        metadata={"dagster/column_lineage": to_hubspot},
+        check_specs=[
+            dg.AssetCheckSpec(
+                dead_check,
+                asset=push_key,
+                partitions_def=daily_partitions,
+                description="No record was rejected by HubSpot. Rejected records are in the "
+                "dead-letter table (`spokesync state dead-letters`), replayable after a fix "
+                "(WARN).",
+            )
+        ],
         **common,
     )
     def push(
         context: dg.AssetExecutionContext, config: PushRunConfig, hubspot: HubSpotResource
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetObservation | dg.AssetCheckEvaluation | dg.Output]:
         settings = hubspot.settings()
+        shadow = config.shadow or run_is_shadow(context)
         # hubspot_properties (upstream) ensured the properties; don't spend calls again.
         options = hubspot.options(
-            shadow=config.shadow,
+            shadow=shadow,
             rollout=config.rollout(),
             run_id=context.run.run_id,
             ensure_properties=False,
         )
 
         async def run() -> object:
-            client = None if config.shadow else make_client(settings, options)
+            client = None if shadow else make_client(settings, options)
             try:
                 return await sync_object(
                     settings, mapping, as_of_for(context), context.run.run_id, options, client
@@ -184,50 +289,107 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
                     await client.aclose()
 
         summary = asyncio.run(run())
-        context.log.info(summary.line())
+        context.log.info(redact(summary.line()))
         if summary.error:
-            raise dg.Failure(description=summary.error, metadata=summary.to_metadata())
+            raise dg.Failure(description=redact(summary.error), metadata=_summary_metadata(summary))
+        meta = _summary_metadata(summary)
+        if shadow:
+            for day in context.partition_keys:
+                yield dg.AssetObservation(asset_key=push_key, partition=day, metadata=meta)
+            return
+        yield dg.MaterializeResult(metadata=meta)
         dead = summary.push.records_dead_lettered if summary.push else 0
-        meta = summary.to_metadata()
-        meta["plan"] = dg.MetadataValue.md(summary.plan_markdown)
-        return dg.MaterializeResult(
-            metadata=meta,
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="no_dead_letters",
-                    passed=dead == 0,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"records_dead_lettered": dead},
-                    description="Rejected records are in the dead-letter table "
-                    "(`spokesync state dead-letters`), replayable after a fix.",
-                )
-            ],
+        verdict = partition_checks.Verdict(
+            passed=dead == 0,
+            description=f"{dead:,} records rejected by HubSpot (dead letters)",
+            metadata={"records_dead_lettered": dead},
         )
+        yield from partition_checks.evaluations(
+            context.instance, push_key, dead_check, dict.fromkeys(context.partition_keys, verdict)
+        )
+        yield dg.Output(None, output_name=f"{push_key.path[-1]}_{dead_check}")
 
     return [desired_state, changes, push]
 
 
-def build_sync_assets(mappings: list[MappingSpec]) -> list[dg.AssetsDefinition]:
+def _summary_metadata(summary: ObjectSyncSummary) -> dict[str, object]:
+    meta: dict[str, object] = dict(summary.to_metadata())
+    meta["plan"] = dg.MetadataValue.md(redact(summary.plan_markdown))
+    meta["fields_by_property"] = dg.MetadataValue.md(_md_table(summary.fields_by_property))
+    return meta
+
+
+def run_is_shadow(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> bool:
+    """A shadow run sends nothing to HubSpot, ensure-properties included: the run tag
+    ``spokesync/shadow: true`` (``hubspot_shadow_job`` sets it) or ``shadow: true`` in any op's
+    config of the run (the Launchpad form)."""
+    if context.run.tags.get(SHADOW_TAG, "").lower() == "true":
+        return True
+    ops = (context.run.run_config or {}).get("ops") or {}
+    return any(
+        isinstance(op, dict) and (op.get("config") or {}).get("shadow") is True
+        for op in ops.values()
+    )
+
+
+def build_broken_mapping_asset(path: Path, error: str) -> dg.AssetsDefinition:
+    """A stand-in for a mapping file that does not load: the code location (every other
+    mapping's assets, the jobs and schedules) stays up, and this node shows the error. Launching
+    it fails with that error, so a run that includes it fails and alerts."""
+    first = error.splitlines()[0] if error else "invalid mapping"
+
+    @dg.asset(
+        key=f"broken_mapping_{validate_asset_name(path.stem)}",
+        group_name=GROUP,
+        owners=OWNERS,
+        tags={"spokesync/mapping": "broken", "mapping": path.name},
+        kinds={"yaml"},
+        description=f"BROKEN MAPPING `{path.name}`: this object is not synced until the file "
+        f"is fixed.\n\n```\n{error}\n```",
+        metadata={"mapping_file": str(path), "mapping_error": error},
+    )
+    def _broken() -> None:
+        raise dg.Failure(
+            description=f"mapping {path.name} does not load: {first}",
+            metadata={"mapping_file": str(path), "mapping_error": error},
+        )
+
+    return _broken
+
+
+def validate_asset_name(stem: str) -> str:
+    """A file stem as an asset-name part (Dagster allows letters, digits and _)."""
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in stem) or "unnamed"
+
+
+def build_sync_assets(
+    mappings: list[MappingSpec], broken: dict[Path, str] | None = None
+) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=PROPERTIES_KEY,
         group_name=GROUP,
         pool=POOL,
         kinds={"hubspot"},
+        owners=OWNERS,
         description="Create the custom HubSpot properties the mappings need (the external-id "
         "property with hasUniqueValue); stop when an existing property's type differs. Then "
         "read HubSpot's pipelines and owners into the warehouse (reference tables that "
-        "mapping SQL joins for stage and owner ids).",
+        "mapping SQL joins for stage and owner ids). In a shadow run it creates nothing: it "
+        "reports what it would create (HubSpot is only read).",
     )
     def hubspot_properties(
         context: dg.AssetExecutionContext, hubspot: HubSpotResource
     ) -> dg.MaterializeResult:
         settings = hubspot.settings()
+        shadow = run_is_shadow(context)
 
         async def run() -> tuple[list[EnsureReport], ReferenceReport]:
             client = make_client(settings, hubspot.options())
             try:
                 ensured = [
-                    await ensure_properties(client, specs_from_mapping(m), m.object_type)
+                    await ensure_properties(
+                        client, specs_from_mapping(m), m.object_type, dry_run=shadow
+                    )
                     for m in mappings
                 ]
                 ref = await refresh_reference(
@@ -238,11 +400,16 @@ def build_sync_assets(mappings: list[MappingSpec]) -> list[dg.AssetsDefinition]:
                 await client.aclose()
 
         reports, ref = asyncio.run(run())
+        created = sum(len(r.created) for r in reports)
+        # Materialized in a shadow run too: the reference tables it reads are real, and the
+        # desired state depends on them. Nothing was written to HubSpot.
         return dg.MaterializeResult(
             metadata={
+                "shadow": str(shadow).lower(),
                 "pipeline_stages": ref.stages,
                 "owners": ref.owners,
-                "properties_created": sum(len(r.created) for r in reports),
+                "properties_created": 0 if shadow else created,
+                "properties_to_create": created if shadow else 0,
                 "properties_existing": sum(len(r.existing) for r in reports),
                 "summary": dg.MetadataValue.md("\n\n".join(r.summary() for r in reports)),
             }
@@ -252,6 +419,7 @@ def build_sync_assets(mappings: list[MappingSpec]) -> list[dg.AssetsDefinition]:
         key="hubspot_snapshot_refresh",
         group_name=GROUP,
         pool=POOL,
+        owners=OWNERS,
         kinds={"hubspot", "duckdb"},
         description="Full refresh: read every managed property back from HubSpot into the "
         "snapshot and report drift (values people changed in HubSpot).",
@@ -272,15 +440,32 @@ def build_sync_assets(mappings: list[MappingSpec]) -> list[dg.AssetsDefinition]:
         meta: dict[str, object] = {}
         for r in reports:
             meta.update({f"{r.object_type}_{k}": v for k, v in r.as_metadata().items()})
-        meta["drift"] = dg.MetadataValue.md("\n\n".join(r.to_markdown() for r in reports))
+        meta["drift"] = dg.MetadataValue.md(redact("\n\n".join(r.to_markdown() for r in reports)))
         return dg.MaterializeResult(metadata=meta)
 
     assets: list[dg.AssetsDefinition] = [hubspot_properties, hubspot_snapshot_refresh]
     for mapping in mappings:
         assets.extend(build_object_assets(mapping))
+    assets.extend(build_broken_mapping_asset(p, e) for p, e in sorted((broken or {}).items()))
     return assets
 
 
-MAPPINGS = load_mappings(default_mapping_paths())
-SYNC_ASSETS = build_sync_assets(MAPPINGS)
+def load_repo_mappings() -> tuple[list[MappingSpec], dict[Path, str]]:
+    """Every mapping that loads and derives its lineage; the rest as {file: error}."""
+    loaded, broken = load_mappings_tolerant(default_mapping_paths())
+    good: list[MappingSpec] = []
+    for mapping in loaded:
+        try:
+            tables_read(mapping)
+        except MappingError as e:
+            broken[mapping.path] = str(e)
+            continue
+        good.append(mapping)
+    # A mapping that associates to a broken one cannot push its links: keep it, and let the
+    # push's own check name the missing object (its dependency is then on a missing asset).
+    return good, broken
+
+
+MAPPINGS, BROKEN_MAPPINGS = load_repo_mappings()
+SYNC_ASSETS = build_sync_assets(MAPPINGS, BROKEN_MAPPINGS)
 SYNC_PUSH_KEYS = [dg.AssetKey(f"{m.object_type}_push") for m in MAPPINGS]

@@ -51,6 +51,11 @@ def landed_partitions_sensor(
             s: [d for d in warehouse.landed_partitions(s) if d in valid_days]
             for s in PARTITIONED_SOURCES
         },
+        # Days already ingested (the demo, a backfill) are not run again.
+        done={
+            s: context.instance.get_materialized_partitions(dg.AssetKey(s))
+            for s in PARTITIONED_SOURCES
+        },
     )
     requests = [
         dg.RunRequest(

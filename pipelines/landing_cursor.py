@@ -8,10 +8,18 @@ high-water-mark format (``{source: "YYYY-MM-DD"}``) are read as "every day up to
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 
 
-def new_days(cursor: str | None, landed: dict[str, list[str]]) -> tuple[dict[str, list[str]], str]:
-    """(days not requested before, per source; the next cursor)."""
+def new_days(
+    cursor: str | None,
+    landed: dict[str, list[str]],
+    done: Mapping[str, Iterable[str]] | None = None,
+) -> tuple[dict[str, list[str]], str]:
+    """(days not requested before, per source; the next cursor).
+
+    ``done``: days per source already materialized (by a backfill, the demo, another job);
+    they count as seen, so a sensor turned on after a backfill does not run them again."""
     raw: dict[str, object] = json.loads(cursor) if cursor else {}
     seen: dict[str, set[str]] = {}
     for source, days in landed.items():
@@ -20,6 +28,9 @@ def new_days(cursor: str | None, landed: dict[str, list[str]]) -> tuple[dict[str
             seen[source] = {d for d in days if d <= previous}
         else:
             seen[source] = set(previous or ())
+    for source, days in (done or {}).items():
+        if source in seen:
+            seen[source] |= set(days) & set(landed[source])
     new = {s: sorted(set(days) - seen[s]) for s, days in landed.items()}
     state = {s: sorted(seen[s] | set(new[s])) for s in landed}
     return {s: d for s, d in new.items() if d}, json.dumps(state, sort_keys=True)

@@ -3,6 +3,7 @@
 - ``sync_job``: master data, every daily source and every sync asset for a day (or, as a
   single-run backfill, a range): ingest → validate → desired state → diff → push.
 - ``hubspot_push_job``: only the sync assets (desired → diff → push), e.g. after a mapping change.
+- ``hubspot_shadow_job``: the same with writes off (tag ``spokesync/shadow``): the plan only.
 - ``hubspot_refresh_job``: read HubSpot back into the snapshot and report drift.
 - ``nightly_sync_schedule``: yesterday's partition of ``sync_job`` at 02:00 UTC.
 - ``new_partition_sync_sensor``: when a day's files land, runs that day's ingestion of the
@@ -16,7 +17,7 @@ import dagster as dg
 from assets.ingestion import DAILY_INGESTION_ASSETS
 from assets.ingestion import GROUP as INGESTION_GROUP
 from assets.sync import GROUP as SYNC_GROUP
-from assets.sync import PROPERTIES_KEY
+from assets.sync import PROPERTIES_KEY, SHADOW_TAG
 from pipelines.landing_cursor import new_days
 from pipelines.nightly import landed_nightly_schedule
 from pipelines.partitions import daily_partitions
@@ -41,6 +42,15 @@ hubspot_push_job = dg.define_asset_job(
     "hubspot_push_job",
     selection=SYNC_PARTITIONED | dg.AssetSelection.assets(PROPERTIES_KEY),
     description="Desired state → diff → push, without re-ingesting.",
+)
+hubspot_shadow_job = dg.define_asset_job(
+    "hubspot_shadow_job",
+    selection=SYNC_PARTITIONED - dg.AssetSelection.key_substring("_push")
+    | dg.AssetSelection.assets(PROPERTIES_KEY),
+    description="Shadow run: desired state → diff → the plan (each `<obj>_changes`), and "
+    "nothing sent to HubSpot (ensure-properties only reads and reports what it would create); "
+    "no push runs, so no push partition is marked materialized.",
+    tags={SHADOW_TAG: "true"},
 )
 hubspot_refresh_job = dg.define_asset_job(
     "hubspot_refresh_job",
@@ -72,6 +82,11 @@ def new_partition_sync_sensor(
             s: [d for d in warehouse.landed_partitions(s) if d in valid_days]
             for s in PARTITIONED_SOURCES
         },
+        # Days already ingested (the demo, a backfill) are not run again.
+        done={
+            s: context.instance.get_materialized_partitions(dg.AssetKey(s))
+            for s in PARTITIONED_SOURCES
+        },
     )
     landed: dict[str, list[str]] = {}
     for source, days in new.items():
@@ -96,7 +111,7 @@ def new_partition_sync_sensor(
     return dg.SensorResult(run_requests=requests, cursor=cursor)
 
 
-JOBS = [sync_job, hubspot_push_job, hubspot_refresh_job]
+JOBS = [sync_job, hubspot_push_job, hubspot_shadow_job, hubspot_refresh_job]
 SCHEDULES = [nightly_sync_schedule]
 SENSORS = [new_partition_sync_sensor]
 __all__ = ["DAILY_INGESTION_ASSETS", "JOBS", "SCHEDULES", "SENSORS"]

@@ -39,6 +39,7 @@ from spokesync.desired import (
     build_desired,
     desired_long_sql,
 )
+from spokesync.hubspot.redact import mask_email, mask_value
 from spokesync.mapping.spec import MappingSpec, quote_identifier
 from spokesync.plan_rules import RuleStats, apply_field_rules
 from spokesync.rollout import Rollout
@@ -97,6 +98,9 @@ class ChangePlan:
         # records the fingerprint pre-filter could not rule out (compared field by field)
         self.records_compared = 0
         self.rules = RuleStats()  # forward-only moves blocked, fields withheld (plan_rules)
+        # fields whose value differs but HubSpot holds a newer day's value (as-of guard)
+        self.fields_held = 0
+        self.held_newest_as_of: dt.date | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -250,8 +254,18 @@ class ChangePlan:
             "duplicates": self.duplicates,
             "rejected_ids": self.rejected_ids,
             "records_compared": self.records_compared,
+            "fields_held_newer": self.fields_held,
             "rollout": self.rollout.describe() if self.rollout else "all records",
         }
+
+    def held_line(self) -> str:
+        """What the as-of guard held back, e.g. ``12 fields kept: newer values from 2026-01-30``."""
+        if not self.fields_held:
+            return "no fields held back by the as-of guard"
+        return (
+            f"{self.fields_held:,} fields kept: newer values from {self.held_newest_as_of} "
+            f"(the as-of guard: an older day never replaces them)"
+        )
 
     def summary_markdown(self, limit: int = 20) -> str:
         """Counts, changed fields per property and the first ``limit`` changed values."""
@@ -268,6 +282,8 @@ class ChangePlan:
             f"- duplicate ids dropped: {self.duplicates}; rows without id rejected: "
             f"{self.rejected_ids}",
         ]
+        if self.fields_held:
+            lines.append(f"- {self.held_line()}")
         if self.desired.duplicate_samples:
             lines.append(f"- duplicate ids (first): {', '.join(self.desired.duplicate_samples)}")
         per_prop = self.fields_changed_by_property()
@@ -288,7 +304,8 @@ class ChangePlan:
                 "|---|---|---|---|---|",
             ]
             lines += [
-                f"| {_md(e)} | {k} | {p} | {_md(o)} | {_md(n) if n != '' else '(clear)'} |"
+                f"| {_md(mask_email(e))} | {k} | {p} | {_md(mask_value(p, o))} | "
+                f"{_md(mask_value(p, n)) if n != '' else '(clear)'} |"
                 for e, k, p, o, n in rows
             ]
         return "\n".join(lines)
@@ -357,6 +374,33 @@ SELECT d.external_id, d.property, coalesce(d.value, '') AS new_value, s.value AS
 FROM d LEFT JOIN s ON s.external_id = d.external_id AND s.property = d.property
 WHERE (s.as_of IS NULL OR s.as_of <= $as_of)
   AND d.external_id NOT IN (SELECT external_id FROM newer)
+  AND CASE
+        WHEN d.owner = 'hubspot' THEN s.value IS NULL AND d.value IS NOT NULL
+        WHEN d.value IS NULL THEN d.null_policy = 'clear' AND s.value IS NOT NULL
+        ELSE s.value IS DISTINCT FROM d.value
+      END
+"""
+
+# The as-of guard's work, for the plan's summary: fields whose value differs but that HubSpot
+# holds from a newer day (the value, or the whole record, was confirmed for a later as_of).
+HELD_SQL = """
+WITH cd AS (SELECT * FROM desired SEMI JOIN candidates USING (external_id)),
+d AS (
+{desired_long}
+),
+s AS (
+    SELECT external_id, property, value, as_of FROM st.snapshot
+    WHERE object_type = $ot AND external_id IN (SELECT external_id FROM candidates)
+),
+newer AS (
+    SELECT external_id, verified_as_of FROM st.record_verified
+    WHERE object_type = $ot AND verified_as_of > $as_of
+      AND external_id IN (SELECT external_id FROM candidates)
+)
+SELECT count(*), max(greatest(coalesce(s.as_of, n.verified_as_of), coalesce(n.verified_as_of, s.as_of)))
+FROM d LEFT JOIN s ON s.external_id = d.external_id AND s.property = d.property
+LEFT JOIN newer n ON n.external_id = d.external_id
+WHERE (s.as_of > $as_of OR n.external_id IS NOT NULL)
   AND CASE
         WHEN d.owner = 'hubspot' THEN s.value IS NULL AND d.value IS NOT NULL
         WHEN d.value IS NULL THEN d.null_policy = 'clear' AND s.value IS NOT NULL
@@ -458,7 +502,9 @@ def plan_changes(
                     {"ot": mapping.object_type},
                 )
                 con.execute("CREATE OR REPLACE TABLE candidates AS SELECT external_id FROM desired")
-            con.execute(DIFF_SQL.format(desired_long=desired_long_sql(mapping, table="cd")), params)
+            desired_long = desired_long_sql(mapping, table="cd")
+            con.execute(DIFF_SQL.format(desired_long=desired_long), params)
+            held = con.execute(HELD_SQL.format(desired_long=desired_long), params).fetchall()[0]
             con.execute(PLAN_SQL, {"as_of": as_of})
             rules = apply_field_rules(con, mapping)
         finally:
@@ -470,6 +516,8 @@ def plan_changes(
         change_plan.spill_dir = spill_dir
         change_plan.rules = rules
         change_plan.records_compared = int(row[0]) if row else 0
+        change_plan.fields_held = int(held[0] or 0)
+        change_plan.held_newest_as_of = held[1]
         return change_plan
     except BaseException:
         con.close()

@@ -14,6 +14,45 @@ _TOKEN_PATTERNS = (
 
 _secrets: set[str] = set()
 
+# HubSpot properties that hold personal data: their values are masked wherever spokesync shows
+# values (plan previews, Dagster metadata), as emails are in logs.
+PERSONAL_PROPERTIES = frozenset(
+    {
+        "email",
+        "work_email",
+        "firstname",
+        "lastname",
+        "phone",
+        "mobilephone",
+        "fax",
+        "address",
+        "city",
+        "zip",
+        "date_of_birth",
+        "ip_city",
+        "hs_ip_timezone",
+        "linkedinbio",
+        "twitterhandle",
+    }
+)
+
+
+def is_personal(prop: str) -> bool:
+    """Whether a HubSpot property holds personal data (its values are masked when shown)."""
+    return prop in PERSONAL_PROPERTIES or prop.endswith(("_email", "_phone"))
+
+
+def mask_value(prop: str, value: str | None) -> str | None:
+    """A value as it may be shown: personal properties keep only a first character (emails
+    their domain too); others pass through :func:`mask_email`."""
+    if value is None or value == "":
+        return value
+    if "@" in value:
+        return mask_email(value)
+    if is_personal(prop):
+        return value[0] + "***"
+    return value
+
 
 def mask_email(value: str) -> str:
     """``jane.doe@acme.com`` → ``j***@acme.com``; anything that is not an email is returned as is."""

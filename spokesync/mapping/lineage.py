@@ -14,7 +14,7 @@ Names are lower-cased (DuckDB identifiers are case-insensitive) and the default 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import duckdb
 
@@ -95,3 +95,52 @@ def tables_read(spec: MappingSpec) -> frozenset[str]:
         return tables_in_sql(sql)
     except ValueError as e:
         raise MappingError(f"{spec.path}: source.sql: {e}") from None
+
+
+def _column_refs(node: object, out: set[str]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _column_refs(item, out)
+    elif isinstance(node, dict):
+        if node.get("class") == "COLUMN_REF" and node.get("column_names"):
+            out.add(str(node["column_names"][-1]).lower())
+        for value in node.values():
+            _column_refs(value, out)
+
+
+def columns_in_expr(expr: str) -> frozenset[str]:
+    """Column names an SQL expression refers to (``round(mrr, 2)`` → ``{"mrr"}``)."""
+    con = duckdb.connect()
+    try:
+        row = con.execute("SELECT json_serialize_sql(?)", [f"SELECT {expr}"]).fetchone()
+    finally:
+        con.close()
+    tree = json.loads(row[0]) if row else {}
+    if tree.get("error"):
+        raise ValueError(f"{tree.get('error_type')}: {tree.get('error_message')}")
+    out: set[str] = set()
+    _column_refs(tree.get("statements", []), out)
+    return frozenset(out)
+
+
+def property_sources(
+    spec: MappingSpec, table_columns: Mapping[str, Iterable[str]]
+) -> dict[str, list[tuple[str, str]]]:
+    """Warehouse ``(table, column)`` pairs each HubSpot property is fed from, for column lineage.
+
+    A property's source columns (its ``column``, or the columns its ``expr`` names) are matched
+    by name against the columns of the tables the mapping reads (``table_columns``: the source
+    contract). A column the query computes under a new name (an aggregate such as
+    ``active_users_30d``) has no warehouse column of that name and maps to nothing; a join key
+    such as ``account_id`` maps to every table read that has it."""
+    read = tables_read(spec)
+    by_table = {t: {c.lower() for c in cols} for t, cols in table_columns.items() if t in read}
+
+    def sources(cols: Iterable[str]) -> list[tuple[str, str]]:
+        return sorted((t, c) for c in cols for t, have in by_table.items() if c in have)
+
+    out = {spec.id.property: sources([spec.id.column.lower()])}
+    for f in spec.fields:
+        cols = [f.column.lower()] if f.column else sorted(columns_in_expr(f.expr or "NULL"))
+        out[f.property] = sources(cols)
+    return out

@@ -61,6 +61,10 @@ def load_mapping(path: Path | str) -> MappingSpec:
         for err in e.errors():
             where = _location(data, tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
+            bad = err.get("input")  # name the bad value (e.g. `type: numbr`)
+            scalar = isinstance(bad, str | int | float | bool)
+            if scalar and err["type"] not in ("missing", "value_error") and repr(bad) not in msg:
+                msg += f" (got {bad!r})"
             problems.append(f"{p}: {where}: {msg}")
         raise MappingError("\n".join(problems)) from None
 
@@ -90,3 +94,32 @@ def load_mappings(paths_or_dir: Path | str | Iterable[Path | str]) -> list[Mappi
             )
         seen[spec.object_type] = spec.path
     return specs
+
+
+def load_mappings_tolerant(
+    paths: Iterable[Path | str],
+) -> tuple[list[MappingSpec], dict[Path, str]]:
+    """Load each file on its own: (the valid mappings, {file: error}) instead of raising.
+
+    For the Dagster code location, where one broken file must not take every other mapping's
+    assets down. A second file for an already-mapped object type is reported as that file's
+    error. The CLI keeps the strict :func:`load_mappings`."""
+    specs: list[MappingSpec] = []
+    errors: dict[Path, str] = {}
+    seen: dict[str, Path] = {}
+    for raw in paths:
+        p = Path(raw)
+        try:
+            spec = load_mapping(p)
+        except MappingError as e:
+            errors[p] = str(e)
+            continue
+        if spec.object_type in seen:
+            errors[p] = (
+                f"{p}: object_type {spec.object_type!r} is already mapped by "
+                f"{seen[spec.object_type]}"
+            )
+            continue
+        seen[spec.object_type] = p
+        specs.append(spec)
+    return specs, errors

@@ -132,6 +132,8 @@ class ObjectSyncSummary:
     duration_s: float = 0.0
     blocked_by: list[str] = field(default_factory=list)  # quarantine-gate findings
     rejected_records: int = 0  # dropped before planning, listed in `spokesync state rejected`
+    fields_held: int = 0  # differing fields the as-of guard kept (HubSpot holds a newer day)
+    held_note: str = ""
 
     def to_metadata(self) -> dict[str, int | float | str]:
         """Flat numbers for Dagster metadata (plotted over time) and the CLI summary."""
@@ -146,6 +148,7 @@ class ObjectSyncSummary:
             "fields_changed": self.fields_changed,
             "rejected_ids": self.rejected_ids,
             "duplicates": self.duplicates,
+            "fields_held_newer": self.fields_held,
             "duration_s": round(self.duration_s, 3),
         }
         meta["rejected_records"] = self.rejected_records
@@ -183,6 +186,8 @@ class ObjectSyncSummary:
                 f"{p.records_dead_lettered:,}, write calls {p.write_calls:,}, 429s "
                 f"{p.rate_limited:,}, retries {p.retries:,}, {p.records_per_s:,.0f} rec/s"
             )
+        if self.fields_held:
+            text += f"  ({self.held_note})"
         if self.error:
             text += f"  ERROR: {self.error}"
         return text
@@ -263,6 +268,8 @@ async def sync_object(
             plan_markdown=change_plan.summary_markdown(),
             fields_by_property=change_plan.fields_changed_by_property(),
             properties=props,
+            fields_held=change_plan.fields_held,
+            held_note=change_plan.held_line(),
         )
         with StateStore(settings.state_db, [mapping]) as store:
             store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)

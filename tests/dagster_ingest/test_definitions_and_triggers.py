@@ -49,7 +49,9 @@ def test_partitions_start_from_the_variable_else_the_first_landed_day(tmp_path: 
 
 def test_sensor_requests_each_new_source_day_once(tmp_path: Path, landing: Path) -> None:
     resources = {"warehouse": WarehouseResource(home=str(tmp_path), landing=str(landing))}
-    ctx = dg.build_sensor_context(resources=resources, definitions=defs)
+    ctx = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(), resources=resources, definitions=defs
+    )
     first = landed_partitions_sensor(ctx)
     assert isinstance(first, dg.SensorResult)
     keys = sorted(r.run_key for r in first.run_requests)
@@ -61,14 +63,24 @@ def test_sensor_requests_each_new_source_day_once(tmp_path: Path, landing: Path)
     assert json.loads(first.cursor) == {s: DAYS for s in PARTITIONED_SOURCES}
 
     same = landed_partitions_sensor(
-        dg.build_sensor_context(resources=resources, cursor=first.cursor, definitions=defs)
+        dg.build_sensor_context(
+            instance=dg.DagsterInstance.ephemeral(),
+            resources=resources,
+            cursor=first.cursor,
+            definitions=defs,
+        )
     )
     assert isinstance(same, dg.SkipReason)
 
     day, _ = append_day(landing)
     assert day == "2026-01-04"
     nxt = landed_partitions_sensor(
-        dg.build_sensor_context(resources=resources, cursor=first.cursor, definitions=defs)
+        dg.build_sensor_context(
+            instance=dg.DagsterInstance.ephemeral(),
+            resources=resources,
+            cursor=first.cursor,
+            definitions=defs,
+        )
     )
     assert sorted(r.run_key for r in nxt.run_requests) == sorted(
         f"{s}:{day}" for s in PARTITIONED_SOURCES

@@ -89,7 +89,8 @@ def test_missing_required_column_day_blocks_with_error_and_reports_drift(
     assert rate.metadata["quarantine_rate"].value == 1.0
     drift = evaluations[("invoices", "schema_drift")]
     assert not drift.passed and drift.severity == dg.AssetCheckSeverity.ERROR
-    assert drift.metadata["columns_missing"].value == {"2026-01-03": ["currency", "paid_at"]}
+    assert drift.metadata["columns_missing"].value == ["currency", "paid_at"]
+    assert (rate.partition, drift.partition) == ("2026-01-03", "2026-01-03")
     assert not result.success  # the blocking check fails the run
 
 
@@ -148,35 +149,64 @@ def test_master_assets_materialize(tmp_path: Path, landing: Path) -> None:
         assert evaluations[(source, "schema_drift")].passed
 
 
-def test_single_run_backfill_over_a_range_loads_every_partition(
+def test_single_run_backfill_records_each_days_own_figures_and_check_results(
     tmp_path: Path, landing: Path
 ) -> None:
-    result = dg.materialize(
-        [*INGESTION_ASSETS, *_checks_for(*PARTITIONED_SOURCES)],
-        resources=_resources(tmp_path, landing, quarantine_error_rate=1.0),
-        selection=dg.AssetSelection.assets(*DAILY_INGESTION_ASSETS),
-        tags={
-            "dagster/asset_partition_range_start": DAYS[0],
-            "dagster/asset_partition_range_end": DAYS[-1],
-        },
-    )
-    assert result.success
-    warehouse = tmp_path / "home" / "warehouse"
-    for source in PARTITIONED_SOURCES:
-        mats = result.asset_materializations_for_node(source)
-        assert sorted(m.partition for m in mats) == DAYS
-        meta = {k: v.value for k, v in mats[0].metadata.items()}
-        assert meta["rows_quarantined"] == sum(planted(landing, source, d) for d in DAYS)
-        for day in DAYS:
-            assert partition_path(warehouse, source, day).exists()
-    # One check evaluation per asset for the whole range; it reports every partition.
-    evaluations = _checks(result)
-    assert len(evaluations) == 2 * len(PARTITIONED_SOURCES)
-    invoices = evaluations[("invoices", "quarantine_rate")]
-    assert sorted(invoices.metadata["rates"].value) == DAYS
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [*INGESTION_ASSETS, *_checks_for(*PARTITIONED_SOURCES)],
+            instance=instance,
+            resources=_resources(tmp_path, landing, quarantine_error_rate=1.0),
+            selection=dg.AssetSelection.assets(*DAILY_INGESTION_ASSETS),
+            tags={
+                "dagster/asset_partition_range_start": DAYS[0],
+                "dagster/asset_partition_range_end": DAYS[-1],
+            },
+        )
+        assert result.success
+        warehouse = tmp_path / "home" / "warehouse"
+        storage_ids = {}
+        for source in PARTITIONED_SOURCES:
+            mats = result.asset_materializations_for_node(source)
+            assert sorted(m.partition for m in mats) == DAYS
+            for mat in mats:
+                meta = {k: v.value for k, v in mat.metadata.items()}
+                day = mat.partition
+                # Each day its own figures, not the range's total on every day.
+                assert meta["rows_quarantined"] == planted(landing, source, day)
+                assert (
+                    meta["rows_valid"]
+                    == pq.read_metadata(partition_path(warehouse, source, day)).num_rows
+                )
+                assert meta["dagster/row_count"] == meta["rows_valid"]
+                assert meta["range_rows_quarantined"] == sum(
+                    planted(landing, source, d) for d in DAYS
+                )
+            for day in DAYS:
+                (record,) = instance.fetch_materializations(
+                    dg.AssetRecordsFilter(asset_key=dg.AssetKey(source), asset_partitions=[day]),
+                    limit=1,
+                ).records
+                storage_ids[(source, day)] = record.storage_id
+    # One evaluation per check and day, each pointing at that day's materialization (what
+    # the UI needs to show the day's status instead of "Skipped").
+    evaluations = {
+        (e.asset_key.to_user_string(), e.check_name, e.partition): e
+        for e in result.get_asset_check_evaluations()
+    }
+    assert len(evaluations) == 2 * len(PARTITIONED_SOURCES) * len(DAYS)
+    for (source, _, day), e in evaluations.items():
+        assert e.target_materialization_data.storage_id == storage_ids[(source, day)]
     # Day 3's invoices export lost its optional paid_at column: the rows load, drift warns.
-    invoice_drift = evaluations[("invoices", "schema_drift")]
-    assert invoice_drift.metadata["columns_missing"].value == {"2026-01-03": ["paid_at"]}
+    for day in DAYS:
+        drift = evaluations[("invoices", "schema_drift", day)]
+        assert drift.passed is (day != "2026-01-03")
+        usage = evaluations[("product_usage", "schema_drift", day)]
+        assert usage.passed is (day != "2026-01-02")
+    invoice_drift = evaluations[("invoices", "schema_drift", "2026-01-03")]
+    assert invoice_drift.metadata["columns_missing"].value == ["paid_at"]
     assert (invoice_drift.passed, invoice_drift.severity) == (False, dg.AssetCheckSeverity.WARN)
-    drift = evaluations[("product_usage", "schema_drift")]
-    assert drift.metadata["columns_added"].value == {"2026-01-02": ["client_version"]}
+    drift = evaluations[("product_usage", "schema_drift", "2026-01-02")]
+    assert drift.metadata["columns_added"].value == ["client_version"]
+    rate = evaluations[("support_tickets", "quarantine_rate", "2026-01-02")]
+    assert rate.metadata["rows_quarantined"].value == planted(landing, "support_tickets", DAYS[1])

@@ -26,6 +26,7 @@ SYNC_ASSET_KEYS = {
 
 def _tick(landing: Path, cursor: str | None) -> dg.SensorResult:
     context = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(),  # nothing materialized yet
         cursor=cursor,
         resources={"warehouse": WarehouseResource(landing=str(landing))},
         definitions=defs,
@@ -100,3 +101,26 @@ def test_cursor_from_the_high_water_format_is_read_as_every_day_up_to_the_mark()
     new, cursor = new_days(json.dumps({"invoices": "2026-01-02"}), {"invoices": DAYS3})
     assert new == {"invoices": ["2026-01-03"]}
     assert json.loads(cursor) == {"invoices": DAYS3}
+
+
+def test_sensor_turned_on_after_a_backfill_runs_only_days_not_yet_ingested(
+    tmp_path: Path,
+) -> None:
+    landing = tmp_path / "landing"
+    generate(GeneratorConfig(accounts=20, days=3, seed=3, start=START), landing)
+    with dg.instance_for_test() as instance:
+        # The demo / a backfill ingested the first two days (every source).
+        for source in PARTITIONED_SOURCES:
+            for day in DAYS3[:2]:
+                instance.report_runless_asset_event(
+                    dg.AssetMaterialization(asset_key=source, partition=day)
+                )
+        context = dg.build_sensor_context(
+            instance=instance,
+            cursor=None,
+            resources={"warehouse": WarehouseResource(landing=str(landing))},
+            definitions=defs,
+        )
+        first = new_partition_sync_sensor(context)
+    assert [r.partition_key for r in first.run_requests] == ["2026-01-03"]
+    assert json.loads(first.cursor) == dict.fromkeys(PARTITIONED_SOURCES, DAYS3)

@@ -70,6 +70,17 @@ def test_push_job_backfill_pushes_once_then_nothing(home: Path, sandbox: Sandbox
         assert meta[obj]["records_created"] == created == meta[obj]["records_desired"]
         assert meta[obj]["as_of"] == days[-1]  # one push, for the range's last day
         assert meta[obj]["write_calls"] == -(-created // 100)
+    # Checks on the partitioned sync assets: one result per day of the range, not "Skipped".
+    evaluations = {
+        (e.asset_key.to_user_string(), e.check_name, e.partition): e.passed
+        for e in first.get_asset_check_evaluations()
+    }
+    assert evaluations == {
+        **{(f"{o}_push", "no_dead_letters", d): True for o in OBJECTS for d in days},
+        **{
+            (f"{o}_desired_state", "ids_present_and_unique", d): True for o in OBJECTS for d in days
+        },
+    }
     sandbox.clear_requests()
     second = _run("hubspot_push_job", days, home, sandbox)
     assert second.success
@@ -77,16 +88,60 @@ def test_push_job_backfill_pushes_once_then_nothing(home: Path, sandbox: Sandbox
     assert upsert_requests(sandbox) == []
 
 
-def test_shadow_push_records_the_plan_and_sends_nothing(
-    home: Path, sandbox: SandboxProcess
+def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
+    (event,) = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key.to_user_string() == key
+    ]
+    return {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
+
+
+@pytest.mark.parametrize("how", ["op_config", "shadow_job"])
+def test_shadow_run_writes_nothing_and_marks_no_push_partition(
+    home: Path, sandbox: SandboxProcess, how: str
 ) -> None:
-    day = latest_partition(home / "warehouse").isoformat()
-    config = {"ops": {f"{o}_push": {"config": {"shadow": True}} for o in OBJECTS}}
-    result = _run("hubspot_push_job", [day], home, sandbox, run_config=config)
-    assert result.success
-    assert upsert_requests(sandbox) == []
-    assert all(len(v) == 0 for v in sandbox.export().values())
-    meta = _push_metadata(result)
+    newest = latest_partition(home / "warehouse")
+    days = [(newest - dt.timedelta(days=n)).isoformat() for n in (1, 0)]
+    sandbox.clear_requests()
+    with dg.instance_for_test() as instance:
+        if how == "op_config":  # the Launchpad form on hubspot_push_job
+            config = {"ops": {f"{o}_push": {"config": {"shadow": True}} for o in OBJECTS}}
+            job = defs.resolve_job_def("hubspot_push_job")
+        else:
+            config, job = None, defs.resolve_job_def("hubspot_shadow_job")
+        result = job.execute_in_process(
+            instance=instance,
+            resources=_resources(home, sandbox),
+            run_config=config,
+            tags={
+                "dagster/asset_partition_range_start": days[0],
+                "dagster/asset_partition_range_end": days[-1],
+            },
+        )
+        assert result.success
+        # Nothing but reads reached HubSpot: no upsert, no property created.
+        assert [r for r in sandbox.requests() if r["method"] != "GET"] == []
+        assert all(len(v) == 0 for v in sandbox.export().values())
+        for obj in OBJECTS:
+            assert instance.get_materialized_partitions(dg.AssetKey(f"{obj}_push")) == set()
+    props = _metadata(result, "hubspot_properties")  # reference tables read, nothing created
+    assert (props["shadow"], props["properties_created"]) == ("true", 0)
+    assert props["properties_to_create"] > 0
+    # The pushes never ran (their upstream yielded no output in a shadow run); the plan is
+    # each <obj>_changes asset's.
+    pushed = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert not any(k.endswith("_push") for k in pushed)
+    changes = {
+        e.event_specific_data.materialization.asset_key.to_user_string(): e
+        for e in result.get_asset_materialization_events()
+    }
+    fields = {
+        o: changes[f"{o}_changes"]
+        .event_specific_data.materialization.metadata["fields_changed"]
+        .value
+        for o in OBJECTS
+    }
     with StateStore(home / "state" / "test.duckdb") as store:
         planned = store.planned_changes(run_id=result.run_id, limit=1_000_000)
-    assert len(planned) == sum(m["fields_changed"] for m in meta.values()) > 0
+    assert len(planned) == sum(fields.values()) > 0

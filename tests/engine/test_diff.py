@@ -186,6 +186,10 @@ def test_as_of_guard_never_rolls_back_newer_values(
     wh.write("accounts", [account(1, employee_count=40, name="Old name"), account(2), account(3)])
     p, changes = plan(state_db, wh.root, accounts_mapping, AS_OF)
     assert [(c.external_id, c.kind) for c in changes] == [("A0003", "create")]
+    # The plan says what the guard held back: A0001's name and employee count.
+    assert (p.fields_held, p.held_newest_as_of) == (2, NEXT_DAY)
+    assert p.held_line().startswith(f"2 fields kept: newer values from {NEXT_DAY}")
+    assert f"- 2 fields kept: newer values from {NEXT_DAY}" in p.summary_markdown()
     p.close()
     # The same change from a newer partition goes through.
     p, changes = plan(state_db, wh.root, accounts_mapping, NEXT_DAY + dt.timedelta(days=1))

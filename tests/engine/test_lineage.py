@@ -114,3 +114,22 @@ fields:
     with pytest.raises(MappingError) as e:
         tables_read(m)
     assert str(e.value).startswith(f"{m.path}: source.sql: parser: syntax error")
+
+
+def test_property_sources_follow_columns_by_name_into_the_tables_read() -> None:
+    from spokesync.ingest.contract import SOURCES
+    from spokesync.mapping.lineage import columns_in_expr, property_sources
+
+    assert columns_in_expr("round(mrr, 2) + src.seats") == frozenset({"mrr", "seats"})
+    companies = next(m for m in load_mappings(REPO_MAPPINGS) if m.object_type == "companies")
+    sources = property_sources(companies, {t: s.column_names for t, s in SOURCES.items()})
+    assert sources["name"] == [("accounts", "name")]
+    assert sources["spokesync_mrr"] == [("subscriptions", "mrr")]  # expr: round(mrr, 2)
+    assert sources["spokesync_active_users_30d"] == []  # computed by the query
+    assert sources["spokesync_account_id"] == [
+        ("accounts", "account_id"),
+        ("invoices", "account_id"),
+        ("product_usage", "account_id"),
+        ("subscriptions", "account_id"),
+        ("support_tickets", "account_id"),
+    ]
