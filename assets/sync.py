@@ -296,6 +296,8 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         if shadow:
             for day in context.partition_keys:
                 yield dg.AssetObservation(asset_key=push_key, partition=day, metadata=meta)
+            # The check's output with no evaluation: nothing was pushed, nothing to check.
+            yield dg.Output(None, output_name=f"{push_key.path[-1]}_{dead_check}")
             return
         yield dg.MaterializeResult(metadata=meta)
         dead = summary.push.records_dead_lettered if summary.push else 0

@@ -132,4 +132,5 @@ def test_property_sources_follow_columns_by_name_into_the_tables_read() -> None:
         ("product_usage", "account_id"),
         ("subscriptions", "account_id"),
         ("support_tickets", "account_id"),
+        ("users", "account_id"),
     ]
