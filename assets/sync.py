@@ -25,16 +25,22 @@ import dagster as dg
 
 from assets import partition_checks
 from pipelines.partitions import daily_partitions
+from resources.alerts import AlertsResource
 from resources.hubspot import HubSpotResource
 from spokesync import warehouse
+from spokesync.alerts import Alert
 from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
 from spokesync.hubspot.redact import is_personal, redact
 from spokesync.hubspot.reference import ReferenceReport, refresh_reference
-from spokesync.ingest.contract import SOURCES
+from spokesync.ingest.contract import PARTITIONED_SOURCES, SOURCES
+from spokesync.ingest.engine import landed_partitions
+from spokesync.ingest.readers import landing_files
+from spokesync.kpis import Kpis, add_run_kpis, breaches, landed_at, state_kpis
 from spokesync.mapping.lineage import property_sources, tables_read
 from spokesync.mapping.loader import MappingError, load_mappings_tolerant
 from spokesync.mapping.spec import MappingSpec
 from spokesync.rollout import Rollout
+from spokesync.settings import Settings
 from spokesync.sync.runner import (
     ObjectSyncSummary,
     default_mapping_paths,
@@ -261,12 +267,21 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
                 description="No record was rejected by HubSpot. Rejected records are in the "
                 "dead-letter table (`spokesync state dead-letters`), replayable after a fix "
                 "(WARN).",
-            )
+            ),
+            *(
+                dg.AssetCheckSpec(
+                    name, asset=push_key, partitions_def=daily_partitions, description=text
+                )
+                for name, text in ALERT_CHECKS.items()
+            ),
         ],
         **common,
     )
     def push(
-        context: dg.AssetExecutionContext, config: PushRunConfig, hubspot: HubSpotResource
+        context: dg.AssetExecutionContext,
+        config: PushRunConfig,
+        hubspot: HubSpotResource,
+        alerts: AlertsResource,
     ) -> Iterator[dg.MaterializeResult | dg.AssetObservation | dg.AssetCheckEvaluation | dg.Output]:
         settings = hubspot.settings()
         shadow = config.shadow or run_is_shadow(context)
@@ -296,10 +311,43 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         if shadow:
             for day in context.partition_keys:
                 yield dg.AssetObservation(asset_key=push_key, partition=day, metadata=meta)
-            # The check's output with no evaluation: nothing was pushed, nothing to check.
-            yield dg.Output(None, output_name=f"{push_key.path[-1]}_{dead_check}")
+            # The checks' outputs with no evaluation: nothing was pushed, nothing to check.
+            for name in (dead_check, *ALERT_CHECKS):
+                yield dg.Output(None, output_name=f"{push_key.path[-1]}_{name}")
             return
+        as_of = as_of_for(context)
+        kpis, newest = _kpis(context, settings, mapping, as_of, summary)
+        meta.update(kpis.as_metadata())
         yield dg.MaterializeResult(metadata=meta)
+        sender = None
+        for b in breaches(kpis, alerts.thresholds(), newest_day=newest):
+            severity = (
+                dg.AssetCheckSeverity.ERROR if b.severity == "error" else dg.AssetCheckSeverity.WARN
+            )
+            verdict = partition_checks.Verdict(
+                b.passed, b.description, severity, {"as_of": str(as_of)}
+            )
+            yield from partition_checks.evaluations(
+                context.instance, push_key, b.check, dict.fromkeys(context.partition_keys, verdict)
+            )
+            yield dg.Output(None, output_name=f"{push_key.path[-1]}_{b.check}")
+            if not b.passed:
+                sender = sender or alerts.sender(settings)
+                delivery = sender.send(
+                    Alert(
+                        kind=b.check,
+                        title=f"{obj}: {ALERT_TITLES[b.check]}",
+                        text=b.description,
+                        severity="error" if b.severity == "error" else "warning",
+                        fields={"object": obj, "as_of": str(as_of), "run_id": context.run.run_id},
+                        run_id=context.run.run_id,
+                    )
+                )
+                if not delivery.delivered:
+                    context.log.error(
+                        f"alert {delivery.alert_id} not delivered ({delivery.error}); kept in "
+                        "the outbox and re-sent with the next alert"
+                    )
         dead = summary.push.records_dead_lettered if summary.push else 0
         verdict = partition_checks.Verdict(
             passed=dead == 0,
@@ -312,6 +360,54 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         yield dg.Output(None, output_name=f"{push_key.path[-1]}_{dead_check}")
 
     return [desired_state, changes, push]
+
+
+ALERT_CHECKS = {
+    "failed_records": "Records HubSpot rejected in this run stay under max_failed_rate (1%) of "
+    "the records sent (ERROR; alerts).",
+    "dead_letters_growing": "Open dead letters did not grow since the previous push (WARN; "
+    "alerts).",
+    "sync_latency": "The newest day reached HubSpot within its SLA after its files landed: "
+    "5 minutes for priority objects, 24 hours for batch enrichment (WARN; alerts).",
+    "kpis": "Success rate, retry rate, duplicates in HubSpot (contacts by email, companies by "
+    "domain), records missing required fields and association completeness within their "
+    "thresholds (WARN; alerts). The values are plotted as kpi_* metadata.",
+}
+ALERT_TITLES = {
+    "failed_records": "records rejected by HubSpot above the threshold",
+    "dead_letters_growing": "open dead letters growing",
+    "sync_latency": "sync latency beyond the SLA",
+    "kpis": "a KPI is beyond its threshold",
+}
+
+
+def _kpis(
+    context: dg.AssetExecutionContext,
+    settings: Settings,
+    mapping: MappingSpec,
+    as_of: dt.date,
+    summary: ObjectSyncSummary,
+) -> tuple[Kpis, bool]:
+    """This run's KPIs, and whether ``as_of`` is the newest landed day (latency applies)."""
+    desired = warehouse.partition_path(
+        settings.warehouse_dir / "desired", mapping.object_type, as_of.isoformat()
+    )
+    k = add_run_kpis(
+        state_kpis(settings.state_db, mapping, desired), summary.push, summary.duration_s
+    )
+    previous = context.instance.fetch_materializations(context.asset_key, limit=1).records
+    if previous:
+        before = previous[0].asset_materialization.metadata.get("kpi_open_dead_letters")
+        k.open_dead_letters_before = int(before.value) if before is not None else None
+    daily = [t for t in tables_read(mapping) if t in PARTITIONED_SOURCES]
+    days = [d for t in daily for d in landed_partitions(t, settings.landing)]
+    newest = bool(days) and max(days) == as_of.isoformat()
+    landed = landed_at(
+        f for t in daily for f in landing_files(t, settings.landing, as_of.isoformat())
+    )
+    if landed is not None:
+        k.latency_s = (dt.datetime.now(dt.UTC) - landed).total_seconds()
+    return k, newest
 
 
 def _summary_metadata(summary: ObjectSyncSummary) -> dict[str, object]:

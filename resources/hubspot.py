@@ -25,6 +25,9 @@ class HubSpotResource(dg.ConfigurableResource):
     env: str | None = Field(default=None, description="SPOKESYNC_ENV: dev, test or prod")
     base_url: str | None = Field(default=None, description="HUBSPOT_BASE_URL")
     access_token: str | None = Field(default=None, description="set from EnvVar only")
+    token_variable: str | None = Field(
+        default=None, description="the variable access_token is read from (for the env guard)"
+    )
     rate_limit_per_10s: int = Field(default=190, description="the portal's ten-second limit")
     daily_budget: int | None = Field(default=None, description="requests a run may use today")
     concurrency: int = Field(default=8, description="batches in flight")
@@ -36,6 +39,7 @@ class HubSpotResource(dg.ConfigurableResource):
             env=self.env,
             hubspot_base_url=self.base_url,
             hubspot_token=self.access_token,
+            token_source=self.token_variable if self.access_token else None,
         )
 
     def mapping_paths(self) -> list[Path]:

@@ -5,8 +5,10 @@ Everything comes from flags or environment variables, never from files in the re
 - ``SPOKESYNC_HOME``     where the warehouse and the state live (default ``./data``)
 - ``SPOKESYNC_LANDING``  landing files (default ``$SPOKESYNC_HOME/landing``)
 - ``SPOKESYNC_ENV``      ``dev`` (default), ``test`` or ``prod``
-- ``HUBSPOT_BASE_URL``   default: the local sandbox in ``dev``/``test``, ``https://api.hubapi.com`` in ``prod``
-- ``HUBSPOT_ACCESS_TOKEN`` (or ``HUBSPOT_ACCESS_TOKEN_<ENV>``) the private-app / service-key token
+- ``HUBSPOT_BASE_URL_<ENV>`` (else ``HUBSPOT_BASE_URL``) default: the local sandbox in
+  ``dev``/``test``, ``https://api.hubapi.com`` in ``prod``
+- ``HUBSPOT_ACCESS_TOKEN_<ENV>`` the environment's private-app / service-key token; the
+  generic ``HUBSPOT_ACCESS_TOKEN`` only ever reaches a loopback sandbox (dev/test), never prod
 
 Secrets are held as :class:`pydantic.SecretStr` so they never print.
 """
@@ -39,6 +41,15 @@ def is_loopback(url: str) -> bool:
     return host in {"127.0.0.1", "localhost", "::1"} or host.startswith("127.")
 
 
+GENERIC_TOKEN = "HUBSPOT_ACCESS_TOKEN"
+FLAG = "--token"
+
+
+def token_variable(env: str) -> str:
+    """The environment's own token variable, e.g. ``HUBSPOT_ACCESS_TOKEN_PROD``."""
+    return f"{GENERIC_TOKEN}_{env.upper()}"
+
+
 class Settings(BaseModel):
     """Resolved settings. Build with :meth:`from_env`; every field can be overridden by a flag."""
 
@@ -47,6 +58,7 @@ class Settings(BaseModel):
     env: Environment = "dev"
     hubspot_base_url: str
     hubspot_token: SecretStr | None = None
+    token_source: str | None = None  # the variable (or flag) the token came from
 
     @property
     def warehouse_dir(self) -> Path:
@@ -60,6 +72,10 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Per environment: base URL ``HUBSPOT_BASE_URL_<ENV>`` (else ``HUBSPOT_BASE_URL``,
+        else the sandbox, or HubSpot in prod) and token ``HUBSPOT_ACCESS_TOKEN_<ENV>``. The
+        generic ``HUBSPOT_ACCESS_TOKEN`` is read in dev and test only, and only ever sent to a
+        loopback address (see :meth:`resolved_token`); prod never reads it."""
         e = os.environ if environ is None else environ
         env = str(overrides.pop("env", None) or e.get("SPOKESYNC_ENV", "dev"))
         if env not in ("dev", "test", "prod"):
@@ -69,27 +85,61 @@ class Settings(BaseModel):
             str(overrides.pop("landing", None) or e.get("SPOKESYNC_LANDING", home / "landing"))
         )
         default_url = HUBSPOT_PROD_URL if env == "prod" else SANDBOX_DEFAULT_URL
-        url = str(overrides.pop("hubspot_base_url", None) or e.get("HUBSPOT_BASE_URL", default_url))
-        token = overrides.pop("hubspot_token", None) or e.get(
-            f"HUBSPOT_ACCESS_TOKEN_{env.upper()}", e.get("HUBSPOT_ACCESS_TOKEN")
+        url = str(
+            overrides.pop("hubspot_base_url", None)
+            or e.get(f"HUBSPOT_BASE_URL_{env.upper()}")
+            or e.get("HUBSPOT_BASE_URL", default_url)
         )
+        own = token_variable(env)
+        given = overrides.pop("hubspot_token", None)
+        source = overrides.pop("token_source", None)
+        if given:
+            token, source = str(given), str(source or FLAG)
+        elif e.get(own):
+            token, source = e[own], own
+        elif env != "prod" and e.get(GENERIC_TOKEN):
+            token, source = e[GENERIC_TOKEN], GENERIC_TOKEN
+        else:
+            token, source = None, None
         return cls(
             home=home,
             landing=landing,
             env=env,  # type: ignore[arg-type]
             hubspot_base_url=url.rstrip("/"),
-            hubspot_token=SecretStr(str(token)) if token else None,
+            hubspot_token=SecretStr(token) if token else None,
+            token_source=source,
             **overrides,  # type: ignore[arg-type]
         )
 
     def resolved_token(self) -> str:
-        """The token to send. Loopback targets fall back to the sandbox's development token;
-        any other target requires the environment's token to be set explicitly."""
-        if self.hubspot_token is not None:
-            return self.hubspot_token.get_secret_value()
+        """The token to send, or :class:`SettingsError` naming the variable to set.
+
+        - prod: only ``HUBSPOT_ACCESS_TOKEN_PROD`` (or ``--token``), whatever the URL;
+        - dev/test, a loopback URL (the sandbox): the environment's token, the generic one, or
+          the sandbox's development token;
+        - dev/test, any other URL: only that environment's own token variable (or ``--token``),
+          so a development shell's ``HUBSPOT_ACCESS_TOKEN`` never writes to a real portal."""
+        own = token_variable(self.env)
+        explicit = self.hubspot_token is not None and self.token_source not in (GENERIC_TOKEN,)
+        if self.env == "prod":
+            if explicit:
+                return self.hubspot_token.get_secret_value()  # type: ignore[union-attr]
+            raise SettingsError(
+                f"{own} must be set in prod (HUBSPOT_ACCESS_TOKEN is never used there): the "
+                f"private-app or service-key token for {self.hubspot_base_url}"
+            )
         if is_loopback(self.hubspot_base_url):
+            if self.hubspot_token is not None:
+                return self.hubspot_token.get_secret_value()
             return SANDBOX_DEV_TOKEN
+        if explicit:
+            return self.hubspot_token.get_secret_value()  # type: ignore[union-attr]
+        hint = (
+            f" ({GENERIC_TOKEN} is set, but it is only sent to a loopback sandbox in {self.env})"
+            if self.token_source == GENERIC_TOKEN
+            else ""
+        )
         raise SettingsError(
-            f"HUBSPOT_ACCESS_TOKEN_{self.env.upper()} (or HUBSPOT_ACCESS_TOKEN) must be set to "
-            f"write to {self.hubspot_base_url}"
+            f"{self.hubspot_base_url} is not a loopback address: set {own} to write to it from "
+            f"SPOKESYNC_ENV={self.env}{hint}"
         )

@@ -12,6 +12,7 @@ import pandas as pd
 from assets.ingestion import INGESTION_ASSETS, INGESTION_CHECKS
 from assets.sync import SYNC_ASSETS
 from pipelines.definitions import defs
+from resources.alerts import AlertsResource
 from resources.hubspot import HubSpotResource
 from resources.warehouse import WarehouseResource
 from spokesync.sample_data.generator import GeneratorConfig, generate
@@ -79,6 +80,7 @@ def test_a_bad_invoices_file_blocks_only_what_reads_invoices(tmp_path: Path) -> 
             resources={
                 "warehouse": WarehouseResource(home=str(home), landing=str(landing)),
                 "hubspot": HubSpotResource(home=str(home), env="test"),
+                "alerts": AlertsResource(),
             },
             raise_on_error=False,
         )

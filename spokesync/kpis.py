@@ -1,0 +1,237 @@
+"""Per-run KPIs and alert thresholds for one synced object, from the run's report, the state
+store and the desired state. Plain Python; the Dagster push asset records them as metadata
+(plotted over time) and evaluates :func:`breaches` as asset checks.
+
+KPIs (``None`` where they do not apply):
+
+- ``success_rate``: records HubSpot accepted / records sent;
+- ``failed_rate``: records dead-lettered / records sent;
+- ``retry_rate``: retried requests / write calls;
+- ``duration_s``: the object's sync, plan and push;
+- ``open_dead_letters``: open dead letters of the object after the run;
+- ``duplicate_rate``: HubSpot records sharing their dedupe key (contacts by email, companies by
+  domain) with another record of the snapshot / records with that key;
+- ``missing_required_rate``: desired records with a required field empty / desired records;
+- ``association_completeness``: desired links confirmed in HubSpot (association snapshot) /
+  desired links, per target object.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from spokesync.hubspot.push import PushReport
+from spokesync.mapping.spec import MappingSpec, quote_identifier
+from spokesync.warehouse import sql_literal
+
+# HubSpot's own dedupe keys per object (the property HubSpot treats as the record's identity).
+DEDUPE_KEYS: dict[str, str] = {"contacts": "email", "companies": "domain"}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a KPI becomes an alert (fractions are 0..1)."""
+
+    max_failed_rate: float = 0.01
+    min_success_rate: float = 0.99
+    max_retry_rate: float = 0.2
+    max_duplicate_rate: float = 0.02
+    max_missing_required_rate: float = 0.01
+    min_association_completeness: float = 0.98
+    batch_sla: dt.timedelta = dt.timedelta(hours=24)
+    priority_sla: dt.timedelta = dt.timedelta(minutes=5)
+    priority_objects: frozenset[str] = frozenset()
+
+
+@dataclass
+class Kpis:
+    object_type: str
+    success_rate: float | None = None
+    failed_rate: float | None = None
+    retry_rate: float | None = None
+    duration_s: float = 0.0
+    open_dead_letters: int = 0
+    open_dead_letters_before: int | None = None
+    duplicate_rate: float | None = None
+    missing_required_rate: float | None = None
+    association_completeness: dict[str, float] = field(default_factory=dict)
+    latency_s: float | None = None  # landing of the day's files → the push finished
+
+    def as_metadata(self) -> dict[str, float | int]:
+        """Flat numbers (Dagster plots numeric metadata over time)."""
+        out: dict[str, float | int] = {
+            "kpi_duration_s": round(self.duration_s, 3),
+            "kpi_open_dead_letters": self.open_dead_letters,
+        }
+        for name in (
+            "success_rate",
+            "failed_rate",
+            "retry_rate",
+            "duplicate_rate",
+            "missing_required_rate",
+            "latency_s",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                out[f"kpi_{name}"] = round(value, 6)
+        for target, value in sorted(self.association_completeness.items()):
+            out[f"kpi_association_completeness_{target}"] = round(value, 6)
+        return out
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def state_kpis(state_db: Path, mapping: MappingSpec, desired_parquet: Path | None) -> Kpis:
+    """The store- and desired-state KPIs (read-only; the caller adds the run's own)."""
+    k = Kpis(mapping.object_type)
+    obj = mapping.object_type
+    con = duckdb.connect()
+    try:
+        if state_db.exists():
+            con.execute(f"ATTACH {sql_literal(str(state_db))} AS st (READ_ONLY)")
+            (k.open_dead_letters,) = con.execute(
+                "SELECT count(*) FROM st.dead_letter WHERE object_type = $ot AND state = 'open'",
+                {"ot": obj},
+            ).fetchone() or (0,)
+            key = DEDUPE_KEYS.get(obj)
+            if key is not None:
+                row = con.execute(
+                    "WITH v AS (SELECT lower(value) AS v, count(DISTINCT hubspot_id) AS n "
+                    "FROM st.snapshot WHERE object_type = $ot AND property = $p "
+                    "AND hubspot_id IS NOT NULL AND coalesce(value, '') <> '' GROUP BY 1) "
+                    "SELECT coalesce(sum(n) FILTER (WHERE n > 1), 0), coalesce(sum(n), 0) FROM v",
+                    {"ot": obj, "p": key},
+                ).fetchone()
+                k.duplicate_rate = _ratio(int(row[0]), int(row[1])) if row else None
+        if desired_parquet is not None and desired_parquet.exists():
+            con.execute(
+                f"CREATE VIEW d AS SELECT * FROM read_parquet({sql_literal(str(desired_parquet))})"
+            )
+            cols = {r[0] for r in con.execute("DESCRIBE d").fetchall()}
+            required = [f.property for f in mapping.fields if f.required and f.property in cols]
+            (total,) = con.execute("SELECT count(*) FROM d").fetchone() or (0,)
+            if required:
+                empty = " OR ".join(f"coalesce({quote_identifier(p)}, '') = ''" for p in required)
+                (missing,) = con.execute(f"SELECT count(*) FROM d WHERE {empty}").fetchone() or (0,)
+                k.missing_required_rate = _ratio(int(missing), int(total))
+            for i, a in enumerate(mapping.associations):
+                col = f"__assoc_{i}"
+                if col not in cols:
+                    continue
+                join = (
+                    "JOIN st.association_snapshot s ON s.from_type = $ot "
+                    "AND s.from_external_id = d.external_id AND s.to_type = $to "
+                    f"AND s.to_external_id = d.{quote_identifier(col)}"
+                    if state_db.exists()
+                    else None
+                )
+                (wanted,) = con.execute(
+                    f"SELECT count(*) FROM d WHERE {quote_identifier(col)} IS NOT NULL"
+                ).fetchone() or (0,)
+                linked = 0
+                if join:
+                    (linked,) = con.execute(
+                        f"SELECT count(DISTINCT d.external_id) FROM d {join}",
+                        {"ot": obj, "to": a.to_object_type},
+                    ).fetchone() or (0,)
+                ratio = _ratio(int(linked), int(wanted))
+                if ratio is not None:
+                    k.association_completeness[a.to_object_type] = ratio
+    finally:
+        con.close()
+    return k
+
+
+def landed_at(files: Iterable[Path]) -> dt.datetime | None:
+    """When a day's files landed: the newest modification time among them (UTC)."""
+    times = [p.stat().st_mtime for p in files if p.exists()]
+    return dt.datetime.fromtimestamp(max(times), dt.UTC) if times else None
+
+
+@dataclass(frozen=True)
+class Breach:
+    check: str
+    passed: bool
+    description: str
+    severity: str = "warning"  # "error" for failed records beyond the threshold
+
+
+def breaches(k: Kpis, t: Thresholds, *, newest_day: bool) -> list[Breach]:
+    """One verdict per threshold (passed or not), in a fixed order."""
+    out: list[Breach] = []
+    if k.failed_rate is None:
+        out.append(Breach("failed_records", True, "no records sent"))
+    else:
+        out.append(
+            Breach(
+                "failed_records",
+                k.failed_rate <= t.max_failed_rate,
+                f"{k.failed_rate:.2%} of the records sent were rejected "
+                f"(threshold {t.max_failed_rate:.2%})",
+                "error",
+            )
+        )
+    before = k.open_dead_letters_before
+    grew = before is not None and k.open_dead_letters > before
+    out.append(
+        Breach(
+            "dead_letters_growing",
+            not grew,
+            f"open dead letters {before if before is not None else '?'} → {k.open_dead_letters}",
+        )
+    )
+    sla = t.priority_sla if k.object_type in t.priority_objects else t.batch_sla
+    kind = "priority" if k.object_type in t.priority_objects else "batch"
+    if not newest_day or k.latency_s is None:
+        out.append(
+            Breach("sync_latency", True, f"{kind} SLA {sla}: not measured (not the newest day)")
+        )
+    else:
+        late = dt.timedelta(seconds=k.latency_s)
+        out.append(
+            Breach(
+                "sync_latency",
+                late <= sla,
+                f"in HubSpot {late} after the files landed ({kind} SLA {sla})",
+            )
+        )
+    quality: list[str] = []
+    if k.success_rate is not None and k.success_rate < t.min_success_rate:
+        quality.append(f"success rate {k.success_rate:.2%} < {t.min_success_rate:.2%}")
+    if k.retry_rate is not None and k.retry_rate > t.max_retry_rate:
+        quality.append(f"retry rate {k.retry_rate:.2%} > {t.max_retry_rate:.2%}")
+    if k.duplicate_rate is not None and k.duplicate_rate > t.max_duplicate_rate:
+        quality.append(f"duplicates in HubSpot {k.duplicate_rate:.2%} > {t.max_duplicate_rate:.2%}")
+    if (
+        k.missing_required_rate is not None
+        and k.missing_required_rate > t.max_missing_required_rate
+    ):
+        quality.append(
+            f"records missing required fields {k.missing_required_rate:.2%} > "
+            f"{t.max_missing_required_rate:.2%}"
+        )
+    for target, value in sorted(k.association_completeness.items()):
+        if value < t.min_association_completeness:
+            quality.append(
+                f"links to {target} {value:.2%} complete < {t.min_association_completeness:.2%}"
+            )
+    out.append(Breach("kpis", not quality, "; ".join(quality) or "every KPI within its threshold"))
+    return out
+
+
+def add_run_kpis(k: Kpis, push: PushReport | None, duration_s: float) -> Kpis:
+    """The run's own KPIs from its push report (``None`` for a shadow run)."""
+    k.duration_s = duration_s
+    if push is not None:
+        sent = push.records_ok + push.records_dead_lettered
+        k.success_rate = _ratio(push.records_ok, sent)
+        k.failed_rate = _ratio(push.records_dead_lettered, sent)
+        k.retry_rate = _ratio(push.retries, push.write_calls)
+    return k
