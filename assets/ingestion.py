@@ -6,6 +6,7 @@ warehouse themselves and return ``MaterializeResult`` (no IO manager). Checks re
 each ingestion leaves in the warehouse, so they evaluate exactly what was loaded.
 """
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 
@@ -18,6 +19,8 @@ from spokesync.ingest import IngestReport
 from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES, SOURCES
 
 GROUP = "ingestion"
+# Who answers for these assets in the UI (Dagster owners: an email or "team:<name>").
+OWNERS = [o.strip() for o in os.environ.get("SPOKESYNC_OWNERS", "team:revops").split(",") if o]
 DAILY_FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=timedelta(hours=48), warn_window=timedelta(hours=30)
 )
@@ -81,6 +84,8 @@ def _daily_asset(source: str) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         freshness_policy=DAILY_FRESHNESS,
         kinds={"parquet", "pandera"},
+        owners=OWNERS,
+        tags={"source": source, "landing_format": SOURCES[source].format},
         metadata={"dagster/column_schema": _column_schema(source)},
         description=f"Validated {source} rows, one Parquet file per day (docs/sources.md).",
     )
@@ -123,6 +128,8 @@ def _master_asset(source: str) -> dg.AssetsDefinition:
         group_name=GROUP,
         freshness_policy=MASTER_FRESHNESS,
         kinds={"parquet", "pandera"},
+        owners=OWNERS,
+        tags={"source": source, "landing_format": SOURCES[source].format},
         metadata={"dagster/column_schema": _column_schema(source)},
         description=f"Validated {source} master data (full snapshot, replaced on each load).",
     )

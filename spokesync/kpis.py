@@ -55,7 +55,7 @@ class Kpis:
     failed_rate: float | None = None
     retry_rate: float | None = None
     duration_s: float = 0.0
-    open_dead_letters: int = 0
+    open_dead_letters: int | None = None  # None: the state store could not be read
     open_dead_letters_before: int | None = None
     duplicate_rate: float | None = None
     missing_required_rate: float | None = None
@@ -64,10 +64,9 @@ class Kpis:
 
     def as_metadata(self) -> dict[str, float | int]:
         """Flat numbers (Dagster plots numeric metadata over time)."""
-        out: dict[str, float | int] = {
-            "kpi_duration_s": round(self.duration_s, 3),
-            "kpi_open_dead_letters": self.open_dead_letters,
-        }
+        out: dict[str, float | int] = {"kpi_duration_s": round(self.duration_s, 3)}
+        if self.open_dead_letters is not None:
+            out["kpi_open_dead_letters"] = self.open_dead_letters
         for name in (
             "success_rate",
             "failed_rate",
@@ -94,8 +93,14 @@ def state_kpis(state_db: Path, mapping: MappingSpec, desired_parquet: Path | Non
     obj = mapping.object_type
     con = duckdb.connect()
     try:
+        attached = False
         if state_db.exists():
-            con.execute(f"ATTACH {sql_literal(str(state_db))} AS st (READ_ONLY)")
+            try:
+                con.execute(f"ATTACH {sql_literal(str(state_db))} AS st (READ_ONLY)")
+                attached = True
+            except duckdb.IOException:  # another process is writing: report the rest
+                attached = False
+        if attached:
             (k.open_dead_letters,) = con.execute(
                 "SELECT count(*) FROM st.dead_letter WHERE object_type = $ot AND state = 'open'",
                 {"ot": obj},
@@ -129,7 +134,7 @@ def state_kpis(state_db: Path, mapping: MappingSpec, desired_parquet: Path | Non
                     "JOIN st.association_snapshot s ON s.from_type = $ot "
                     "AND s.from_external_id = d.external_id AND s.to_type = $to "
                     f"AND s.to_external_id = d.{quote_identifier(col)}"
-                    if state_db.exists()
+                    if attached
                     else None
                 )
                 (wanted,) = con.execute(
@@ -179,7 +184,8 @@ def breaches(k: Kpis, t: Thresholds, *, newest_day: bool) -> list[Breach]:
             )
         )
     before = k.open_dead_letters_before
-    grew = before is not None and k.open_dead_letters > before
+    now = k.open_dead_letters
+    grew = before is not None and now is not None and now > before
     out.append(
         Breach(
             "dead_letters_growing",

@@ -4,6 +4,7 @@ webhook; KPIs are recorded on each push."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -118,6 +119,11 @@ def test_push_records_kpis_and_a_breached_sla_alerts(home: Path, sandbox: Sandbo
     assert contacts["kpi_duplicate_rate"] == 0.0  # the snapshot after the push: no duplicates
     assert contacts["kpi_association_completeness_companies"] == 1.0
     assert mats["companies_push"]["kpi_missing_required_rate"] == 0.0
+    # Personal data is masked in the plan previews kept in the event log.
+    plan = mats["contacts_changes"]["plan"]
+    assert "***@" in plan
+    assert re.search(r"[A-Za-z0-9._%+-]{2,}@", plan) is None
+    assert re.search(r"\| (firstname|lastname) \| [^|]* \| [A-Za-z]{2,}", plan) is None
     checks = {
         (e.asset_key.to_user_string(), e.check_name): e
         for e in result.get_asset_check_evaluations()
