@@ -98,7 +98,7 @@ class InputFailure:
         }
 
 
-# a change notification: (object type, record, values written, created?, who wrote)
+# a change notification: (object type, record, values that changed, created?, who wrote)
 ChangeListener = Callable[[ObjectTypeDef, Record, dict[str, str], bool, WriteSource], None]
 # after a write and its inline associations, in its transaction: [(record, created, values)]
 PostWrite = Callable[[ObjectTypeDef, list[tuple[Record, bool, dict[str, str]]]], None]
@@ -324,11 +324,13 @@ class ObjectService:
         out: list[tuple[Record, bool]] = []
         previous: dict[int, dict[str, str]] = {}
         versions: list[tuple[int, str, str, str, WriteSource]] = []
+        changed: list[dict[str, str]] = []  # per record: the values that really changed
         for rec, values in changes:
             if rec is None:
                 rid = next(new_ids)
                 props = {k: v for k, v in values.items() if v != ""}
                 versions.extend((rid, k, v, stamp, source) for k, v in props.items())
+                changed.append(dict(props))
                 props.update(
                     {
                         ot.created_property: stamp,
@@ -339,10 +341,12 @@ class ObjectService:
                 out.append((Record(rid, props, stamp, stamp), True))
             else:
                 previous[rec.id] = dict(rec.properties)
+                changed.append({})
                 for k, v in self._forward_only(ot, rec, values, source).items():
                     if v == rec.properties.get(k, ""):
                         continue
                     versions.append((rec.id, k, v, stamp, source))
+                    changed[-1][k] = v
                     if v == "":
                         rec.properties.pop(k, None)
                     else:
@@ -357,8 +361,8 @@ class ObjectService:
         created = sum(1 for _, c in out if c)
         self.counters.add(ot.name, "created", created)
         self.counters.add(ot.name, "updated", len(out) - created)
-        for (rec, was_created), (_, values) in zip(out, changes, strict=True):
-            for listener in self.listeners if notify else ():
+        for (rec, was_created), values in zip(out, changed, strict=True):
+            for listener in self.listeners if notify else ():  # HubSpot notifies changes only
                 listener(ot, rec, values, was_created, source)
         return out
 

@@ -246,3 +246,22 @@ def test_association_batch_create_with_an_id_that_does_not_exist(api: Api) -> No
     assert body["results"] == []
     assert body["errors"][0]["context"] == {"INVALID_OBJECT_IDS": ["999999"]}
     assert body["errors"][0]["subCategory"] == "crm.associations.INVALID_OBJECT_IDS"
+
+
+def test_change_notifications_carry_only_changed_values_and_the_source(api: Api) -> None:
+    seen: list[tuple[dict[str, str], bool, str]] = []
+    api.app.objects.listeners.append(
+        lambda ot, rec, values, created, source: seen.append((values, created, source.source_type))
+    )
+    rid = _contact(api, email="n@acme.io", city="Oslo")
+    _patch(api, rid, city="Oslo", phone="1")  # city unchanged
+    _patch(api, rid, lifecyclestage="customer")
+    _patch(api, rid, lifecyclestage="lead")  # backward: dropped, nothing changed
+    _edit(api, objectType="contacts", id=rid, properties={"city": "Bergen"})
+    assert seen == [
+        ({"email": "n@acme.io", "city": "Oslo"}, True, "INTEGRATION"),
+        ({"phone": "1"}, False, "INTEGRATION"),
+        ({"lifecyclestage": "customer"}, False, "INTEGRATION"),
+        ({}, False, "INTEGRATION"),
+        ({"city": "Bergen"}, False, "CRM_UI"),
+    ]
