@@ -203,13 +203,19 @@ class HubSpotClient:
         search: bool = False,
         write: bool = False,
         on_attempt: OnAttempt | None = None,
+        retry: RetryPolicy | None = None,
     ) -> ApiResponse:
         """Send one logical request, retrying transient failures and 429s.
+
+        ``retry`` overrides the client's policy for this call: a create that is not idempotent
+        (tasks) passes ``max_attempts=1``, since a 5xx or a dropped connection may have been
+        applied; a 429 is never applied, so it is still retried.
 
         Returns the final response for 2xx and non-retryable 4xx. Raises
         :class:`HubSpotAuthError` (401/403), :class:`DailyLimitReached` (429 DAILY or no budget
         left) and :class:`RetriesExhausted` (transient failures or 429s past the policy's caps).
         """
+        policy = retry if retry is not None else self.retry
         attempt = 0
         transient = 0
         limited = 0
@@ -233,13 +239,13 @@ class HubSpotClient:
                 reason = f"{type(exc).__name__}: {redact(exc)}"
                 self._report(on_attempt, rid, attempt, method, path, None, None, latency, reason)
                 transient += 1
-                if transient >= self.retry.max_attempts:
+                if transient >= policy.max_attempts:
                     raise RetriesExhausted(
                         f"{method} {path} failed after {attempt} attempts: {reason}",
                         attempts=attempt,
                         status_code=None,
                     ) from None
-                delay = self.retry.backoff_s(transient)
+                delay = policy.backoff_s(transient)
                 log.warning("%s %s: %s; retry in %.2fs", rid, path, reason, delay)
                 await self._sleep(delay)
                 continue
@@ -271,7 +277,7 @@ class HubSpotClient:
                         f" {correlation_id}): {err.message}",
                         err,
                     )
-                if limited > self.retry.max_rate_limited:
+                if limited > policy.max_rate_limited:
                     raise RetriesExhausted(
                         f"{method} {path} still rate limited after {limited} 429s: {err.short()}",
                         err,
@@ -279,7 +285,7 @@ class HubSpotClient:
                         status_code=status,
                         correlation_id=correlation_id,
                     )
-                wait = self.retry.rate_limit_wait_s(
+                wait = policy.rate_limit_wait_s(
                     err.policy_name,
                     parse_retry_after(resp.headers.get("retry-after")),
                     self.limiter.window.interval_s,
@@ -299,9 +305,9 @@ class HubSpotClient:
                     f" {err.category or ''} {err.message} (correlation id {correlation_id})",
                     err,
                 )
-            if self.retry.is_retryable_status(status):
+            if policy.is_retryable_status(status):
                 transient += 1
-                if transient >= self.retry.max_attempts:
+                if transient >= policy.max_attempts:
                     err = response.error()
                     raise RetriesExhausted(
                         f"{method} {path} failed after {attempt} attempts: HTTP {status}"
@@ -311,7 +317,7 @@ class HubSpotClient:
                         status_code=status,
                         correlation_id=correlation_id,
                     )
-                delay = self.retry.backoff_s(transient, status)
+                delay = policy.backoff_s(transient, status)
                 log.warning("%s %s: HTTP %s; retry in %.2fs", rid, path, status, delay)
                 await self._sleep(delay)
                 continue

@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import duckdb
 
-from spokesync.state import associations, dead_letters, history, rejected, runs, snapshot
+from spokesync.state import (
+    associations,
+    dead_letters,
+    history,
+    rejected,
+    runs,
+    snapshot,
+    task_ledger,
+)
 
 SCHEMA_VERSION = 3
 
-MODULES = (snapshot, history, dead_letters, runs, associations, rejected)
+MODULES = (snapshot, history, dead_letters, runs, associations, rejected, task_ledger)
 
 DDL: tuple[str, ...] = tuple(stmt for module in MODULES for stmt in module.DDL)
 

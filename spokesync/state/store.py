@@ -41,6 +41,7 @@ from spokesync.state.history import HistoryEntry, HistoryStore
 from spokesync.state.rejected import RejectedRecord, RejectedStore
 from spokesync.state.runs import RunStore
 from spokesync.state.snapshot import DriftedValue, DriftReport, SnapshotStore
+from spokesync.state.task_ledger import TaskLedger
 from spokesync.state.writer import StateWriteError, StoreWriter
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ class StateStore:
         self.runs = RunStore(self.connection)
         self.associations = AssociationStore(self.connection)
         self.rejected = RejectedStore(self.connection)
+        self.tasks = TaskLedger(self.connection)
 
     def set_types(self, object_type: str, types: Mapping[str, str]) -> None:
         """Register the canonical form of each managed property of ``object_type``."""

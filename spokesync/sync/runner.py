@@ -49,14 +49,17 @@ from spokesync.hubspot.push import PushAborted, PushConfig, PushReport, push_cha
 from spokesync.hubspot.rate_limit import RateLimiter
 from spokesync.hubspot.read import read_all
 from spokesync.hubspot.reference import refresh_reference
+from spokesync.hubspot.tasks import TaskReport, create_tasks
 from spokesync.ingest.gate import GateFinding, error_rate_from_env, quarantine_gate
 from spokesync.mapping.lineage import tables_read
 from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec
+from spokesync.mapping.task_spec import TaskTriggerSpec, load_task_trigger, load_task_triggers
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings, SettingsError
 from spokesync.state.store import DriftReport, LinkRow, StateStore
 from spokesync.state.writer import WriterStats
+from spokesync.task_triggers import plan_task_intents
 
 # The repository's mappings/ folder, unless SPOKESYNC_MAPPINGS names another one.
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
@@ -105,6 +108,9 @@ class SyncOptions:
     # Block a mapping when a source it reads has more than this share quarantined
     # (default: $SPOKESYNC_QUARANTINE_ERROR_RATE, else 5%, as the Dagster check).
     quarantine_error_rate: float | None = None
+    # Task triggers (mappings/tasks/*.yaml); None: the default folder's, on a run of all
+    # mappings (a run of chosen mapping files runs no triggers unless given here).
+    task_trigger_paths: Sequence[Path] | None = None
 
 
 @dataclass
@@ -199,11 +205,12 @@ class SyncSummary:
     as_of: dt.date
     shadow: bool
     objects: list[ObjectSyncSummary] = field(default_factory=list)
+    tasks: list[TaskReport] = field(default_factory=list)
     duration_s: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return all(o.error is None for o in self.objects)
+        return all(o.error is None for o in self.objects) and not any(t.errors for t in self.tasks)
 
     @property
     def blocked(self) -> list[ObjectSyncSummary]:
@@ -212,7 +219,9 @@ class SyncSummary:
 
     def to_text(self) -> str:
         head = f"spokesync run {self.run_id} (as_of {self.as_of}, {self.duration_s:.1f} s)"
-        return "\n".join([head, *("  " + o.line() for o in self.objects)])
+        lines = [head, *("  " + o.line() for o in self.objects)]
+        lines += ["  " + t.line() for t in self.tasks]
+        return "\n".join(lines)
 
 
 def make_client(settings: Settings, options: SyncOptions) -> HubSpotClient:
@@ -533,6 +542,10 @@ async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSum
                     existing.get(mapping.object_type),
                 )
             )
+        for trigger in _task_triggers(options):
+            summary.tasks.append(
+                await run_task_trigger(settings, trigger, as_of, run_id, options, client)
+            )
     finally:
         if client is not None:
             await client.aclose()
@@ -564,6 +577,33 @@ def blocked_summary(
         f"landing file(s), re-ingest ({fix}) and sync again",
         blocked_by=[str(f) for f in findings],
     )
+
+
+def _task_triggers(options: SyncOptions) -> list[TaskTriggerSpec]:
+    if options.task_trigger_paths is not None:
+        return [load_task_trigger(Path(p)) for p in options.task_trigger_paths]
+    if options.mapping_paths:
+        return []
+    folder = Path(os.environ.get("SPOKESYNC_MAPPINGS") or DEFAULT_MAPPINGS_DIR) / "tasks"
+    return load_task_triggers(folder)
+
+
+async def run_task_trigger(
+    settings: Settings,
+    trigger: TaskTriggerSpec,
+    as_of: dt.date,
+    run_id: str,
+    options: SyncOptions,
+    client: HubSpotClient | None,
+) -> TaskReport:
+    """Create the trigger's tasks for ``as_of`` exactly once (shadow: only count them)."""
+    if client is not None and "hubspot_" in trigger.source.sql:
+        await refresh_reference(client, settings.warehouse_dir, f"{run_id}-ref")
+    intents = plan_task_intents(settings.warehouse_dir, trigger, as_of)
+    if options.shadow or client is None:
+        return TaskReport(trigger=trigger.name, intents=len(intents))
+    with StateStore(settings.state_db) as store:
+        return await create_tasks(client, store, trigger.name, intents, run_id)
 
 
 def run_sync(settings: Settings, options: SyncOptions | None = None) -> SyncSummary:

@@ -1,0 +1,101 @@
+"""Task triggers (``mappings/tasks/*.yaml``): SQL that yields one row per event worth a
+HubSpot task (e.g. an account crossing a usage threshold on a day), and how the task reads.
+
+Each row's event id is derived from the trigger name and its ``key`` columns only, so the same
+crossing always has the same id: a rerun, a backfill replaying the day, or a run after a crash
+finds it in the task ledger and creates nothing again (see ``docs/workflows.md``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from spokesync.mapping.loader import MappingError, _location
+from spokesync.mapping.spec import SourceSpec, _Strict, validate_identifier
+
+
+class TaskTriggerSpec(_Strict):
+    name: str
+    about: str = Field(description="object type the task is associated with (companies)")
+    about_column: str = Field(description="column holding that record's external id")
+    key: list[str] = Field(min_length=1, description="columns identifying one event")
+    source: SourceSpec
+    parameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    subject: str = Field(description="SQL expression: the task title")
+    body: str = Field(description="SQL expression: the task notes (the event marker is added)")
+    due: str = Field(description="SQL expression: the due date/time (hs_timestamp)")
+    owner_column: str | None = Field(
+        default=None, description="column with the HubSpot owner id (hubspot_owner_id)"
+    )
+    priority: Literal["LOW", "MEDIUM", "HIGH"] = "HIGH"
+    task_type: Literal["EMAIL", "CALL", "TODO"] = "TODO"
+    event_type: str = "task_created"
+    path: Path
+    version: str
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        return validate_identifier(v, "trigger name")
+
+    @field_validator("about_column", "owner_column")
+    @classmethod
+    def _check_column(cls, v: str | None) -> str | None:
+        return None if v is None else validate_identifier(v, "column")
+
+    @field_validator("key")
+    @classmethod
+    def _check_key(cls, v: list[str]) -> list[str]:
+        return [validate_identifier(c, "key column") for c in v]
+
+    @field_validator("subject", "body", "due")
+    @classmethod
+    def _check_expr(cls, v: str) -> str:
+        if ";" in v:
+            raise ValueError("must be a single SQL expression (found ';')")
+        return v.strip()
+
+    def event_id(self, key_values: Iterable[object]) -> str:
+        """``evt`` + 32 hex digits of sha256(trigger name, key values): stable across runs,
+        one token (the marker HubSpot search finds)."""
+        text = "\x1f".join([self.name, *("" if v is None else str(v) for v in key_values)])
+        return "evt" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def load_task_trigger(path: Path) -> TaskTriggerSpec:
+    raw = path.read_bytes()
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise MappingError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise MappingError(f"{path}: expected a mapping (key: value) at the top level")
+    version = hashlib.sha256(raw).hexdigest()[:12]
+    try:
+        return TaskTriggerSpec.model_validate({**data, "path": path, "version": version})
+    except ValidationError as e:
+        problems = [
+            f"{path}: {_location(data, tuple(err['loc']))}: "
+            + err["msg"].removeprefix("Value error, ")
+            for err in e.errors()
+        ]
+        raise MappingError("\n".join(problems)) from None
+
+
+def load_task_triggers(folder: Path) -> list[TaskTriggerSpec]:
+    """Every ``*.yaml`` trigger in ``folder`` (none if the folder does not exist)."""
+    specs = [load_task_trigger(p) for p in sorted(Path(folder).glob("*.yaml"))]
+    names: dict[str, Path] = {}
+    for s in specs:
+        if s.name in names:
+            raise MappingError(
+                f"{s.path}: trigger {s.name!r} is already defined in {names[s.name]}"
+            )
+        names[s.name] = s.path
+    return specs

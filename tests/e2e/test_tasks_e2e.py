@@ -1,0 +1,145 @@
+"""Usage-threshold tasks against the sandbox: exactly one task per crossing, for the company's
+owner, associated with the company — across reruns, a backfill replaying the day, and a
+SIGKILL between HubSpot's create and the ledger write (with search lagging behind)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from spokesync.sandbox.launcher import SandboxProcess
+from spokesync.settings import Settings
+from spokesync.state.store import StateStore
+from spokesync.sync.runner import SyncOptions, latest_partition, run_sync
+
+pytestmark = pytest.mark.e2e
+
+# Written by hand from the fixture data (three days, D1-D3): the four accounts whose 7-day
+# active users reached 3 on D2 (D1 is the first day with data, so no crossing can be seen on
+# it), and their owners (kim.ortiz@ is not a HubSpot owner → the fallback owner Ava, 75000001).
+EXPECTED = {
+    "ACC-000001": ("Usage threshold reached: Silver Analytics LLC (5 active users this week)", "75000004"),
+    "ACC-000019": ("Usage threshold reached: Vertex Supply Group (3 active users this week)", "75000001"),
+    "ACC-000028": ("Usage threshold reached: Maple Logic Ltd (3 active users this week)", "75000001"),
+    "ACC-000040": ("Usage threshold reached: Falcon Partners LLC (4 active users this week)", "75000006"),
+}  # fmt: skip
+
+
+def task_creates(sandbox: SandboxProcess) -> list[dict]:
+    return [
+        r
+        for r in sandbox.requests(method="POST")
+        if r["path"].endswith("/tasks/batch/create") or r["path"].endswith("/objects/tasks")
+    ]
+
+
+def tasks_by_company(sandbox: SandboxProcess) -> dict[str, list[dict]]:
+    """Each task, under the external id of the company it is associated with."""
+    exported = sandbox.export()
+    account_of = {c["id"]: c["properties"]["spokesync_account_id"] for c in exported["companies"]}
+    out: dict[str, list[dict]] = {}
+    for task in exported["tasks"]:
+        links = task["associations"].get("companies", [])
+        assert len(links) == 1, task
+        assert 192 in links[0]["types"]  # task → company, HubSpot-defined
+        out.setdefault(account_of[links[0]["id"]], []).append(task)
+    return out
+
+
+def assert_exactly_the_expected_tasks(sandbox: SandboxProcess, crossed_on: dt.date) -> None:
+    due = dt.datetime.combine(crossed_on + dt.timedelta(days=3), dt.time(9), tzinfo=dt.UTC)
+    tasks = tasks_by_company(sandbox)
+    assert sorted(tasks) == sorted(EXPECTED)
+    for account, (subject, owner) in EXPECTED.items():
+        (task,) = tasks[account]  # exactly one
+        props = task["properties"]
+        assert props["hs_task_subject"] == subject
+        assert props["hubspot_owner_id"] == owner
+        assert props["hs_task_status"] == "NOT_STARTED"
+        assert props["hs_task_priority"] == "HIGH"
+        assert props["hs_task_type"] == "TODO"
+        assert props["hs_timestamp"] in (
+            due.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            str(int(due.timestamp() * 1000)),
+        )
+
+
+def test_one_task_per_crossing_across_reruns_and_a_backfill(
+    settings: Settings, sandbox: SandboxProcess
+) -> None:
+    newest = latest_partition(settings.warehouse_dir)
+    crossed_on = newest - dt.timedelta(days=1)
+    first = run_sync(settings)
+    assert first.ok, first.to_text()
+    (report,) = first.tasks
+    assert (report.intents, report.created, report.already_created) == (4, 4, 0)
+    assert len(task_creates(sandbox)) == 1  # one batch of four
+    assert_exactly_the_expected_tasks(sandbox, crossed_on)
+    body = tasks_by_company(sandbox)["ACC-000028"][0]["properties"]["hs_task_body"]
+    assert body.startswith(f"Maple Logic Ltd reached 3 weekly active users on {crossed_on}")
+
+    sandbox.clear_requests()
+    rerun = run_sync(settings)
+    assert (rerun.tasks[0].already_created, rerun.tasks[0].created) == (4, 0)
+    backfill = run_sync(settings, SyncOptions(as_of=crossed_on))
+    assert (backfill.tasks[0].already_created, backfill.tasks[0].created) == (4, 0)
+    assert task_creates(sandbox) == []
+    assert_exactly_the_expected_tasks(sandbox, crossed_on)
+
+
+def test_sigkill_between_create_and_ledger_write_creates_nothing_twice(
+    settings: Settings, sandbox: SandboxProcess
+) -> None:
+    crossed_on = latest_partition(settings.warehouse_dir) - dt.timedelta(days=1)
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from pathlib import Path
+        import spokesync.hubspot.tasks as tasks
+        from spokesync.settings import Settings
+        from spokesync.sync.runner import run_sync
+
+        tasks.AFTER_CREATE = lambda: os.kill(os.getpid(), signal.SIGKILL)
+        settings = Settings.from_env(
+            environ={{}}, home=Path({json.dumps(str(settings.home))}), env="test",
+            hubspot_base_url={json.dumps(sandbox.base_url)},
+        )
+        run_sync(settings)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=240)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode(errors="replace")[-3000:]
+    # HubSpot created the four tasks; the ledger only knows it tried.
+    assert len(task_creates(sandbox)) == 1
+    assert_exactly_the_expected_tasks(sandbox, crossed_on)
+    with StateStore(settings.state_db) as store:
+        assert store.tasks.counts() == {"pending": 4}
+
+    # Search lags far behind: recovery must find the tasks through the company's associations.
+    sandbox.configure(search_lag_ms=600_000)
+    sandbox.clear_requests()
+    again = run_sync(settings)
+    assert again.ok, again.to_text()
+    (report,) = again.tasks
+    assert (report.recovered, report.created, report.already_created) == (4, 0, 0)
+    assert task_creates(sandbox) == []
+    assert_exactly_the_expected_tasks(sandbox, crossed_on)
+    with StateStore(settings.state_db) as store:
+        assert store.tasks.counts() == {"created": 4}
+        entries = store.tasks.entries()
+    tasks = tasks_by_company(sandbox)
+    assert {e.about_external_id: e.task_id for e in entries.values()} == {
+        account: tasks[account][0]["id"] for account in EXPECTED
+    }
+    assert all(e.recovered for e in entries.values())
+
+    sandbox.clear_requests()
+    third = run_sync(settings)
+    assert (third.tasks[0].already_created, third.tasks[0].created) == (4, 0)
+    assert task_creates(sandbox) == []
