@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("spokesync.sync.command", "build desired state, diff and push to HubSpot"),
     "hubspot": ("spokesync.hubspot.command", "HubSpot portal utilities (ensure-properties, …)"),
     "state": ("spokesync.state.command", "inspect and replay the state store (dead letters, …)"),
+    "explain": ("spokesync.explain", "why a record holds its values and what a sync would send"),
 }
 
 

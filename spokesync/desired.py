@@ -52,6 +52,7 @@ class DesiredStats:
 
 
 GATE_PREFIX = "__gate_"
+EVENT_PREFIX = "__event_"
 REPORT_PREFIX = "__report_"
 SAMPLES = 20
 
@@ -166,6 +167,16 @@ def build_desired(
         f"coalesce(({r.when}), false) AS {quote_identifier(REPORT_PREFIX + r.name)}"
         for r in mapping.reports
     ]
+    for i, e in enumerate(mapping.events):
+        p = f"{EVENT_PREFIX}{i}"
+        cols.append(f"coalesce(({e.when}), false) AS {quote_identifier(p)}")
+        cols.append(f"CAST(({e.occurrence}) AS VARCHAR) AS {quote_identifier(p + '_occ')}")
+        at = f"CAST(({e.occurred_at}) AS TIMESTAMPTZ)" if e.occurred_at else "NULL::TIMESTAMPTZ"
+        cols.append(f"{at} AS {quote_identifier(p + '_at')}")
+        cols += [
+            f"CAST(({r.key}) AS VARCHAR) AS {quote_identifier(f'{p}_src{j}')}"
+            for j, r in enumerate(e.source_rows)
+        ]
     cols += [
         f"CAST({quote_identifier(a.column)} AS VARCHAR) AS {quote_identifier('__assoc_' + str(i))}"
         for i, a in enumerate(mapping.associations)

@@ -17,11 +17,14 @@ HubSpot tasks have no unique property and a create is not idempotent, so:
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from spokesync.events import CanonicalEvent, SourceRow
 from spokesync.hubspot.association_types import list_association_types
 from spokesync.hubspot.client import HubSpotClient, _raise_unless_ok
 from spokesync.hubspot.errors import HubSpotError
@@ -140,6 +143,24 @@ async def task_association_type(client: HubSpotClient, about_type: str, run_id: 
     raise HubSpotError(f"HubSpot has no default association type tasks → {about_type}")
 
 
+def task_event(intent: TaskIntent, task_id: str, run_id: str) -> CanonicalEvent:
+    """The ``task_created`` event: the crossing's event id, the record and the task."""
+    as_of = dt.date.fromisoformat(str(intent.source_row.get("crossed_on", dt.date.today())))
+    return CanonicalEvent(
+        event_id=intent.event_id,
+        type="task_created",
+        object_type=intent.about_type,
+        external_ids={intent.about_type: intent.about_external_id, "tasks": task_id},
+        occurred_at=dt.datetime.now(dt.UTC),
+        as_of=as_of,
+        source_rows=[
+            SourceRow(table=intent.trigger, key=json.dumps(intent.source_row, sort_keys=True))
+        ],
+        run_id=run_id,
+        data={"subject": intent.properties.get("hs_task_subject")},
+    )
+
+
 async def create_tasks(
     client: HubSpotClient,
     store: StateStore,
@@ -171,6 +192,7 @@ async def create_tasks(
             report.calls += 1
             if task_id is not None:
                 store.tasks.mark_created({intent.event_id: task_id}, run_id, recovered=True)
+                store.events.record([task_event(intent, task_id, run_id)])
                 report.recovered += 1
                 report.created_ids[intent.event_id] = task_id
                 continue
@@ -236,6 +258,9 @@ async def create_tasks(
         wanted = {i.event_id for i in chunk}
         created = {e: t for e, t in created.items() if e in wanted}
         store.tasks.mark_created(created, run_id)
+        store.events.record(
+            [task_event(i, created[i.event_id], run_id) for i in chunk if i.event_id in created]
+        )
         report.created += len(created)
         report.created_ids.update(created)
         report.unconfirmed += len(wanted) - len(created)

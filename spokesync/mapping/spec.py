@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from spokesync.canonical import PropertyType
+from spokesync.events import EventType
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -250,6 +251,40 @@ class ReportSpec(_Strict):
         return v.strip()
 
 
+class SourceRowSpec(_Strict):
+    """A warehouse row behind an event: its table and a SQL expression giving its key."""
+
+    table: str
+    key: str
+
+    @field_validator("table")
+    @classmethod
+    def _check_table(cls, v: str) -> str:
+        return validate_identifier(v, "table")
+
+
+class EventSpec(_Strict):
+    """A canonical event this mapping's writes can be (see ``docs/events.md``): recorded when a
+    sync writes one of ``properties`` for a record matching ``when``."""
+
+    type: EventType
+    when: str
+    occurrence: str = Field(
+        default="CAST($as_of AS VARCHAR)",
+        description="SQL expression telling one occurrence from another (its event id)",
+    )
+    occurred_at: str | None = None
+    properties: list[str] = Field(min_length=1)
+    source_rows: list[SourceRowSpec] = Field(default_factory=list)
+
+    @field_validator("when", "occurrence", "occurred_at")
+    @classmethod
+    def _check_sql(cls, v: str | None) -> str | None:
+        if v is not None and ";" in v:
+            raise ValueError("must be a single SQL expression (found ';')")
+        return None if v is None else v.strip()
+
+
 class AssociationSpec(_Strict):
     """Associate each record to a record of another synced object via a source column that holds
     the other record's external id (v4 batch associations)."""
@@ -349,6 +384,7 @@ class MappingSpec(_Strict):
         "records passing every rule of it. Failures are counted and listed, never written",
     )
     reports: list[ReportSpec] = Field(default_factory=list)
+    events: list[EventSpec] = Field(default_factory=list)
     parameters: dict[str, str | int | float | bool] = Field(
         default_factory=dict,
         description="values bound as $name in the SQL (never pasted into it)",
@@ -408,6 +444,10 @@ class MappingSpec(_Strict):
                         f"fields[{i}] ({f.property}): send_with {other!r} is not another "
                         "mapped property"
                     )
+        for i, e in enumerate(self.events):
+            for prop in e.properties:
+                if prop not in seen:
+                    raise ValueError(f"events[{i}] ({e.type}): {prop!r} is not a mapped property")
         for name in self.parameters:
             validate_identifier(name, "parameter name")
             if name == "as_of":

@@ -14,6 +14,7 @@ import duckdb
 from spokesync.state import (
     associations,
     dead_letters,
+    events,
     history,
     rejected,
     runs,
@@ -23,7 +24,7 @@ from spokesync.state import (
 
 SCHEMA_VERSION = 3
 
-MODULES = (snapshot, history, dead_letters, runs, associations, rejected, task_ledger)
+MODULES = (snapshot, history, dead_letters, runs, associations, rejected, task_ledger, events)
 
 DDL: tuple[str, ...] = tuple(stmt for module in MODULES for stmt in module.DDL)
 

@@ -37,6 +37,7 @@ from spokesync.state import schema
 from spokesync.state.associations import AssociationStore, LinkRow
 from spokesync.state.connection import Connection, StateStoreBusy
 from spokesync.state.dead_letters import DeadLetterRecord, DeadLetterStore
+from spokesync.state.events import EventStore
 from spokesync.state.history import HistoryEntry, HistoryStore
 from spokesync.state.rejected import RejectedRecord, RejectedStore
 from spokesync.state.runs import RunStore
@@ -84,6 +85,7 @@ class StateStore:
         self.associations = AssociationStore(self.connection)
         self.rejected = RejectedStore(self.connection)
         self.tasks = TaskLedger(self.connection)
+        self.events = EventStore(self.connection)
 
     def set_types(self, object_type: str, types: Mapping[str, str]) -> None:
         """Register the canonical form of each managed property of ``object_type``."""

@@ -55,6 +55,7 @@ from spokesync.mapping.lineage import tables_read
 from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec
 from spokesync.mapping.task_spec import TaskTriggerSpec, load_task_trigger, load_task_triggers
+from spokesync.plan_events import plan_events
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings, SettingsError
 from spokesync.state.store import DriftReport, LinkRow, StateStore
@@ -140,6 +141,7 @@ class ObjectSyncSummary:
     rejected_records: int = 0  # dropped before planning, listed in `spokesync state rejected`
     fields_held: int = 0  # differing fields the as-of guard kept (HubSpot holds a newer day)
     held_note: str = ""
+    events_recorded: int = 0
 
     def to_metadata(self) -> dict[str, int | float | str]:
         """Flat numbers for Dagster metadata (plotted over time) and the CLI summary."""
@@ -317,6 +319,10 @@ async def sync_object(
                     # Records now in step as of this day (pushed or already equal, not
                     # dead-lettered): a backfill of an older day leaves them alone.
                     store.mark_verified(mapping.object_type, change_plan.desired_ids(), as_of)
+                    # The business events these confirmed writes are (audit trail).
+                    summary.events_recorded = store.events.record(
+                        plan_events(change_plan.con, mapping, as_of, run_id)
+                    )
             except PushAborted as exc:
                 summary.push, summary.error, status = exc.report, str(exc), "failed"
             except BaseException as exc:

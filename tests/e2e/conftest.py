@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +21,16 @@ ACCOUNTS = 40
 DAYS = 3
 
 
-def build_warehouse(home: Path) -> None:
+# The workflow tests write expected values by hand, so their data must not move with the
+# calendar (invoices fall on each account's billing day of the month).
+FIXED_START = dt.date(2026, 1, 1)
+
+
+def build_warehouse(home: Path, start: dt.date | None = None) -> None:
     """Generate and ingest a small, deterministic sample warehouse under ``home``."""
     landing = home / "landing"
-    generate(GeneratorConfig(accounts=ACCOUNTS, days=DAYS, seed=11), landing)
+    extra = {"start": start} if start is not None else {}
+    generate(GeneratorConfig(accounts=ACCOUNTS, days=DAYS, seed=11, **extra), landing)
     wh = home / "warehouse"
     for source in MASTER_SOURCES:
         ingest_master(source, landing, wh, "fixture")
@@ -37,6 +44,23 @@ def warehouse_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("warehouse-template")
     build_warehouse(home)
     return home
+
+
+@pytest.fixture(scope="session")
+def fixed_warehouse_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample warehouse for 2026-01-01..03, whatever the date today."""
+    home = tmp_path_factory.mktemp("fixed-warehouse-template")
+    build_warehouse(home, FIXED_START)
+    return home
+
+
+@pytest.fixture
+def fixed_settings(
+    tmp_path: Path, fixed_warehouse_template: Path, sandbox: SandboxProcess
+) -> Settings:
+    target = tmp_path / "fixed-home"
+    shutil.copytree(fixed_warehouse_template, target)
+    return Settings.from_env(environ={}, home=target, env="test", hubspot_base_url=sandbox.base_url)
 
 
 @pytest.fixture

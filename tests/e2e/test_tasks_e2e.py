@@ -71,8 +71,9 @@ def assert_exactly_the_expected_tasks(sandbox: SandboxProcess, crossed_on: dt.da
 
 
 def test_one_task_per_crossing_across_reruns_and_a_backfill(
-    settings: Settings, sandbox: SandboxProcess
+    fixed_settings: Settings, sandbox: SandboxProcess
 ) -> None:
+    settings = fixed_settings
     newest = latest_partition(settings.warehouse_dir)
     crossed_on = newest - dt.timedelta(days=1)
     first = run_sync(settings)
@@ -94,8 +95,9 @@ def test_one_task_per_crossing_across_reruns_and_a_backfill(
 
 
 def test_sigkill_between_create_and_ledger_write_creates_nothing_twice(
-    settings: Settings, sandbox: SandboxProcess
+    fixed_settings: Settings, sandbox: SandboxProcess
 ) -> None:
+    settings = fixed_settings
     crossed_on = latest_partition(settings.warehouse_dir) - dt.timedelta(days=1)
     script = textwrap.dedent(
         f"""
