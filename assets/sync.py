@@ -32,6 +32,7 @@ from spokesync.alerts import Alert
 from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
 from spokesync.hubspot.redact import is_personal, redact
 from spokesync.hubspot.reference import ReferenceReport, refresh_reference
+from spokesync.hubspot.tasks import TaskReport
 from spokesync.ingest.contract import PARTITIONED_SOURCES, SOURCES
 from spokesync.ingest.engine import landed_partitions
 from spokesync.ingest.readers import landing_files
@@ -39,6 +40,7 @@ from spokesync.kpis import Kpis, add_run_kpis, breaches, landed_at, state_kpis
 from spokesync.mapping.lineage import property_sources, tables_read
 from spokesync.mapping.loader import MappingError, load_mappings_tolerant
 from spokesync.mapping.spec import MappingSpec
+from spokesync.mapping.task_spec import TaskTriggerSpec, load_task_triggers
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings
 from spokesync.sync.runner import (
@@ -46,7 +48,9 @@ from spokesync.sync.runner import (
     default_mapping_paths,
     make_client,
     refresh_snapshot,
+    run_task_trigger,
     sync_object,
+    task_trigger_folder,
     write_desired_parquet,
 )
 
@@ -545,7 +549,56 @@ def build_sync_assets(
     for mapping in mappings:
         assets.extend(build_object_assets(mapping))
     assets.extend(build_broken_mapping_asset(p, e) for p, e in sorted((broken or {}).items()))
+    assets.extend(build_task_asset(t) for t in TASK_TRIGGERS)
     return assets
+
+
+def build_task_asset(trigger: TaskTriggerSpec) -> dg.AssetsDefinition:
+    """HubSpot tasks of one trigger for the partition, exactly once (task ledger)."""
+
+    @dg.asset(
+        key=f"tasks_{trigger.name}",
+        deps=[dg.AssetKey(f"{trigger.about}_push")],
+        group_name=GROUP,
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=POOL,
+        kinds={"hubspot"},
+        description=f"Tasks from {trigger.path.name}: one per event (ledger-checked, "
+        "recovered by marker after a crash), associated with the record.",
+    )
+    def tasks(
+        context: dg.AssetExecutionContext, config: PushRunConfig, hubspot: HubSpotResource
+    ) -> dg.MaterializeResult:
+        settings = hubspot.settings()
+        options = hubspot.options(shadow=config.shadow, run_id=context.run.run_id)
+
+        async def run() -> TaskReport:
+            client = None if config.shadow else make_client(settings, options)
+            try:
+                return await run_task_trigger(
+                    settings, trigger, as_of_for(context), context.run.run_id, options, client
+                )
+            finally:
+                if client is not None:
+                    await client.aclose()
+
+        report = asyncio.run(run())
+        context.log.info(report.line())
+        if report.errors:
+            raise dg.Failure(description="; ".join(report.errors))
+        return dg.MaterializeResult(
+            metadata={
+                "events": report.intents,
+                "tasks_created": report.created,
+                "tasks_recovered": report.recovered,
+                "already_created": report.already_created,
+                "waiting_for_record": report.waiting_for_record,
+                "unconfirmed": report.unconfirmed,
+            }
+        )
+
+    return tasks
 
 
 def load_repo_mappings() -> tuple[list[MappingSpec], dict[Path, str]]:
@@ -564,6 +617,7 @@ def load_repo_mappings() -> tuple[list[MappingSpec], dict[Path, str]]:
     return good, broken
 
 
+TASK_TRIGGERS = load_task_triggers(task_trigger_folder())
 MAPPINGS, BROKEN_MAPPINGS = load_repo_mappings()
 SYNC_ASSETS = build_sync_assets(MAPPINGS, BROKEN_MAPPINGS)
 SYNC_PUSH_KEYS = [dg.AssetKey(f"{m.object_type}_push") for m in MAPPINGS]

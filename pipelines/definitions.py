@@ -16,6 +16,7 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 from assets.ingestion import INGESTION_ASSETS, INGESTION_CHECKS  # noqa: E402
 from assets.sync import SYNC_ASSETS  # noqa: E402
 from pipelines.alerts import SENSORS as ALERT_SENSORS  # noqa: E402
+from pipelines.explain_job import JOBS as EXPLAIN_JOBS  # noqa: E402
 from pipelines.ingestion_jobs import JOBS as INGESTION_JOBS  # noqa: E402
 from pipelines.ingestion_jobs import SCHEDULES as INGESTION_SCHEDULES  # noqa: E402
 from pipelines.ingestion_jobs import SENSORS as INGESTION_SENSORS  # noqa: E402
@@ -29,7 +30,7 @@ from spokesync.settings import GENERIC_TOKEN, token_variable  # noqa: E402
 
 ASSETS = [*INGESTION_ASSETS, *SYNC_ASSETS]
 ASSET_CHECKS = [*INGESTION_CHECKS]
-JOBS = [*INGESTION_JOBS, *SYNC_JOBS]
+JOBS = [*INGESTION_JOBS, *SYNC_JOBS, *EXPLAIN_JOBS]
 SCHEDULES = [*INGESTION_SCHEDULES, *SYNC_SCHEDULES]
 SENSORS = [*INGESTION_SENSORS, *SYNC_SENSORS, *ALERT_SENSORS]
 # The token is an EnvVar reference (resolved in the run process, never shown). Which variable:

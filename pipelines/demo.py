@@ -98,6 +98,55 @@ def _print_push(result: dg.ExecuteInProcessResult, objects: list[str]) -> None:
             )
 
 
+def _workflow_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The revenue workflows in numbers, from the state store (docs/workflows.md)."""
+
+    def one(sql: str) -> int:
+        row = con.execute(sql).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    deals = one("SELECT count(DISTINCT external_id) FROM snapshot WHERE object_type = 'deals'")
+    with_currency = one(
+        "SELECT count(*) FROM snapshot WHERE object_type = 'deals' "
+        "AND property = 'deal_currency_code' AND value IS NOT NULL"
+    )
+    currencies = one(
+        "SELECT count(DISTINCT value) FROM snapshot WHERE object_type = 'deals' "
+        "AND property = 'deal_currency_code'"
+    )
+    amount_alone = one(
+        "SELECT count(*) FROM snapshot a WHERE a.object_type = 'deals' AND a.property = 'amount' "
+        "AND a.value IS NOT NULL AND NOT EXISTS (SELECT 1 FROM snapshot c WHERE "
+        "c.object_type = 'deals' AND c.external_id = a.external_id "
+        "AND c.property = 'deal_currency_code' AND c.value IS NOT NULL)"
+    )
+    tickets = one("SELECT count(DISTINCT external_id) FROM snapshot WHERE object_type = 'tickets'")
+    to_contacts = one(
+        "SELECT count(DISTINCT from_external_id) FROM association_snapshot "
+        "WHERE from_type = 'tickets' AND to_type = 'contacts'"
+    )
+    tasks = one("SELECT count(*) FROM task_ledger WHERE state = 'created'")
+    unknown_owner = one(
+        "SELECT count(*) FROM snapshot s JOIN snapshot o USING (object_type, external_id) "
+        "WHERE s.object_type = 'companies' AND s.property = 'hubspot_owner_id' "
+        "AND o.property = 'spokesync_account_id' AND s.value IS NOT NULL"
+    )
+    events = con.execute(
+        "SELECT type, count(*) FROM canonical_events GROUP BY type ORDER BY type"
+    ).fetchall()
+    return [
+        "\nworkflows:",
+        f"  quote to cash:   {with_currency:,} of {deals:,} deals carry their currency "
+        f"({currencies} currencies); amounts without a currency: {amount_alone}",
+        f"  support context: {to_contacts:,} of {tickets:,} tickets linked to the requester's "
+        "contact (the others' requesters are not contacts)",
+        f"  usage lifecycle: {tasks:,} usage-threshold tasks created (exactly once each)",
+        f"  routing:         {unknown_owner:,} companies with a HubSpot owner "
+        "(unknown account owners routed to the fallback owner)",
+        "  events:          " + (", ".join(f"{t} {n:,}" for t, n in events) or "none"),
+    ]
+
+
 def main() -> int:
     settings = Settings.from_env()
     if not (settings.landing / "master").exists():
@@ -147,7 +196,10 @@ def main() -> int:
             (dead,) = con.execute(
                 "SELECT count(*) FROM dead_letter WHERE state = 'open'"
             ).fetchone()
+            workflows = _workflow_summary(con)
         print(f"state store {settings.state_db}: {dead} open dead letters")
+        for line in workflows:
+            print(line)
         print("\nNext: `make dev` opens the Dagster UI on this data (http://127.0.0.1:3000).")
         return 0 if first.success and again.success else 1
     finally:

@@ -142,6 +142,9 @@ class ObjectSyncSummary:
     fields_held: int = 0  # differing fields the as-of guard kept (HubSpot holds a newer day)
     held_note: str = ""
     events_recorded: int = 0
+    gated: dict[str, int] = field(default_factory=dict)  # gate → records failing it
+    reported: dict[str, int] = field(default_factory=dict)  # report → records matching it
+    withheld: dict[str, int] = field(default_factory=dict)  # send_with: fields held back
 
     def to_metadata(self) -> dict[str, int | float | str]:
         """Flat numbers for Dagster metadata (plotted over time) and the CLI summary."""
@@ -173,6 +176,13 @@ class ObjectSyncSummary:
             meta.update(self.state_writes.to_metadata())
         if self.properties is not None:
             meta["properties_created"] = len(self.properties.created)
+        for gate, n in self.gated.items():
+            meta[f"gated_{gate}"] = n
+        for name, n in self.reported.items():
+            meta[f"reported_{name}"] = n
+        if self.withheld:
+            meta["fields_withheld"] = sum(self.withheld.values())
+        meta["events_recorded"] = self.events_recorded
         if self.associations:
             meta["associations_sent"] = sum(a.pairs_sent for a in self.associations)
             meta["associations_ok"] = sum(a.pairs_ok for a in self.associations)
@@ -281,6 +291,9 @@ async def sync_object(
             properties=props,
             fields_held=change_plan.fields_held,
             held_note=change_plan.held_line(),
+            gated=dict(change_plan.desired.gated),
+            reported=dict(change_plan.desired.reported),
+            withheld=dict(change_plan.rules.withheld),
         )
         with StateStore(settings.state_db, [mapping]) as store:
             store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)
@@ -590,8 +603,12 @@ def _task_triggers(options: SyncOptions) -> list[TaskTriggerSpec]:
         return [load_task_trigger(Path(p)) for p in options.task_trigger_paths]
     if options.mapping_paths:
         return []
-    folder = Path(os.environ.get("SPOKESYNC_MAPPINGS") or DEFAULT_MAPPINGS_DIR) / "tasks"
-    return load_task_triggers(folder)
+    return load_task_triggers(task_trigger_folder())
+
+
+def task_trigger_folder() -> Path:
+    """``<mappings folder>/tasks``: the task triggers that go with the mappings."""
+    return Path(os.environ.get("SPOKESYNC_MAPPINGS") or DEFAULT_MAPPINGS_DIR) / "tasks"
 
 
 async def run_task_trigger(
