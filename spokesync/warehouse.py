@@ -31,8 +31,10 @@ PARTITIONED_TABLES: tuple[str, ...] = (
     "support_tickets",
 )
 # Master data, replaced whole on each load.
-MASTER_TABLES: tuple[str, ...] = ("accounts", "users")
+MASTER_TABLES: tuple[str, ...] = ("accounts", "firmographics", "users")
 ALL_TABLES: tuple[str, ...] = MASTER_TABLES + PARTITIONED_TABLES
+# Feeds a warehouse may not have yet: an empty table until they land.
+OPTIONAL_TABLES: tuple[str, ...] = ("firmographics",)
 QUARANTINE = "quarantine"
 # HubSpot's own reference data (pipeline stages, owners), read from the portal by each sync
 # (spokesync.hubspot.reference) so mapping SQL joins ids instead of typing them.
@@ -86,6 +88,13 @@ def _table_glob(warehouse_dir: Path, table: str) -> str | None:
     )
 
 
+def _empty_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    from spokesync.ingest.contract import SOURCES  # the contract knows the columns
+
+    con.register(f"__empty_{table}", SOURCES[table].arrow_schema().empty_table())
+    con.execute(f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM "__empty_{table}"')
+
+
 def sql_literal(value: str) -> str:
     """Quote a string as a SQL literal, for the few statements (DDL) that take no parameters."""
     return "'" + value.replace("'", "''") + "'"
@@ -96,12 +105,16 @@ def connect(warehouse_dir: Path, database: str = ":memory:") -> duckdb.DuckDBPyC
 
     Views are named after the tables (``accounts``, ``users``, ``product_usage``, …). Tables
     with no data yet are simply absent, so a SQL model fails with DuckDB's own clear
-    "Table … does not exist" message rather than silently returning nothing.
+    "Table … does not exist" message rather than silently returning nothing — except the
+    optional enrichment feed (``firmographics``), which is an empty table until it first lands
+    (nothing is enriched; gates report "the provider does not know the domain").
     """
     con = duckdb.connect(database)
     for table in (*ALL_TABLES, QUARANTINE, *REFERENCE_TABLES):
         glob = _table_glob(Path(warehouse_dir), table)
         if glob is None:
+            if table in OPTIONAL_TABLES:
+                _empty_view(con, table)
             continue
         hive = "true" if table in PARTITIONED_TABLES or table == QUARANTINE else "false"
         # DDL cannot take prepared parameters; the path is ours, quoted as a SQL literal.

@@ -214,6 +214,40 @@ SOURCES: dict[str, Source] = {
             updated_at="updated_at",
         ),
         Source(
+            "firmographics",
+            "csv",
+            "domain",
+            (
+                Column(
+                    "domain",
+                    doc="the company's bare domain: the enrichment provider's match key",
+                    pattern=DOMAIN,
+                    pattern_doc="a bare domain",
+                    normalise="domain",
+                    identifier=True,
+                ),
+                Column("company_name", doc="the provider's company name"),
+                Column(
+                    "industry_label",
+                    doc="the provider's own industry words (`Software`, `Banking & Finance`); "
+                    "mappings standardise them to a controlled vocabulary",
+                ),
+                Column("employees", "int", nullable=True, minimum=0, doc="head count"),
+                Column(
+                    "hq_country",
+                    nullable=True,
+                    doc="ISO-3166 alpha-2 of the headquarters",
+                    pattern=r"^[A-Z]{2}$",
+                    pattern_doc="two upper-case letters",
+                ),
+                _ts("updated_at", "the newest row of a duplicated `domain` wins"),
+            ),
+            partitioned=False,
+            updated_at="updated_at",
+            doc="An enrichment provider's export (stands in for Clearbit/ZoomInfo-style data): "
+            "one row per company domain it knows; not every account's domain is known.",
+        ),
+        Source(
             "users",
             "csv",
             "user_id",

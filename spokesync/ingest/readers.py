@@ -316,7 +316,7 @@ def landing_files(source: str, landing: Path, day: str | None) -> list[Path]:
             path = landing / "erp" / source / f"{source}_{day}.csv"
         case "support_tickets":
             path = landing / "support" / "tickets" / f"tickets_{day}.jsonl"
-        case "accounts" | "users":
+        case "accounts" | "users" | "firmographics":
             path = landing / "master" / f"{source}.csv"
         case _:
             raise ValueError(f"unknown source {source!r}; expected one of {sorted(SOURCES)}")

@@ -39,6 +39,7 @@ from spokesync.sample_data.model import (
     JOB_TITLES,
     LAST_NAMES,
     OWNERS,
+    PROVIDER_INDUSTRY,
     SUFFIXES,
     US_PER_DAY,
     WORDS_A,
@@ -162,6 +163,7 @@ def write_master(cfg: GeneratorConfig, co: Company, out: Path) -> dict[str, int]
     for source, builder, n in (
         ("accounts", _accounts_table, co.n_accounts),
         ("users", _users_table, co.n_users),
+        ("firmographics", _firmographics_table, co.n_accounts),
     ):
         rel = f"master/{source}.csv"
         writer: _CsvOut | None = None
@@ -208,6 +210,35 @@ def _accounts_table(co: Company, idx: np.ndarray) -> pa.Table:
             "employee_count": pa.array(co.employees[idx]),
             "owner_email": pick(OWNERS, co.owner[idx]),
             "created_at": iso_ts(co.created_us[idx]),
+            "updated_at": iso_ts(co.updated_us[idx]),
+        }
+    )
+
+
+def _firmographics_table(co: Company, idx: np.ndarray) -> pa.Table:
+    """The provider knows 9 in 10 of the accounts' domains (not those whose number ends in 7);
+    its head counts are a little off and its industry words are its own."""
+    idx = idx[(idx + 1) % 10 != 7]
+    rng = np.random.default_rng([int(idx[0]) if len(idx) else 0, 99])
+    labels = [
+        PROVIDER_INDUSTRY[INDUSTRIES[i]][int(k)]
+        for i, k in zip(co.industry[idx], (idx // 3) % 3, strict=True)
+    ]
+    employees = np.maximum(
+        1, (co.employees[idx] * rng.uniform(0.9, 1.1, len(idx))).astype(np.int64)
+    )
+    name = join(
+        pc.utf8_capitalize(pick(WORDS_A, co.w1[idx])),
+        pc.utf8_capitalize(pick(WORDS_B, co.w2[idx])),
+        sep=" ",
+    )
+    return pa.table(
+        {
+            "domain": co.domains(idx),
+            "company_name": name,
+            "industry_label": pa.array(labels, pa.string()),
+            "employees": pa.array(employees),
+            "hq_country": pick(np.array(COUNTRIES), co.country[idx]),
             "updated_at": iso_ts(co.updated_us[idx]),
         }
     )

@@ -67,6 +67,12 @@ QUARANTINE_KINDS: dict[str, dict[str, tuple[str, Corruptor]]] = {
         "negative_number": ("employee_count", lambda v: "-12"),
         "unparseable_date": ("created_at", _bad_date),
     },
+    "firmographics": {
+        "missing_key": ("domain", lambda v: None),
+        "duplicate_row": ("domain", lambda v: v),
+        "negative_number": ("employees", lambda v: "-12"),
+        "unparseable_date": ("updated_at", _bad_date),
+    },
     "users": {
         "missing_key": ("user_id", lambda v: None),
         "duplicate_row": ("user_id", lambda v: v),

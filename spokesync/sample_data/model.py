@@ -139,6 +139,25 @@ OWNERS = np.array(
 PLAN_SEAT_PRICE = np.array([12.0, 25.0, 40.0, 65.0])  # per seat per month, by plan index
 
 US_PER_DAY = 86_400_000_000
+FREE_MAIL = np.array(["gmail.com", "yahoo.com", "outlook.com", "gmx.de"])
+FREE_MAIL_SHARE = 0.06
+# The provider's words for each contract industry (standardised again by the mappings).
+PROVIDER_INDUSTRY = {
+    "COMPUTER_SOFTWARE": ("Software", "SaaS", "software & internet"),
+    "FINANCIAL_SERVICES": ("Financial Services", "Banking & Finance", "fintech"),
+    "HOSPITAL_HEALTH_CARE": ("Healthcare", "Hospitals & Clinics", "health care"),
+    "RETAIL": ("Retail", "E-commerce", "retail & consumer"),
+    "INFORMATION_TECHNOLOGY_AND_SERVICES": (
+        "IT Services",
+        "Information Technology",
+        "it & services",
+    ),
+    "MARKETING_AND_ADVERTISING": ("Marketing", "Advertising", "marketing & advertising"),
+    "EDUCATION_MANAGEMENT": ("Education", "EdTech", "education"),
+    "LOGISTICS_AND_SUPPLY_CHAIN": ("Logistics", "Supply Chain", "transportation & logistics"),
+    "TELECOMMUNICATIONS": ("Telecommunications", "Telecom", "telco"),
+    "CONSUMER_GOODS": ("Consumer Goods", "CPG", "consumer products"),
+}
 
 
 def day_start_us(day: dt.date) -> int:
@@ -197,6 +216,8 @@ class Company:
     role: np.ndarray
     title: np.ndarray  # -1 = no job title
     user_created_us: np.ndarray
+    # users who signed up with a consumer mailbox (gmail.com, …) instead of their work email
+    free_mail: np.ndarray | None = None
 
     @property
     def n_accounts(self) -> int:
@@ -243,7 +264,13 @@ class Company:
             role=rng.choice(len(ROLES), total, p=[0.2, 0.6, 0.2]).astype(np.int8),
             title=title,
             user_created_us=ucreated,
-        )
+        )._with_free_mail(np.random.default_rng([seed, 2]), total)
+
+    def _with_free_mail(self, rng: np.random.Generator, total: int) -> Company:
+        # Drawn from its own stream, so every other attribute stays what it was.
+        import dataclasses
+
+        return dataclasses.replace(self, free_mail=rng.random(total) < FREE_MAIL_SHARE)
 
     # -- derived string columns (Arrow) ---------------------------------------------------
     def account_ids(self, idx: np.ndarray) -> pa.Array:
@@ -267,7 +294,11 @@ class Company:
             pc.cast(pa.array(uidx + 1), pa.string()),
             sep=".",
         )
-        return join(local, self.domains(self.user_account[uidx].astype(np.int64)), sep="@")
+        work = self.domains(self.user_account[uidx].astype(np.int64))
+        if self.free_mail is None:
+            return join(local, work, sep="@")
+        free = pick(FREE_MAIL, uidx % len(FREE_MAIL))
+        return join(local, pc.if_else(pa.array(self.free_mail[uidx]), free, work), sep="@")
 
     def mrr(self, idx: np.ndarray, seats: np.ndarray | None = None) -> np.ndarray:
         s = self.seats[idx] if seats is None else seats

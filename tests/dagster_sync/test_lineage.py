@@ -37,9 +37,10 @@ def test_desired_state_depends_only_on_the_tables_its_sql_reads() -> None:
         "product_usage",
         "subscriptions",
         "support_tickets",
+        "firmographics",
         "hubspot_properties",
     }
-    assert _deps("contacts_desired_state") == {"users", "product_usage"}
+    assert _deps("contacts_desired_state") == {"users", "product_usage", "firmographics"}
     assert _deps("deals_desired_state") == {
         "accounts",
         "subscriptions",
@@ -63,6 +64,7 @@ def test_a_bad_invoices_file_blocks_only_what_reads_invoices(tmp_path: Path) -> 
         dg.AssetKey(k)
         for k in (
             "accounts",
+            "firmographics",
             "users",
             "product_usage",
             "invoices",

@@ -26,9 +26,10 @@ def test_repo_mappings_read_exactly_their_tables() -> None:
                 "support_tickets",
                 "invoices",
                 "hubspot_owners",
+                "firmographics",
             }
         ),
-        "contacts": frozenset({"users", "product_usage"}),
+        "contacts": frozenset({"users", "product_usage", "firmographics"}),
         "deals": frozenset({"subscriptions", "accounts", "invoices", "hubspot_pipeline_stages"}),
         "tickets": frozenset({"support_tickets", "hubspot_pipeline_stages"}),
     }
