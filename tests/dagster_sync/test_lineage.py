@@ -45,6 +45,7 @@ def test_desired_state_depends_only_on_the_tables_its_sql_reads() -> None:
         "accounts",
         "subscriptions",
         "invoices",
+        "users",
         "hubspot_properties",
     }
     assert _deps("tickets_desired_state") == {"support_tickets", "hubspot_properties"}

@@ -20,15 +20,22 @@ from spokesync.sync.runner import SyncOptions, latest_partition, run_sync
 
 pytestmark = pytest.mark.e2e
 
-# Written by hand from the fixture data (three days, D1-D3): the four accounts whose 7-day
-# active users reached 3 on D2 (D1 is the first day with data, so no crossing can be seen on
-# it), and their owners (kim.ortiz@ is not a HubSpot owner → the fallback owner Ava, 75000001).
+# Written by hand from the fixture data (2026-01-01..03): the accounts whose 7-day active users
+# reached 3 (Jan 1 is the first day with data, so no crossing can be seen on it), the day they
+# did, and their owners (kim.ortiz@ is not a HubSpot owner → the fallback owner Ava, 75000001).
+D2, D3 = dt.date(2026, 1, 2), dt.date(2026, 1, 3)
 EXPECTED = {
-    "ACC-000001": ("Usage threshold reached: Silver Analytics LLC (5 active users this week)", "75000004"),
-    "ACC-000019": ("Usage threshold reached: Vertex Supply Group (3 active users this week)", "75000001"),
-    "ACC-000028": ("Usage threshold reached: Maple Logic Ltd (3 active users this week)", "75000001"),
-    "ACC-000040": ("Usage threshold reached: Falcon Partners LLC (4 active users this week)", "75000006"),
-}  # fmt: skip
+    "ACC-000006": ("Falcon Systems GmbH", 4, D2, "75000006"),
+    "ACC-000010": ("Bright Metrics GmbH", 3, D2, "75000001"),
+    "ACC-000014": ("Blue Networks LLC", 5, D2, "75000004"),
+    "ACC-000017": ("Nimbus Health Ltd", 3, D2, "75000006"),
+    "ACC-000019": ("Vertex Supply Group", 3, D2, "75000001"),
+    "ACC-000022": ("Lumen Media GmbH", 4, D2, "75000001"),
+    "ACC-000027": ("Cedar Ventures Ltd", 3, D2, "75000001"),
+    "ACC-000033": ("Umber Retail LLC", 3, D3, "75000006"),
+    "ACC-000038": ("Maple Health LLC", 3, D2, "75000005"),
+    "ACC-000040": ("Falcon Partners LLC", 3, D2, "75000006"),
+}
 
 
 def task_creates(sandbox: SandboxProcess) -> list[dict]:
@@ -52,14 +59,16 @@ def tasks_by_company(sandbox: SandboxProcess) -> dict[str, list[dict]]:
     return out
 
 
-def assert_exactly_the_expected_tasks(sandbox: SandboxProcess, crossed_on: dt.date) -> None:
-    due = dt.datetime.combine(crossed_on + dt.timedelta(days=3), dt.time(9), tzinfo=dt.UTC)
+def assert_exactly_the_expected_tasks(sandbox: SandboxProcess) -> None:
     tasks = tasks_by_company(sandbox)
     assert sorted(tasks) == sorted(EXPECTED)
-    for account, (subject, owner) in EXPECTED.items():
+    for account, (name, active, crossed_on, owner) in EXPECTED.items():
         (task,) = tasks[account]  # exactly one
         props = task["properties"]
-        assert props["hs_task_subject"] == subject
+        due = dt.datetime.combine(crossed_on + dt.timedelta(days=3), dt.time(9), tzinfo=dt.UTC)
+        assert props["hs_task_subject"] == (
+            f"Usage threshold reached: {name} ({active} active users this week)"
+        )
         assert props["hubspot_owner_id"] == owner
         assert props["hs_task_status"] == "NOT_STARTED"
         assert props["hs_task_priority"] == "HIGH"
@@ -74,31 +83,31 @@ def test_one_task_per_crossing_across_reruns_and_a_backfill(
     fixed_settings: Settings, sandbox: SandboxProcess
 ) -> None:
     settings = fixed_settings
-    newest = latest_partition(settings.warehouse_dir)
-    crossed_on = newest - dt.timedelta(days=1)
+    assert latest_partition(settings.warehouse_dir) == D3
     first = run_sync(settings)
     assert first.ok, first.to_text()
     (report,) = first.tasks
-    assert (report.intents, report.created, report.already_created) == (4, 4, 0)
-    assert len(task_creates(sandbox)) == 1  # one batch of four
-    assert_exactly_the_expected_tasks(sandbox, crossed_on)
-    body = tasks_by_company(sandbox)["ACC-000028"][0]["properties"]["hs_task_body"]
-    assert body.startswith(f"Maple Logic Ltd reached 3 weekly active users on {crossed_on}")
+    assert (report.intents, report.created, report.already_created) == (10, 10, 0)
+    assert len(task_creates(sandbox)) == 1  # one batch
+    assert_exactly_the_expected_tasks(sandbox)
+    body = tasks_by_company(sandbox)["ACC-000006"][0]["properties"]["hs_task_body"]
+    assert body.startswith("Falcon Systems GmbH reached 4 weekly active users on 2026-01-02")
 
     sandbox.clear_requests()
     rerun = run_sync(settings)
-    assert (rerun.tasks[0].already_created, rerun.tasks[0].created) == (4, 0)
-    backfill = run_sync(settings, SyncOptions(as_of=crossed_on))
-    assert (backfill.tasks[0].already_created, backfill.tasks[0].created) == (4, 0)
+    assert (rerun.tasks[0].already_created, rerun.tasks[0].created) == (10, 0)
+    # A backfill replaying Jan 2 sees that day's nine crossings again: all already created.
+    backfill = run_sync(settings, SyncOptions(as_of=D2))
+    assert (backfill.tasks[0].intents, backfill.tasks[0].already_created) == (9, 9)
+    assert backfill.tasks[0].created == 0
     assert task_creates(sandbox) == []
-    assert_exactly_the_expected_tasks(sandbox, crossed_on)
+    assert_exactly_the_expected_tasks(sandbox)
 
 
 def test_sigkill_between_create_and_ledger_write_creates_nothing_twice(
     fixed_settings: Settings, sandbox: SandboxProcess
 ) -> None:
     settings = fixed_settings
-    crossed_on = latest_partition(settings.warehouse_dir) - dt.timedelta(days=1)
     script = textwrap.dedent(
         f"""
         import os, signal
@@ -117,11 +126,11 @@ def test_sigkill_between_create_and_ledger_write_creates_nothing_twice(
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=240)
     assert done.returncode == -signal.SIGKILL, done.stderr.decode(errors="replace")[-3000:]
-    # HubSpot created the four tasks; the ledger only knows it tried.
+    # HubSpot created the ten tasks; the ledger only knows it tried.
     assert len(task_creates(sandbox)) == 1
-    assert_exactly_the_expected_tasks(sandbox, crossed_on)
+    assert_exactly_the_expected_tasks(sandbox)
     with StateStore(settings.state_db) as store:
-        assert store.tasks.counts() == {"pending": 4}
+        assert store.tasks.counts() == {"pending": 10}
 
     # Search lags far behind: recovery must find the tasks through the company's associations.
     sandbox.configure(search_lag_ms=600_000)
@@ -129,11 +138,11 @@ def test_sigkill_between_create_and_ledger_write_creates_nothing_twice(
     again = run_sync(settings)
     assert again.ok, again.to_text()
     (report,) = again.tasks
-    assert (report.recovered, report.created, report.already_created) == (4, 0, 0)
+    assert (report.recovered, report.created, report.already_created) == (10, 0, 0)
     assert task_creates(sandbox) == []
-    assert_exactly_the_expected_tasks(sandbox, crossed_on)
+    assert_exactly_the_expected_tasks(sandbox)
     with StateStore(settings.state_db) as store:
-        assert store.tasks.counts() == {"created": 4}
+        assert store.tasks.counts() == {"created": 10}
         entries = store.tasks.entries()
     tasks = tasks_by_company(sandbox)
     assert {e.about_external_id: e.task_id for e in entries.values()} == {
@@ -143,5 +152,5 @@ def test_sigkill_between_create_and_ledger_write_creates_nothing_twice(
 
     sandbox.clear_requests()
     third = run_sync(settings)
-    assert (third.tasks[0].already_created, third.tasks[0].created) == (4, 0)
+    assert (third.tasks[0].already_created, third.tasks[0].created) == (10, 0)
     assert task_creates(sandbox) == []

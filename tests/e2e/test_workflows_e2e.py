@@ -19,6 +19,20 @@ pytestmark = pytest.mark.e2e
 BY_TYPE = {m.object_type: m for m in load_mappings(default_mapping_paths())}
 
 
+BILLING_CONTACT = "alan.novak.92@maplelogic28.de"  # ACC-000028's first admin (by hand)
+
+
+def sandbox_labels(sandbox: SandboxProcess, from_type: str, to_type: str) -> list[dict]:
+    import httpx
+
+    response = httpx.get(
+        f"{sandbox.base_url}/crm/v4/associations/{from_type}/{to_type}/labels",
+        headers={"Authorization": f"Bearer {sandbox.token}"},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
+
+
 def by_key(sandbox: SandboxProcess, object_type: str, key: str) -> dict[str, dict]:
     return {r["properties"][key]: r for r in sandbox.export(object_type)}
 
@@ -75,6 +89,16 @@ def test_quote_to_cash_and_support_context_exact_state_events_explain_and_quiet_
     assert props["spokesync_term_end"] == (renews - dt.timedelta(days=1)).isoformat()
     links = deal["associations"]["companies"]
     assert [(x["id"], 341 in x["types"]) for x in links] == [(companies["ACC-000028"]["id"], True)]
+    # Its billing contact (ACC-000028's first admin) carries the "Billing contact" label,
+    # created once through the labels API.
+    label_types = [
+        t for t in sandbox_labels(sandbox, "deals", "contacts") if t["label"] == "Billing contact"
+    ]
+    assert [t["category"] for t in label_types] == ["USER_DEFINED"]
+    (billing,) = deal["associations"]["contacts"]
+    assert label_types[0]["typeId"] in billing["types"] and 3 in billing["types"]
+    contact_email = {r["id"]: r["properties"]["email"] for r in sandbox.export("contacts")}
+    assert contact_email[billing["id"]] == BILLING_CONTACT
     # Every deal went out with its currency.
     assert all(d["properties"].get("deal_currency_code") for d in deals.values())
 
@@ -89,8 +113,8 @@ def test_quote_to_cash_and_support_context_exact_state_events_explain_and_quiet_
         assert contacts[link["id"]] == requester and 16 in link["types"]
         account = t["properties"]["spokesync_account_id"]
         assert [x["id"] for x in t["associations"]["companies"]] == [companies[account]["id"]]
-    # ACC-000027's one ticket (D1) is urgent and still open.
-    health = companies["ACC-000027"]["properties"]
+    # ACC-000025's one ticket (D3) is urgent and still open.
+    health = companies["ACC-000025"]["properties"]
     assert (
         health["spokesync_open_tickets"],
         health["spokesync_urgent_tickets_30d"],
@@ -127,3 +151,5 @@ def test_quote_to_cash_and_support_context_exact_state_events_explain_and_quiet_
     assert again.ok
     assert writes(sandbox) == []
     assert sum(o.push.write_calls for o in again.objects if o.push) == 0
+    labels = [t for t in sandbox_labels(sandbox, "deals", "contacts") if t["label"]]
+    assert [t["label"] for t in labels] == ["Billing contact"]  # not created twice

@@ -30,7 +30,9 @@ def test_repo_mappings_read_exactly_their_tables() -> None:
             }
         ),
         "contacts": frozenset({"users", "product_usage", "firmographics"}),
-        "deals": frozenset({"subscriptions", "accounts", "invoices", "hubspot_pipeline_stages"}),
+        "deals": frozenset(
+            {"subscriptions", "accounts", "invoices", "users", "hubspot_pipeline_stages"}
+        ),
         "tickets": frozenset({"support_tickets", "hubspot_pipeline_stages"}),
     }
 
