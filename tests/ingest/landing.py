@@ -24,6 +24,10 @@ VALID: dict[str, dict[str, str | None]] = {
         "country": "US", "employee_count": "10", "owner_email": "sam@acme.com",
         "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-02-01T00:00:00Z",
     },
+    "firmographics": {
+        "domain": "acme.com", "company_name": "Acme", "industry_label": "Software",
+        "employees": "120", "hq_country": "US", "updated_at": "2025-02-01T00:00:00Z",
+    },
     "users": {
         "user_id": "USR-0000001", "account_id": "ACC-000001", "email": "ada@acme.com",
         "first_name": "Ada", "last_name": "Lovelace", "job_title": "CTO", "role": "admin",
@@ -60,6 +64,8 @@ def row(source: str, n: int = 0, **over: str | None) -> dict[str, str | None]:
     base[key] = f"{base[key]}{n}" if n else base[key]
     if source == "users" and n:
         base["email"] = f"ada{n}@acme.com"
+    if source == "firmographics" and n:  # the key is a domain
+        base["domain"] = f"acme{n}.com"
     return {**base, **over}
 
 
@@ -83,7 +89,7 @@ def land(
     """Write ``rows`` (or the exact file text ``raw``) as ``source``'s landing file for DAY."""
     fmt = SOURCES[source].format
     match source:
-        case "accounts" | "users":
+        case "accounts" | "users" | "firmographics":
             path = landing / "master" / f"{source}.csv"
         case "invoices" | "subscriptions":
             path = landing / "erp" / source / f"{source}_{DAY}.csv"

@@ -29,7 +29,7 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Pat
     generate(cfg, tmp_path / "b")
     generate(cfg.model_copy(update={"seed": 6}), tmp_path / "c")
     a, b, c = _files(tmp_path / "a"), _files(tmp_path / "b"), _files(tmp_path / "c")
-    assert len(a) == 2 + 2 * 4 + 2 * 4 + 2 + 1  # masters, daily files, manifests, params
+    assert len(a) == 3 + 2 * 4 + 2 * 4 + 3 + 1  # masters, daily files, manifests, params
     assert a == b
     assert a.keys() == c.keys()
     assert a["master/accounts.csv"] != c["master/accounts.csv"]
@@ -88,7 +88,7 @@ def test_cli_generates_ingests_and_skips_unchanged(tmp_path: Path, capsys, monke
     capsys.readouterr()
     assert main(["ingest"]) == 0
     first = capsys.readouterr().out.splitlines()
-    assert len(first) == 1 + 2 + 4 * 2  # header, 2 master tables, 4 sources x 2 days
+    assert len(first) == 1 + 3 + 4 * 2  # header, 3 master tables, 4 sources x 2 days
     assert main(["ingest"]) == 0
     assert capsys.readouterr().out.splitlines() == first[:1]  # nothing changed: nothing to do
     assert main(["sample-data", "--out", str(landing), "--append-day"]) == 0
