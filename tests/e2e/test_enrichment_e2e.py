@@ -62,12 +62,12 @@ def test_enrichment_only_past_the_gate_and_routing_through_owners(
     }
     one = companies["ACC-000001"]
     assert (
-        one["industry"],
+        one["spokesync_industry"],  # the provider's "Education", standardised
         one["spokesync_employee_range"],
         one["spokesync_region"],
         one["spokesync_segment"],
         one["hubspot_owner_id"],  # alex.morgan@ is a HubSpot owner
-    ) == ("EDUCATION_MANAGEMENT", "501-1000", "EMEA", "Mid-Market", "75000004")
+    ) == ("Education Management", "501-1000", "EMEA", "Mid-Market", "75000004")
     seven = companies["ACC-000007"]
     assert not seven.get("spokesync_employee_range") and not seven.get("spokesync_region")
     # kim.ortiz@ is not a HubSpot owner: her accounts go to the fallback owner (Ava).
