@@ -19,6 +19,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("spokesync.sync.command", "build desired state, diff and push to HubSpot"),
     "hubspot": ("spokesync.hubspot.command", "HubSpot portal utilities (ensure-properties, …)"),
     "state": ("spokesync.state.command", "inspect and replay the state store (dead letters, …)"),
+    "webhooks": (
+        "spokesync.webhooks.command",
+        "receive HubSpot webhooks (v3-signed) into an inbox",
+    ),
 }
 
 
