@@ -195,6 +195,14 @@ def build_desired(
         keep.append(f"{NON_FINITE} IS NULL")
         row = con.execute(f"SELECT count(*) FROM desired_raw WHERE {NON_FINITE} IS NOT NULL")
         stats.rejected_non_finite = int(row.fetchall()[0][0])
+    chosen = rollout is not None and rollout.external_ids is not None
+    if chosen:
+        assert rollout is not None and rollout.external_ids is not None
+        ids = pa.table({"id": pa.array(sorted(rollout.external_ids), pa.string())})
+        con.register("rollout_ids_in", ids)
+        con.execute("CREATE OR REPLACE TEMP TABLE rollout_ids AS SELECT * FROM rollout_ids_in")
+        con.unregister("rollout_ids_in")
+        keep.append(f"{ID_COLUMN} IN (SELECT id FROM rollout_ids)")
     dedupe = ""
     rank: str | None = None
     if stats.duplicates:
@@ -213,7 +221,7 @@ def build_desired(
     internal = (["__order"] if mapping.as_of_column else []) + ([NON_FINITE] if non_finite else [])
     _rejected_table(con, mapping, internal, rank)
     exclude = f" EXCLUDE ({', '.join(internal)})" if internal else ""
-    if stats.rejected_ids or stats.duplicates or percent or exclude:
+    if stats.rejected_ids or stats.duplicates or percent or chosen or exclude:
         con.execute(
             f"CREATE OR REPLACE TABLE {DESIRED_TABLE} AS SELECT *{exclude} FROM desired_raw "
             f"WHERE {' AND '.join(keep)} {dedupe}"

@@ -399,8 +399,13 @@ class SnapshotStore:
         types: Mapping[str, str],
         run_id: str | None = None,
         sample_limit: int = 20,
+        *,
+        partial: bool = False,
     ) -> DriftReport:
         """Replace the snapshot of ``object_type`` with what HubSpot holds.
+
+        ``partial``: ``records`` are only some records (e.g. those a webhook named): only their
+        rows are replaced, the others stay, and nothing is counted as missing.
 
         ``records`` are HubSpot objects ``{"id", "properties": {...}}`` (streamed; any size).
         Every managed property is stored canonically with origin ``hubspot`` (``NULL`` when
@@ -466,11 +471,12 @@ class SnapshotStore:
                     {**params, "lim": sample_limit},
                 ).fetchall()
             ]
-            (report.records_missing,) = con.execute(
-                "SELECT count(DISTINCT external_id) FROM snapshot WHERE object_type = $ot "
-                "AND external_id NOT IN (SELECT external_id FROM incoming)",
-                params,
-            ).fetchall()[0]
+            if not partial:
+                (report.records_missing,) = con.execute(
+                    "SELECT count(DISTINCT external_id) FROM snapshot WHERE object_type = $ot "
+                    "AND external_id NOT IN (SELECT external_id FROM incoming)",
+                    params,
+                ).fetchall()[0]
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE refreshed AS SELECT i.external_id, i.hubspot_id, "
                 "i.property, i.value, s.as_of FROM incoming i LEFT JOIN "
@@ -478,13 +484,34 @@ class SnapshotStore:
                 "ON s.external_id = i.external_id AND s.property = i.property",
                 params,
             )
-            con.execute("DELETE FROM snapshot WHERE object_type = $ot", params)
+            if partial:
+                con.execute(
+                    "DELETE FROM snapshot WHERE object_type = $ot AND external_id IN "
+                    "(SELECT external_id FROM incoming)",
+                    params,
+                )
+            else:
+                con.execute("DELETE FROM snapshot WHERE object_type = $ot", params)
             con.execute(
                 "INSERT INTO snapshot SELECT $ot, external_id, hubspot_id, property, value, as_of, "
                 "'hubspot', $now, $run FROM refreshed ORDER BY external_id, property",
                 {**params, "now": now(), "run": run_id},
             )
-            rebuild_record_fingerprints(con, object_type)
+            if partial:
+                con.execute(
+                    "DELETE FROM snapshot_record WHERE object_type = $ot AND external_id IN "
+                    "(SELECT external_id FROM incoming)",
+                    params,
+                )
+                con.execute(
+                    "INSERT INTO snapshot_record SELECT $ot, s.external_id, "
+                    f"any_value(s.hubspot_id), {RECORD_FP_SQL} FROM snapshot s "
+                    "WHERE s.object_type = $ot AND s.external_id IN "
+                    "(SELECT external_id FROM incoming) GROUP BY s.external_id",
+                    params,
+                )
+            else:
+                rebuild_record_fingerprints(con, object_type)
             con.execute("DROP TABLE incoming")
             con.execute("DROP TABLE refreshed")
         return report

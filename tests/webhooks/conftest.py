@@ -13,17 +13,18 @@ import httpx
 import pytest
 
 from spokesync.sandbox.launcher import free_port
+from tests.e2e.conftest import home, warehouse_template  # noqa: F401 - shared fixtures
 
 SECRET = "app-client-secret-e2e"
 
 
 class WebhookServer:
-    def __init__(self, home: Path, secret: str = SECRET) -> None:
+    def __init__(self, spokesync_home: Path, secret: str = SECRET) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/webhooks/hubspot"
-        self.inbox = home / "webhooks" / "test.sqlite"
-        self.log = home / f"webhooks.{self.port}.log"
-        env = {**os.environ, "SPOKESYNC_HOME": str(home), "SPOKESYNC_ENV": "test"}
+        self.inbox = spokesync_home / "webhooks" / "test.sqlite"
+        self.log = spokesync_home / f"webhooks.{self.port}.log"
+        env = {**os.environ, "SPOKESYNC_HOME": str(spokesync_home), "SPOKESYNC_ENV": "test"}
         env["HUBSPOT_CLIENT_SECRET_TEST"] = secret
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -61,6 +62,19 @@ class WebhookServer:
                 return health
             time.sleep(0.05)
         raise AssertionError(f"{key} never reached {value}: {self.health()}")
+
+    def wait_quiet(self, quiet_s: float = 0.5, timeout: float = 20.0) -> int:
+        """Wait until no new event arrived for ``quiet_s``; returns the event count."""
+        deadline = time.monotonic() + timeout
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            n = int(self.health()["events"])  # type: ignore[arg-type]
+            if n != last:
+                last, since = n, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return n
+            time.sleep(0.05)
+        raise AssertionError(f"events still arriving after {timeout}s: {last}")
 
     def stop(self) -> None:
         self.process.terminate()
