@@ -7,6 +7,7 @@ SIGTERM/SIGINT when started as a background job of a non-interactive shell).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -98,14 +99,16 @@ class DagsterServices:
         )
 
     def stop(self) -> None:
+        """SIGINT (Dagster's clean shutdown), then SIGKILL of the process group if it hangs."""
         for p in self.processes:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
         for p in self.processes:
             try:
-                p.wait(timeout=20)
+                p.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
                 p.wait(timeout=10)
         self.client.close()
 
