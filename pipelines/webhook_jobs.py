@@ -12,13 +12,13 @@ import json
 
 import dagster as dg
 
-from resources.hubspot import HubSpotResource
+from resources.hubspot import HUBSPOT_POOL, HubSpotResource
 from spokesync.mapping.loader import load_mappings
 from spokesync.sync.runner import make_client
 from spokesync.sync.targeted import sync_records
 from spokesync.webhooks.inbox import WebhookInbox
 
-POOL = "hubspot_api"
+POOL = HUBSPOT_POOL
 MAX_EVENTS_PER_RUN = 10_000
 
 
