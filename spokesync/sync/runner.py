@@ -53,6 +53,7 @@ from spokesync.ingest.gate import GateFinding, error_rate_from_env, quarantine_g
 from spokesync.mapping.lineage import tables_read
 from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec
+from spokesync.progress import Progress, ProgressSink
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings, SettingsError
 from spokesync.state.store import DriftReport, LinkRow, StateStore
@@ -105,6 +106,7 @@ class SyncOptions:
     # Block a mapping when a source it reads has more than this share quarantined
     # (default: $SPOKESYNC_QUARANTINE_ERROR_RATE, else 5%, as the Dagster check).
     quarantine_error_rate: float | None = None
+    progress: bool = False  # show the push's progress on stderr (see spokesync.progress)
 
 
 @dataclass
@@ -286,14 +288,19 @@ async def sync_object(
                     assert client is not None
                     # Results are saved by a writer thread, several batches per transaction,
                     # so saving never holds up the push; leaving the block saves the rest.
-                    with store.writer() as sink:
+                    progress = Progress(
+                        f"push {mapping.object_type}",
+                        change_plan.records_changed,
+                        enabled=options.progress,
+                    )
+                    with store.writer() as sink, progress:
                         summary.state_writes = sink.stats
                         summary.push = await push_changes(
                             client,
                             object_type=mapping.object_type,
                             id_property=mapping.id.property,
                             changes=change_plan.batches(options.push.batch_size),
-                            sink=sink,
+                            sink=ProgressSink(sink, progress),
                             run_id=run_id,
                             config=options.push,
                         )
