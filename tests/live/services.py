@@ -53,6 +53,15 @@ class DagsterServices:
             )
 
     def start(self, timeout: float = 120.0) -> None:
+        # Create the instance's storage once, before two services race to create it.
+        subprocess.run(
+            [str(BIN / "dagster"), "instance", "migrate"],
+            cwd=REPO,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
         if self.daemon:
             self._spawn("dagster-daemon", ["run", "-w", "workspace.yaml"])
         self._spawn(
