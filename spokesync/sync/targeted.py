@@ -10,6 +10,7 @@ stands. Records HubSpot no longer has (deleted since) are counted and left to th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -118,17 +119,12 @@ async def sync_records(
         obj.values_drifted = drift.values_drifted
         if not external:
             continue
-        rollout = Rollout(external_ids=frozenset(external))
-        targeted = SyncOptions(
-            mapping_paths=options.mapping_paths,
+        targeted = dataclasses.replace(
+            options,
             as_of=as_of,
-            shadow=options.shadow,
-            rollout=rollout,
+            rollout=Rollout(external_ids=frozenset(external)),
             run_id=run_id,
             ensure_properties=False,
-            push=options.push,
-            rate_limit_per_10s=options.rate_limit_per_10s,
-            daily_budget=options.daily_budget,
         )
         obj.sync = await sync_object(settings, mapping, as_of, run_id, targeted, client)
     return report
