@@ -48,6 +48,8 @@ def _shot(page, tmp_path: Path, name: str) -> None:
 def test_lineage_backfill_by_clicking_and_push_metadata(tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=60_000)  # a loaded two-core CI machine renders slowly
+
     home = tmp_path / "home"
     home.mkdir()
     days = build_recent_warehouse(home, days=3)
