@@ -124,6 +124,9 @@ def _locate_error(
         (f"associations[{i}].column", quote_identifier(a.column))
         for i, a in enumerate(mapping.associations)
     ]
+    probes += [
+        (f"match[{i}] ({r.property})", r.source_sql) for i, r in enumerate(mapping.match_rules)
+    ]
     for where, expr in probes:
         sql = f"SELECT {expr} FROM ({src}) AS src"
         try:
@@ -172,6 +175,11 @@ def build_desired(
     ]
     non_finite = _non_finite_sql(mapping, raw[1:], types[1:])
     cols += [f"{non_finite} AS {NON_FINITE}"] if non_finite else []
+    # Adoption's match keys (raw; spokesync.adoption normalises them in SQL).
+    cols += [
+        f"CAST({r.source_sql} AS VARCHAR) AS {quote_identifier('__match_' + str(i))}"
+        for i, r in enumerate(mapping.match_rules)
+    ]
     order = [f"{quote_identifier(mapping.as_of_column)} AS __order"] if mapping.as_of_column else []
     where = f"WHERE ({rollout.predicate})" if rollout and rollout.predicate else ""
     create = (

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import duckdb
 
-from spokesync.state import associations, dead_letters, history, rejected, runs, snapshot
+from spokesync.state import (
+    associations,
+    cursors,
+    dead_letters,
+    history,
+    matches,
+    rejected,
+    runs,
+    snapshot,
+)
 
 SCHEMA_VERSION = 3
 
-MODULES = (snapshot, history, dead_letters, runs, associations, rejected)
+MODULES = (snapshot, history, dead_letters, runs, associations, rejected, matches, cursors)
 
 DDL: tuple[str, ...] = tuple(stmt for module in MODULES for stmt in module.DDL)
 

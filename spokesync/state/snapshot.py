@@ -516,6 +516,112 @@ class SnapshotStore:
             con.execute("DROP TABLE refreshed")
         return report
 
+    def merge_from_hubspot(
+        self,
+        object_type: str,
+        id_property: str,
+        records: Iterable[Mapping[str, Any]],
+        managed: list[str],
+        types: Mapping[str, str],
+        run_id: str | None = None,
+        sample_limit: int = 20,
+    ) -> DriftReport:
+        """Incremental refresh: the records read (those HubSpot modified since the cursor)
+        replace their rows; every other record stays as it is. Rows of the same HubSpot id
+        under another external id (an email changed, a record re-keyed) are dropped. Drift =
+        values that differ from what the snapshot held."""
+        id_form = types.get(id_property, "email" if id_property == "email" else "string")
+        props = list(dict.fromkeys([id_property, *managed]))
+        report = DriftReport(object_type=object_type)
+        rows: dict[str, list[str | None]] = {
+            "external_id": [],
+            "hubspot_id": [],
+            "property": [],
+            "value": [],
+        }
+        seen: set[str] = set()
+        for rec in records:
+            report.records_read += 1
+            values = rec.get("properties") or {}
+            ext = canonical(id_form, values.get(id_property))
+            if ext is None:
+                report.records_without_id += 1
+                continue
+            if ext in seen:
+                continue
+            seen.add(ext)
+            hid = str(rec.get("id")) if rec.get("id") is not None else None
+            for prop in props:
+                rows["external_id"].append(ext)
+                rows["hubspot_id"].append(hid)
+                rows["property"].append(prop)
+                rows["value"].append(canonical(types.get(prop, "string"), values.get(prop)))
+        if not seen:
+            return report
+        params = {"ot": object_type}
+        with self._c.transaction() as con:
+            con.register(
+                "incoming", pa.table({k: pa.array(v, pa.string()) for k, v in rows.items()})
+            )
+            try:
+                report.values_drifted, report.records_drifted = con.execute(
+                    "SELECT count(*), count(DISTINCT s.external_id) FROM snapshot s JOIN incoming i "
+                    "ON s.external_id = i.external_id AND s.property = i.property "
+                    "WHERE s.object_type = $ot AND s.value IS DISTINCT FROM i.value",
+                    params,
+                ).fetchall()[0]
+                report.samples = [
+                    DriftedValue(*row)
+                    for row in con.execute(
+                        "SELECT s.external_id, s.property, s.value, i.value FROM snapshot s JOIN "
+                        "incoming i ON s.external_id = i.external_id AND s.property = i.property "
+                        "WHERE s.object_type = $ot AND s.value IS DISTINCT FROM i.value "
+                        "ORDER BY s.external_id, s.property LIMIT $lim",
+                        {**params, "lim": sample_limit},
+                    ).fetchall()
+                ]
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE refreshed AS SELECT i.external_id, "
+                    "i.hubspot_id, i.property, i.value, s.as_of FROM incoming i LEFT JOIN "
+                    "(SELECT * FROM snapshot WHERE object_type = $ot AND external_id IN "
+                    " (SELECT external_id FROM incoming)) s "
+                    "ON s.external_id = i.external_id AND s.property = i.property",
+                    params,
+                )
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT external_id FROM "
+                    "snapshot WHERE object_type = $ot AND (external_id IN (SELECT external_id "
+                    "FROM incoming) OR hubspot_id IN (SELECT hubspot_id FROM incoming))",
+                    params,
+                )
+                con.execute(
+                    "DELETE FROM snapshot WHERE object_type = $ot AND external_id IN "
+                    "(SELECT external_id FROM touched)",
+                    params,
+                )
+                con.execute(
+                    "INSERT INTO snapshot SELECT $ot, external_id, hubspot_id, property, value, "
+                    "as_of, 'hubspot', $now, $run FROM refreshed ORDER BY external_id, property",
+                    {**params, "now": now(), "run": run_id},
+                )
+                con.execute(
+                    "DELETE FROM snapshot_record WHERE object_type = $ot AND external_id IN "
+                    "(SELECT external_id FROM touched UNION SELECT external_id FROM incoming)",
+                    params,
+                )
+                con.execute(
+                    "INSERT INTO snapshot_record SELECT $ot, s.external_id, "
+                    f"any_value(s.hubspot_id), {RECORD_FP_SQL} FROM snapshot s "
+                    "WHERE s.object_type = $ot AND s.external_id IN (SELECT external_id FROM "
+                    "incoming) GROUP BY s.external_id ORDER BY s.external_id",
+                    params,
+                )
+                con.execute("DROP TABLE refreshed")
+                con.execute("DROP TABLE touched")
+            finally:
+                con.unregister("incoming")
+        return report
+
     # ------------------------------------------------------------------ reads
 
     def values(self, object_type: str) -> dict[str, dict[str, str | None]]:

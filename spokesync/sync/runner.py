@@ -10,16 +10,14 @@ batch) or, in shadow mode, record the plan and send nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import os
-import queue
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from spokesync import warehouse
 from spokesync.desired import (
@@ -47,7 +45,6 @@ from spokesync.hubspot.properties import (
 )
 from spokesync.hubspot.push import PushAborted, PushConfig, PushReport, push_changes
 from spokesync.hubspot.rate_limit import RateLimiter
-from spokesync.hubspot.read import read_all
 from spokesync.hubspot.reference import refresh_reference
 from spokesync.ingest.gate import GateFinding, error_rate_from_env, quarantine_gate
 from spokesync.mapping.lineage import tables_read
@@ -58,10 +55,10 @@ from spokesync.rollout import Rollout
 from spokesync.settings import Settings, SettingsError
 from spokesync.state.store import DriftReport, LinkRow, StateStore
 from spokesync.state.writer import WriterStats
+from spokesync.sync.refresh import RefreshReport, full_refresh, incremental_refresh
 
 # The repository's mappings/ folder, unless SPOKESYNC_MAPPINGS names another one.
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
-REFRESH_QUEUE = 10_000  # records in flight between HubSpot pages and the store
 
 
 def new_run_id() -> str:
@@ -107,6 +104,10 @@ class SyncOptions:
     # (default: $SPOKESYNC_QUARANTINE_ERROR_RATE, else 5%, as the Dagster check).
     quarantine_error_rate: float | None = None
     progress: bool = False  # show the push's progress on stderr (see spokesync.progress)
+    # Before each push: "incremental" reads what HubSpot modified since the last refresh (a
+    # full refresh when the object was never read, e.g. the first sync into a portal), "full"
+    # re-reads everything, "none" trusts the snapshot.
+    refresh: Literal["incremental", "full", "none"] = "incremental"
 
 
 @dataclass
@@ -124,9 +125,12 @@ class ObjectSyncSummary:
     rejected_ids: int
     duplicates: int
     plan_markdown: str
+    records_adopted: int = 0
+    records_ambiguous: int = 0
     fields_by_property: dict[str, int] = field(default_factory=dict)
     planned_rows: int = 0
     push: PushReport | None = None
+    refresh: RefreshReport | None = None
     properties: EnsureReport | None = None
     associations: list[AssociationReport] = field(default_factory=list)
     state_writes: WriterStats | None = None
@@ -147,6 +151,8 @@ class ObjectSyncSummary:
             "records_desired": self.records_desired,
             "records_changed": self.records_changed,
             "records_new": self.records_new,
+            "records_adopted": self.records_adopted,
+            "records_ambiguous": self.records_ambiguous,
             "fields_changed": self.fields_changed,
             "rejected_ids": self.rejected_ids,
             "duplicates": self.duplicates,
@@ -167,6 +173,8 @@ class ObjectSyncSummary:
             meta.update(self.state_writes.to_metadata())
         if self.properties is not None:
             meta["properties_created"] = len(self.properties.created)
+        if self.refresh is not None:
+            meta.update({k: v for k, v in self.refresh.as_metadata().items() if k != "object_type"})
         if self.associations:
             meta["associations_sent"] = sum(a.pairs_sent for a in self.associations)
             meta["associations_ok"] = sum(a.pairs_ok for a in self.associations)
@@ -181,6 +189,11 @@ class ObjectSyncSummary:
             f"changed {self.records_changed:>7,} (new {self.records_new:,}, fields "
             f"{self.fields_changed:,})  {mode}"
         )
+        if self.records_adopted or self.records_ambiguous:
+            text += (
+                f"  adopted {self.records_adopted:,}, ambiguous {self.records_ambiguous:,} "
+                "(not written: `spokesync state ambiguous`)"
+            )
         if self.push is not None:
             p = self.push
             text += (
@@ -253,6 +266,13 @@ async def sync_object(
                 existing=existing,
             )
         mapping = await resolve_association_types(client, mapping, run_id)
+    refresh: RefreshReport | None = None
+    if client is not None and not shadow and options.refresh != "none":
+        # People's edits since the last run reach the snapshot before the diff.
+        if options.refresh == "full":
+            refresh = await full_refresh(settings, mapping, client, run_id)
+        else:
+            refresh = await incremental_refresh(settings, mapping, client, run_id)
     with plan_changes(
         settings.state_db, settings.warehouse_dir, mapping, as_of, options.rollout
     ) as change_plan:
@@ -264,6 +284,8 @@ async def sync_object(
             records_desired=change_plan.records_desired,
             records_changed=change_plan.records_changed,
             records_new=change_plan.records_new,
+            records_adopted=change_plan.records_adopted,
+            records_ambiguous=change_plan.records_ambiguous,
             fields_changed=change_plan.fields_changed,
             rejected_ids=change_plan.rejected_ids,
             duplicates=change_plan.duplicates,
@@ -272,11 +294,15 @@ async def sync_object(
             properties=props,
             fields_held=change_plan.fields_held,
             held_note=change_plan.held_line(),
+            refresh=refresh,
         )
         with StateStore(settings.state_db, [mapping]) as store:
             store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)
             summary.rejected_records = store.rejected.record(
                 run_id, mapping.object_type, as_of, change_plan.rejected_rows()
+            )
+            store.matches.record_ambiguous(
+                mapping.object_type, change_plan.ambiguous_table(), run_id
             )
             status = "success"
             try:
@@ -312,6 +338,8 @@ async def sync_object(
                     except DailyLimitReached as exc:
                         summary.error = f"associations stopped: {exc}; the next run sends them"
                         status = "failed"
+                    # Adopted records take the values HubSpot already held (not re-sent).
+                    store.matches.promote(mapping.object_type, run_id)
                     # Records now in step as of this day (pushed or already equal, not
                     # dead-lettered): a backfill of an older day leaves them alone.
                     store.mark_verified(mapping.object_type, change_plan.desired_ids(), as_of)
@@ -413,74 +441,12 @@ async def push_associations(
     return reports
 
 
-class _RefreshAborted(Exception):
-    """Raised inside the store's transaction so a failed read leaves the snapshot unchanged."""
-
-
-_ABORT: dict[str, Any] = {}  # sentinel: the reader failed
-
-
-def _records(pages: queue.Queue[dict[str, Any] | None]) -> Iterator[dict[str, Any]]:
-    while (item := pages.get()) is not None:
-        if item is _ABORT:
-            raise _RefreshAborted
-        yield item
-
-
 async def refresh_snapshot(
     settings: Settings, mappings: Sequence[MappingSpec], client: HubSpotClient, run_id: str
 ) -> list[DriftReport]:
-    """Full refresh: read every managed property of every synced object back from HubSpot
-    into the snapshot, and report drift (values people changed in HubSpot).
-
-    Records stream from HubSpot's pages into the store through a bounded queue (the store
-    works in a thread), so a large portal is never held in memory at once."""
-    reports = []
-    for mapping in mappings:
-        managed = [mapping.id.property, *(f.property for f in mapping.fields)]
-        pages: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=REFRESH_QUEUE)
-        loop = asyncio.get_running_loop()
-
-        def store_records(
-            mapping: MappingSpec = mapping,
-            managed: list[str] = managed,
-            pages: queue.Queue[dict[str, Any] | None] = pages,
-        ) -> DriftReport:
-            with StateStore(settings.state_db, [mapping]) as store:
-                report = store.replace_snapshot_from_hubspot(
-                    mapping.object_type,
-                    mapping.id.property,
-                    _records(pages),
-                    managed,
-                    mapping.property_types,
-                    run_id=run_id,
-                )
-                # Records may have been deleted or re-created in HubSpot: re-check links.
-                store.forget_associations(mapping.object_type)
-                return report
-
-        writer = loop.run_in_executor(None, store_records)
-        try:
-            async for record in read_all(client, mapping.object_type, managed, run_id=run_id):
-                while not writer.done():  # never block the event loop on a full queue
-                    try:
-                        pages.put_nowait(record)
-                        break
-                    except queue.Full:
-                        await asyncio.sleep(0.01)
-                if writer.done():  # the store failed: stop reading, raise its error below
-                    break
-        except BaseException:
-            # Reading HubSpot failed: the store rolls back, the snapshot stays as it was.
-            if not writer.done():
-                await loop.run_in_executor(None, pages.put, _ABORT)
-            with contextlib.suppress(_RefreshAborted):
-                await writer
-            raise
-        if not writer.done():
-            await loop.run_in_executor(None, pages.put, None)
-        reports.append(await writer)
-    return reports
+    """Full refresh of every mapping (see :func:`spokesync.sync.refresh.full_refresh`): the
+    snapshot, the portal's unowned records for adoption, merges, and the refresh cursor."""
+    return [(await full_refresh(settings, m, client, run_id)).drift for m in mappings]
 
 
 async def check_mappings(
