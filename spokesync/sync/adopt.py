@@ -15,10 +15,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spokesync.desired import reference_tables_used
 from spokesync.diff import plan_changes
 from spokesync.hubspot.client import HubSpotClient
 from spokesync.hubspot.errors import HubSpotError
 from spokesync.hubspot.redact import mask_email
+from spokesync.hubspot.reference import refresh_reference
 from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec
 from spokesync.settings import Settings, SettingsError
@@ -99,6 +101,8 @@ async def adoption_dry_run(
     reports = []
     mappings = sorted(mappings, key=lambda m: (bool(m.associations), m.object_type))
     for mapping in mappings:
+        if reference_tables_used(mapping):  # pipelines and owners, as HubSpot has them (reads)
+            await refresh_reference(client, settings.warehouse_dir, f"{run_id}-ref")
         refresh = await full_refresh(settings, mapping, client, run_id)
         report = AdoptionReport(
             object_type=mapping.object_type,

@@ -41,7 +41,9 @@ def _seed_portal(sandbox: SandboxProcess) -> dict[str, str]:
     }
     # USR-0000001 radia.garcia.1@silveranalytics1.co lives on as an additional email of a
     # contact merged in HubSpot, whose primary email is another address.
-    old = person_creates(sandbox, "contacts", email="radia.old@silveranalytics1.co")
+    old = person_creates(
+        sandbox, "contacts", email="radia.old@silveranalytics1.co", lifecyclestage="evangelist"
+    )
     second = person_creates(sandbox, "contacts", email="radia.garcia.1@silveranalytics1.co")
     ids["radia"] = merge(sandbox, "contacts", old, second)
     return ids
@@ -65,7 +67,7 @@ def test_first_sync_adopts_creates_and_lists_ambiguous(
     silver = held[ids["silver"]]
     assert silver["spokesync_account_id"] == "ACC-000001"
     assert silver["name"] == "Silver Analytics LLC"  # warehouse-owned: the warehouse's value
-    assert silver["lifecyclestage"] == "lead"  # hubspot-owned and filled: people's value stands
+    assert silver["lifecyclestage"] == "customer"  # forward-only: lead → customer (paying)
     for key in ("acme_a", "acme_b", "other"):  # nothing written to them
         assert held[ids[key]].get("spokesync_account_id") is None
     assert held[ids["acme_a"]]["name"] == "Acme Capital" and held[ids["acme_b"]]["name"] == "ACME"
@@ -79,6 +81,8 @@ def test_first_sync_adopts_creates_and_lists_ambiguous(
     assert people[ids["radia"]]["firstname"] == "Radia"
     assert people[ids["radia"]]["lastname"] == "Garcia"
     assert people[ids["radia"]]["spokesync_user_id"] == "USR-0000001"
+    # hubspot-owned and filled by a person before spokesync: it stands (we would say customer)
+    assert people[ids["radia"]]["lifecyclestage"] == "evangelist"
     emails = [p["email"] for p in people.values()]
     assert len(emails) == len(set(emails))
     additional = {
