@@ -15,6 +15,10 @@ never candidates for another. The first rule with a candidate decides:
   written for the record until a person merges the candidates in HubSpot or pins it;
 - no candidate under any rule → the record is created as before.
 
+A record we already own that an unowned HubSpot record also matches is reported as
+``duplicate`` (a company HubSpot auto-created from a contact's email domain, or one a person
+made): ours is written as usual, nothing is written to the other.
+
 A pin (``st.match_pins``) overrides the rules: adopt that HubSpot id, or (``NULL``) create.
 The result is the table ``adoption`` (external_id, hubspot_id, decision, rule, match_key,
 candidates, reason).
@@ -45,11 +49,11 @@ def normalise_sql(normaliser: str, expr: str) -> str:
     return sql_canonical("string", expr)
 
 
-def _desired_keys(rules: list[MatchRule]) -> str:
+def _desired_keys(rules: list[MatchRule], ids_table: str = "new_ids") -> str:
     parts = [
         f"SELECT {ID_COLUMN} AS external_id, {i} AS rule, "
         f"{normalise_sql(r.normalise, quote_identifier(f'__match_{i}'))} AS key "
-        f"FROM {DESIRED_TABLE} SEMI JOIN new_ids USING ({ID_COLUMN})"
+        f"FROM {DESIRED_TABLE} SEMI JOIN {ids_table} USING ({ID_COLUMN})"
         for i, r in enumerate(rules)
     ]
     return "\nUNION ALL\n".join(parts)
@@ -147,6 +151,40 @@ def plan_adoption(con: duckdb.DuckDBPyConnection, mapping: MappingSpec) -> None:
                CASE WHEN c.owner IS NOT NULL THEN 'pin_claimed' END
         FROM pins p LEFT JOIN claimed c ON c.hubspot_id = p.hubspot_id
         """
+    )
+    if rules:
+        # Records we already own that another, unowned HubSpot record also matches: a duplicate
+        # in HubSpot (auto-created by the "create and associate companies with contacts"
+        # setting, or made by a person). Ours is written as usual; the other is reported.
+        con.execute(
+            f"""
+            INSERT INTO {ADOPTION_TABLE}
+            WITH d AS ({_desired_keys(rules, "snap_fp")}), h AS ({_hubspot_keys(rules)})
+            SELECT d.external_id, NULL, 'duplicate', ({labels})[any_value(d.rule) + 1],
+                   any_value(d.key), list(DISTINCT h.hubspot_id ORDER BY h.hubspot_id),
+                   'duplicate_in_hubspot'
+            FROM d JOIN h ON h.rule = d.rule AND h.key = d.key
+            WHERE d.key IS NOT NULL
+              AND h.hubspot_id NOT IN (SELECT hubspot_id FROM claimed)
+              AND h.hubspot_id NOT IN (SELECT hubspot_id FROM {ADOPTION_TABLE}
+                                       WHERE hubspot_id IS NOT NULL)
+              AND h.hubspot_id NOT IN (SELECT hubspot_id FROM st.snapshot_record
+                                       WHERE object_type = $ot AND hubspot_id IS NOT NULL)
+            GROUP BY d.external_id
+            """,
+            params,
+        )
+    # Records archived in HubSpot (a full refresh no longer found them): re-created by
+    # default, reported; with ``archived: leave`` left alone (nothing written).
+    con.execute(
+        f"""
+        INSERT INTO {ADOPTION_TABLE}
+        SELECT a.external_id, NULL, $decision, 'archived', NULL, [a.hubspot_id], 'archived_in_hubspot'
+        FROM st.portal_archived a SEMI JOIN new_ids n ON n.external_id = a.external_id
+        WHERE a.object_type = $ot
+          AND a.external_id NOT IN (SELECT external_id FROM {ADOPTION_TABLE})
+        """,
+        {**params, "decision": "left_archived" if mapping.archived == "leave" else "recreate"},
     )
     for table in ("new_ids", "claimed", "pins", "match_candidates"):
         con.execute(f"DROP TABLE {table}")

@@ -104,8 +104,16 @@ class ChangePlan:
             self.records_adopted,
         ) = (int(v) for v in row)
         self.records_updated = self.records_changed - self.records_new - self.records_adopted
-        (self.records_ambiguous,) = con.execute(
-            f"SELECT count(*) FROM {ADOPTION_TABLE} WHERE decision = 'ambiguous'"
+        (
+            self.records_ambiguous,
+            self.records_duplicated,
+            self.records_recreated,
+            self.records_left_archived,
+        ) = con.execute(
+            f"SELECT count(*) FILTER (WHERE decision = 'ambiguous'), "
+            f"count(*) FILTER (WHERE decision = 'duplicate'), "
+            f"count(*) FILTER (WHERE decision = 'recreate'), "
+            f"count(*) FILTER (WHERE decision = 'left_archived') FROM {ADOPTION_TABLE}"
         ).fetchall()[0]
         # records the fingerprint pre-filter could not rule out (compared field by field)
         self.records_compared = 0
@@ -205,10 +213,11 @@ class ChangePlan:
         ).fetchall()
 
     def ambiguous_table(self) -> pa.Table:
-        """The ambiguous matches, for ``StateStore.matches.record_ambiguous``."""
+        """The ambiguous matches and duplicates in HubSpot, for
+        ``StateStore.matches.record_ambiguous``."""
         return self.con.sql(
             "SELECT external_id, rule, match_key, candidates, reason FROM "
-            f"{ADOPTION_TABLE} WHERE decision = 'ambiguous' ORDER BY external_id"
+            f"{ADOPTION_TABLE} WHERE decision IN ('ambiguous', 'duplicate') ORDER BY external_id"
         ).to_arrow_table()
 
     def desired_ids(self) -> pa.RecordBatchReader:
@@ -279,6 +288,9 @@ class ChangePlan:
             "records_updated": self.records_updated,
             "records_adopted": self.records_adopted,
             "records_ambiguous": self.records_ambiguous,
+            "records_duplicated_in_hubspot": self.records_duplicated,
+            "records_recreated": self.records_recreated,
+            "records_left_archived": self.records_left_archived,
             "fields_changed": self.fields_changed,
             "fields_cleared": self.fields_cleared,
             "duplicates": self.duplicates,
@@ -315,6 +327,16 @@ class ChangePlan:
         ]
         if self.fields_held:
             lines.append(f"- {self.held_line()}")
+        if self.records_recreated or self.records_left_archived:
+            lines.append(
+                f"- archived in HubSpot: {self.records_recreated} re-created, "
+                f"{self.records_left_archived} left alone (mapping `archived:`)"
+            )
+        if self.records_duplicated:
+            lines.append(
+                f"- records that another HubSpot record duplicates (reported, ours written): "
+                f"{self.records_duplicated} (`spokesync state ambiguous`)"
+            )
         if self.records_ambiguous:
             lines.append(
                 f"- ambiguous matches, not written until resolved: {self.records_ambiguous} "
@@ -417,7 +439,8 @@ SELECT d.external_id, d.property, coalesce(d.value, '') AS new_value, s.value AS
 FROM d LEFT JOIN s ON s.external_id = d.external_id AND s.property = d.property
 WHERE (s.as_of IS NULL OR s.as_of <= $as_of)
   AND d.external_id NOT IN (SELECT external_id FROM newer)
-  AND d.external_id NOT IN (SELECT external_id FROM adoption WHERE decision = 'ambiguous')
+  AND d.external_id NOT IN (SELECT external_id FROM adoption
+                            WHERE decision IN ('ambiguous', 'left_archived'))
   AND CASE
         WHEN d.owner = 'hubspot' THEN s.value IS NULL AND d.value IS NOT NULL
         WHEN d.value IS NULL THEN d.null_policy = 'clear' AND s.value IS NOT NULL

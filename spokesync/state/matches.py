@@ -8,7 +8,9 @@
   the external id and the values that really differ (hubspot-owned fields people filled stand).
 - ``match_ambiguous``: records the last plan could not adopt (several candidates, or one
   candidate wanted by several records); nothing is written for them until a person merges the
-  candidates in HubSpot or pins the record.
+  candidates in HubSpot or pins the record. Also records of ours that another, unowned
+  HubSpot record duplicates (``duplicate_in_hubspot``, e.g. a company HubSpot auto-created
+  from a contact's email domain): ours is written; the duplicate waits for a person's merge.
 - ``match_pins``: a person's decision, external id → HubSpot id (or "create a new record").
 """
 
@@ -45,8 +47,17 @@ DDL: tuple[str, ...] = (
         rule VARCHAR NOT NULL,      -- the rule that matched, e.g. "domain → domain (domain)"
         match_key VARCHAR,
         candidates VARCHAR[] NOT NULL,
-        reason VARCHAR NOT NULL,    -- 'several_candidates' | 'contested' | 'pin_claimed'
+        -- not written: 'several_candidates' | 'contested' | 'pin_claimed';
+        -- ours written, another HubSpot record looks the same: 'duplicate_in_hubspot'
+        reason VARCHAR NOT NULL,
         run_id VARCHAR,
+        seen_at TIMESTAMPTZ NOT NULL
+    )""",
+    # Our records a full refresh no longer found in HubSpot (archived/deleted there, not merged).
+    """CREATE TABLE IF NOT EXISTS portal_archived (
+        object_type VARCHAR NOT NULL,
+        external_id VARCHAR NOT NULL,
+        hubspot_id VARCHAR,
         seen_at TIMESTAMPTZ NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS match_pins (
@@ -309,9 +320,45 @@ class MatchStore:
                 )
             if promoted or merged:
                 rebuild_record_fingerprints(con, object_type)
+            con.execute(  # re-created records are not archived any more
+                "DELETE FROM portal_archived WHERE object_type = $ot AND external_id IN "
+                "(SELECT external_id FROM snapshot_record WHERE object_type = $ot)",
+                {"ot": object_type},
+            )
             con.execute("DROP TABLE promoted")
             con.execute("DROP TABLE shared")
         return int(promoted) + int(merged)
+
+    def record_archived(self, con: duckdb.DuckDBPyConnection, object_type: str) -> int:
+        """Inside a full refresh (temp table ``ids_before`` holds the records before it): our
+        records HubSpot no longer has, and no merge remapped, are remembered as archived;
+        records present again are forgotten. Returns how many went missing in this refresh."""
+        params = {"ot": object_type, "now": now()}
+        rows = con.execute(
+            "INSERT INTO portal_archived SELECT $ot, b.external_id, b.hubspot_id, $now "
+            "FROM ids_before b WHERE b.object_type = $ot "
+            "AND b.external_id NOT IN (SELECT external_id FROM snapshot_record "
+            "WHERE object_type = $ot) "
+            "AND b.external_id NOT IN (SELECT external_id FROM match_pins WHERE object_type = $ot) "
+            "AND b.external_id NOT IN (SELECT external_id FROM portal_archived "
+            "WHERE object_type = $ot) RETURNING 1",
+            params,
+        ).fetchall()
+        con.execute(
+            "DELETE FROM portal_archived WHERE object_type = $ot AND external_id IN "
+            "(SELECT external_id FROM snapshot_record WHERE object_type = $ot)",
+            {"ot": object_type},
+        )
+        return len(rows)
+
+    def archived(self, object_type: str) -> list[str]:
+        with self._c.connection() as con:
+            rows = con.execute(
+                "SELECT external_id FROM portal_archived WHERE object_type = $ot "
+                "ORDER BY external_id",
+                {"ot": object_type},
+            ).fetchall()
+        return [r[0] for r in rows]
 
     # ------------------------------------------------------------------ ambiguous matches
 

@@ -83,11 +83,17 @@ def run(
                 ],
             )
         )
-        if rows:
+        if any(a.reason != "duplicate_in_hubspot" for a in rows):
             print(
                 "\nNothing is written for these records. Merge the candidates in HubSpot (the "
                 "next sync adopts the survivor), or pin one: spokesync state pin OBJECT "
                 "EXTERNAL_ID HUBSPOT_ID (or --create)."
+            )
+        if any(a.reason == "duplicate_in_hubspot" for a in rows):
+            print(
+                "\nduplicate_in_hubspot: our record is synced; another HubSpot record looks the "
+                "same (e.g. auto-created from a contact's email domain). Merge it into ours in "
+                "HubSpot; spokesync never writes to it."
             )
         return 0
     if args.action == "pin":

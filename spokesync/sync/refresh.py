@@ -77,6 +77,7 @@ class RefreshReport:
     calls: int = 0
     unowned: int = 0
     merges_remapped: int = 0
+    archived: int = 0  # full refresh: our records HubSpot no longer has (archived there)
     restarts: int = 0  # incremental: queries restarted at the 10,000-result cap
     duration_s: float = 0.0
     cursor: dt.datetime | None = None
@@ -89,6 +90,7 @@ class RefreshReport:
                 "refresh_calls": self.calls,
                 "records_unowned": self.unowned,
                 "merges_remapped": self.merges_remapped,
+                "records_archived_in_hubspot": self.archived,
                 "refresh_restarts": self.restarts,
                 "refresh_duration_s": round(self.duration_s, 3),
             }
@@ -233,8 +235,10 @@ async def full_refresh(
     tracker = _MergeTracker(mapping)
     remapped = 0
 
+    missing = 0
+
     def store_records(records: Iterator[dict[str, Any]]) -> DriftReport:
-        nonlocal remapped
+        nonlocal remapped, missing
         with StateStore(settings.state_db, [mapping]) as store:
             with store.connection.connection() as con:  # who held which id before the read
                 con.execute(
@@ -252,6 +256,8 @@ async def full_refresh(
             )
             store.matches.replace_portal(collector)
             remapped = _remap_merges(store, mapping, tracker, "ids_before")
+            with store.connection.transaction() as con:
+                missing = store.matches.record_archived(con, mapping.object_type)
             # Records may have been deleted or re-created in HubSpot: re-check links.
             store.forget_associations(mapping.object_type)
             store.matches.promote(mapping.object_type, run_id)
@@ -263,6 +269,7 @@ async def full_refresh(
     return RefreshReport(
         drift=drift,
         mode="full",
+        archived=missing,
         calls=client.stats.calls - before,
         unowned=collector.unowned_records,
         merges_remapped=remapped,

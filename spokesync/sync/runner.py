@@ -127,6 +127,7 @@ class ObjectSyncSummary:
     plan_markdown: str
     records_adopted: int = 0
     records_ambiguous: int = 0
+    records_duplicated: int = 0  # ours, and another HubSpot record looks the same
     fields_by_property: dict[str, int] = field(default_factory=dict)
     planned_rows: int = 0
     push: PushReport | None = None
@@ -153,6 +154,7 @@ class ObjectSyncSummary:
             "records_new": self.records_new,
             "records_adopted": self.records_adopted,
             "records_ambiguous": self.records_ambiguous,
+            "records_duplicated_in_hubspot": self.records_duplicated,
             "fields_changed": self.fields_changed,
             "rejected_ids": self.rejected_ids,
             "duplicates": self.duplicates,
@@ -189,10 +191,11 @@ class ObjectSyncSummary:
             f"changed {self.records_changed:>7,} (new {self.records_new:,}, fields "
             f"{self.fields_changed:,})  {mode}"
         )
-        if self.records_adopted or self.records_ambiguous:
+        if self.records_adopted or self.records_ambiguous or self.records_duplicated:
             text += (
                 f"  adopted {self.records_adopted:,}, ambiguous {self.records_ambiguous:,} "
-                "(not written: `spokesync state ambiguous`)"
+                f"(not written), duplicated in HubSpot {self.records_duplicated:,} "
+                "(`spokesync state ambiguous`)"
             )
         if self.push is not None:
             p = self.push
@@ -286,6 +289,7 @@ async def sync_object(
             records_new=change_plan.records_new,
             records_adopted=change_plan.records_adopted,
             records_ambiguous=change_plan.records_ambiguous,
+            records_duplicated=change_plan.records_duplicated,
             fields_changed=change_plan.fields_changed,
             rejected_ids=change_plan.rejected_ids,
             duplicates=change_plan.duplicates,

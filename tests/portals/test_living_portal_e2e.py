@@ -103,3 +103,80 @@ def test_merge_in_hubspot_between_two_syncs_keeps_links_without_duplicates(
     calls = write_calls(sandbox, since_seq=seq)
     assert calls["companies /batch/upsert"] == 1  # the name, on ACC-000004
     assert "companies /batch/update" not in calls
+
+
+def test_company_auto_created_from_a_contact_domain_is_reported_not_synced(
+    settings: Settings, sandbox: SandboxProcess
+) -> None:
+    """HubSpot's "create and associate companies with contacts" made a second company for an
+    account's domain: ours stays the one synced, the other is reported for a merge."""
+    assert run_sync(settings, SyncOptions()).ok
+    ours = _find(sandbox, "companies", "spokesync_account_id", "ACC-000005")
+    extra = sandbox.edit_as_person(
+        "companies",
+        None,
+        {"name": "pineanalytics5.io", "domain": "pineanalytics5.io"},
+        source_type="AUTO_ASSOCIATE_BY_DOMAIN",
+    )["id"]
+    seq = last_seq(sandbox)
+    summary = run_sync(settings, SyncOptions())
+    assert summary.ok, summary.to_text()
+    companies = {o.object_type: o for o in summary.objects}["companies"]
+    assert (companies.records_duplicated, companies.records_new, companies.records_changed) == (
+        1,
+        0,
+        0,
+    )
+    with StateStore(settings.state_db) as store:
+        (dup,) = store.matches.ambiguous("companies")
+    assert (dup.external_id, dup.candidates, dup.reason) == (
+        "ACC-000005",
+        [str(extra)],
+        "duplicate_in_hubspot",
+    )
+    assert write_calls(sandbox, since_seq=seq) == {}
+    held = by_id(sandbox, "companies")
+    assert held[ours]["spokesync_account_id"] == "ACC-000005"
+    assert held[str(extra)].get("spokesync_account_id") is None
+
+
+def _archive(sandbox: SandboxProcess, object_type: str, hid: str) -> None:
+    import httpx
+
+    response = httpx.delete(
+        f"{sandbox.base_url}/crm/v3/objects/{object_type}/{hid}",
+        headers={"Authorization": f"Bearer {sandbox.token}"},
+        timeout=10,
+    )
+    assert response.status_code == 204, response.text
+
+
+@pytest.mark.parametrize("policy", ["recreate", "leave"])
+def test_record_archived_in_hubspot_recreated_or_left_alone(
+    settings: Settings, sandbox: SandboxProcess, tmp_path, policy: str
+) -> None:
+    from spokesync.sync.runner import DEFAULT_MAPPINGS_DIR
+
+    mapping = tmp_path / "companies.yaml"
+    text = (DEFAULT_MAPPINGS_DIR / "companies.yaml").read_text()
+    mapping.write_text(text if policy == "recreate" else text + "archived: leave\n")
+    options = SyncOptions(mapping_paths=[mapping])
+    assert run_sync(settings, options).ok
+    gone = _find(sandbox, "companies", "spokesync_account_id", "ACC-000007")
+    _archive(sandbox, "companies", gone)
+
+    seq = last_seq(sandbox)
+    summary = run_sync(settings, SyncOptions(mapping_paths=[mapping], refresh="full"))
+    assert summary.ok, summary.to_text()
+    (companies,) = summary.objects
+    assert companies.refresh is not None and companies.refresh.archived == 1
+    assert companies.refresh.drift.records_missing == 1  # counted in drift either way
+    ids = [p.get("spokesync_account_id") for p in by_id(sandbox, "companies").values()]
+    if policy == "recreate":
+        assert companies.records_new == 1
+        assert ids.count("ACC-000007") == 1
+        assert write_calls(sandbox, since_seq=seq) == {"companies /batch/upsert": 1}
+    else:
+        assert companies.records_new == 0
+        assert "ACC-000007" not in ids
+        assert write_calls(sandbox, since_seq=seq) == {}
