@@ -7,7 +7,7 @@ export SPOKESYNC_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 SANDBOX_PORT ?= 8765
 
-.PHONY: install demo test dev sandbox lint format bench clean
+.PHONY: install demo test dev sandbox lint format bench clean system-deps screenshots
 
 $(BIN)/spokesync: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 
 sandbox: install
 	$(BIN)/spokesync sandbox --port $(SANDBOX_PORT) --db $(SPOKESYNC_HOME)/sandbox.sqlite
+
+# Debian's chromium and postgresql for the live UI and deployment tests (root; CI runs it).
+system-deps:
+	bash scripts/ci-system-deps.sh
+
+# Re-take the README's UI screenshots (docs/img/) with the headless-Chromium test.
+screenshots: install
+	SPOKESYNC_UI_SCREENSHOTS=$(CURDIR)/docs/img $(BIN)/pytest tests/live/test_ui_browser.py -n 0 -q
 
 lint: install
 	$(BIN)/ruff check .

@@ -26,7 +26,7 @@ import dagster as dg
 from assets import partition_checks
 from pipelines.partitions import daily_partitions
 from resources.alerts import AlertsResource
-from resources.hubspot import HubSpotResource
+from resources.hubspot import HUBSPOT_POOL, HubSpotResource
 from spokesync import warehouse
 from spokesync.alerts import Alert
 from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
@@ -55,7 +55,7 @@ from spokesync.sync.runner import (
 )
 
 GROUP = "hubspot_sync"
-POOL = "hubspot_api"
+POOL = HUBSPOT_POOL
 PROPERTIES_KEY = dg.AssetKey("hubspot_properties")
 SHADOW_TAG = "spokesync/shadow"
 # Who answers for these assets in the UI (Dagster owners: an email or "team:<name>").

@@ -1,35 +1,47 @@
-"""Per-record baseline vs spokesync, side by side on the same data against the sandbox.
+"""Per-record baseline vs the real spokesync path, side by side on the same warehouse.
 
-    .venv/bin/python -m bench.bench_baseline --records 500 --rate-limit 190
+    .venv/bin/python -m bench.bench_baseline --accounts 2000 --rate-limit 190
 
-Baseline = what simple integrations do: one ``PATCH /objects/companies/{key}?idProperty=…``
-per record with every mapped field, and a ``POST`` create when the PATCH says 404. It gets the
-same rate limiter, retries and concurrency as spokesync, so the comparison is about calls.
-spokesync = deduplicated ``batch/upsert`` of the changed records, 100 per call.
+Both sides write the companies of a sample warehouse (``--accounts`` of them) to their own
+fresh sandbox process, three times: the first run (everything new), an unchanged rerun, and a
+run after 5% of the accounts changed their employee count in the warehouse.
 
-Each side runs twice on a fresh sandbox: the first run (everything new) and an unchanged
-rerun. For spokesync's rerun the field-level diff is done in memory against what the first
-run confirmed (the same comparison the DuckDB diff makes): nothing differs, nothing is sent.
+- **spokesync** is the real path a user runs: ``spokesync sync --mapping mappings/companies.yaml``
+  in its own process — desired state and the field-level diff in DuckDB against the state store,
+  deduplicated ``batch/upsert`` 100 records a call, write-through to the store. Its wall time
+  includes process start, reading HubSpot's pipelines/owners and checking properties.
+- **baseline** is what simple integrations do: one ``PATCH /objects/companies/{key}?idProperty=…``
+  per record with every mapped field (a ``POST`` create when the PATCH says 404), every run,
+  with the same rate limiter, retries and 4 requests in flight. It is given the desired records
+  (computed by the engine against an empty store), so its time is only its HTTP calls.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_push import SPECS, TimedSink, records
+import pyarrow.parquet as pq
+
+from bench.bench_sync import cli
 from bench.machine import describe
+from spokesync import warehouse
 from spokesync.changes import RecordChange
+from spokesync.diff import plan_changes
 from spokesync.hubspot.client import HubSpotClient
-from spokesync.hubspot.properties import ensure_properties
-from spokesync.hubspot.push import PushConfig, push_changes
+from spokesync.hubspot.properties import ensure_properties, specs_from_mapping
 from spokesync.hubspot.rate_limit import RateLimiter
+from spokesync.mapping.loader import load_mappings
 from spokesync.sandbox.launcher import SandboxProcess
+from spokesync.sync.runner import DEFAULT_MAPPINGS_DIR, latest_partition
 
 ID_PROPERTY = "spokesync_account_id"
+MAPPING = DEFAULT_MAPPINGS_DIR / "companies.yaml"
+RUNS = ("first", "rerun", "5% changed")
 
 
 async def baseline_run(client: HubSpotClient, changes: list[RecordChange], run: str) -> int:
@@ -63,75 +75,101 @@ async def baseline_run(client: HubSpotClient, changes: list[RecordChange], run: 
     return client.stats.calls - before
 
 
-def changed(changes: list[RecordChange], snapshot: dict[str, dict[str, str]]) -> list[RecordChange]:
-    """The in-memory field-level diff: per record only the properties that differ."""
-    out = []
-    for c in changes:
-        held = snapshot.get(c.external_id, {})
-        diff = {k: v for k, v in c.properties.items() if held.get(k) != v}
-        if diff:
-            out.append(RecordChange(c.object_type, c.external_id, None, diff, c.as_of))
+def desired_records(home: Path) -> list[RecordChange]:
+    """Every company as the mapping wants it (the engine's plan against an empty store)."""
+    (mapping,) = load_mappings([MAPPING])
+    as_of = latest_partition(home / "warehouse")
+    empty = home / "baseline-empty.duckdb"
+    empty.unlink(missing_ok=True)
+    with plan_changes(empty, home / "warehouse", mapping, as_of) as plan:
+        out = [
+            RecordChange(c.object_type, c.external_id, None, props, c.as_of)
+            for batch in plan.batches(1000)
+            for c in batch
+            if (props := {k: v for k, v in c.properties.items() if v != ""})
+        ]
+    empty.unlink(missing_ok=True)
     return out
 
 
-async def spokesync_run(
-    client: HubSpotClient, changes: list[RecordChange], sink: TimedSink, run: str
-) -> int:
-    todo = changed(changes, sink.confirmed)
-    report = await push_changes(
-        client,
-        object_type="companies",
-        id_property=ID_PROPERTY,
-        changes=[todo],
-        sink=sink,
-        run_id=run,
-        config=PushConfig(concurrency=4),
-    )
-    return report.calls
+def change_five_percent(home: Path) -> int:
+    """A new load of the accounts master where every 20th account has another head count."""
+    path = warehouse.master_path(home / "warehouse", "accounts")
+    frame = pq.read_table(path).to_pandas()
+    rows = frame.index[::20]
+    frame.loc[rows, "employee_count"] = frame.loc[rows, "employee_count"].fillna(0) + 1
+    frame.to_parquet(path, index=False)
+    return len(rows)
 
 
-async def both_runs(sandbox: SandboxProcess, rate_limit: int, data: list[RecordChange], side: str):
-    timings = []
-    sink = TimedSink()
-    async with HubSpotClient(
-        sandbox.base_url, sandbox.token, limiter=RateLimiter(rate_limit)
-    ) as client:
-        await ensure_properties(client, SPECS, "companies")
-        for run in ("first", "rerun"):
-            started = time.perf_counter()
-            if side == "baseline":
-                calls = await baseline_run(client, data, run)
-            else:
-                calls = await spokesync_run(client, data, sink, run)
-            timings.append((run, calls, time.perf_counter() - started))
-    exported = sandbox.export("companies")
-    assert len(exported) == len(data), f"{side}: {len(exported)} records for {len(data)} rows"
-    return timings
+def spokesync_side(home: Path, rate_limit: int) -> list[tuple[str, int, int, float]]:
+    """(run, write calls, all calls, wall s) for the three runs of ``spokesync sync``."""
+    env = {**os.environ, "SPOKESYNC_HOME": str(home), "SPOKESYNC_ENV": "test"}
+    env.pop("HUBSPOT_TOKEN", None)
+    out = []
+    with SandboxProcess(home / "spokesync.sqlite", rate_limit=rate_limit) as sandbox:
+        env["HUBSPOT_BASE_URL"] = sandbox.base_url
+        for run in RUNS:
+            if run == "5% changed":
+                change_five_percent(home)
+            before = sandbox.stats()
+            sync = cli(env, "sync", "--no-ingest", "--mapping", str(MAPPING),
+                       "--rate-limit", str(rate_limit))  # fmt: skip
+            after = sandbox.stats()
+            writes = sum(
+                1 for r in sandbox.requests(method="POST") if r["path"].endswith("/batch/upsert")
+            )
+            sandbox.clear_requests()
+            calls = after["requests_total"] - before["requests_total"]
+            out.append((run, writes, calls, sync.wall_s))
+    return out
+
+
+def baseline_side(home: Path, rate_limit: int) -> list[tuple[str, int, int, float]]:
+    (mapping,) = load_mappings([MAPPING])
+
+    async def go(sandbox: SandboxProcess) -> list[tuple[str, int, int, float]]:
+        out = []
+        async with HubSpotClient(
+            sandbox.base_url, sandbox.token, limiter=RateLimiter(rate_limit)
+        ) as client:
+            await ensure_properties(client, specs_from_mapping(mapping), "companies")
+            for run in RUNS:
+                if run == "5% changed":
+                    change_five_percent(home)
+                data = desired_records(home)
+                started = time.perf_counter()
+                calls = await baseline_run(client, data, run.replace(" ", "-"))
+                out.append((run, calls, calls, time.perf_counter() - started))
+        return out
+
+    with SandboxProcess(home / "baseline.sqlite", rate_limit=rate_limit) as sandbox:
+        return asyncio.run(go(sandbox))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=500)
+    parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--rate-limit", type=int, default=190, help="requests per 10 s")
     args = parser.parse_args()
-    data = records(args.records)
-    results = {}
-    for side in ("baseline", "spokesync"):
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            SandboxProcess(Path(tmp) / f"{side}.sqlite", rate_limit=args.rate_limit) as sandbox,
-        ):
-            results[side] = asyncio.run(both_runs(sandbox, args.rate_limit, data, side))
-            results[side + "_429"] = sandbox.stats()["rate_limited_total"]
-    print(f"machine: {describe()}")
-    print(
-        f"{args.records:,} company records × 4 mapped fields, sandbox limit {args.rate_limit}/10 s"
-    )
-    print(f"{'':10s} {'run':6s} {'calls':>7s} {'wall s':>8s}")
-    for side in ("baseline", "spokesync"):
-        for run, calls, wall in results[side]:
-            print(f"{side:10s} {run:6s} {calls:7d} {wall:8.2f}")
-        print(f"{side:10s} 429s   {results[side + '_429']:7d}")
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        env = {**os.environ, "SPOKESYNC_HOME": str(home), "SPOKESYNC_ENV": "test"}
+        cli(env, "sample-data", "--out", str(home / "landing"), "--days", "2",
+            "--accounts", str(args.accounts), "--seed", "7")  # fmt: skip
+        cli(env, "ingest", "--all", "--landing", str(home / "landing"))
+        accounts = warehouse.master_path(home / "warehouse", "accounts")
+        original = accounts.read_bytes()
+        ours = spokesync_side(home, args.rate_limit)
+        accounts.write_bytes(original)  # the baseline starts from the same warehouse
+        theirs = baseline_side(home, args.rate_limit)
+    print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"{args.accounts:,} companies (mappings/companies.yaml), sandbox limit "
+          f"{args.rate_limit}/10 s")  # fmt: skip
+    print(f"{'':10s} {'run':11s} {'write calls':>11s} {'all calls':>9s} {'wall s':>8s}")
+    for side, rows in (("baseline", theirs), ("spokesync", ours)):
+        for run, writes, calls, wall in rows:
+            print(f"{side:10s} {run:11s} {writes:11d} {calls:9d} {wall:8.2f}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
+from assets.adoption import ADOPTION_ASSETS, ADOPTION_JOBS  # noqa: E402
 from assets.ingestion import INGESTION_ASSETS, INGESTION_CHECKS  # noqa: E402
 from assets.sync import SYNC_ASSETS  # noqa: E402
 from pipelines.alerts import SENSORS as ALERT_SENSORS  # noqa: E402
@@ -23,16 +24,18 @@ from pipelines.ingestion_jobs import SENSORS as INGESTION_SENSORS  # noqa: E402
 from pipelines.sync_jobs import JOBS as SYNC_JOBS  # noqa: E402
 from pipelines.sync_jobs import SCHEDULES as SYNC_SCHEDULES  # noqa: E402
 from pipelines.sync_jobs import SENSORS as SYNC_SENSORS  # noqa: E402
+from pipelines.webhook_jobs import JOBS as WEBHOOK_JOBS  # noqa: E402
+from pipelines.webhook_jobs import SENSORS as WEBHOOK_SENSORS  # noqa: E402
 from resources.alerts import AlertsResource  # noqa: E402
 from resources.hubspot import HubSpotResource  # noqa: E402
 from resources.warehouse import WarehouseResource  # noqa: E402
 from spokesync.settings import GENERIC_TOKEN, token_variable  # noqa: E402
 
-ASSETS = [*INGESTION_ASSETS, *SYNC_ASSETS]
+ASSETS = [*INGESTION_ASSETS, *SYNC_ASSETS, *ADOPTION_ASSETS]
 ASSET_CHECKS = [*INGESTION_CHECKS]
-JOBS = [*INGESTION_JOBS, *SYNC_JOBS, *EXPLAIN_JOBS]
+JOBS = [*INGESTION_JOBS, *SYNC_JOBS, *WEBHOOK_JOBS, *ADOPTION_JOBS, *EXPLAIN_JOBS]
 SCHEDULES = [*INGESTION_SCHEDULES, *SYNC_SCHEDULES]
-SENSORS = [*INGESTION_SENSORS, *SYNC_SENSORS, *ALERT_SENSORS]
+SENSORS = [*INGESTION_SENSORS, *SYNC_SENSORS, *ALERT_SENSORS, *WEBHOOK_SENSORS]
 # The token is an EnvVar reference (resolved in the run process, never shown). Which variable:
 # the environment's own HUBSPOT_ACCESS_TOKEN_<ENV>, else (dev/test only) the generic one, which
 # Settings sends to a loopback sandbox only; without either, the sandbox's development token.

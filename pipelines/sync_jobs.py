@@ -5,7 +5,10 @@
 - ``hubspot_push_job``: only the sync assets (desired → diff → push), e.g. after a mapping change.
 - ``hubspot_shadow_job``: the same with writes off (tag ``spokesync/shadow``): the plan only.
 - ``hubspot_refresh_job``: read HubSpot back into the snapshot and report drift.
-- ``nightly_sync_schedule``: yesterday's partition of ``sync_job`` at 02:00 UTC.
+- ``nightly_sync_schedule``: yesterday's partition of ``sync_job`` at 02:00 UTC (each push
+  first reads what people changed in HubSpot since the last run: an incremental refresh).
+- ``weekly_full_refresh_schedule``: ``hubspot_refresh_job`` on Sundays at 04:00 UTC, to
+  reconcile what the incremental refresh cannot see (records deleted in HubSpot).
 - ``new_partition_sync_sensor``: when a day's files land, runs that day's ingestion of the
   sources that landed plus the sync, once per day and set of sources.
 """
@@ -111,7 +114,16 @@ def new_partition_sync_sensor(
     return dg.SensorResult(run_requests=requests, cursor=cursor)
 
 
+weekly_full_refresh_schedule = dg.ScheduleDefinition(
+    name="weekly_full_refresh_schedule",
+    job=hubspot_refresh_job,
+    cron_schedule="0 4 * * 0",
+    execution_timezone="UTC",
+    description="Sundays 04:00 UTC: full refresh of the snapshot (reconciliation: deletions, "
+    "anything the nightly incremental refresh missed).",
+)
+
 JOBS = [sync_job, hubspot_push_job, hubspot_shadow_job, hubspot_refresh_job]
-SCHEDULES = [nightly_sync_schedule]
+SCHEDULES = [nightly_sync_schedule, weekly_full_refresh_schedule]
 SENSORS = [new_partition_sync_sensor]
 __all__ = ["DAILY_INGESTION_ASSETS", "JOBS", "SCHEDULES", "SENSORS"]

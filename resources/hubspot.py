@@ -7,6 +7,7 @@ environment variables the CLI reads (:class:`spokesync.settings.Settings`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +17,12 @@ from spokesync.hubspot.push import PushConfig
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings
 from spokesync.sync.runner import SyncOptions
+
+# The Dagster pool of this code location's portal: every step that spends the portal's HubSpot
+# budget or writes its state store runs in it (limit 1). One pool per portal, so two portals
+# never wait for each other: set SPOKESYNC_HUBSPOT_POOL=hubspot_api_<portal> in each portal's
+# code server (docs/deployment.md). Read when the definitions load.
+HUBSPOT_POOL = os.environ.get("SPOKESYNC_HUBSPOT_POOL") or "hubspot_api"
 
 
 class HubSpotResource(dg.ConfigurableResource):

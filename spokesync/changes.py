@@ -13,7 +13,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-ChangeKind = Literal["create", "update"]
+# "adopt": a record new to spokesync that matched an existing HubSpot record (``hubspot_id``):
+# written by ``batch/update`` on that id, stamping the external id (see spokesync.adoption).
+ChangeKind = Literal["create", "update", "adopt"]
 
 
 @dataclass(frozen=True, slots=True)

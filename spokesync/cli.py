@@ -18,8 +18,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("spokesync.sandbox.command", "serve the local HubSpot CRM API sandbox"),
     "sync": ("spokesync.sync.command", "build desired state, diff and push to HubSpot"),
     "hubspot": ("spokesync.hubspot.command", "HubSpot portal utilities (ensure-properties, …)"),
+    "adopt": (
+        "spokesync.sync.adopt",
+        "adopt --dry-run: what the first sync into a portal would adopt, create, leave alone",
+    ),
     "state": ("spokesync.state.command", "inspect and replay the state store (dead letters, …)"),
     "explain": ("spokesync.explain", "why a record holds its values and what a sync would send"),
+    "webhooks": (
+        "spokesync.webhooks.command",
+        "receive HubSpot webhooks (v3-signed) into an inbox",
+    ),
 }
 
 

@@ -125,6 +125,9 @@ def _locate_error(
         (f"associations[{i}].column", quote_identifier(a.column))
         for i, a in enumerate(mapping.associations)
     ]
+    probes += [
+        (f"match[{i}] ({r.property})", r.source_sql) for i, r in enumerate(mapping.match_rules)
+    ]
     for where, expr in probes:
         sql = f"SELECT {expr} FROM ({src}) AS src"
         try:
@@ -183,6 +186,11 @@ def build_desired(
     ]
     non_finite = _non_finite_sql(mapping, raw[1:], types[1:])
     cols += [f"{non_finite} AS {NON_FINITE}"] if non_finite else []
+    # Adoption's match keys (raw; spokesync.adoption normalises them in SQL).
+    cols += [
+        f"CAST({r.source_sql} AS VARCHAR) AS {quote_identifier('__match_' + str(i))}"
+        for i, r in enumerate(mapping.match_rules)
+    ]
     order = [f"{quote_identifier(mapping.as_of_column)} AS __order"] if mapping.as_of_column else []
     where = f"WHERE ({rollout.predicate})" if rollout and rollout.predicate else ""
     create = (
@@ -206,6 +214,14 @@ def build_desired(
         keep.append(f"{NON_FINITE} IS NULL")
         row = con.execute(f"SELECT count(*) FROM desired_raw WHERE {NON_FINITE} IS NOT NULL")
         stats.rejected_non_finite = int(row.fetchall()[0][0])
+    chosen = rollout is not None and rollout.external_ids is not None
+    if chosen:
+        assert rollout is not None and rollout.external_ids is not None
+        ids = pa.table({"id": pa.array(sorted(rollout.external_ids), pa.string())})
+        con.register("rollout_ids_in", ids)
+        con.execute("CREATE OR REPLACE TEMP TABLE rollout_ids AS SELECT * FROM rollout_ids_in")
+        con.unregister("rollout_ids_in")
+        keep.append(f"{ID_COLUMN} IN (SELECT id FROM rollout_ids)")
     dedupe = ""
     rank: str | None = None
     if stats.duplicates:
@@ -224,7 +240,7 @@ def build_desired(
     internal = (["__order"] if mapping.as_of_column else []) + ([NON_FINITE] if non_finite else [])
     _rejected_table(con, mapping, internal, rank)
     exclude = f" EXCLUDE ({', '.join(internal)})" if internal else ""
-    if stats.rejected_ids or stats.duplicates or percent or exclude:
+    if stats.rejected_ids or stats.duplicates or percent or chosen or exclude:
         con.execute(
             f"CREATE OR REPLACE TABLE {DESIRED_TABLE} AS SELECT *{exclude} FROM desired_raw "
             f"WHERE {' AND '.join(keep)} {dedupe}"

@@ -13,7 +13,10 @@ Rules, per (record, property):
 - no desired value: ``skip`` never sends; ``clear`` sends ``""`` only if HubSpot holds a value;
 - hubspot-owned: send only when HubSpot's value is empty/absent (people's edits stand);
 - as-of guard: never replace a snapshot value whose ``as_of`` is newer than the plan's;
-- a record absent from the snapshot is new (``kind="create"``) and gets all its values.
+- a record absent from the snapshot is first matched to an unowned HubSpot record
+  (:mod:`spokesync.adoption`): one candidate → ``kind="adopt"``, diffed against that record's
+  values (the external id is among the changes); several → left out of the plan (listed as
+  ambiguous); none → new (``kind="create"``) with all its values.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import duckdb
 import pyarrow as pa
 
 from spokesync import warehouse
+from spokesync.adoption import ADOPTION_TABLE, plan_adoption
 from spokesync.changes import RecordChange
 from spokesync.desired import (
     DESIRED_TABLE,
@@ -88,13 +92,29 @@ class ChangePlan:
         row = con.execute(
             f"SELECT count(DISTINCT {ID_COLUMN}), "
             f"count(DISTINCT {ID_COLUMN}) FILTER (WHERE kind = 'create'), count(*), "
-            f"count(*) FILTER (WHERE new_value = '') FROM {PLAN_TABLE}"
+            f"count(*) FILTER (WHERE new_value = ''), "
+            f"count(DISTINCT {ID_COLUMN}) FILTER (WHERE kind = 'adopt') FROM {PLAN_TABLE}"
         ).fetchall()[0]
         assert row is not None
-        self.records_changed, self.records_new, self.fields_changed, self.fields_cleared = (
-            int(v) for v in row
-        )
-        self.records_updated = self.records_changed - self.records_new
+        (
+            self.records_changed,
+            self.records_new,
+            self.fields_changed,
+            self.fields_cleared,
+            self.records_adopted,
+        ) = (int(v) for v in row)
+        self.records_updated = self.records_changed - self.records_new - self.records_adopted
+        (
+            self.records_ambiguous,
+            self.records_duplicated,
+            self.records_recreated,
+            self.records_left_archived,
+        ) = con.execute(
+            f"SELECT count(*) FILTER (WHERE decision = 'ambiguous'), "
+            f"count(*) FILTER (WHERE decision = 'duplicate'), "
+            f"count(*) FILTER (WHERE decision = 'recreate'), "
+            f"count(*) FILTER (WHERE decision = 'left_archived') FROM {ADOPTION_TABLE}"
+        ).fetchall()[0]
         # records the fingerprint pre-filter could not rule out (compared field by field)
         self.records_compared = 0
         self.rules = RuleStats()  # forward-only moves blocked, fields withheld (plan_rules)
@@ -180,8 +200,25 @@ class ChangePlan:
             hubspot_id=hid,
             properties=props,
             as_of=self.as_of,
-            kind="create" if kind == "create" else "update",
+            kind=kind if kind in ("create", "adopt") else "update",  # type: ignore[arg-type]
         )
+
+    def adoption_rows(self, decision: str | None = None) -> list[tuple[object, ...]]:
+        """(external_id, hubspot_id, decision, rule, match_key, candidates, reason) of the
+        records new to the snapshot that matched a HubSpot record (or were pinned)."""
+        return self.con.execute(
+            "SELECT external_id, hubspot_id, decision, rule, match_key, candidates, reason "
+            f"FROM {ADOPTION_TABLE} WHERE $d IS NULL OR decision = $d ORDER BY external_id",
+            {"d": decision},
+        ).fetchall()
+
+    def ambiguous_table(self) -> pa.Table:
+        """The ambiguous matches and duplicates in HubSpot, for
+        ``StateStore.matches.record_ambiguous``."""
+        return self.con.sql(
+            "SELECT external_id, rule, match_key, candidates, reason FROM "
+            f"{ADOPTION_TABLE} WHERE decision IN ('ambiguous', 'duplicate') ORDER BY external_id"
+        ).to_arrow_table()
 
     def desired_ids(self) -> pa.RecordBatchReader:
         """The external ids of every desired record (for ``StateStore.mark_verified``)."""
@@ -249,6 +286,11 @@ class ChangePlan:
             "records_changed": self.records_changed,
             "records_new": self.records_new,
             "records_updated": self.records_updated,
+            "records_adopted": self.records_adopted,
+            "records_ambiguous": self.records_ambiguous,
+            "records_duplicated_in_hubspot": self.records_duplicated,
+            "records_recreated": self.records_recreated,
+            "records_left_archived": self.records_left_archived,
             "fields_changed": self.fields_changed,
             "fields_cleared": self.fields_cleared,
             "duplicates": self.duplicates,
@@ -277,13 +319,29 @@ class ChangePlan:
             f"- records desired: {self.records_desired}"
             + (f" (rollout: {m['rollout']})" if self.rollout else ""),
             f"- records to write: {self.records_changed} ({self.records_new} new, "
-            f"{self.records_updated} updated)",
+            + (f"{self.records_adopted} adopted, " if self.records_adopted else "")
+            + f"{self.records_updated} updated)",
             f"- fields to write: {self.fields_changed} ({self.fields_cleared} cleared)",
             f"- duplicate ids dropped: {self.duplicates}; rows without id rejected: "
             f"{self.rejected_ids}",
         ]
         if self.fields_held:
             lines.append(f"- {self.held_line()}")
+        if self.records_recreated or self.records_left_archived:
+            lines.append(
+                f"- archived in HubSpot: {self.records_recreated} re-created, "
+                f"{self.records_left_archived} left alone (mapping `archived:`)"
+            )
+        if self.records_duplicated:
+            lines.append(
+                f"- records that another HubSpot record duplicates (reported, ours written): "
+                f"{self.records_duplicated} (`spokesync state ambiguous`)"
+            )
+        if self.records_ambiguous:
+            lines.append(
+                f"- ambiguous matches, not written until resolved: {self.records_ambiguous} "
+                "(`spokesync state ambiguous`)"
+            )
         if self.desired.duplicate_samples:
             lines.append(f"- duplicate ids (first): {', '.join(self.desired.duplicate_samples)}")
         per_prop = self.fields_changed_by_property()
@@ -361,9 +419,16 @@ WITH cd AS (SELECT * FROM desired SEMI JOIN candidates USING (external_id)),
 d AS (
 {desired_long}
 ),
+adopted AS (SELECT external_id, hubspot_id FROM adoption WHERE decision = 'adopt'),
 s AS (
     SELECT external_id, property, value, as_of FROM st.snapshot
     WHERE object_type = $ot AND external_id IN (SELECT external_id FROM candidates)
+    UNION ALL  -- an adopted record is compared with the HubSpot record it adopts
+    SELECT a.external_id, u.property, u.value, NULL FROM adopted a
+    JOIN st.portal_unowned u ON u.object_type = $ot AND u.hubspot_id = a.hubspot_id
+    UNION ALL
+    SELECT a.external_id, x.property, x.value, NULL FROM adopted a
+    JOIN st.snapshot x ON x.object_type = $ot AND x.hubspot_id = a.hubspot_id
 ),
 newer AS (  -- records a run for a later day confirmed whole: an older day never touches them
     SELECT external_id FROM st.record_verified
@@ -374,6 +439,8 @@ SELECT d.external_id, d.property, coalesce(d.value, '') AS new_value, s.value AS
 FROM d LEFT JOIN s ON s.external_id = d.external_id AND s.property = d.property
 WHERE (s.as_of IS NULL OR s.as_of <= $as_of)
   AND d.external_id NOT IN (SELECT external_id FROM newer)
+  AND d.external_id NOT IN (SELECT external_id FROM adoption
+                            WHERE decision IN ('ambiguous', 'left_archived'))
   AND CASE
         WHEN d.owner = 'hubspot' THEN s.value IS NULL AND d.value IS NOT NULL
         WHEN d.value IS NULL THEN d.null_policy = 'clear' AND s.value IS NOT NULL
@@ -410,10 +477,14 @@ WHERE (s.as_of > $as_of OR n.external_id IS NOT NULL)
 
 PLAN_SQL = """
 CREATE OR REPLACE TABLE plan AS
-SELECT c.external_id, k.hubspot_id, c.property, c.old_value, c.new_value,
-       CASE WHEN k.external_id IS NULL THEN 'create' ELSE 'update' END AS kind,
+SELECT c.external_id, coalesce(k.hubspot_id, a.hubspot_id) AS hubspot_id, c.property,
+       c.old_value, c.new_value,
+       CASE WHEN k.external_id IS NOT NULL THEN 'update'
+            WHEN a.external_id IS NOT NULL THEN 'adopt' ELSE 'create' END AS kind,
        CAST($as_of AS DATE) AS as_of
 FROM changed c LEFT JOIN snap_fp k ON k.external_id = c.external_id
+LEFT JOIN (SELECT external_id, hubspot_id FROM adoption WHERE decision = 'adopt') a
+    ON a.external_id = c.external_id
 ORDER BY c.external_id, c.property
 """
 
@@ -502,6 +573,7 @@ def plan_changes(
                     {"ot": mapping.object_type},
                 )
                 con.execute("CREATE OR REPLACE TABLE candidates AS SELECT external_id FROM desired")
+            plan_adoption(con, mapping)
             desired_long = desired_long_sql(mapping, table="cd")
             con.execute(DIFF_SQL.format(desired_long=desired_long), params)
             held = con.execute(HELD_SQL.format(desired_long=desired_long), params).fetchall()[0]

@@ -1,9 +1,11 @@
 """Rollout filter: write only a segment of a mapping's records during a controlled cutover.
 
-Two ways to pick the segment, combinable (a record must pass both):
+Three ways to pick the segment, combinable (a record must pass both):
 
 - ``predicate``: a SQL boolean expression over the mapping's source columns
   (e.g. ``country = 'DE'``), trusted configuration like the mapping SQL itself;
+- ``external_ids``: exactly these records (a webhook-triggered run pushes only the records
+  HubSpot told us about);
 - ``percent``: a stable hash percentage of external ids. The bucket of an id is
   DuckDB's ``md5_number_lower(id)`` modulo 10,000, so the same ids are chosen every run and raising
   the percentage only adds ids.
@@ -29,6 +31,7 @@ class Rollout:
 
     predicate: str | None = None
     percent: float | None = None
+    external_ids: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.percent is not None and not 0 <= self.percent <= 100:
@@ -57,4 +60,6 @@ class Rollout:
             parts.append(f"where {self.predicate}")
         if self.percent is not None:
             parts.append(f"{self.percent:g}% of ids")
+        if self.external_ids is not None:
+            parts.append(f"{len(self.external_ids):,} chosen records")
         return " and ".join(parts) or "all records"

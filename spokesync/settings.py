@@ -70,6 +70,11 @@ class Settings(BaseModel):
         """One DuckDB state store per environment (snapshot, sync log, dead letters, plans)."""
         return self.home / "state" / f"{self.env}.duckdb"
 
+    @property
+    def webhook_inbox(self) -> Path:
+        """Accepted HubSpot webhook events (SQLite; see :mod:`spokesync.webhooks.inbox`)."""
+        return self.home / "webhooks" / f"{self.env}.sqlite"
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
         """Per environment: base URL ``HUBSPOT_BASE_URL_<ENV>`` (else ``HUBSPOT_BASE_URL``,

@@ -366,6 +366,29 @@ class HubSpotClient:
         )
         return BatchResponse.from_response(response)
 
+    async def batch_update(
+        self,
+        object_type: str,
+        inputs: list[dict[str, Any]],
+        *,
+        request_id: str,
+        on_attempt: OnAttempt | None = None,
+    ) -> BatchResponse:
+        """``POST …/{type}/batch/update`` by HubSpot record id (≤ 100 inputs ``{"id",
+        "properties"}``). Used only to adopt an existing record: setting the same values again
+        is harmless, so a retry is safe."""
+        if len(inputs) > 100:
+            raise ValueError(f"batch/update takes at most 100 inputs, got {len(inputs)}")
+        response = await self.request(
+            "POST",
+            self.objects_path(object_type, "/batch/update"),
+            json={"inputs": inputs},
+            request_id=request_id,
+            write=True,
+            on_attempt=on_attempt,
+        )
+        return BatchResponse.from_response(response)
+
     async def batch_read(
         self,
         object_type: str,

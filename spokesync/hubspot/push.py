@@ -6,7 +6,10 @@ What it guarantees (see docs/push.md):
   later wins) and packed 100 to a batch, densely across the incoming chunks; a partial batch is
   sent only at the end of the stream.
 - **Idempotent.** Only ``batch/upsert`` by the mapping's unique id property (``email`` for
-  contacts); a retry of a batch that may have committed cannot duplicate a record.
+  contacts); a retry of a batch that may have committed cannot duplicate a record. Adopted
+  records (``kind="adopt"``: an existing HubSpot record that matched, see
+  :mod:`spokesync.adoption`) go by ``batch/update`` on their HubSpot id, stamping the external
+  id with the other changed values in the same call; they are batched apart from upserts.
 - **Matched back by key, never by position.** Every input carries an ``objectWriteTraceId`` (a
   stable hash of object type + key), so a bad record yields a 207 with its own error; results are
   matched by trace id, by the (lowercased) id-property value or by HubSpot id.
@@ -81,6 +84,7 @@ class PushReport:
     records_ok: int = 0
     records_created: int = 0
     records_updated: int = 0
+    records_adopted: int = 0  # of records_updated: existing HubSpot records we adopted
     records_dead_lettered: int = 0
     calls: int = 0
     write_calls: int = 0
@@ -133,7 +137,17 @@ class _Item:
     attempts: int = 0
     sends: int = 0
 
+    @property
+    def adopt(self) -> bool:
+        return self.change.kind == "adopt" and self.change.hubspot_id is not None
+
     def payload(self, id_property: str) -> dict[str, Any]:
+        if self.adopt:
+            return {
+                "id": self.change.hubspot_id,
+                "properties": dict(self.properties),
+                "objectWriteTraceId": self.trace,
+            }
         return {
             "id": self.key,
             "idProperty": id_property,
@@ -152,7 +166,9 @@ def _merge(existing: _Item | None, change: RecordChange, key: str, trace: str) -
         hubspot_id=change.hubspot_id or existing.change.hubspot_id,
         properties=existing.properties,
         as_of=change.as_of,
-        kind="create" if "create" in (existing.change.kind, change.kind) else "update",
+        kind="create"
+        if "create" in (existing.change.kind, change.kind)
+        else ("adopt" if "adopt" in (existing.change.kind, change.kind) else "update"),
     )
     return existing
 
@@ -247,7 +263,9 @@ class _Push:
             return
         self.report.records_sent += len(items)
         size = self.config.batch_size
-        batches = [items[i : i + size] for i in range(0, len(items), size)]
+        batches = []
+        for group in ([i for i in items if not i.adopt], [i for i in items if i.adopt]):
+            batches += [group[i : i + size] for i in range(0, len(group), size)]
         try:
             async with asyncio.TaskGroup() as group:
                 for batch in batches:
@@ -278,8 +296,9 @@ class _Push:
         attempts: list[AttemptLog] = []
         for item in items:
             item.sends += 1
+        send = self.client.batch_update if items[0].adopt else self.client.batch_upsert
         try:
-            response = await self.client.batch_upsert(
+            response = await send(
                 self.object_type,
                 [item.payload(self.id_property) for item in items],
                 request_id=request_id,
@@ -354,6 +373,7 @@ class _Push:
         if writes:
             self.sink.record_confirmed(writes, self.run_id)
         created = sum(w.created for w in writes)
+        self.report.records_adopted += sum(1 for item, _ in confirmed.values() if item.adopt)
         self.report.records_ok += len(writes)
         self.report.records_created += created
         self.report.records_updated += len(writes) - created

@@ -16,6 +16,7 @@ from spokesync.ingest.engine import (
     ingest_partition,
     landed_partitions,
 )
+from spokesync.progress import Progress
 from spokesync.settings import Settings
 
 
@@ -46,22 +47,36 @@ def ingest_new(
     day: str | None = None,
     force: bool = False,
     run_id: str | None = None,
+    show_progress: bool = False,
 ) -> Iterator[str]:
     """Ingest what changed in the landing folder (or ``day`` / everything with ``force``),
     yielding one printable line per partition; a partition that cannot be read yields a
-    FAILED line naming the file and leaves the warehouse untouched. Raises
+    FAILED line naming the file and leaves the warehouse untouched. ``show_progress``: rows/s,
+    partitions done and time left on stderr (live on a terminal; one line at the end otherwise). Raises
     :class:`IngestFailed` at the end if any partition failed."""
     landing, warehouse = settings.landing, settings.warehouse_dir
     run_id = run_id or f"cli-{uuid.uuid4().hex[:12]}"
     failed = []
+    work: list[tuple[str, str | None]] = []
     for source in sources or SOURCES:
         if source in MASTER_SOURCES:
             targets: list[str | None] = [None]
         else:
             targets = [day] if day else list(landed_partitions(source, landing))
-        for target in targets:
-            if not force and ledger.is_up_to_date(source, landing, warehouse, target):
-                continue
+        work += [
+            (source, t)
+            for t in targets
+            if force or not ledger.is_up_to_date(source, landing, warehouse, t)
+        ]
+    progress = Progress(
+        "ingest",
+        unit="rows",
+        total_batches=len(work),
+        batch_unit="partitions",
+        enabled=show_progress and bool(work),
+    )
+    with progress:
+        for source, target in work:
             try:
                 if target is None:
                     report = ingest_master(source, landing, warehouse, run_id)
@@ -69,10 +84,14 @@ def ingest_new(
                     report = ingest_partition(source, target, landing, warehouse, run_id)
             except IngestError as e:
                 failed.append(f"{source} {target or 'master'}")
+                progress.clear()
                 yield f"{source:<16} {target or 'master':<11} FAILED: {e}"
+                progress.advance(0, batches=1)
                 continue
             ledger.record(source, landing, warehouse, target)
+            progress.clear()
             yield _line(report)
+            progress.advance(report.rows_read, batches=1)
     if failed:
         raise IngestFailed(f"{len(failed)} partition(s) failed: {', '.join(failed)}")
 
@@ -86,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
     force = args.force or args.all or args.date is not None
     print(HEADER)
     try:
-        for line in ingest_new(settings, args.source, args.date, force, args.run_id):
+        for line in ingest_new(
+            settings, args.source, args.date, force, args.run_id, show_progress=True
+        ):
             print(line)
     except IngestFailed as e:
         print(e)

@@ -6,6 +6,7 @@
     spokesync state runs [--limit N]
     spokesync state snapshot
     spokesync state rejected [--object T] [--run RUN_ID] [--limit N]
+    spokesync state ambiguous | pin | unpin | pins | cursors   (see matches_command)
 
 Emails in external ids are masked in the output.
 """
@@ -21,6 +22,7 @@ from typing import Any
 import duckdb
 
 from spokesync.settings import Settings
+from spokesync.state import matches_command
 from spokesync.state.store import StateStore, StateStoreBusy
 
 
@@ -65,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=20)
 
     sub.add_parser("snapshot", help="snapshot size per object type and origin")
+    matches_command.add_parsers(sub)
 
     p = sub.add_parser(
         "rejected", help="records a sync dropped before planning (empty id, inf/NaN, duplicate id)"
@@ -176,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
             return 0
+        if args.action in matches_command.ACTIONS:
+            return matches_command.run(args, store, _table)
         if args.action == "plan":
             rows = store.planned_changes(args.run, args.object, args.limit)
             print(

@@ -48,20 +48,14 @@ class HistoryEntry:
     recorded_at: dt.datetime
 
 
-def record(
-    con: duckdb.DuckDBPyConnection, object_type: str, run_id: str, rng: dict[str, object]
-) -> None:
-    """Append the rows of the ``confirmed`` table (unique per record and property), with the
-    old values from the snapshot (call inside the write-through transaction, before the snapshot is replaced).
-    ``rng`` holds ``ot``, ``lo`` and ``hi``: the external-id range of the batch."""
+def record(con: duckdb.DuckDBPyConnection, object_type: str, run_id: str) -> None:
+    """Append the rows of the write-through's ``confirmed`` table (unique per record and
+    property, with ``old_value`` read from the snapshot before it is replaced); call inside
+    the write-through transaction."""
     con.execute(
-        "INSERT INTO value_history SELECT $ot, c.external_id, c.hubspot_id, c.property, "
-        "s.value, c.value, $run, c.as_of, c.correlation_id, c.event_id, $now "
-        "FROM confirmed c LEFT JOIN ("
-        "  SELECT external_id, property, value FROM snapshot WHERE object_type = $ot "
-        "  AND external_id >= $lo AND external_id <= $hi"
-        ") s ON s.external_id = c.external_id AND s.property = c.property",
-        {**rng, "run": run_id, "now": now()},
+        "INSERT INTO value_history SELECT $ot, external_id, hubspot_id, property, old_value, "
+        "value, $run, as_of, correlation_id, event_id, $now FROM confirmed",
+        {"ot": object_type, "run": run_id, "now": now()},
     )
 
 

@@ -13,9 +13,11 @@ import duckdb
 
 from spokesync.state import (
     associations,
+    cursors,
     dead_letters,
     events,
     history,
+    matches,
     rejected,
     runs,
     snapshot,
@@ -24,7 +26,18 @@ from spokesync.state import (
 
 SCHEMA_VERSION = 3
 
-MODULES = (snapshot, history, dead_letters, runs, associations, rejected, task_ledger, events)
+MODULES = (
+    snapshot,
+    history,
+    dead_letters,
+    runs,
+    associations,
+    rejected,
+    matches,
+    cursors,
+    task_ledger,
+    events,
+)
 
 DDL: tuple[str, ...] = tuple(stmt for module in MODULES for stmt in module.DDL)
 

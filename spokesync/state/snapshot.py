@@ -10,6 +10,7 @@ warehouse, for the as-of guard.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -206,15 +207,47 @@ def _canonical_value_sql(
     by_form: dict[str, list[str]] = {}
     for prop in sorted(properties):
         by_form.setdefault((forms or {}).get(prop, "string"), []).append(prop)
+
+    def one(form: str) -> str:
+        # try(): a value SQL cannot read (e.g. "" for a date, a clear) becomes NULL here and
+        # is settled by the Python rules afterwards (see ``write_confirmed``).
+        return f"try({sql_canonical(form, 'c.raw', 'VARCHAR')})"
+
     if len(by_form) <= 1:
         (form,) = by_form or {"string": []}
-        return sql_canonical(form, "raw", "VARCHAR"), {}
+        return one(form), {}
     params = {f"form_{n}": props for n, props in enumerate(by_form.values())}
     whens = " ".join(
-        f"WHEN list_contains($form_{n}, property) THEN {sql_canonical(form, 'raw', 'VARCHAR')}"
+        f"WHEN list_contains($form_{n}, c.property) THEN {one(form)}"
         for n, form in enumerate(by_form)
     )
     return f"CASE {whens} END", params
+
+
+def _settle_unread_values(con: duckdb.DuckDBPyConnection, forms: Mapping[str, str] | None) -> None:
+    """Values the SQL rules left NULL though they hold text: canonicalise them in Python, the
+    reference (Python and SQL agree wherever SQL gives a value; SQL gives up on some inputs
+    Python reads, such as epoch milliseconds for a datetime)."""
+    rows = con.execute(
+        "SELECT DISTINCT property, raw FROM confirmed WHERE value IS NULL AND trim(raw) <> ''"
+    ).fetchall()
+    if not rows:
+        return
+    fixed = pa.table(
+        {
+            "property": pa.array([p for p, _ in rows], pa.string()),
+            "raw": pa.array([r for _, r in rows], pa.string()),
+            "value": pa.array(
+                [canonical((forms or {}).get(p, "string"), r) for p, r in rows], pa.string()
+            ),
+        }
+    )
+    con.register("settled", fixed)
+    con.execute(
+        "UPDATE confirmed SET value = f.value FROM settled f WHERE f.property = "
+        "confirmed.property AND f.raw = confirmed.raw AND confirmed.value IS NULL"
+    )
+    con.unregister("settled")
 
 
 def write_confirmed(
@@ -226,7 +259,11 @@ def write_confirmed(
     """Write-through of confirmed values, inside the caller's transaction: the value history
     takes old → new, the snapshot takes exactly what HubSpot confirmed (origin ``pushed``,
     canonical by ``forms``), fingerprints follow, and open dead letters of those records are
-    resolved."""
+    resolved.
+
+    The snapshot is read once (the old values, range-pruned); the fingerprints are updated by
+    XOR-ing out the old values' hashes and in the new ones' (``bit_xor`` is its own inverse),
+    so the touched records' rows are not aggregated again."""
     if not segment.records:
         return
     object_type = segment.object_type
@@ -234,61 +271,90 @@ def write_confirmed(
     con.register("confirmed_raw", segment.values())
     con.register("ids", ids)
     try:
-        value_sql, params = _canonical_value_sql(segment.properties, forms)
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE confirmed AS SELECT external_id, hubspot_id, "
-            f"property, {value_sql} AS value, as_of, correlation_id, event_id "
-            "FROM confirmed_raw",
-            params,
-        )
         # Explicit id-range predicates let DuckDB skip row groups by their zone maps (the diff
         # emits changes in external-id order, so batches cover narrow ranges) instead of
         # probing the whole snapshot for every batch.
         id_col = ids.column("external_id")
         rng = {"ot": object_type, "lo": pc.min(id_col).as_py(), "hi": pc.max(id_col).as_py()}
+        value_sql, params = _canonical_value_sql(segment.properties, forms)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE confirmed AS SELECT c.external_id, c.hubspot_id, "
+            f"c.property, c.raw, {value_sql} AS value, c.as_of, c.correlation_id, c.event_id, "
+            "s.value AS old_value, s.external_id IS NOT NULL AS known "
+            "FROM confirmed_raw c LEFT JOIN ("
+            "  SELECT external_id, property, value FROM snapshot WHERE object_type = $ot "
+            "  AND external_id >= $lo AND external_id <= $hi"
+            ") s ON s.external_id = c.external_id AND s.property = c.property",
+            {**rng, **params},
+        )
+        _settle_unread_values(con, forms)
         in_range = (
             "snapshot.object_type = $ot AND snapshot.external_id >= $lo "
             "AND snapshot.external_id <= $hi"
         )
         if segment.properties:
-            history.record(con, object_type, run_id, rng)
-            con.execute(
-                f"DELETE FROM snapshot USING confirmed c WHERE {in_range} "
-                "AND snapshot.external_id = c.external_id AND snapshot.property = c.property",
-                rng,
-            )
+            history.record(con, object_type, run_id)
+            (known,) = con.execute("SELECT count(*) FROM confirmed WHERE known").fetchall()[0]
+            if known:
+                con.execute(
+                    f"DELETE FROM snapshot USING confirmed c WHERE {in_range} AND c.known "
+                    "AND snapshot.external_id = c.external_id AND snapshot.property = c.property",
+                    rng,
+                )
             con.execute(
                 "INSERT INTO snapshot SELECT $ot, external_id, hubspot_id, property, value, "
                 "as_of, 'pushed', $now, $run FROM confirmed",
                 {"ot": object_type, "now": now(), "run": run_id},
             )
-        # A record's HubSpot id can change (re-created, merged): keep its rows in step.
-        con.execute(
-            f"UPDATE snapshot SET hubspot_id = i.hubspot_id FROM ids i WHERE {in_range} "
-            "AND snapshot.external_id = i.external_id "
-            "AND snapshot.hubspot_id IS DISTINCT FROM i.hubspot_id",
-            rng,
-        )
-        # Recompute the touched records' fingerprints from their (range-pruned) rows.
-        con.execute(
-            "DELETE FROM snapshot_record USING ids i WHERE snapshot_record.object_type "
-            "= $ot AND snapshot_record.external_id >= $lo AND snapshot_record.external_id "
-            "<= $hi AND snapshot_record.external_id = i.external_id",
-            rng,
+        # Fingerprints (and HubSpot ids) of the touched records, from what they were.
+        fp_range = (
+            "snapshot_record.object_type = $ot AND snapshot_record.external_id >= $lo "
+            "AND snapshot_record.external_id <= $hi"
         )
         con.execute(
-            "INSERT INTO snapshot_record SELECT $ot, s.external_id, "
-            f"any_value(s.hubspot_id), {RECORD_FP_SQL} FROM snapshot s "
-            "SEMI JOIN ids i ON i.external_id = s.external_id "
-            "WHERE s.object_type = $ot AND s.external_id >= $lo AND s.external_id <= $hi "
-            "GROUP BY s.external_id",
+            "CREATE OR REPLACE TEMP TABLE touched AS SELECT i.external_id, i.hubspot_id, "
+            "r.hubspot_id AS old_hubspot_id, r.external_id IS NOT NULL AS had_record, "
+            "xor(coalesce(r.fp, 0::UBIGINT), coalesce(d.delta, 0::UBIGINT)) AS fp "
+            "FROM ids i LEFT JOIN (SELECT * FROM snapshot_record WHERE "
+            f"{fp_range}) r ON r.external_id = i.external_id "
+            "LEFT JOIN (SELECT external_id, xor("
+            "  coalesce(bit_xor(hash(property, old_value)) FILTER (old_value IS NOT NULL), 0),"
+            "  coalesce(bit_xor(hash(property, value)) FILTER (value IS NOT NULL), 0)"
+            ")::UBIGINT AS delta FROM confirmed GROUP BY external_id"
+            ") d ON d.external_id = i.external_id "
+            "WHERE r.external_id IS NOT NULL OR d.external_id IS NOT NULL",
             rng,
+        )
+        # A record's HubSpot id can change (re-created, merged): keep its other rows in step.
+        (moved,) = con.execute(
+            "SELECT count(*) FROM touched WHERE had_record "
+            "AND old_hubspot_id IS DISTINCT FROM hubspot_id"
+        ).fetchall()[0]
+        if moved:
+            con.execute(
+                f"UPDATE snapshot SET hubspot_id = t.hubspot_id FROM touched t WHERE {in_range} "
+                "AND snapshot.external_id = t.external_id "
+                "AND snapshot.hubspot_id IS DISTINCT FROM t.hubspot_id",
+                rng,
+            )
+        con.execute(
+            f"DELETE FROM snapshot_record USING touched t WHERE {fp_range} "
+            "AND snapshot_record.external_id = t.external_id",
+            rng,
+        )
+        con.execute(
+            "INSERT INTO snapshot_record SELECT $ot, external_id, hubspot_id, fp FROM touched",
+            {"ot": object_type},
         )
         dead_letters.resolve(con, object_type)
         con.execute("DROP TABLE confirmed")
+        con.execute("DROP TABLE touched")
     finally:
-        con.unregister("confirmed_raw")
-        con.unregister("ids")
+        # After a failed statement the transaction is aborted and these would raise too,
+        # hiding the real error; the caller rolls back, a later register replaces them.
+        with contextlib.suppress(duckdb.Error):
+            con.unregister("confirmed_raw")
+            con.unregister("ids")
 
 
 def save_confirmed(
@@ -333,8 +399,13 @@ class SnapshotStore:
         types: Mapping[str, str],
         run_id: str | None = None,
         sample_limit: int = 20,
+        *,
+        partial: bool = False,
     ) -> DriftReport:
         """Replace the snapshot of ``object_type`` with what HubSpot holds.
+
+        ``partial``: ``records`` are only some records (e.g. those a webhook named): only their
+        rows are replaced, the others stay, and nothing is counted as missing.
 
         ``records`` are HubSpot objects ``{"id", "properties": {...}}`` (streamed; any size).
         Every managed property is stored canonically with origin ``hubspot`` (``NULL`` when
@@ -400,11 +471,12 @@ class SnapshotStore:
                     {**params, "lim": sample_limit},
                 ).fetchall()
             ]
-            (report.records_missing,) = con.execute(
-                "SELECT count(DISTINCT external_id) FROM snapshot WHERE object_type = $ot "
-                "AND external_id NOT IN (SELECT external_id FROM incoming)",
-                params,
-            ).fetchall()[0]
+            if not partial:
+                (report.records_missing,) = con.execute(
+                    "SELECT count(DISTINCT external_id) FROM snapshot WHERE object_type = $ot "
+                    "AND external_id NOT IN (SELECT external_id FROM incoming)",
+                    params,
+                ).fetchall()[0]
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE refreshed AS SELECT i.external_id, i.hubspot_id, "
                 "i.property, i.value, s.as_of FROM incoming i LEFT JOIN "
@@ -412,15 +484,142 @@ class SnapshotStore:
                 "ON s.external_id = i.external_id AND s.property = i.property",
                 params,
             )
-            con.execute("DELETE FROM snapshot WHERE object_type = $ot", params)
+            if partial:
+                con.execute(
+                    "DELETE FROM snapshot WHERE object_type = $ot AND external_id IN "
+                    "(SELECT external_id FROM incoming)",
+                    params,
+                )
+            else:
+                con.execute("DELETE FROM snapshot WHERE object_type = $ot", params)
             con.execute(
                 "INSERT INTO snapshot SELECT $ot, external_id, hubspot_id, property, value, as_of, "
                 "'hubspot', $now, $run FROM refreshed ORDER BY external_id, property",
                 {**params, "now": now(), "run": run_id},
             )
-            rebuild_record_fingerprints(con, object_type)
+            if partial:
+                con.execute(
+                    "DELETE FROM snapshot_record WHERE object_type = $ot AND external_id IN "
+                    "(SELECT external_id FROM incoming)",
+                    params,
+                )
+                con.execute(
+                    "INSERT INTO snapshot_record SELECT $ot, s.external_id, "
+                    f"any_value(s.hubspot_id), {RECORD_FP_SQL} FROM snapshot s "
+                    "WHERE s.object_type = $ot AND s.external_id IN "
+                    "(SELECT external_id FROM incoming) GROUP BY s.external_id",
+                    params,
+                )
+            else:
+                rebuild_record_fingerprints(con, object_type)
             con.execute("DROP TABLE incoming")
             con.execute("DROP TABLE refreshed")
+        return report
+
+    def merge_from_hubspot(
+        self,
+        object_type: str,
+        id_property: str,
+        records: Iterable[Mapping[str, Any]],
+        managed: list[str],
+        types: Mapping[str, str],
+        run_id: str | None = None,
+        sample_limit: int = 20,
+    ) -> DriftReport:
+        """Incremental refresh: the records read (those HubSpot modified since the cursor)
+        replace their rows; every other record stays as it is. Rows of the same HubSpot id
+        under another external id (an email changed, a record re-keyed) are dropped. Drift =
+        values that differ from what the snapshot held."""
+        id_form = types.get(id_property, "email" if id_property == "email" else "string")
+        props = list(dict.fromkeys([id_property, *managed]))
+        report = DriftReport(object_type=object_type)
+        rows: dict[str, list[str | None]] = {
+            "external_id": [],
+            "hubspot_id": [],
+            "property": [],
+            "value": [],
+        }
+        seen: set[str] = set()
+        for rec in records:
+            report.records_read += 1
+            values = rec.get("properties") or {}
+            ext = canonical(id_form, values.get(id_property))
+            if ext is None:
+                report.records_without_id += 1
+                continue
+            if ext in seen:
+                continue
+            seen.add(ext)
+            hid = str(rec.get("id")) if rec.get("id") is not None else None
+            for prop in props:
+                rows["external_id"].append(ext)
+                rows["hubspot_id"].append(hid)
+                rows["property"].append(prop)
+                rows["value"].append(canonical(types.get(prop, "string"), values.get(prop)))
+        if not seen:
+            return report
+        params = {"ot": object_type}
+        with self._c.transaction() as con:
+            con.register(
+                "incoming", pa.table({k: pa.array(v, pa.string()) for k, v in rows.items()})
+            )
+            try:
+                report.values_drifted, report.records_drifted = con.execute(
+                    "SELECT count(*), count(DISTINCT s.external_id) FROM snapshot s JOIN incoming i "
+                    "ON s.external_id = i.external_id AND s.property = i.property "
+                    "WHERE s.object_type = $ot AND s.value IS DISTINCT FROM i.value",
+                    params,
+                ).fetchall()[0]
+                report.samples = [
+                    DriftedValue(*row)
+                    for row in con.execute(
+                        "SELECT s.external_id, s.property, s.value, i.value FROM snapshot s JOIN "
+                        "incoming i ON s.external_id = i.external_id AND s.property = i.property "
+                        "WHERE s.object_type = $ot AND s.value IS DISTINCT FROM i.value "
+                        "ORDER BY s.external_id, s.property LIMIT $lim",
+                        {**params, "lim": sample_limit},
+                    ).fetchall()
+                ]
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE refreshed AS SELECT i.external_id, "
+                    "i.hubspot_id, i.property, i.value, s.as_of FROM incoming i LEFT JOIN "
+                    "(SELECT * FROM snapshot WHERE object_type = $ot AND external_id IN "
+                    " (SELECT external_id FROM incoming)) s "
+                    "ON s.external_id = i.external_id AND s.property = i.property",
+                    params,
+                )
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT external_id FROM "
+                    "snapshot WHERE object_type = $ot AND (external_id IN (SELECT external_id "
+                    "FROM incoming) OR hubspot_id IN (SELECT hubspot_id FROM incoming))",
+                    params,
+                )
+                con.execute(
+                    "DELETE FROM snapshot WHERE object_type = $ot AND external_id IN "
+                    "(SELECT external_id FROM touched)",
+                    params,
+                )
+                con.execute(
+                    "INSERT INTO snapshot SELECT $ot, external_id, hubspot_id, property, value, "
+                    "as_of, 'hubspot', $now, $run FROM refreshed ORDER BY external_id, property",
+                    {**params, "now": now(), "run": run_id},
+                )
+                con.execute(
+                    "DELETE FROM snapshot_record WHERE object_type = $ot AND external_id IN "
+                    "(SELECT external_id FROM touched UNION SELECT external_id FROM incoming)",
+                    params,
+                )
+                con.execute(
+                    "INSERT INTO snapshot_record SELECT $ot, s.external_id, "
+                    f"any_value(s.hubspot_id), {RECORD_FP_SQL} FROM snapshot s "
+                    "WHERE s.object_type = $ot AND s.external_id IN (SELECT external_id FROM "
+                    "incoming) GROUP BY s.external_id ORDER BY s.external_id",
+                    params,
+                )
+                con.execute("DROP TABLE refreshed")
+                con.execute("DROP TABLE touched")
+            finally:
+                con.unregister("incoming")
         return report
 
     # ------------------------------------------------------------------ reads

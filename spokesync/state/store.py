@@ -11,6 +11,9 @@ Each concept lives in its own module and is reachable as an attribute:
 - ``store.rejected``      records dropped before the push, with why (:mod:`~spokesync.state.rejected`)
 - ``store.writer()``      the push's sink off the event loop, group commit
                           (:mod:`~spokesync.state.writer`)
+- ``store.matches``       adoption: unowned portal records, ambiguous matches, pins
+                          (:mod:`~spokesync.state.matches`)
+- ``store.cursors``       refresh cursors per object (:mod:`~spokesync.state.cursors`)
 
 The store implements :class:`spokesync.changes.PushSink`; the older flat method names delegate
 to the sub-stores, so callers need not change.
@@ -36,9 +39,11 @@ from spokesync.changes import BatchLog, ConfirmedWrite, DeadLetter, RecordChange
 from spokesync.state import schema
 from spokesync.state.associations import AssociationStore, LinkRow
 from spokesync.state.connection import Connection, StateStoreBusy
+from spokesync.state.cursors import CursorStore
 from spokesync.state.dead_letters import DeadLetterRecord, DeadLetterStore
 from spokesync.state.events import EventStore
 from spokesync.state.history import HistoryEntry, HistoryStore
+from spokesync.state.matches import MatchStore
 from spokesync.state.rejected import RejectedRecord, RejectedStore
 from spokesync.state.runs import RunStore
 from spokesync.state.snapshot import DriftedValue, DriftReport, SnapshotStore
@@ -86,6 +91,8 @@ class StateStore:
         self.rejected = RejectedStore(self.connection)
         self.tasks = TaskLedger(self.connection)
         self.events = EventStore(self.connection)
+        self.matches = MatchStore(self.connection)
+        self.cursors = CursorStore(self.connection)
 
     def set_types(self, object_type: str, types: Mapping[str, str]) -> None:
         """Register the canonical form of each managed property of ``object_type``."""

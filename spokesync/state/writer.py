@@ -10,8 +10,9 @@ letters), the dead letters, and the sync-log rows as one Arrow append.
 
 Crash safety: a batch reaches the queue only after HubSpot confirmed it, and a transaction
 commits whole or not at all, so after a crash (even SIGKILL) the snapshot holds a prefix of what
-HubSpot confirmed — never a value HubSpot lacks. What was queued but not committed is simply
-re-sent by the next run (upserts are idempotent). The queue is bounded, so a slow disk slows the
+HubSpot confirmed — never a value HubSpot lacks. What was queued but not committed (at most
+``LINGER_S`` plus one commit's worth of batches) is simply re-sent by the next run (upserts
+are idempotent). The queue is bounded, so a slow disk slows the
 push instead of growing memory or the amount a crash would re-send.
 
 Errors: if a commit fails, the writer stops; the next call on the sink (from the push) and
@@ -22,6 +23,7 @@ HubSpot what it can no longer record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 import time
@@ -41,6 +43,11 @@ if TYPE_CHECKING:
 
 MAX_QUEUED = 512  # sink calls waiting for the writer before the push waits for it
 MAX_GROUP = 256  # sink calls saved in one transaction at most
+LINGER_S = 0.2  # after the first call of a group, wait this long for more before committing
+# While the writer runs, DuckDB checkpoints (rewrites the table files from the WAL) only past
+# this much WAL instead of every 16 MB: each checkpoint inside a commit cost seconds on a big
+# snapshot. The WAL is durable on commit; closing the store checkpoints it.
+CHECKPOINT_THRESHOLD = "1GB"
 
 
 class StateWriteError(RuntimeError):
@@ -86,6 +93,7 @@ class StoreWriter:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._threshold = "16MB"
         self.stats = WriterStats()
 
     # ------------------------------------------------------------------ lifecycle
@@ -95,6 +103,10 @@ class StoreWriter:
             raise RuntimeError("the store writer is already running")
         self._con = self._store.connection.cursor()
         configure_connection(self._con)
+        (self._threshold,) = self._con.execute(
+            "SELECT current_setting('checkpoint_threshold')"
+        ).fetchall()[0]
+        self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         self._thread = threading.Thread(target=self._run, name="spokesync-store-writer")
         self._thread.daemon = True
         self._thread.start()
@@ -118,6 +130,8 @@ class StoreWriter:
             self._thread.join()
             self._thread = None
         if self._con is not None:
+            with contextlib.suppress(duckdb.Error):
+                self._con.execute("SET checkpoint_threshold = $t", {"t": self._threshold})
             self._con.close()
             self._con = None
         if raise_error:
@@ -174,16 +188,17 @@ class StoreWriter:
         stop = False
         while not stop:
             group: list[_Item] = []
-            item = self._queue.get()
+            item: _Item | None = self._queue.get()
+            deadline = time.monotonic() + LINGER_S
             while True:
                 if item is None:
                     stop = True
                     break
                 group.append(item)
-                if len(group) >= MAX_GROUP:
+                if len(group) >= MAX_GROUP or item[0] == "flush":
                     break
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
             if self._error is None:

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(HEADER)
         try:
-            for line in ingest_new(settings):
+            for line in ingest_new(settings, show_progress=True):
                 print(line)
         except IngestFailed as e:
             print(f"{e}; not syncing until the landing files are fixed")
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         push=PushConfig(concurrency=args.concurrency),
         rate_limit_per_10s=args.rate_limit,
         daily_budget=args.daily_budget,
+        progress=True,
     )
     from spokesync.hubspot.properties import PropertyMismatchError
 

@@ -10,16 +10,14 @@ batch) or, in shadow mode, record the plan and send nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import os
-import queue
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from spokesync import warehouse
 from spokesync.desired import (
@@ -47,7 +45,6 @@ from spokesync.hubspot.properties import (
 )
 from spokesync.hubspot.push import PushAborted, PushConfig, PushReport, push_changes
 from spokesync.hubspot.rate_limit import RateLimiter
-from spokesync.hubspot.read import read_all
 from spokesync.hubspot.reference import refresh_reference
 from spokesync.hubspot.tasks import TaskReport, create_tasks
 from spokesync.ingest.gate import GateFinding, error_rate_from_env, quarantine_gate
@@ -56,15 +53,16 @@ from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec
 from spokesync.mapping.task_spec import TaskTriggerSpec, load_task_trigger, load_task_triggers
 from spokesync.plan_events import plan_events
+from spokesync.progress import Progress, ProgressSink
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings, SettingsError
 from spokesync.state.store import DriftReport, LinkRow, StateStore
 from spokesync.state.writer import WriterStats
+from spokesync.sync.refresh import RefreshReport, full_refresh, incremental_refresh
 from spokesync.task_triggers import plan_task_intents
 
 # The repository's mappings/ folder, unless SPOKESYNC_MAPPINGS names another one.
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
-REFRESH_QUEUE = 10_000  # records in flight between HubSpot pages and the store
 
 
 def new_run_id() -> str:
@@ -112,6 +110,11 @@ class SyncOptions:
     # Task triggers (mappings/tasks/*.yaml); None: the default folder's, on a run of all
     # mappings (a run of chosen mapping files runs no triggers unless given here).
     task_trigger_paths: Sequence[Path] | None = None
+    progress: bool = False  # show the push's progress on stderr (see spokesync.progress)
+    # Before each push: "incremental" reads what HubSpot modified since the last refresh (a
+    # full refresh when the object was never read, e.g. the first sync into a portal), "full"
+    # re-reads everything, "none" trusts the snapshot.
+    refresh: Literal["incremental", "full", "none"] = "incremental"
 
 
 @dataclass
@@ -129,9 +132,13 @@ class ObjectSyncSummary:
     rejected_ids: int
     duplicates: int
     plan_markdown: str
+    records_adopted: int = 0
+    records_ambiguous: int = 0
+    records_duplicated: int = 0  # ours, and another HubSpot record looks the same
     fields_by_property: dict[str, int] = field(default_factory=dict)
     planned_rows: int = 0
     push: PushReport | None = None
+    refresh: RefreshReport | None = None
     properties: EnsureReport | None = None
     associations: list[AssociationReport] = field(default_factory=list)
     state_writes: WriterStats | None = None
@@ -156,6 +163,9 @@ class ObjectSyncSummary:
             "records_desired": self.records_desired,
             "records_changed": self.records_changed,
             "records_new": self.records_new,
+            "records_adopted": self.records_adopted,
+            "records_ambiguous": self.records_ambiguous,
+            "records_duplicated_in_hubspot": self.records_duplicated,
             "fields_changed": self.fields_changed,
             "rejected_ids": self.rejected_ids,
             "duplicates": self.duplicates,
@@ -183,6 +193,8 @@ class ObjectSyncSummary:
         if self.withheld:
             meta["fields_withheld"] = sum(self.withheld.values())
         meta["events_recorded"] = self.events_recorded
+        if self.refresh is not None:
+            meta.update({k: v for k, v in self.refresh.as_metadata().items() if k != "object_type"})
         if self.associations:
             meta["associations_sent"] = sum(a.pairs_sent for a in self.associations)
             meta["associations_ok"] = sum(a.pairs_ok for a in self.associations)
@@ -197,6 +209,12 @@ class ObjectSyncSummary:
             f"changed {self.records_changed:>7,} (new {self.records_new:,}, fields "
             f"{self.fields_changed:,})  {mode}"
         )
+        if self.records_adopted or self.records_ambiguous or self.records_duplicated:
+            text += (
+                f"  adopted {self.records_adopted:,}, ambiguous {self.records_ambiguous:,} "
+                f"(not written), duplicated in HubSpot {self.records_duplicated:,} "
+                "(`spokesync state ambiguous`)"
+            )
         if self.push is not None:
             p = self.push
             text += (
@@ -272,6 +290,13 @@ async def sync_object(
                 existing=existing,
             )
         mapping = await resolve_association_types(client, mapping, run_id)
+    refresh: RefreshReport | None = None
+    if client is not None and not shadow and options.refresh != "none":
+        # People's edits since the last run reach the snapshot before the diff.
+        if options.refresh == "full":
+            refresh = await full_refresh(settings, mapping, client, run_id)
+        else:
+            refresh = await incremental_refresh(settings, mapping, client, run_id)
     with plan_changes(
         settings.state_db, settings.warehouse_dir, mapping, as_of, options.rollout
     ) as change_plan:
@@ -283,6 +308,9 @@ async def sync_object(
             records_desired=change_plan.records_desired,
             records_changed=change_plan.records_changed,
             records_new=change_plan.records_new,
+            records_adopted=change_plan.records_adopted,
+            records_ambiguous=change_plan.records_ambiguous,
+            records_duplicated=change_plan.records_duplicated,
             fields_changed=change_plan.fields_changed,
             rejected_ids=change_plan.rejected_ids,
             duplicates=change_plan.duplicates,
@@ -294,11 +322,15 @@ async def sync_object(
             gated=dict(change_plan.desired.gated),
             reported=dict(change_plan.desired.reported),
             withheld=dict(change_plan.rules.withheld),
+            refresh=refresh,
         )
         with StateStore(settings.state_db, [mapping]) as store:
             store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)
             summary.rejected_records = store.rejected.record(
                 run_id, mapping.object_type, as_of, change_plan.rejected_rows()
+            )
+            store.matches.record_ambiguous(
+                mapping.object_type, change_plan.ambiguous_table(), run_id
             )
             status = "success"
             try:
@@ -310,14 +342,19 @@ async def sync_object(
                     assert client is not None
                     # Results are saved by a writer thread, several batches per transaction,
                     # so saving never holds up the push; leaving the block saves the rest.
-                    with store.writer() as sink:
+                    progress = Progress(
+                        f"push {mapping.object_type}",
+                        change_plan.records_changed,
+                        enabled=options.progress,
+                    )
+                    with store.writer() as sink, progress:
                         summary.state_writes = sink.stats
                         summary.push = await push_changes(
                             client,
                             object_type=mapping.object_type,
                             id_property=mapping.id.property,
                             changes=change_plan.batches(options.push.batch_size),
-                            sink=sink,
+                            sink=ProgressSink(sink, progress),
                             run_id=run_id,
                             config=options.push,
                         )
@@ -329,6 +366,8 @@ async def sync_object(
                     except DailyLimitReached as exc:
                         summary.error = f"associations stopped: {exc}; the next run sends them"
                         status = "failed"
+                    # Adopted records take the values HubSpot already held (not re-sent).
+                    store.matches.promote(mapping.object_type, run_id)
                     # Records now in step as of this day (pushed or already equal, not
                     # dead-lettered): a backfill of an older day leaves them alone.
                     store.mark_verified(mapping.object_type, change_plan.desired_ids(), as_of)
@@ -434,74 +473,12 @@ async def push_associations(
     return reports
 
 
-class _RefreshAborted(Exception):
-    """Raised inside the store's transaction so a failed read leaves the snapshot unchanged."""
-
-
-_ABORT: dict[str, Any] = {}  # sentinel: the reader failed
-
-
-def _records(pages: queue.Queue[dict[str, Any] | None]) -> Iterator[dict[str, Any]]:
-    while (item := pages.get()) is not None:
-        if item is _ABORT:
-            raise _RefreshAborted
-        yield item
-
-
 async def refresh_snapshot(
     settings: Settings, mappings: Sequence[MappingSpec], client: HubSpotClient, run_id: str
 ) -> list[DriftReport]:
-    """Full refresh: read every managed property of every synced object back from HubSpot
-    into the snapshot, and report drift (values people changed in HubSpot).
-
-    Records stream from HubSpot's pages into the store through a bounded queue (the store
-    works in a thread), so a large portal is never held in memory at once."""
-    reports = []
-    for mapping in mappings:
-        managed = [mapping.id.property, *(f.property for f in mapping.fields)]
-        pages: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=REFRESH_QUEUE)
-        loop = asyncio.get_running_loop()
-
-        def store_records(
-            mapping: MappingSpec = mapping,
-            managed: list[str] = managed,
-            pages: queue.Queue[dict[str, Any] | None] = pages,
-        ) -> DriftReport:
-            with StateStore(settings.state_db, [mapping]) as store:
-                report = store.replace_snapshot_from_hubspot(
-                    mapping.object_type,
-                    mapping.id.property,
-                    _records(pages),
-                    managed,
-                    mapping.property_types,
-                    run_id=run_id,
-                )
-                # Records may have been deleted or re-created in HubSpot: re-check links.
-                store.forget_associations(mapping.object_type)
-                return report
-
-        writer = loop.run_in_executor(None, store_records)
-        try:
-            async for record in read_all(client, mapping.object_type, managed, run_id=run_id):
-                while not writer.done():  # never block the event loop on a full queue
-                    try:
-                        pages.put_nowait(record)
-                        break
-                    except queue.Full:
-                        await asyncio.sleep(0.01)
-                if writer.done():  # the store failed: stop reading, raise its error below
-                    break
-        except BaseException:
-            # Reading HubSpot failed: the store rolls back, the snapshot stays as it was.
-            if not writer.done():
-                await loop.run_in_executor(None, pages.put, _ABORT)
-            with contextlib.suppress(_RefreshAborted):
-                await writer
-            raise
-        if not writer.done():
-            await loop.run_in_executor(None, pages.put, None)
-        reports.append(await writer)
-    return reports
+    """Full refresh of every mapping (see :func:`spokesync.sync.refresh.full_refresh`): the
+    snapshot, the portal's unowned records for adoption, merges, and the refresh cursor."""
+    return [(await full_refresh(settings, m, client, run_id)).drift for m in mappings]
 
 
 async def check_mappings(

@@ -25,11 +25,14 @@ WRITE_SUFFIXES = ("/batch/upsert", "/batch/create", "/batch/labels/archive")
 
 
 def write_requests(sandbox: SandboxProcess) -> list[dict]:
-    """Every write the sandbox saw: object and association batches, property metadata."""
+    """Every write the sandbox saw: object and association batches, property metadata (not the
+    reads sent as POST: search — the incremental refresh — and batch reads)."""
     return [
         r
         for r in sandbox.requests()
-        if r["method"] in ("POST", "PATCH", "PUT", "DELETE") and not r["path"].startswith("/__")
+        if r["method"] in ("POST", "PATCH", "PUT", "DELETE")
+        and not r["path"].startswith("/__")
+        and not r["path"].endswith(("/search", "/batch/read"))
     ]
 
 

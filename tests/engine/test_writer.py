@@ -179,3 +179,100 @@ def test_a_failed_commit_stops_the_push_and_keeps_what_was_saved(
 def test_writer_needs_an_open_store(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="is not open"):
         StateStore(tmp_path / "s.duckdb").writer().start()
+
+
+TYPED_MAPPING = """
+object_type: companies
+id: {property: spokesync_account_id, column: account_id}
+source:
+  sql: SELECT * FROM accounts
+fields:
+  - {property: name, type: string, column: name}
+  - {property: domain, type: string, format: domain, column: domain}
+  - {property: numberofemployees, type: number, column: employee_count}
+  - {property: renewal_date, type: date, column: renewal_date, null_policy: clear}
+  - {property: last_seen_at, type: datetime, column: last_seen_at}
+"""
+
+
+@pytest.mark.parametrize("via_writer", [False, True])
+def test_confirmed_values_are_stored_canonically_by_type(
+    tmp_path: Path, write_mapping, via_writer: bool
+) -> None:  # type: ignore[no-untyped-def]
+    mapping = write_mapping("companies", TYPED_MAPPING)
+    path = tmp_path / "s.duckdb"
+    writes = [
+        _write(
+            "A1",
+            {
+                "name": "  Acme ",
+                "domain": "WWW.Acme.com/x",
+                "numberofemployees": "10.50",
+                "renewal_date": "2026-01-02",
+                "last_seen_at": "1700000000000",  # epoch ms: the SQL rules give up, Python reads it
+            },
+        ),
+        _write("A2", {"renewal_date": "", "last_seen_at": "2026-01-02T03:04:05Z"}),  # "" clears
+    ]
+    with StateStore(path, [mapping]) as store:
+        if via_writer:
+            with store.writer() as sink:
+                sink.record_confirmed(writes, "run-1")
+        else:
+            store.record_confirmed(writes, "run-1")
+        assert store.snapshot_values("companies") == {
+            "A1": {
+                "name": "Acme",
+                "domain": "acme.com",
+                "numberofemployees": "10.5",
+                "renewal_date": "2026-01-02",
+                "last_seen_at": "2023-11-14T22:13:20.000Z",
+            },
+            "A2": {"renewal_date": None, "last_seen_at": "2026-01-02T03:04:05.000Z"},
+        }
+
+
+def test_fingerprints_kept_in_step_equal_a_rebuild(
+    tmp_path: Path, accounts_mapping: MappingSpec
+) -> None:
+    """The write-through updates fingerprints by XOR-ing old values out and new ones in; after
+    creates, updates, clears, a moved HubSpot id, an unmanaged-only write and a full refresh
+    they equal fingerprints rebuilt from the snapshot rows."""
+    path = tmp_path / "s.duckdb"
+    with StateStore(path, [accounts_mapping]) as store:
+        store.replace_snapshot_from_hubspot(
+            "companies",
+            "spokesync_account_id",
+            [
+                {"id": "7", "properties": {"spokesync_account_id": "R1", "name": "Refreshed"}},
+                {"id": "8", "properties": {"spokesync_account_id": "R2"}},  # all values NULL
+            ],
+            ["name", "country"],
+            accounts_mapping.property_types,
+        )
+        with store.writer() as sink:
+            sink.record_confirmed(
+                [
+                    _write("A1", {"name": "Acme", "country": "NO"}),
+                    _write("R1", {"country": "SE"}),  # a property the refresh saw as NULL
+                    _write("R2", {"name": "Now named"}),
+                ],
+                "run-1",
+            )
+            sink.record_confirmed(
+                [
+                    _write("A1", {"country": ""}, hid="h-moved"),  # clear + new HubSpot id
+                    _write("R1", {"name": "Renamed"}),
+                    _write("Z9", {"hs_unmanaged": "x"}),  # nothing managed: no snapshot rows
+                ],
+                "run-2",
+            )
+
+    def fingerprints() -> list[tuple]:
+        return _dump(path)["snapshot_record"]
+
+    kept = fingerprints()
+    StateStore(path).rebuild_record_fingerprints()
+    assert fingerprints() == kept
+    assert [(r[1], r[2]) for r in kept] == [("A1", "h-moved"), ("R1", "h-R1"), ("R2", "h-R2")]
+    assert StateStore(path).hubspot_ids("companies", ["A1"]) == {"A1": "h-moved"}

@@ -1,0 +1,423 @@
+"""Reading HubSpot back into the snapshot: full refresh and incremental refresh.
+
+**Full refresh** (:func:`full_refresh`): every record of a synced object, paged, with the
+managed properties, the match properties adoption needs (``domain``, ``hs_additional_emails``,
+a mapping's ``match:`` properties) and ``hs_merged_object_ids``. Records with our external id
+replace the snapshot; the others are kept as the portal's unowned records
+(:mod:`spokesync.state.matches`), so the next plan can adopt them. It sets the refresh cursor.
+
+**Incremental refresh** (:func:`incremental_refresh`): before each push, the records HubSpot
+modified since the cursor, through the search API on the object's last-modified property
+(``lastmodifieddate`` on contacts, ``hs_lastmodifieddate`` elsewhere), ascending, 200 a page,
+through the client's separate 5 requests/s search bucket. The window starts ``overlap`` before
+the cursor (search indexing lags writes), duplicates are dropped by id, and when a query nears
+the search API's 10,000-result cap the query restarts from the last modification time seen
+(and, if more than 10,000 records share one millisecond, walks that millisecond by
+``hs_object_id``). The records read replace their snapshot rows; drift is reported per
+property.
+
+Both remap merges: a record whose ``hs_merged_object_ids`` names a HubSpot id the snapshot
+holds under one of our external ids keeps that external id (a survivor without it is pinned to
+it, so the next push stamps it by id instead of creating a duplicate). Links are kept: the
+association snapshot is keyed by external ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import queue
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from spokesync.canonical import canonical
+from spokesync.hubspot.client import HubSpotClient
+from spokesync.hubspot.read import read_all
+from spokesync.mapping.spec import MappingSpec
+from spokesync.settings import Settings
+from spokesync.state.matches import PortalCollector
+from spokesync.state.snapshot import DriftReport
+from spokesync.state.store import StateStore
+
+REFRESH_QUEUE = 10_000  # records in flight between HubSpot pages and the store
+SEARCH_PAGE = 200
+SEARCH_CAP = 10_000
+DEFAULT_OVERLAP = dt.timedelta(minutes=5)
+MERGED_IDS = "hs_merged_object_ids"
+
+
+def modified_property(object_type: str) -> str:
+    """The last-modified property HubSpot's search filters on, per object."""
+    return "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
+
+
+def read_properties(mapping: MappingSpec) -> list[str]:
+    """What a refresh reads per record: managed, match and merge properties."""
+    return list(
+        dict.fromkeys(
+            [
+                *mapping.managed_properties,
+                *mapping.match_properties,
+                MERGED_IDS,
+                modified_property(mapping.object_type),
+            ]
+        )
+    )
+
+
+@dataclass
+class RefreshReport:
+    """One object's refresh: the drift report plus how it read."""
+
+    drift: DriftReport
+    mode: str  # 'full' | 'incremental'
+    calls: int = 0
+    unowned: int = 0
+    merges_remapped: int = 0
+    archived: int = 0  # full refresh: our records HubSpot no longer has (archived there)
+    restarts: int = 0  # incremental: queries restarted at the 10,000-result cap
+    duration_s: float = 0.0
+    cursor: dt.datetime | None = None
+
+    def as_metadata(self) -> dict[str, int | float | str]:
+        meta: dict[str, int | float | str] = dict(self.drift.as_metadata())
+        meta.update(
+            {
+                "refresh_mode": self.mode,
+                "refresh_calls": self.calls,
+                "records_unowned": self.unowned,
+                "merges_remapped": self.merges_remapped,
+                "records_archived_in_hubspot": self.archived,
+                "refresh_restarts": self.restarts,
+                "refresh_duration_s": round(self.duration_s, 3),
+            }
+        )
+        if self.cursor is not None:
+            meta["refresh_cursor"] = self.cursor.isoformat()
+        return meta
+
+
+def _ms(value: Any) -> int | None:
+    """Epoch milliseconds of a HubSpot datetime (ISO string or epoch-ms string)."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if text.isdigit():
+        return int(text)
+    iso = canonical("datetime", text)
+    if iso is None:
+        return None
+    return int(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Abort(Exception):
+    """Raised inside the store's transaction so a failed read leaves the snapshot unchanged."""
+
+
+_END: dict[str, Any] = {}
+_FAIL: dict[str, Any] = {}
+
+
+def _drain(pages: queue.Queue[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    while (item := pages.get()) is not _END:
+        if item is _FAIL:
+            raise _Abort
+        yield item
+
+
+async def _stream_into(records: AsyncIterator[dict[str, Any]], store_records: Any) -> Any:
+    """Feed ``records`` to ``store_records(iterator)`` running in a thread, through a bounded
+    queue (the event loop never blocks); a failed read makes the store roll back."""
+    pages: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=REFRESH_QUEUE)
+    loop = asyncio.get_running_loop()
+    writer = loop.run_in_executor(None, store_records, _drain(pages))
+    try:
+        async for record in records:
+            while not writer.done():
+                try:
+                    pages.put_nowait(record)
+                    break
+                except queue.Full:
+                    await asyncio.sleep(0.01)
+            if writer.done():
+                break
+    except BaseException:
+        if not writer.done():
+            await loop.run_in_executor(None, pages.put, _FAIL)
+        with contextlib.suppress(_Abort):
+            await writer
+        raise
+    if not writer.done():
+        await loop.run_in_executor(None, pages.put, _END)
+    return await writer
+
+
+class _MergeTracker:
+    """Survivors seen in a refresh: (survivor id, its external id or None, merged-away ids)."""
+
+    def __init__(self, mapping: MappingSpec) -> None:
+        self.mapping = mapping
+        self.id_form = mapping.id_form
+        self.survivors: list[tuple[str, str | None, list[str]]] = []
+
+    def tee(self, records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for rec in records:
+            values = rec.get("properties") or {}
+            merged = values.get(MERGED_IDS)
+            if merged and rec.get("id") is not None:
+                ext = canonical(self.id_form, values.get(self.mapping.id.property))
+                ids = [m.strip() for m in str(merged).split(";") if m.strip()]
+                self.survivors.append((str(rec["id"]), ext, ids))
+            yield rec
+
+
+def _remap_merges(
+    store: StateStore, mapping: MappingSpec, tracker: _MergeTracker, ids_table: str = "snapshot"
+) -> int:
+    """Apply merges seen in a refresh; returns how many of our records were remapped.
+    ``ids_table`` holds (object_type, external_id, hubspot_id) as they were before the read."""
+    ot = mapping.object_type
+    remapped = 0
+    gone: list[str] = []
+    for survivor, survivor_ext, merged_ids in tracker.survivors:
+        gone += merged_ids
+        with store.connection.connection() as con:
+            rows = con.execute(
+                f"SELECT DISTINCT external_id, hubspot_id FROM {ids_table} WHERE object_type = $ot "
+                "AND list_contains($ids, hubspot_id)",
+                {"ot": ot, "ids": merged_ids},
+            ).fetchall()
+        for ext, _old in rows:
+            if survivor_ext == ext:
+                continue  # the survivor carries our id: the refresh already re-keyed it
+            if survivor_ext is None:
+                # The survivor lost our external id: pin it, so the push stamps it by id.
+                store.matches.pin(ot, ext, survivor, note=f"merged in HubSpot into {survivor}")
+                with store.connection.transaction() as con:
+                    con.execute(
+                        "DELETE FROM snapshot WHERE object_type = $ot AND external_id = $ext",
+                        {"ot": ot, "ext": ext},
+                    )
+                    con.execute(
+                        "DELETE FROM snapshot_record WHERE object_type = $ot "
+                        "AND external_id = $ext",
+                        {"ot": ot, "ext": ext},
+                    )
+                remapped += 1
+            # else: merged into a record another of our ids owns: the survivor keeps that id;
+            # this one is re-created by the next push (reported as missing in drift).
+    store.matches.forget_records(ot, gone)
+    return remapped
+
+
+async def full_refresh(
+    settings: Settings, mapping: MappingSpec, client: HubSpotClient, run_id: str
+) -> RefreshReport:
+    """Read every record of ``mapping``'s object back (see the module docstring)."""
+    started = time.perf_counter()
+    started_ms = _now_ms()
+    before = client.stats.calls
+    managed = mapping.managed_properties
+    collector = PortalCollector(
+        mapping.object_type,
+        mapping.id.property,
+        managed,
+        mapping.match_properties,
+        mapping.property_types,
+    )
+    tracker = _MergeTracker(mapping)
+    remapped = 0
+
+    missing = 0
+
+    def store_records(records: Iterator[dict[str, Any]]) -> DriftReport:
+        nonlocal remapped, missing
+        with StateStore(settings.state_db, [mapping]) as store:
+            with store.connection.connection() as con:  # who held which id before the read
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE ids_before AS SELECT object_type, "
+                    "external_id, hubspot_id FROM snapshot_record WHERE object_type = $ot",
+                    {"ot": mapping.object_type},
+                )
+            report = store.replace_snapshot_from_hubspot(
+                mapping.object_type,
+                mapping.id.property,
+                collector.tee(tracker.tee(records)),
+                managed,
+                mapping.property_types,
+                run_id=run_id,
+            )
+            store.matches.replace_portal(collector)
+            remapped = _remap_merges(store, mapping, tracker, "ids_before")
+            with store.connection.transaction() as con:
+                missing = store.matches.record_archived(con, mapping.object_type)
+            # Records may have been deleted or re-created in HubSpot: re-check links.
+            store.forget_associations(mapping.object_type)
+            store.matches.promote(mapping.object_type, run_id)
+            store.cursors.advance(mapping.object_type, started_ms, full=True)
+            return report
+
+    records = read_all(client, mapping.object_type, read_properties(mapping), run_id=run_id)
+    drift = await _stream_into(records, store_records)
+    return RefreshReport(
+        drift=drift,
+        mode="full",
+        archived=missing,
+        calls=client.stats.calls - before,
+        unowned=collector.unowned_records,
+        merges_remapped=remapped,
+        duration_s=time.perf_counter() - started,
+        cursor=dt.datetime.fromtimestamp(started_ms / 1000, dt.UTC),
+    )
+
+
+@dataclass
+class _SearchState:
+    calls: int = 0
+    restarts: int = 0
+    newest_ms: int | None = None
+
+
+async def search_modified_since(
+    client: HubSpotClient,
+    object_type: str,
+    properties: list[str],
+    since_ms: int,
+    *,
+    run_id: str,
+    state: _SearchState | None = None,
+    page_size: int = SEARCH_PAGE,
+    cap: int = SEARCH_CAP,
+) -> AsyncIterator[dict[str, Any]]:
+    """Every record modified at or after ``since_ms``, oldest first, each once."""
+    state = state or _SearchState()
+    prop = modified_property(object_type)
+    seen: set[str] = set()
+    low = since_ms
+    by_id_from: str | None = None  # walking one crowded millisecond by hs_object_id
+    while True:
+        after = 0
+        last_ms: int | None = None
+        last_id: str | None = None
+        while True:
+            if by_id_from is None:
+                filters = [{"propertyName": prop, "operator": "GTE", "value": str(low)}]
+                sort = prop
+            else:
+                filters = [
+                    {"propertyName": prop, "operator": "EQ", "value": str(low)},
+                    {"propertyName": "hs_object_id", "operator": "GT", "value": by_id_from},
+                ]
+                sort = "hs_object_id"
+            state.calls += 1
+            page = await client.search(
+                object_type,
+                {
+                    "filterGroups": [{"filters": filters}],
+                    "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+                    "properties": properties,
+                    "limit": page_size,
+                    "after": str(after),
+                },
+                request_id=f"{run_id}-inc-{object_type}-{state.calls}",
+            )
+            for record in page.get("results") or ():
+                rid = str(record.get("id"))
+                ms = _ms((record.get("properties") or {}).get(prop)) or _ms(record.get("updatedAt"))
+                if ms is not None:
+                    last_ms = ms
+                    state.newest_ms = max(state.newest_ms or ms, ms)
+                last_id = rid
+                if rid not in seen:
+                    seen.add(rid)
+                    yield record
+            nxt = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not nxt:
+                if by_id_from is None:
+                    return
+                by_id_from, low = None, low + 1  # that millisecond is done
+                break
+            if int(nxt) + page_size > cap:  # the next page would pass the 10,000 cap
+                state.restarts += 1
+                if by_id_from is not None:
+                    by_id_from = last_id
+                elif last_ms is None or last_ms <= low:
+                    by_id_from = "0"  # over 10,000 records share one millisecond
+                else:
+                    low = last_ms  # restart from the last time seen; `seen` drops repeats
+                break
+            after = int(nxt)
+
+
+async def incremental_refresh(
+    settings: Settings,
+    mapping: MappingSpec,
+    client: HubSpotClient,
+    run_id: str,
+    *,
+    overlap: dt.timedelta = DEFAULT_OVERLAP,
+) -> RefreshReport:
+    """Read the records modified since the cursor (see the module docstring). Falls back to
+    a full refresh when the object has no cursor yet."""
+    with StateStore(settings.state_db, [mapping]) as store:
+        cursor = store.cursors.get(mapping.object_type)
+    if cursor is None:
+        return await full_refresh(settings, mapping, client, run_id)
+    started = time.perf_counter()
+    started_ms = _now_ms()
+    since = cursor.cursor_ms - int(overlap.total_seconds() * 1000)
+    managed = mapping.managed_properties
+    collector = PortalCollector(
+        mapping.object_type,
+        mapping.id.property,
+        managed,
+        mapping.match_properties,
+        mapping.property_types,
+    )
+    tracker = _MergeTracker(mapping)
+    state = _SearchState()
+    remapped = 0
+
+    def store_records(records: Iterator[dict[str, Any]]) -> DriftReport:
+        nonlocal remapped
+        read = list(collector.tee(tracker.tee(records)))  # 1 % of a portal: small
+        with StateStore(settings.state_db, [mapping]) as store:
+            report = store.snapshot.merge_from_hubspot(
+                mapping.object_type,
+                mapping.id.property,
+                read,
+                managed,
+                mapping.property_types,
+                run_id=run_id,
+            )
+            store.matches.update_portal(collector)
+            remapped = _remap_merges(store, mapping, tracker)
+            store.matches.promote(mapping.object_type, run_id)
+            # Never move past "now minus the overlap" on an empty window: indexing lag.
+            newest = state.newest_ms if state.newest_ms is not None else since
+            store.cursors.advance(mapping.object_type, min(newest, started_ms), full=False)
+            return report
+
+    records = search_modified_since(
+        client, mapping.object_type, read_properties(mapping), since, run_id=run_id, state=state
+    )
+    drift = await _stream_into(records, store_records)
+    with StateStore(settings.state_db, [mapping]) as store:
+        now_cursor = store.cursors.get(mapping.object_type)
+    return RefreshReport(
+        drift=drift,
+        mode="incremental",
+        calls=state.calls,
+        unowned=collector.unowned_records,
+        merges_remapped=remapped,
+        restarts=state.restarts,
+        duration_s=time.perf_counter() - started,
+        cursor=now_cursor.cursor if now_cursor else None,
+    )
