@@ -36,6 +36,7 @@ from spokesync.hubspot.errors import (
 from spokesync.hubspot.rate_limit import RateLimiter, Sleep
 from spokesync.hubspot.redact import get_logger, redact, register_secret
 from spokesync.hubspot.retry import RetryPolicy, parse_retry_after
+from spokesync.hubspot.scopes import missing_scopes_message
 
 log = get_logger(__name__)
 
@@ -294,6 +295,8 @@ class HubSpotClient:
                 continue
             if status in (401, 403):
                 err = response.error()
+                if status == 403:
+                    raise HubSpotAuthError(missing_scopes_message(method, path, err), err)
                 raise HubSpotAuthError(
                     f"HubSpot refused the access token for {method} {path}: HTTP {status}"
                     f" {err.category or ''} {err.message} (correlation id {correlation_id})",
