@@ -28,6 +28,7 @@ from spokesync.hubspot.properties import PropertyMismatchError
 from spokesync.hubspot.push import PushAborted
 from spokesync.mapping.loader import MappingError
 from spokesync.settings import SettingsError
+from spokesync.settings import token_variable as settings_token_variable
 from spokesync.state.connection import StateStoreBusy, StateStoreUnwritable
 from spokesync.warehouse import WarehouseEmpty
 
@@ -58,8 +59,11 @@ def attached_summary(exc: BaseException) -> object | None:
 
 
 def token_variable(env: str | None) -> str:
-    suffix = f"_{env.upper()}" if env else "_<ENV>"
-    return f"HUBSPOT_ACCESS_TOKEN{suffix} (or HUBSPOT_ACCESS_TOKEN)"
+    """The variable(s) that hold the token in ``env`` (prod reads only its own)."""
+    if env is None:
+        return "HUBSPOT_ACCESS_TOKEN_<ENV>"
+    own = settings_token_variable(env)
+    return own if env == "prod" else f"{own} (or HUBSPOT_ACCESS_TOKEN, for the local sandbox)"
 
 
 def explain(exc: BaseException, *, env: str | None = None) -> Failure:

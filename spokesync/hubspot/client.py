@@ -550,6 +550,27 @@ class HubSpotClient:
         )
         return dict(_raise_unless_ok(response).body or {})
 
+    async def _page(
+        self, object_type: str, params: dict[str, Any], request_id: str
+    ) -> dict[str, Any]:
+        """One page of a list read. A 2xx without a ``results`` list is not an empty page (that
+        would end the read early and make a full refresh forget records): it is read again."""
+        for attempt in range(1, PAGE_ATTEMPTS + 1):
+            rid = request_id if attempt == 1 else f"{request_id}-r{attempt}"
+            response = await self.request(
+                "GET", self.objects_path(object_type), params=params, request_id=rid
+            )
+            body = _raise_unless_ok(response).body
+            if _is_page(body):
+                return dict(body)
+            log.warning(
+                "%s: HTTP %s without results; reading the page again", rid, response.status_code
+            )
+        raise HubSpotError(
+            f"HubSpot answered 2xx without results to {request_id} ({object_type} page) "
+            f"{PAGE_ATTEMPTS} times; the snapshot is left as it was — run the refresh again"
+        )
+
     async def iter_objects(
         self,
         object_type: str,
@@ -568,18 +589,19 @@ class HubSpotClient:
                 params["properties"] = ",".join(properties)
             if after is not None:
                 params["after"] = after
-            response = await self.request(
-                "GET",
-                self.objects_path(object_type),
-                params=params,
-                request_id=f"{request_id}-p{page}",
-            )
-            body = _raise_unless_ok(response).body or {}
+            body = await self._page(object_type, params, f"{request_id}-p{page}")
             for record in body.get("results") or ():
                 yield record
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
             if not after:
                 return
+
+
+PAGE_ATTEMPTS = 3  # reads of a page whose 2xx answer carries no ``results`` list
+
+
+def _is_page(body: Any) -> bool:
+    return isinstance(body, dict) and isinstance(body.get("results"), list)
 
 
 def _decode(content: bytes) -> Any:

@@ -104,7 +104,7 @@ def test_explain_maps_the_error_tree_to_codes() -> None:
     auth401 = HubSpotAuthError("refused", ApiError(401, "INVALID_AUTHENTICATION", "bad"))
     failure = explain(auth401, env="prod")
     assert (failure.code, failure.status) == (ExitCode.AUTH, 401)
-    assert "HUBSPOT_ACCESS_TOKEN_PROD (or HUBSPOT_ACCESS_TOKEN)" in failure.message
+    assert "Set HUBSPOT_ACCESS_TOKEN_PROD to a valid" in failure.message  # prod: its own only
     assert explain(HubSpotAuthError("x", parse_error(MISSING_SCOPES, 403))).code == ExitCode.AUTH
     assert explain(DailyLimitReached("spent")).code == ExitCode.DAILY_BUDGET
     exhausted = RetriesExhausted("5xx", attempts=6, status_code=503)
