@@ -42,6 +42,10 @@ REFERENCE_DIR = "hubspot"
 REFERENCE_TABLES: tuple[str, ...] = ("hubspot_pipeline_stages", "hubspot_owners")
 
 
+class WarehouseEmpty(RuntimeError):
+    """The warehouse has no partitions yet: nothing was ingested."""
+
+
 def reference_path(warehouse_dir: Path, table: str) -> Path:
     return warehouse_dir / REFERENCE_DIR / table / "data.parquet"
 

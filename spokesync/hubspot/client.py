@@ -36,6 +36,7 @@ from spokesync.hubspot.errors import (
 from spokesync.hubspot.rate_limit import RateLimiter, Sleep
 from spokesync.hubspot.redact import get_logger, redact, register_secret
 from spokesync.hubspot.retry import RetryPolicy, parse_retry_after
+from spokesync.hubspot.scopes import missing_scopes_message
 
 log = get_logger(__name__)
 
@@ -300,6 +301,8 @@ class HubSpotClient:
                 continue
             if status in (401, 403):
                 err = response.error()
+                if status == 403:
+                    raise HubSpotAuthError(missing_scopes_message(method, path, err), err)
                 raise HubSpotAuthError(
                     f"HubSpot refused the access token for {method} {path}: HTTP {status}"
                     f" {err.category or ''} {err.message} (correlation id {correlation_id})",
@@ -553,6 +556,27 @@ class HubSpotClient:
         )
         return dict(_raise_unless_ok(response).body or {})
 
+    async def _page(
+        self, object_type: str, params: dict[str, Any], request_id: str
+    ) -> dict[str, Any]:
+        """One page of a list read. A 2xx without a ``results`` list is not an empty page (that
+        would end the read early and make a full refresh forget records): it is read again."""
+        for attempt in range(1, PAGE_ATTEMPTS + 1):
+            rid = request_id if attempt == 1 else f"{request_id}-r{attempt}"
+            response = await self.request(
+                "GET", self.objects_path(object_type), params=params, request_id=rid
+            )
+            body = _raise_unless_ok(response).body
+            if _is_page(body):
+                return dict(body)
+            log.warning(
+                "%s: HTTP %s without results; reading the page again", rid, response.status_code
+            )
+        raise HubSpotError(
+            f"HubSpot answered 2xx without results to {request_id} ({object_type} page) "
+            f"{PAGE_ATTEMPTS} times; the snapshot is left as it was — run the refresh again"
+        )
+
     async def iter_objects(
         self,
         object_type: str,
@@ -571,18 +595,19 @@ class HubSpotClient:
                 params["properties"] = ",".join(properties)
             if after is not None:
                 params["after"] = after
-            response = await self.request(
-                "GET",
-                self.objects_path(object_type),
-                params=params,
-                request_id=f"{request_id}-p{page}",
-            )
-            body = _raise_unless_ok(response).body or {}
+            body = await self._page(object_type, params, f"{request_id}-p{page}")
             for record in body.get("results") or ():
                 yield record
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
             if not after:
                 return
+
+
+PAGE_ATTEMPTS = 3  # reads of a page whose 2xx answer carries no ``results`` list
+
+
+def _is_page(body: Any) -> bool:
+    return isinstance(body, dict) and isinstance(body.get("results"), list)
 
 
 def _decode(content: bytes) -> Any:

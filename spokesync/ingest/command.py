@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -55,6 +56,14 @@ def ingest_new(
     partitions done and time left on stderr (live on a terminal; one line at the end otherwise). Raises
     :class:`IngestFailed` at the end if any partition failed."""
     landing, warehouse = settings.landing, settings.warehouse_dir
+    if not Path(landing).is_dir():
+        raise FileNotFoundError(
+            errno.ENOENT,
+            "the landing folder does not exist: set SPOKESYNC_LANDING (or --landing) to the "
+            "folder the warehouse exports land in, or create sample files with "
+            "`spokesync sample-data`",
+            str(landing),
+        )
     run_id = run_id or f"cli-{uuid.uuid4().hex[:12]}"
     failed = []
     work: list[tuple[str, str | None]] = []

@@ -10,6 +10,7 @@ partition with many bad rows costs no per-row Python.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from spokesync.ingest.readers import RawChunk
+from spokesync.warehouse import QUARANTINE
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -120,3 +122,31 @@ def quarantine_table(
         con.unregister("q_rows")
         con.unregister("q_failures")
     return table.cast(QUARANTINE_SCHEMA)
+
+
+def purge_quarantine(warehouse_dir: Path, before: dt.datetime) -> tuple[int, int]:
+    """Retention: delete quarantine files whose rows were all quarantined before ``before``
+    (each file holds one run's rows of one partition). Returns (files, rows) deleted."""
+    root = Path(warehouse_dir) / QUARANTINE
+    files = sorted(root.glob("source=*/date=*/*.parquet")) if root.exists() else []
+    if not files:
+        return 0, 0
+    con = duckdb.connect()
+    try:
+        stats = con.execute(
+            "SELECT filename, max(quarantined_at), count(*) FROM read_parquet($files, "
+            "filename = true) GROUP BY filename",
+            {"files": [str(f) for f in files]},
+        ).fetchall()
+    finally:
+        con.close()
+    gone_files = gone_rows = 0
+    for filename, newest, rows in stats:
+        if newest is not None and newest < before:
+            Path(filename).unlink()
+            gone_files += 1
+            gone_rows += int(rows)
+    for folder in sorted(root.glob("source=*/date=*"), reverse=True):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    return gone_files, gone_rows

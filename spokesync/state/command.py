@@ -1,12 +1,16 @@
-"""``spokesync state``: inspect the state store and replay dead letters.
+"""``spokesync state``: inspect the state store, replay and purge dead letters.
 
     spokesync state dead-letters [--object T] [--state open|replayed|resolved|all]
-    spokesync state replay [--object T] [--id N ...] [--mark-only]
+    spokesync state replay --object T [--id N ...] [--mark-only]
+    spokesync state purge --older-than 90d [--include-open]
     spokesync state plan [--run RUN_ID] [--object T] [--limit N]
     spokesync state runs [--limit N]
     spokesync state snapshot
     spokesync state rejected [--object T] [--run RUN_ID] [--limit N]
     spokesync state ambiguous | pin | unpin | pins | cursors   (see matches_command)
+
+A replay re-plans its records from the current desired state (after a source or mapping fix)
+and sends just them; it never re-sends the stored payload of the letter.
 
 Emails in external ids are masked in the output.
 """
@@ -14,13 +18,15 @@ Emails in external ids are masked in the output.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from spokesync.exit_codes import ExitCode
 from spokesync.settings import Settings
 from spokesync.state import matches_command
 from spokesync.state.store import StateStore, StateStoreBusy
@@ -43,7 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--state", default="open", choices=["open", "replayed", "resolved", "all"])
     p.add_argument("--limit", type=int, default=50)
 
-    p = sub.add_parser("replay", help="re-send open dead letters to HubSpot")
+    p = sub.add_parser(
+        "replay", help="re-plan open dead letters from the current desired state and send them"
+    )
     p.add_argument("--object", required=True, help="object type, e.g. companies")
     p.add_argument("--id", type=int, action="append", default=None, help="letter id (repeatable)")
     p.add_argument(
@@ -54,8 +62,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mark-only",
         action="store_true",
-        help="only mark them replayed: the next sync re-sends them (they never reached the "
-        "snapshot, so the diff still sees them as changes)",
+        help="only mark them replayed (no longer parked): the next sync re-plans and sends them",
+    )
+
+    p = sub.add_parser("purge", help="delete old dead letters and quarantined rows (retention)")
+    p.add_argument(
+        "--older-than",
+        type=parse_age,
+        required=True,
+        metavar="AGE",
+        help="last seen more than AGE ago: 90d, 12h, 2w",
+    )
+    p.add_argument(
+        "--include-open",
+        action="store_true",
+        help="purge open dead letters too (their records are sent again by the next sync)",
     )
 
     p = sub.add_parser("plan", help="show the planned changes of a shadow run")
@@ -86,48 +107,58 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def _replay(settings: Settings, args: argparse.Namespace, store: StateStore) -> int:
-    changes = store.dead_letter_changes(args.object, args.id)
-    if not changes:
-        print(f"no open dead letters for {args.object}")
-        return 0
     letters = [
-        d.letter_id
-        for d in store.open_dead_letters(args.object)
+        d
+        for d in store.open_dead_letters(args.object, ("open",))
         if args.id is None or d.letter_id in args.id
     ]
-    if args.mark_only:
-        n = store.mark_replayed(letters)
-        print(f"marked {n} dead letters replayed; the next sync re-sends them")
+    if not letters:
+        print(f"no open dead letters for {args.object}")
         return 0
-    from spokesync.hubspot.push import push_changes
+    store.mark_replayed(d.letter_id for d in letters)  # un-parks them
+    if args.mark_only:
+        print(f"marked {len(letters)} dead letters replayed; the next sync re-plans and sends them")
+        return 0
     from spokesync.mapping import load_mapping
-    from spokesync.sync.runner import SyncOptions, make_client, new_run_id
+    from spokesync.sync.runner import default_mapping_paths, replay_records
 
-    mapping = load_mapping(args.mapping or Path("mappings") / f"{args.object}.yaml")
-    store.set_types(mapping.object_type, mapping.property_types)
-    run_id = f"replay-{new_run_id()}"
-    store.mark_replayed(letters)
-
-    async def push() -> Any:
-        client = make_client(settings, SyncOptions())
-        try:
-            return await push_changes(
-                client,
-                object_type=mapping.object_type,
-                id_property=mapping.id.property,
-                changes=[changes[i : i + 100] for i in range(0, len(changes), 100)],
-                sink=store,
-                run_id=run_id,
-            )
-        finally:
-            await client.aclose()
-
-    report = asyncio.run(push())
-    print(
-        f"replayed {len(changes)} records of {args.object} (run {run_id}): "
-        f"{report.records_ok} confirmed, {report.records_dead_lettered} dead-lettered again"
+    path = args.mapping or next(
+        (p for p in default_mapping_paths() if p.stem == args.object),
+        Path("mappings") / f"{args.object}.yaml",
     )
-    return 0 if report.records_dead_lettered == 0 else 1
+    mapping = load_mapping(path)
+    summary = replay_records(settings, mapping, [d.external_id for d in letters])
+    (result,) = summary.objects
+    print(
+        f"replayed {len(letters)} records of {args.object} from the current desired state "
+        f"(run {summary.run_id}): {result.push.records_ok if result.push else 0} confirmed, "
+        f"{result.push.records_dead_lettered if result.push else 0} dead-lettered again, "
+        f"{result.replay_in_step} already in step"
+    )
+    print(summary.to_text())
+    return int(summary.exit_code)
+
+
+def _purge(settings: Settings, args: argparse.Namespace, store: StateStore) -> int:
+    from spokesync.ingest.quarantine import purge_quarantine
+
+    cutoff = dt.datetime.now(dt.UTC) - args.older_than
+    letters = store.dead_letters.purge(cutoff, include_open=args.include_open)
+    files, rows = purge_quarantine(settings.warehouse_dir, cutoff)
+    print(
+        f"purged {letters} dead letters and {rows} quarantined rows ({files} files) last seen "
+        f"before {cutoff:%Y-%m-%d %H:%M} UTC"
+    )
+    return 0
+
+
+def parse_age(text: str) -> dt.timedelta:
+    """``90d``, ``12h``, ``2w`` (days by default) as a timedelta."""
+    m = re.fullmatch(r"\s*(\d+)\s*([dhw]?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age like 90d, 12h or 2w")
+    n, unit = int(m[1]), m[2] or "d"
+    return dt.timedelta(**{{"d": "days", "h": "hours", "w": "weeks"}[unit]: n})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -181,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.action in matches_command.ACTIONS:
             return matches_command.run(args, store, _table)
+        if args.action == "purge":
+            return _purge(settings, args, store)
         if args.action == "plan":
             rows = store.planned_changes(args.run, args.object, args.limit)
             print(
@@ -212,4 +245,4 @@ def run(args: argparse.Namespace) -> int:
             return 0
     except (duckdb.IOException, StateStoreBusy) as e:
         print(f"state store {path} is busy (another process is writing): {e}")
-        return 1
+        return ExitCode.BUSY

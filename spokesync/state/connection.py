@@ -21,6 +21,13 @@ class StateStoreBusy(RuntimeError):
     """The state DB file is locked by another process."""
 
 
+class StateStoreUnwritable(OSError):
+    """The state DB file (or its folder) cannot be written: disk full, read-only, no access."""
+
+
+_UNWRITABLE = ("read-only", "permission denied", "no space left", "disk quota")
+
+
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -58,6 +65,12 @@ class Connection:
         try:
             con = duckdb.connect(str(self.path))
         except duckdb.IOException as e:
+            if any(word in str(e).lower() for word in _UNWRITABLE):
+                raise StateStoreUnwritable(
+                    f"cannot open the state DB {self.path} for writing ({e}); make it and its "
+                    "folder writable, free space on the disk, or set SPOKESYNC_HOME to a "
+                    "writable folder"
+                ) from e
             raise StateStoreBusy(
                 f"state store {self.path} cannot be opened (another process is probably "
                 f"writing to it; DuckDB allows one writer per file): {e}"

@@ -2,6 +2,14 @@
 
 A letter is ``open`` until it is re-sent (``replayed``) or a later write of the record is
 confirmed (``resolved``, by the snapshot's write-through).
+
+**Parked letters.** A record HubSpot rejected for a permanent reason (validation, a conflict:
+any category not in :data:`TRANSIENT_CATEGORIES`) is *parked* while its letter is open: the
+sync does not send it again until its desired values differ from the rejected payload, or a
+person replays it (``spokesync state replay`` marks the letter ``replayed`` and re-plans the
+record from the current desired state). Transient failures — retries exhausted, the daily
+limit, a 2xx that confirmed nothing — are not parked: the next run sends them again by itself
+and the letter counts the attempts.
 """
 
 from __future__ import annotations
@@ -16,6 +24,17 @@ import duckdb
 
 from spokesync.changes import DeadLetter, RecordChange
 from spokesync.state.connection import Connection, now
+
+TRANSIENT_CATEGORIES = frozenset(
+    {"RETRIES_EXHAUSTED", "RATE_LIMITED", "DAILY_LIMIT", "NOT_CONFIRMED"}
+)
+"""Failures that say nothing about the record itself: sent again on the next run."""
+
+
+def is_permanent(category: str | None) -> bool:
+    """A rejection the same payload would meet again (the record is parked)."""
+    return category not in TRANSIENT_CATEGORIES
+
 
 DDL: tuple[str, ...] = (
     "CREATE SEQUENCE IF NOT EXISTS dead_letter_id_seq",
@@ -141,6 +160,60 @@ class DeadLetterStore:
             DeadLetterRecord(r[0], r[1], r[2], json.loads(r[3]) if r[3] else {}, *r[4:])  # type: ignore[arg-type]
             for r in rows
         ]
+
+    def parked(self, object_type: str) -> dict[str, dict[str, str]]:
+        """The parked records of ``object_type``: external id → the properties HubSpot rejected
+        (open letters with a permanent category). The sync skips a record while its planned
+        change is exactly these properties."""
+        with self._c.connection() as con:
+            rows = con.execute(
+                "SELECT external_id, payload FROM dead_letter WHERE object_type = $ot "
+                "AND state = 'open' AND NOT list_contains($transient, coalesce(category, ''))",
+                {"ot": object_type, "transient": sorted(TRANSIENT_CATEGORIES)},
+            ).fetchall()
+        out: dict[str, dict[str, str]] = {}
+        for external_id, payload in rows:
+            props = (json.loads(payload) if payload else {}).get("properties") or {}
+            out[external_id] = {str(k): "" if v is None else str(v) for k, v in props.items()}
+        return out
+
+    def transient(self, object_type: str) -> dict[str, int]:
+        """Records of ``object_type`` whose open letter is transient: external id → attempts so
+        far (the next sync sends them again by itself)."""
+        with self._c.connection() as con:
+            rows = con.execute(
+                "SELECT external_id, attempts FROM dead_letter WHERE object_type = $ot "
+                "AND state = 'open' AND list_contains($transient, category)",
+                {"ot": object_type, "transient": sorted(TRANSIENT_CATEGORIES)},
+            ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def resolve_ids(self, object_type: str, external_ids: Iterable[str]) -> int:
+        """Resolve open/replayed letters of records that need no write any more (a replay found
+        them in step, or no longer desired); returns how many."""
+        ids = list(external_ids)
+        if not ids:
+            return 0
+        with self._c.connection() as con:
+            rows = con.execute(
+                "UPDATE dead_letter SET state = 'resolved', last_seen = $now "
+                "WHERE object_type = $ot AND list_contains($ids, external_id) "
+                "AND state IN ('open', 'replayed') RETURNING letter_id",
+                {"now": now(), "ot": object_type, "ids": ids},
+            ).fetchall()
+        return len(rows)
+
+    def purge(self, before: dt.datetime, *, include_open: bool = False) -> int:
+        """Delete letters last seen before ``before``: resolved and replayed ones, and open ones
+        too with ``include_open`` (their records are then sent again by the next sync)."""
+        states = ["resolved", "replayed", *(["open"] if include_open else [])]
+        with self._c.connection() as con:
+            rows = con.execute(
+                "DELETE FROM dead_letter WHERE last_seen < $before "
+                "AND list_contains($states, state) RETURNING letter_id",
+                {"before": before, "states": states},
+            ).fetchall()
+        return len(rows)
 
     def mark_replayed(self, letter_ids: Iterable[int]) -> int:
         """Mark open letters as replayed (re-sent); returns how many changed state."""

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 from pathlib import Path
 
+from spokesync.exit_codes import ExitCode
 from spokesync.hubspot.push import PushConfig
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                 print(line)
         except IngestFailed as e:
             print(f"{e}; not syncing until the landing files are fixed")
-            return 1
+            return ExitCode.GATE_BLOCKED
     rollout = None
     if args.rollout_percent is not None or args.rollout_where:
         rollout = Rollout(predicate=args.rollout_where, percent=args.rollout_percent)
@@ -74,12 +75,8 @@ def run(args: argparse.Namespace) -> int:
         daily_budget=args.daily_budget,
         progress=True,
     )
-    from spokesync.hubspot.properties import PropertyMismatchError
-
-    try:
-        summary = run_sync(settings, options)
-    except PropertyMismatchError as e:  # a mapping names a property HubSpot does not have
-        print(f"spokesync sync: {e}")
-        return 2
+    # Errors (a mapping naming a property HubSpot lacks, the state DB busy, …) are reported
+    # by the CLI's one handler (spokesync.cli.report) with their exit code.
+    summary = run_sync(settings, options)
     print(summary.to_text())
-    return 0 if summary.ok else 1
+    return summary.exit_code

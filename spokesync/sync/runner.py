@@ -14,12 +14,13 @@ import datetime as dt
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from spokesync import warehouse
+from spokesync.changes import RecordChange
 from spokesync.desired import (
     DESIRED_TABLE,
     ID_COLUMN,
@@ -28,6 +29,8 @@ from spokesync.desired import (
     reference_tables_used,
 )
 from spokesync.diff import ChangePlan, plan_changes
+from spokesync.exit_codes import MEANING, ExitCode, worst
+from spokesync.failure import Failure, attach_summary, explain
 from spokesync.hubspot.association_types import resolve_association_types
 from spokesync.hubspot.associations import (
     AssociationReport,
@@ -36,14 +39,21 @@ from spokesync.hubspot.associations import (
     associate,
 )
 from spokesync.hubspot.client import HubSpotClient
-from spokesync.hubspot.errors import DailyLimitReached
+from spokesync.hubspot.errors import HubSpotError
 from spokesync.hubspot.properties import (
     EnsureReport,
+    PropertyMismatchError,
     ensure_properties,
     existing_properties,
     specs_from_mapping,
 )
-from spokesync.hubspot.push import PushAborted, PushConfig, PushReport, push_changes
+from spokesync.hubspot.push import (
+    PushAborted,
+    PushConfig,
+    PushReport,
+    canonical_key,
+    push_changes,
+)
 from spokesync.hubspot.rate_limit import RateLimiter
 from spokesync.hubspot.reference import refresh_reference
 from spokesync.hubspot.tasks import TaskReport, create_tasks
@@ -84,7 +94,7 @@ def latest_partition(warehouse_dir: Path) -> dt.date:
         if (p / "data.parquet").exists()
     ]
     if not days:
-        raise RuntimeError(
+        raise warehouse.WarehouseEmpty(
             f"the warehouse at {warehouse_dir} has no partitions yet: ingest landing files first "
             "(spokesync ingest --all)"
         )
@@ -152,6 +162,27 @@ class ObjectSyncSummary:
     gated: dict[str, int] = field(default_factory=dict)  # gate → records failing it
     reported: dict[str, int] = field(default_factory=dict)  # report → records matching it
     withheld: dict[str, int] = field(default_factory=dict)  # send_with: fields held back
+    failure: Failure | None = None  # why the mapping stopped early, when it did
+    parked: int = 0  # records not sent: parked dead letters whose desired values are unchanged
+    retried: int = 0  # records sent again after an earlier run's transient failure
+    replay_in_step: int = 0  # replayed records the new plan found already in step (resolved)
+
+    @property
+    def outcome(self) -> ExitCode:
+        """The exit code this mapping alone would give (see :mod:`spokesync.exit_codes`)."""
+        if self.failure is not None:
+            return self.failure.code
+        if self.blocked_by:
+            return ExitCode.GATE_BLOCKED
+        if self.error:
+            return ExitCode.FAILED
+        if self.push is not None and self.push.stopped_reason:
+            return ExitCode.DAILY_BUDGET
+        dead = self.push.records_dead_lettered if self.push is not None else 0
+        links_failed = sum(a.pairs_failed for a in self.associations)
+        if dead or self.parked or links_failed:
+            return ExitCode.DEAD_LETTERED
+        return ExitCode.OK
 
     def to_metadata(self) -> dict[str, int | float | str]:
         """Flat numbers for Dagster metadata (plotted over time) and the CLI summary."""
@@ -195,6 +226,10 @@ class ObjectSyncSummary:
         meta["events_recorded"] = self.events_recorded
         if self.refresh is not None:
             meta.update({k: v for k, v in self.refresh.as_metadata().items() if k != "object_type"})
+        if self.parked:
+            meta["records_parked"] = self.parked
+        if self.retried:
+            meta["records_retried"] = self.retried
         if self.associations:
             meta["associations_sent"] = sum(a.pairs_sent for a in self.associations)
             meta["associations_ok"] = sum(a.pairs_ok for a in self.associations)
@@ -224,8 +259,15 @@ class ObjectSyncSummary:
             )
         if self.fields_held:
             text += f"  ({self.held_note})"
+        if self.retried:
+            text += f", retried {self.retried:,} (transient failures of earlier runs)"
+        if self.parked:
+            text += f", parked {self.parked:,} (rejected before, unchanged: not sent)"
+        failed_links = sum(a.pairs_failed for a in self.associations)
+        if failed_links:
+            text += f", links not confirmed {failed_links:,}"
         if self.error:
-            text += f"  ERROR: {self.error}"
+            text += f"  STOPPED: {self.error}"
         return text
 
 
@@ -247,11 +289,18 @@ class SyncSummary:
         """Mappings the quarantine gate stopped before planning."""
         return [o for o in self.objects if o.blocked_by]
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 only when every mapping is in step; else the most serious outcome."""
+        return worst(o.outcome for o in self.objects)
+
     def to_text(self) -> str:
         head = f"spokesync run {self.run_id} (as_of {self.as_of}, {self.duration_s:.1f} s)"
+        code = self.exit_code
+        tail = f"result: {code.name.lower()} (exit {int(code)}): {MEANING[code]}"
         lines = [head, *("  " + o.line() for o in self.objects)]
         lines += ["  " + t.line() for t in self.tasks]
-        return "\n".join(lines)
+        return "\n".join([*lines, tail])
 
 
 def make_client(settings: Settings, options: SyncOptions) -> HubSpotClient:
@@ -269,27 +318,42 @@ async def sync_object(
     options: SyncOptions,
     client: HubSpotClient | None,
     existing: dict[str, dict[str, Any]] | None = None,
+    only: frozenset[str] | None = None,
 ) -> ObjectSyncSummary:
     """Plan and push (or, with ``client=None`` / shadow, only plan) one mapping.
+
+    An error in the mapping's setup (reference data, ensure-properties, association types:
+    a 403, the daily budget, HubSpot failing past its retries) stops this mapping only, with
+    its :class:`~spokesync.failure.Failure` in the summary. ``only``: push only these external
+    ids (a replay re-plans its records from the current desired state and sends just them).
 
     ``existing``: the object's HubSpot property definitions, when the caller read them already
     (see :func:`check_mappings`)."""
     started = time.perf_counter()
     shadow = options.shadow or client is None
     props: EnsureReport | None = None
-    if client is not None and reference_tables_used(mapping):
-        # Pipeline stage and owner ids as HubSpot has them now (reads only: shadow runs too).
-        await refresh_reference(client, settings.warehouse_dir, f"{run_id}-ref")
-    if client is not None and not shadow:
-        if options.ensure_properties:
-            props = await ensure_properties(
-                client,
-                specs_from_mapping(mapping),
-                mapping.object_type,
-                run_id=f"{run_id}-props",
-                existing=existing,
-            )
-        mapping = await resolve_association_types(client, mapping, run_id)
+    step = "reading HubSpot's reference data"
+    try:
+        if client is not None and reference_tables_used(mapping):
+            # Pipeline stage and owner ids as HubSpot has them now (reads only: shadow too).
+            await refresh_reference(client, settings.warehouse_dir, f"{run_id}-ref")
+        if client is not None and not shadow:
+            if options.ensure_properties:
+                step = "ensure-properties"
+                props = await ensure_properties(
+                    client,
+                    specs_from_mapping(mapping),
+                    mapping.object_type,
+                    run_id=f"{run_id}-props",
+                    existing=existing,
+                )
+            step = "association types"
+            mapping = await resolve_association_types(client, mapping, run_id)
+    except PropertyMismatchError:
+        raise  # the mapping disagrees with HubSpot: the run stops before any write
+    except HubSpotError as exc:
+        failure = explain(exc, env=settings.env)
+        return stopped_summary(settings, mapping, as_of, run_id, shadow, step, failure)
     refresh: RefreshReport | None = None
     if client is not None and not shadow and options.refresh != "none":
         # People's edits since the last run reach the snapshot before the diff.
@@ -342,6 +406,7 @@ async def sync_object(
                     assert client is not None
                     # Results are saved by a writer thread, several batches per transaction,
                     # so saving never holds up the push; leaving the block saves the rest.
+                    letters = PendingLetters(store, mapping, only)
                     progress = Progress(
                         f"push {mapping.object_type}",
                         change_plan.records_changed,
@@ -353,19 +418,22 @@ async def sync_object(
                             client,
                             object_type=mapping.object_type,
                             id_property=mapping.id.property,
-                            changes=change_plan.batches(options.push.batch_size),
+                            changes=letters.filter(change_plan.batches(options.push.batch_size)),
                             sink=ProgressSink(sink, progress),
                             run_id=run_id,
                             config=options.push,
                         )
                         await sink.drain()
+                    summary.parked, summary.retried = letters.parked_skipped, letters.retried
+                    summary.replay_in_step = letters.in_step(store, change_plan)
                     try:
                         summary.associations = await push_associations(
                             client, store, change_plan, run_id
                         )
-                    except DailyLimitReached as exc:
-                        summary.error = f"associations stopped: {exc}; the next run sends them"
-                        status = "failed"
+                    except HubSpotError as exc:  # 401/403, the daily budget, out of retries
+                        failure = explain(exc, env=settings.env)
+                        summary.error = f"associations stopped: {failure.message}"
+                        summary.failure, status = failure, "failed"
                     # Adopted records take the values HubSpot already held (not re-sent).
                     store.matches.promote(mapping.object_type, run_id)
                     # Records now in step as of this day (pushed or already equal, not
@@ -376,13 +444,87 @@ async def sync_object(
                         plan_events(change_plan.con, mapping, as_of, run_id)
                     )
             except PushAborted as exc:
-                summary.push, summary.error, status = exc.report, str(exc), "failed"
+                failure = explain(exc, env=settings.env)
+                summary.push, summary.error, status = exc.report, failure.message, "failed"
+                summary.failure = failure
             except BaseException as exc:
                 summary.error, status = f"{type(exc).__name__}: {exc}", "failed"
                 raise
             finally:
                 summary.duration_s = time.perf_counter() - started
                 store.finish_run(run_id, mapping.object_type, status, summary.to_metadata())
+    return summary
+
+
+class PendingLetters:
+    """Dead letters between the plan and the push: parked records whose planned change is
+    exactly what HubSpot rejected are not sent (see :mod:`spokesync.state.dead_letters`);
+    records of transient letters go again and are counted; ``only`` restricts a replay."""
+
+    def __init__(
+        self, store: StateStore, mapping: MappingSpec, only: frozenset[str] | None = None
+    ) -> None:
+        self.id_property = mapping.id.property
+        self.parked = store.dead_letters.parked(mapping.object_type)
+        self.transient = store.dead_letters.transient(mapping.object_type)
+        self.only = None if only is None else {canonical_key(self.id_property, k) for k in only}
+        self.sent: set[str] = set()
+        self.parked_skipped = 0
+        self.retried = 0
+
+    def filter(self, batches: Iterable[list[RecordChange]]) -> Iterator[list[RecordChange]]:
+        for batch in batches:
+            keep = []
+            for change in batch:
+                key = canonical_key(self.id_property, change.external_id)
+                if self.only is not None and key not in self.only:
+                    continue
+                if self.only is None and self.parked.get(key) == change.properties:
+                    self.parked_skipped += 1
+                    continue
+                self.retried += key in self.transient
+                self.sent.add(key)
+                keep.append(change)
+            if keep:
+                yield keep
+
+    def in_step(self, store: StateStore, plan: ChangePlan) -> int:
+        """A replay: resolve the letters of replayed records the plan did not need to send
+        (already in step in HubSpot, or no longer desired)."""
+        if self.only is None:
+            return 0
+        return store.dead_letters.resolve_ids(plan.object_type, self.only - self.sent)
+
+
+def stopped_summary(
+    settings: Settings,
+    mapping: MappingSpec,
+    as_of: dt.date,
+    run_id: str,
+    shadow: bool,
+    step: str,
+    failure: Failure,
+) -> ObjectSyncSummary:
+    """The summary of a mapping whose setup failed (nothing of it was planned or pushed); the
+    failed run is recorded so the UI and ``spokesync state runs`` show it too."""
+    summary = ObjectSyncSummary(
+        object_type=mapping.object_type,
+        mapping_version=mapping.version,
+        as_of=as_of,
+        shadow=shadow,
+        records_desired=0,
+        records_changed=0,
+        records_new=0,
+        fields_changed=0,
+        rejected_ids=0,
+        duplicates=0,
+        plan_markdown="",
+        error=f"{step}: {failure.message}",
+        failure=failure,
+    )
+    with StateStore(settings.state_db, [mapping]) as store:
+        store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)
+        store.finish_run(run_id, mapping.object_type, "failed", summary.to_metadata())
     return summary
 
 
@@ -488,19 +630,23 @@ async def check_mappings(
     compatible types (raises :class:`~spokesync.hubspot.properties.PropertyMismatchError`
     naming file, field and the nearest existing names). Returns the definitions read, by
     object type, so creating the missing ones costs no second read."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for mapping in mappings:
-        existing = await existing_properties(client, mapping.object_type, run_id=f"{run_id}-props")
-        await ensure_properties(
-            client,
-            specs_from_mapping(mapping),
-            mapping.object_type,
-            run_id=f"{run_id}-props",
-            dry_run=True,
-            existing=existing,
-        )
-        out[mapping.object_type] = existing
-    return out
+    return {m.object_type: await check_mapping(client, m, run_id) for m in mappings}
+
+
+async def check_mapping(
+    client: HubSpotClient, mapping: MappingSpec, run_id: str
+) -> dict[str, dict[str, Any]]:
+    """:func:`check_mappings` for one mapping."""
+    existing = await existing_properties(client, mapping.object_type, run_id=f"{run_id}-props")
+    await ensure_properties(
+        client,
+        specs_from_mapping(mapping),
+        mapping.object_type,
+        run_id=f"{run_id}-props",
+        dry_run=True,
+        existing=existing,
+    )
+    return existing
 
 
 async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSummary:
@@ -517,31 +663,53 @@ async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSum
             raise
         # A shadow run without a token plans from the reference tables last read.
     try:
+        # Before any write: every mapping's properties are checked (a mismatch stops the run).
+        # A refused token, missing scopes or the daily budget stop only the mappings they hit.
         existing: dict[str, dict[str, dict[str, Any]]] = {}
+        setup_failed: dict[str, Failure] = {}
         if client is not None and options.ensure_properties and not options.shadow:
-            existing = await check_mappings(client, mappings, run_id)
+            for mapping in mappings:
+                try:
+                    existing[mapping.object_type] = await check_mapping(client, mapping, run_id)
+                except PropertyMismatchError:
+                    raise
+                except HubSpotError as exc:
+                    setup_failed[mapping.object_type] = explain(exc, env=settings.env)
+        refused: Failure | None = None  # a 401: no mapping can work with this token
         rate = options.quarantine_error_rate
         rate = error_rate_from_env() if rate is None else rate
         for mapping in mappings:
             findings = quarantine_gate(settings.warehouse_dir, tables_read(mapping), as_of, rate)
+            failed = refused or setup_failed.get(mapping.object_type)
             if findings:
                 summary.objects.append(blocked_summary(mapping, as_of, options.shadow, findings))
-                continue
-            summary.objects.append(
-                await sync_object(
-                    settings,
-                    mapping,
-                    as_of,
-                    run_id,
-                    options,
-                    client,
-                    existing.get(mapping.object_type),
+            elif failed is not None:
+                step = "not started" if failed is refused else "checking properties"
+                summary.objects.append(
+                    stopped_summary(settings, mapping, as_of, run_id, options.shadow, step, failed)
                 )
-            )
+            else:
+                summary.objects.append(
+                    await sync_object(
+                        settings,
+                        mapping,
+                        as_of,
+                        run_id,
+                        options,
+                        client,
+                        existing.get(mapping.object_type),
+                    )
+                )
+            last = summary.objects[-1].failure
+            if last is not None and last.status == 401:
+                refused = last
         for trigger in _task_triggers(options):
             summary.tasks.append(
                 await run_task_trigger(settings, trigger, as_of, run_id, options, client)
             )
+    except Exception as exc:  # the CLI prints what was done before the error
+        attach_summary(exc, summary)
+        raise
     finally:
         if client is not None:
             await client.aclose()
@@ -604,6 +772,37 @@ async def run_task_trigger(
         return TaskReport(trigger=trigger.name, intents=len(intents))
     with StateStore(settings.state_db) as store:
         return await create_tasks(client, store, trigger.name, intents, run_id)
+
+
+def replay_records(
+    settings: Settings,
+    mapping: MappingSpec,
+    external_ids: Iterable[str],
+    options: SyncOptions | None = None,
+) -> SyncSummary:
+    """Re-plan ``external_ids`` of one mapping from the current desired state (after a source
+    or mapping fix) and push just them: never the stored payload of their dead letters."""
+    options = options or SyncOptions()
+    run_id = f"replay-{options.run_id or new_run_id()}"
+    started = time.perf_counter()
+
+    async def go() -> SyncSummary:
+        as_of = options.as_of or latest_partition(settings.warehouse_dir)
+        summary = SyncSummary(run_id=run_id, as_of=as_of, shadow=False)
+        client = make_client(settings, options)
+        try:
+            summary.objects.append(
+                await sync_object(
+                    settings, mapping, as_of, run_id, options, client, only=frozenset(external_ids)
+                )
+            )
+        finally:
+            await client.aclose()
+        return summary
+
+    summary = asyncio.run(go())
+    summary.duration_s = time.perf_counter() - started
+    return summary
 
 
 def run_sync(settings: Settings, options: SyncOptions | None = None) -> SyncSummary:

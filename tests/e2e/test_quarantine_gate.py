@@ -49,7 +49,8 @@ def test_cli_sync_blocks_only_the_mappings_reading_a_quarantined_source(
         timeout=300,
     )
     out = done.stdout
-    assert done.returncode != 0, out
+    assert done.returncode == 5, out  # ExitCode.GATE_BLOCKED
+    assert "result: gate_blocked (exit 5)" in out
     assert "Traceback" not in done.stderr
     mappings = load_mappings(default_mapping_paths())
     reading = {m.object_type for m in mappings if "invoices" in tables_read(m)}

@@ -368,15 +368,18 @@ def test_token_never_reaches_logs_or_state_tables(
             summary = run_sync(settings)
         assert summary.ok and sum(o.push.records_ok for o in summary.objects if o.push) > 0
         assert token not in caplog.text
-        # The sandbox only accepts that token: a wrong one aborts with a clear 401.
+        # The sandbox only accepts that token: a wrong one stops the mapping with a clear 401.
         wrong = Settings.from_env(
             environ={"HUBSPOT_ACCESS_TOKEN_TEST": "pat-wrong"},
             home=home,
             env="test",
             hubspot_base_url=sandbox.base_url,
         )
-        with pytest.raises(Exception, match="401|INVALID_AUTHENTICATION"):
-            run_sync(wrong, SyncOptions(mapping_paths=[BY_TYPE["companies"].path]))
+        refused = run_sync(wrong, SyncOptions(mapping_paths=[BY_TYPE["companies"].path]))
+        (stopped,) = refused.objects
+        assert stopped.error is not None and "401 INVALID_AUTHENTICATION" in stopped.error
+        assert "HUBSPOT_ACCESS_TOKEN_TEST" in stopped.error and "pat-wrong" not in stopped.error
+        assert int(refused.exit_code) == 6
     with duckdb.connect(str(settings.state_db), read_only=True) as con:
         tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
         for table in tables:

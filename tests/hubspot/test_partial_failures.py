@@ -300,3 +300,33 @@ def test_option_update_empty_2xx_is_resent() -> None:
     assert report.options_added == {"spokesync_plan": ["growth"]}
     assert [o["value"] for o in portal.props["spokesync_plan"]["options"]] == ["starter", "growth"]
     assert [m for m, _ in portal.writes] == ["PATCH", "PATCH"]
+
+
+# -- list reads (full refresh) -----------------------------------------------------------------
+
+
+def test_a_page_answered_2xx_without_results_is_read_again_never_taken_as_the_end() -> None:
+    pages = iter(
+        [
+            httpx.Response(
+                200, json={"results": [{"id": "1"}], "paging": {"next": {"after": "1"}}}
+            ),
+            httpx.Response(200, json=EMPTY),  # not an empty page: no results list at all
+            httpx.Response(200, json={"results": [{"id": "2"}]}),
+        ]
+    )
+
+    async def read(client: HubSpotClient) -> list[str]:
+        return [r["id"] async for r in client.iter_objects("companies", [], request_id="r")]
+
+    assert run(lambda request: next(pages), read) == ["1", "2"]
+
+
+def test_a_page_never_answered_with_results_stops_the_read() -> None:
+    from spokesync.hubspot.errors import HubSpotError
+
+    async def read(client: HubSpotClient) -> list[str]:
+        return [r["id"] async for r in client.iter_objects("companies", [], request_id="r")]
+
+    with pytest.raises(HubSpotError, match="without results to r-p1 \\(companies page\\) 3 times"):
+        run(lambda request: httpx.Response(200, json=EMPTY), read)

@@ -1,0 +1,117 @@
+"""The HubSpot scopes each spokesync feature needs (least privilege), and what a 403 means.
+
+docs/security.md lists the same table; a test keeps the two in step. A 403 ``MISSING_SCOPES``
+names, in ``errors[].context.requiredGranularScopes``, scopes of which *one or more* are needed;
+HubSpot has been seen to name the wrong object's scope there, so the message shows both what
+HubSpot named and what spokesync needs for that feature.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from spokesync.hubspot.errors import ApiError
+
+# HubSpot's record scopes are crm.objects.<type>.read/.write, except tickets (one scope).
+_TICKETS = "tickets"
+OWNERS_SCOPE = "crm.objects.owners.read"
+
+
+def object_scope(object_type: str, access: str) -> str:
+    """The record scope for ``access`` (``read``/``write``) on ``object_type``."""
+    if object_type == "tickets":
+        return _TICKETS
+    return f"crm.objects.{object_type}.{access}"
+
+
+def schema_scope(object_type: str, access: str) -> str:
+    """The property-definition scope (``crm.schemas.<type>.read/.write``)."""
+    name = object_type if object_type in ("contacts", "companies", "deals", "tickets") else "custom"
+    return f"crm.schemas.{name}.{access}"
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    name: str
+    what: str  # what spokesync does with it, for messages and docs
+
+    def scopes(self, object_type: str, to_types: Iterable[str] = ()) -> list[str]:
+        """The scopes this feature needs for one mapped object (and its association targets)."""
+        if self.name == "ensure-properties":
+            return [schema_scope(object_type, "read"), schema_scope(object_type, "write")]
+        if self.name == "push":
+            return [object_scope(object_type, "write")]
+        if self.name == "refresh":
+            return [object_scope(object_type, "read")]
+        if self.name == "reference":  # deal and ticket pipelines, owners (not per object)
+            return [object_scope("deals", "read"), object_scope("tickets", "read"), OWNERS_SCOPE]
+        if self.name == "associations":
+            out = [object_scope(object_type, "write")]
+            out += [object_scope(t, "write") for t in to_types]
+            return list(dict.fromkeys(out))
+        raise ValueError(self.name)
+
+
+FEATURES: dict[str, Feature] = {
+    f.name: f
+    for f in (
+        Feature("ensure-properties", "read and create the mapping's custom properties and groups"),
+        Feature("push", "write records (batch/upsert)"),
+        Feature("refresh", "read records back into the snapshot (full refresh, drift)"),
+        Feature("associations", "link records to each other (v4 associations)"),
+        Feature(
+            "reference",
+            "read deal and ticket pipelines and owners (the hubspot_pipeline_stages and "
+            "hubspot_owners tables mapping SQL joins)",
+        ),
+    )
+}
+
+
+def feature_for(method: str, path: str) -> tuple[Feature, str | None]:
+    """Which feature a request belongs to, and the object type it is about (if any)."""
+    if re.search(r"/crm/(?:v\d+/)?(?:pipelines|owners)\b", path):
+        return FEATURES["reference"], None
+    m = re.search(r"/crm/(?:v\d+/)?properties/(?:[\d-]+/)?([^/]+)", path)
+    if m:
+        return FEATURES["ensure-properties"], m[1]
+    m = re.search(r"/associations/(?:[\d-]+/)?([^/]+)/", path)
+    if m:
+        return FEATURES["associations"], m[1]
+    m = re.search(r"/crm/(?:v\d+/)?objects/(?:[\d-]+/)?([^/]+)", path)
+    if m:
+        if method == "GET" or path.endswith(("/batch/read", "/search")):
+            return FEATURES["refresh"], m[1]
+        return FEATURES["push"], m[1]
+    return Feature("other", f"{method} {path}"), None
+
+
+def named_scopes(error: ApiError) -> list[str]:
+    """The scopes a 403 ``MISSING_SCOPES`` body names (``requiredGranularScopes``)."""
+    out: list[str] = []
+    for detail in error.details:
+        context = detail.get("context") or {}
+        values = context.get("requiredGranularScopes") or context.get("requiredScopes") or ()
+        out += [str(v) for v in values]
+    out += error.context.get("requiredGranularScopes", [])
+    return list(dict.fromkeys(out))
+
+
+def missing_scopes_message(method: str, path: str, error: ApiError) -> str:
+    """One message for a 403: the feature, HubSpot's named scopes, spokesync's needed scopes."""
+    feature, object_type = feature_for(method, path)
+    named = named_scopes(error)
+    subject = f" for {object_type}" if object_type else ""
+    text = f"HubSpot refused to {feature.what}{subject} (403 {error.category or 'FORBIDDEN'})"
+    if named:
+        text += f": the token lacks one of the scopes HubSpot names: {', '.join(named)}"
+    if feature.name in FEATURES and (object_type or feature.name == "reference"):
+        needed = feature.scopes(object_type or "")
+        text += f"; spokesync's {feature.name} needs {', '.join(needed)}"
+    return (
+        text + ". Add the scope to the private app or service key (HubSpot → Settings → "
+        "Integrations → Private apps → Scopes), then run again; docs/security.md lists every "
+        f"scope per feature (correlation id {error.correlation_id})"
+    )
