@@ -10,13 +10,13 @@ import asyncio
 
 import dagster as dg
 
-from resources.hubspot import HubSpotResource
+from resources.hubspot import HUBSPOT_POOL, HubSpotResource
 from spokesync.mapping.loader import load_mappings
 from spokesync.sync.adopt import adoption_dry_run
 from spokesync.sync.runner import latest_partition, make_client
 
 GROUP = "hubspot_adoption"
-POOL = "hubspot_api"
+POOL = HUBSPOT_POOL  # one per portal (see resources.hubspot)
 DRY_RUN_KEY = dg.AssetKey("hubspot_adoption_dry_run")
 
 
