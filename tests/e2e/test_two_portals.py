@@ -106,7 +106,12 @@ def test_each_portals_code_location_has_its_own_pool() -> None:
     assert out[0] == "['hubspot_api_acme']"
     pooled = ast.literal_eval(out[1])
     assert sorted(pooled) == sorted(
-        ["hubspot_properties", "hubspot_snapshot_refresh"]
+        [
+            "hubspot_adoption_dry_run",
+            "hubspot_properties",
+            "hubspot_snapshot_refresh",
+            "tasks_usage_threshold_crossed",
+        ]
         + [
             f"{o}_{s}"
             for o in ("companies", "contacts", "deals", "tickets")
