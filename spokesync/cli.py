@@ -89,6 +89,10 @@ def report(exc: BaseException, *, debug: bool, env: str | None = None) -> int:
     if getattr(summary, "objects", None):  # a sync stopped part-way: show what it did
         print("\n".join(summary.to_text().splitlines()[:-1]))  # type: ignore[union-attr]
         print("  (the run stopped here: the mappings above were done)")
+        from spokesync.exit_codes import MEANING
+
+        code = failure.code
+        print(f"result: {code.name.lower()} (exit {int(code)}): {MEANING[code]}")
     print(f"spokesync: error: {failure.message}", file=sys.stderr)
     if debug:
         traceback.print_exception(exc)

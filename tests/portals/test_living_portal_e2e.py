@@ -31,11 +31,17 @@ def test_person_edits_restored_or_kept_through_incremental_refresh(
     settings: Settings, sandbox: SandboxProcess
 ) -> None:
     assert run_sync(settings, SyncOptions()).ok
-    vertex = _find(sandbox, "companies", "spokesync_account_id", "ACC-000003")
+    companies = by_id(sandbox, "companies")
+    # The first company (by account id) with a plan; a person moves it to another plan.
+    account, vertex, plan = min(
+        (p["spokesync_account_id"], hid, p["spokesync_plan"])
+        for hid, p in companies.items()
+        if p.get("spokesync_plan")
+    )
+    edited = "starter" if plan != "starter" else "growth"
     deal = _find(sandbox, "deals", "spokesync_subscription_id", "SUB-000003")
-    assert by_id(sandbox, "companies")[vertex]["spokesync_plan"] == "enterprise"
     # A person, in the CRM UI: a warehouse-owned field and a hubspot-owned one.
-    person_edits(sandbox, "companies", vertex, spokesync_plan="starter")
+    person_edits(sandbox, "companies", vertex, spokesync_plan=edited)
     person_edits(sandbox, "deals", deal, description="Renewal handled by Sam, call in March")
 
     seq = last_seq(sandbox)
@@ -47,12 +53,12 @@ def test_person_edits_restored_or_kept_through_incremental_refresh(
     drift = by_type["companies"].refresh.drift
     assert [
         (s.external_id, s.property, s.snapshot_value, s.hubspot_value) for s in drift.samples
-    ] == [("ACC-000003", "spokesync_plan", "enterprise", "starter")]
+    ] == [(account, "spokesync_plan", plan, edited)]
     deal_drift = by_type["deals"].refresh.drift
     assert [(s.external_id, s.property) for s in deal_drift.samples] == [
         ("SUB-000003", "description")
     ]
-    assert by_id(sandbox, "companies")[vertex]["spokesync_plan"] == "enterprise"  # restored
+    assert by_id(sandbox, "companies")[vertex]["spokesync_plan"] == plan  # restored
     assert by_id(sandbox, "deals")[deal]["description"] == "Renewal handled by Sam, call in March"
     # Exactly one record written: the restored company field; the deal was left alone.
     assert write_calls(sandbox, since_seq=seq) == {"companies /batch/upsert": 1}
