@@ -130,6 +130,32 @@ def _md(value: object) -> str:
     return (s[:60] + "…") if len(s) > 60 else s
 
 
+def _snapshot_rows(
+    records: Iterable[Mapping[str, Any]],
+    id_property: str,
+    props: list[str],
+    types: Mapping[str, str],
+    report: DriftReport,
+    seen: set[str],
+) -> Iterable[tuple[str, str | None, str, str | None]]:
+    """(external id, HubSpot id, property, canonical value) per property of each record read,
+    counting reads and id-less records in ``report``; the first record of an external id wins."""
+    id_form = types.get(id_property, "email" if id_property == "email" else "string")
+    for rec in records:
+        report.records_read += 1
+        values = rec.get("properties") or {}
+        ext = canonical(id_form, values.get(id_property))
+        if ext is None:
+            report.records_without_id += 1
+            continue
+        if ext in seen:
+            continue
+        seen.add(ext)
+        hid = str(rec.get("id")) if rec.get("id") is not None else None
+        for prop in props:
+            yield ext, hid, prop, canonical(types.get(prop, "string"), values.get(prop))
+
+
 def rebuild_record_fingerprints(con: duckdb.DuckDBPyConnection, object_type: str | None) -> None:
     """Recompute ``snapshot_record`` of one object type (all when ``None``) from ``snapshot``."""
     con.execute(
@@ -412,7 +438,6 @@ class SnapshotStore:
         HubSpot holds no value); each value keeps the ``as_of`` it had, so a refresh never
         weakens the as-of guard. Drift = values that differ from what the snapshot held.
         """
-        id_form = types.get(id_property, "email" if id_property == "email" else "string")
         props = list(dict.fromkeys([id_property, *managed]))
         report = DriftReport(object_type=object_type)
         seen: set[str] = set()
@@ -435,22 +460,9 @@ class SnapshotStore:
                 for v in chunk.values():
                     v.clear()
 
-            for rec in records:
-                report.records_read += 1
-                values = rec.get("properties") or {}
-                ext = canonical(id_form, values.get(id_property))
-                if ext is None:
-                    report.records_without_id += 1
-                    continue
-                if ext in seen:
-                    continue
-                seen.add(ext)
-                hid = str(rec.get("id")) if rec.get("id") is not None else None
-                for prop in props:
-                    chunk["external_id"].append(ext)
-                    chunk["hubspot_id"].append(hid)
-                    chunk["property"].append(prop)
-                    chunk["value"].append(canonical(types.get(prop, "string"), values.get(prop)))
+            for row in _snapshot_rows(records, id_property, props, types, report, seen):
+                for col, value in zip(chunk.values(), row, strict=True):
+                    col.append(value)
                 if len(chunk["external_id"]) >= _REFRESH_CHUNK:
                     flush()
             flush()
@@ -530,7 +542,6 @@ class SnapshotStore:
         replace their rows; every other record stays as it is. Rows of the same HubSpot id
         under another external id (an email changed, a record re-keyed) are dropped. Drift =
         values that differ from what the snapshot held."""
-        id_form = types.get(id_property, "email" if id_property == "email" else "string")
         props = list(dict.fromkeys([id_property, *managed]))
         report = DriftReport(object_type=object_type)
         rows: dict[str, list[str | None]] = {
@@ -540,22 +551,9 @@ class SnapshotStore:
             "value": [],
         }
         seen: set[str] = set()
-        for rec in records:
-            report.records_read += 1
-            values = rec.get("properties") or {}
-            ext = canonical(id_form, values.get(id_property))
-            if ext is None:
-                report.records_without_id += 1
-                continue
-            if ext in seen:
-                continue
-            seen.add(ext)
-            hid = str(rec.get("id")) if rec.get("id") is not None else None
-            for prop in props:
-                rows["external_id"].append(ext)
-                rows["hubspot_id"].append(hid)
-                rows["property"].append(prop)
-                rows["value"].append(canonical(types.get(prop, "string"), values.get(prop)))
+        for row in _snapshot_rows(records, id_property, props, types, report, seen):
+            for col, value in zip(rows.values(), row, strict=True):
+                col.append(value)
         if not seen:
             return report
         params = {"ot": object_type}
