@@ -413,6 +413,14 @@ class HubSpotClient:
         )
         return BatchResponse.from_response(_raise_unless_ok(response)).results
 
+    async def get_or_none(self, path: str, request_id: str) -> dict[str, Any] | None:
+        """``GET path`` as a JSON object, or ``None`` when HubSpot answers 404 (no such thing)."""
+        response = await self.request("GET", path, request_id=request_id)
+        if response.status_code == 404:
+            return None
+        body = _raise_unless_ok(response).body
+        return dict(body) if isinstance(body, dict) else None
+
     async def list_properties(self, object_type: str, *, request_id: str) -> list[dict[str, Any]]:
         """All property definitions of an object type."""
         response = await self.request(
@@ -425,13 +433,7 @@ class HubSpotClient:
         self, object_type: str, name: str, *, request_id: str
     ) -> dict[str, Any] | None:
         """One property definition, or ``None`` when HubSpot has no such (active) property."""
-        response = await self.request(
-            "GET", self.properties_path(object_type, f"/{name}"), request_id=request_id
-        )
-        if response.status_code == 404:
-            return None
-        body = _raise_unless_ok(response).body
-        return dict(body) if isinstance(body, dict) else None
+        return await self.get_or_none(self.properties_path(object_type, f"/{name}"), request_id)
 
     async def create_property(
         self, object_type: str, definition: dict[str, Any], *, request_id: str
@@ -523,13 +525,9 @@ class HubSpotClient:
         self, object_type: str, name: str, *, request_id: str
     ) -> dict[str, Any] | None:
         """One property group, or ``None`` when HubSpot has no such group."""
-        response = await self.request(
-            "GET", self.properties_path(object_type, f"/groups/{name}"), request_id=request_id
+        return await self.get_or_none(
+            self.properties_path(object_type, f"/groups/{name}"), request_id
         )
-        if response.status_code == 404:
-            return None
-        body = _raise_unless_ok(response).body
-        return dict(body) if isinstance(body, dict) else None
 
     async def create_property_group(
         self, object_type: str, name: str, label: str, *, request_id: str
