@@ -1,9 +1,11 @@
 """``make demo``: the main job end to end on the embedded defaults.
 
 Generates the sample warehouse (if ``$SPOKESYNC_LANDING`` is empty), starts the HubSpot
-sandbox on loopback, runs ``sync_job`` over every landed day as one single-run backfill on the
-local Dagster instance (``$DAGSTER_HOME``, so ``make dev`` shows the run), runs the push again
-to show that an unchanged warehouse costs zero writes, and prints a summary.
+sandbox on loopback as a living portal (seeded with companies and contacts made before
+spokesync, :mod:`pipelines.demo_portal`), ingests every landed day as one single-run backfill on
+the local Dagster instance (``$DAGSTER_HOME``, so ``make dev`` shows the runs), runs the
+adoption dry run, then the push (the first sync: adopt, create, list ambiguous), then the push
+again to show that an unchanged warehouse costs zero writes, and prints a summary.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import warnings
 import dagster as dg
 import duckdb
 
+from pipelines import demo_portal
 from spokesync.ingest.engine import landed_partitions
 from spokesync.sample_data.generator import GeneratorConfig, generate
 from spokesync.sandbox.launcher import SandboxProcess
@@ -35,18 +38,23 @@ def _range_tags(days: list[str]) -> dict[str, str]:
     }
 
 
-def _run(job_name: str, days: list[str], instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def _run(
+    job_name: str, days: list[str] | None, instance: dg.DagsterInstance
+) -> dg.ExecuteInProcessResult:
+    """``days`` None: an unpartitioned job."""
     from pipelines.definitions import defs
 
     job = defs.resolve_job_def(job_name)
     started = time.perf_counter()
     result = job.execute_in_process(
-        instance=instance, tags=_range_tags(days), run_config=QUIET, raise_on_error=False
+        instance=instance,
+        tags=_range_tags(days) if days else {},
+        run_config=QUIET,
+        raise_on_error=False,
     )
     status = "succeeded" if result.success else "FAILED"
-    print(
-        f"\n{job_name} over {days[0]} … {days[-1]} {status} in {time.perf_counter() - started:.1f} s"
-    )
+    span = f" over {days[0]} … {days[-1]}" if days else ""
+    print(f"\n{job_name}{span} {status} in {time.perf_counter() - started:.1f} s")
     return result
 
 
@@ -70,10 +78,15 @@ def _summed(result: dg.ExecuteInProcessResult, key: str, fields: list[str]) -> d
     return out
 
 
-def _print_ingestion(result: dg.ExecuteInProcessResult) -> None:
+def _print_ingestion(*results: dg.ExecuteInProcessResult) -> None:
     print(f"  {'source':<16} {'read':>10} {'valid':>10} {'quarantined':>12}")
     for source in ALL_TABLES:
-        m = _summed(result, source, ["rows_read", "rows_valid", "rows_quarantined"])
+        m: dict[str, int] = {}
+        for result in results:
+            for k, v in _summed(
+                result, source, ["rows_read", "rows_valid", "rows_quarantined"]
+            ).items():
+                m[k] = m.get(k, 0) + v
         if m:
             print(
                 f"  {source:<16} {m.get('rows_read', 0):>10,} {m.get('rows_valid', 0):>10,} "
@@ -156,22 +169,38 @@ def main() -> int:
     if not days:
         print(f"no landing files in {settings.landing}", file=sys.stderr)
         return 1
-    sandbox = SandboxProcess(settings.home / "sandbox.sqlite", port=SANDBOX_DEFAULT_PORT)
+    port = int(os.environ.get("SANDBOX_PORT", SANDBOX_DEFAULT_PORT))
+    sandbox_db = settings.home / "sandbox.sqlite"
+    demo_portal.fresh_start(settings, sandbox_db)
+    sandbox = SandboxProcess(sandbox_db, port=port, extra_args=demo_portal.SANDBOX_ARGS)
     try:
         sandbox.start()
     except Exception as exc:  # noqa: BLE001 - a clear message beats a traceback here
-        print(f"could not start the sandbox on port {SANDBOX_DEFAULT_PORT}: {exc}", file=sys.stderr)
+        print(
+            f"could not start the sandbox on port {port} (another one: SANDBOX_PORT=…): {exc}",
+            file=sys.stderr,
+        )
         return 1
     try:
         os.environ["HUBSPOT_BASE_URL"] = sandbox.base_url
         print(f"HubSpot sandbox on {sandbox.base_url} (state in {sandbox.db_path})")
+        manifest = demo_portal.seed(sandbox, settings.landing)
         from assets.sync import MAPPINGS
 
         objects = [m.object_type for m in MAPPINGS]
         with dg.DagsterInstance.get() as instance:
-            first = _run("sync_job", days, instance)
-            _print_ingestion(first)
-            checks = first.get_asset_check_evaluations()  # one per check and day
+            master = _run("master_data_job", None, instance)
+            ingest = _run("ingestion_job", days, instance)
+            _print_ingestion(ingest, master)
+            dry = _run("hubspot_adopt_dry_run_job", None, instance)
+            dry_meta = _metadata(dry, "hubspot_adoption_dry_run")
+            report = str(dry_meta.get("report", "")).splitlines()
+            print("  " + "\n  ".join(ln for ln in report if ln and ln[0].isalpha()))
+            first = _run("hubspot_push_job", days, instance)
+            checks = [  # one per check and day
+                *ingest.get_asset_check_evaluations(),
+                *first.get_asset_check_evaluations(),
+            ]
             warned: dict[str, int] = {}
             for e in checks:
                 if not e.passed:
@@ -181,10 +210,18 @@ def main() -> int:
             print(f"  asset checks: {len(checks) - failed} passed, {failed} warned:")
             print("    " + ", ".join(f"{k} ({n} d)" for k, n in sorted(warned.items())))
             _print_push(first, objects)
+            written = sandbox.stats()["records"]["written"]
             again = _run("hubspot_push_job", days, instance)
             print("  an unchanged warehouse is pushed again:")
             _print_push(again, objects)
         stats = sandbox.stats()
+        adoption = demo_portal.summary_lines(
+            dry_meta,
+            {o: _metadata(first, f"{o}_push") for o in ("companies", "contacts")},
+            manifest,
+            demo_portal.duplicates(sandbox, manifest),
+            stats["records"]["written"] - written,
+        )
         by_type = ", ".join(
             f"{t} {c['created'] + c['updated']:,}" for t, c in stats["records"]["by_type"].items()
         )
@@ -198,10 +235,11 @@ def main() -> int:
             ).fetchone()
             workflows = _workflow_summary(con)
         print(f"state store {settings.state_db}: {dead} open dead letters")
-        for line in workflows:
+        for line in [*adoption, *workflows]:
             print(line)
         print("\nNext: `make dev` opens the Dagster UI on this data (http://127.0.0.1:3000).")
-        return 0 if first.success and again.success else 1
+        ok = all(r.success for r in (master, ingest, dry, first, again))
+        return 0 if ok else 1
     finally:
         sandbox.stop()
 

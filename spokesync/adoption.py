@@ -20,6 +20,8 @@ A record we already own that an unowned HubSpot record also matches is reported 
 made): ours is written as usual, nothing is written to the other.
 
 A pin (``st.match_pins``) overrides the rules: adopt that HubSpot id, or (``NULL``) create.
+A record of ours a person merged in HubSpot into another of ours (``st.merged_away``) is
+``merged``: nothing is written for it (reason ``merged_into_ours``) until it is pinned.
 The result is the table ``adoption`` (external_id, hubspot_id, decision, rule, match_key,
 candidates, reason).
 """
@@ -98,6 +100,15 @@ def plan_adoption(con: duckdb.DuckDBPyConnection, mapping: MappingSpec) -> None:
         "WHERE p.object_type = $ot",
         params,
     )
+    # Ours, merged in HubSpot into a record another of ours owns (spokesync.state.merged):
+    # held, never matched or created, unless a person pinned it.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE merged AS SELECT m.external_id, m.survivor_hubspot_id, "
+        "m.survivor_external_id FROM st.merged_away m SEMI JOIN new_ids n "
+        "ON n.external_id = m.external_id WHERE m.object_type = $ot "
+        "AND m.external_id NOT IN (SELECT external_id FROM pins)",
+        params,
+    )
     if rules:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE match_candidates AS "
@@ -107,7 +118,8 @@ def plan_adoption(con: duckdb.DuckDBPyConnection, mapping: MappingSpec) -> None:
             "WHERE d.key IS NOT NULL "
             "AND h.hubspot_id NOT IN (SELECT hubspot_id FROM claimed) "
             "AND h.hubspot_id NOT IN (SELECT hubspot_id FROM pins WHERE hubspot_id IS NOT NULL) "
-            "AND d.external_id NOT IN (SELECT external_id FROM pins)",
+            "AND d.external_id NOT IN (SELECT external_id FROM pins) "
+            "AND d.external_id NOT IN (SELECT external_id FROM merged)",
             params,
         )
     else:
@@ -150,6 +162,10 @@ def plan_adoption(con: duckdb.DuckDBPyConnection, mapping: MappingSpec) -> None:
                                          ELSE [p.hubspot_id] END,
                CASE WHEN c.owner IS NOT NULL THEN 'pin_claimed' END
         FROM pins p LEFT JOIN claimed c ON c.hubspot_id = p.hubspot_id
+        UNION ALL
+        SELECT external_id, NULL, 'merged', 'merged in HubSpot into', survivor_external_id,
+               [survivor_hubspot_id], 'merged_into_ours'
+        FROM merged
         """
     )
     if rules:
@@ -186,7 +202,7 @@ def plan_adoption(con: duckdb.DuckDBPyConnection, mapping: MappingSpec) -> None:
         """,
         {**params, "decision": "left_archived" if mapping.archived == "leave" else "recreate"},
     )
-    for table in ("new_ids", "claimed", "pins", "match_candidates"):
+    for table in ("new_ids", "claimed", "pins", "merged", "match_candidates"):
         con.execute(f"DROP TABLE {table}")
 
 

@@ -109,11 +109,13 @@ class ChangePlan:
             self.records_duplicated,
             self.records_recreated,
             self.records_left_archived,
+            self.records_merged_away,  # merged in HubSpot into another of ours: held
         ) = con.execute(
             f"SELECT count(*) FILTER (WHERE decision = 'ambiguous'), "
             f"count(*) FILTER (WHERE decision = 'duplicate'), "
             f"count(*) FILTER (WHERE decision = 'recreate'), "
-            f"count(*) FILTER (WHERE decision = 'left_archived') FROM {ADOPTION_TABLE}"
+            f"count(*) FILTER (WHERE decision = 'left_archived'), "
+            f"count(*) FILTER (WHERE decision = 'merged') FROM {ADOPTION_TABLE}"
         ).fetchall()[0]
         # records the fingerprint pre-filter could not rule out (compared field by field)
         self.records_compared = 0
@@ -217,7 +219,8 @@ class ChangePlan:
         ``StateStore.matches.record_ambiguous``."""
         return self.con.sql(
             "SELECT external_id, rule, match_key, candidates, reason FROM "
-            f"{ADOPTION_TABLE} WHERE decision IN ('ambiguous', 'duplicate') ORDER BY external_id"
+            f"{ADOPTION_TABLE} WHERE decision IN ('ambiguous', 'duplicate', 'merged') "
+            "ORDER BY external_id"
         ).to_arrow_table()
 
     def desired_ids(self) -> pa.RecordBatchReader:
@@ -291,6 +294,7 @@ class ChangePlan:
             "records_duplicated_in_hubspot": self.records_duplicated,
             "records_recreated": self.records_recreated,
             "records_left_archived": self.records_left_archived,
+            "records_merged_away": self.records_merged_away,
             "fields_changed": self.fields_changed,
             "fields_cleared": self.fields_cleared,
             "duplicates": self.duplicates,
@@ -331,6 +335,11 @@ class ChangePlan:
             lines.append(
                 f"- archived in HubSpot: {self.records_recreated} re-created, "
                 f"{self.records_left_archived} left alone (mapping `archived:`)"
+            )
+        if self.records_merged_away:
+            lines.append(
+                f"- merged in HubSpot into another of our records, held (not written): "
+                f"{self.records_merged_away} (`spokesync state ambiguous`)"
             )
         if self.records_duplicated:
             lines.append(
@@ -440,7 +449,7 @@ FROM d LEFT JOIN s ON s.external_id = d.external_id AND s.property = d.property
 WHERE (s.as_of IS NULL OR s.as_of <= $as_of)
   AND d.external_id NOT IN (SELECT external_id FROM newer)
   AND d.external_id NOT IN (SELECT external_id FROM adoption
-                            WHERE decision IN ('ambiguous', 'left_archived'))
+                            WHERE decision IN ('ambiguous', 'left_archived', 'merged'))
   AND CASE
         WHEN d.owner = 'hubspot' THEN s.value IS NULL AND d.value IS NOT NULL
         WHEN d.value IS NULL THEN d.null_policy = 'clear' AND s.value IS NOT NULL

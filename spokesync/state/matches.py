@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from spokesync.canonical import canonical
 from spokesync.state.connection import Connection, now
+from spokesync.state.merged import forget_owned
 from spokesync.state.snapshot import rebuild_record_fingerprints
 
 DDL: tuple[str, ...] = (
@@ -320,6 +321,7 @@ class MatchStore:
                 )
             if promoted or merged:
                 rebuild_record_fingerprints(con, object_type)
+            forget_owned(con, object_type)  # a merged-away record of ours made again
             con.execute(  # re-created records are not archived any more
                 "DELETE FROM portal_archived WHERE object_type = $ot AND external_id IN "
                 "(SELECT external_id FROM snapshot_record WHERE object_type = $ot)",
@@ -340,6 +342,8 @@ class MatchStore:
             "AND b.external_id NOT IN (SELECT external_id FROM snapshot_record "
             "WHERE object_type = $ot) "
             "AND b.external_id NOT IN (SELECT external_id FROM match_pins WHERE object_type = $ot) "
+            "AND b.external_id NOT IN (SELECT external_id FROM merged_away "
+            "WHERE object_type = $ot) "
             "AND b.external_id NOT IN (SELECT external_id FROM portal_archived "
             "WHERE object_type = $ot) RETURNING 1",
             params,

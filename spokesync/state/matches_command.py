@@ -83,7 +83,7 @@ def run(
                 ],
             )
         )
-        if any(a.reason != "duplicate_in_hubspot" for a in rows):
+        if any(a.reason not in ("duplicate_in_hubspot", "merged_into_ours") for a in rows):
             print(
                 "\nNothing is written for these records. Merge the candidates in HubSpot (the "
                 "next sync adopts the survivor), or pin one: spokesync state pin OBJECT "
@@ -94,6 +94,14 @@ def run(
                 "\nduplicate_in_hubspot: our record is synced; another HubSpot record looks the "
                 "same (e.g. auto-created from a contact's email domain). Merge it into ours in "
                 "HubSpot; spokesync never writes to it."
+            )
+        if any(a.reason == "merged_into_ours" for a in rows):
+            print(
+                "\nmerged_into_ours: a person merged this record of ours into another of ours "
+                "(key: the one the survivor carries). It maps to the survivor, its links stay, "
+                "and its own values are held, not written. If the two really are one, stop "
+                "sending it from the warehouse; if the merge was a mistake: spokesync state pin "
+                "OBJECT EXTERNAL_ID --create."
             )
         return 0
     if args.action == "pin":

@@ -14,6 +14,8 @@ Each concept lives in its own module and is reachable as an attribute:
 - ``store.matches``       adoption: unowned portal records, ambiguous matches, pins
                           (:mod:`~spokesync.state.matches`)
 - ``store.cursors``       refresh cursors per object (:mod:`~spokesync.state.cursors`)
+- ``store.merged``        our records merged into another of ours in HubSpot
+                          (:mod:`~spokesync.state.merged`)
 
 The store implements :class:`spokesync.changes.PushSink`; the older flat method names delegate
 to the sub-stores, so callers need not change.
@@ -44,6 +46,7 @@ from spokesync.state.dead_letters import DeadLetterRecord, DeadLetterStore
 from spokesync.state.events import EventStore
 from spokesync.state.history import HistoryEntry, HistoryStore
 from spokesync.state.matches import MatchStore
+from spokesync.state.merged import MergedStore
 from spokesync.state.rejected import RejectedRecord, RejectedStore
 from spokesync.state.runs import RunStore
 from spokesync.state.snapshot import DriftedValue, DriftReport, SnapshotStore
@@ -92,6 +95,7 @@ class StateStore:
         self.tasks = TaskLedger(self.connection)
         self.events = EventStore(self.connection)
         self.matches = MatchStore(self.connection)
+        self.merged = MergedStore(self.connection)
         self.cursors = CursorStore(self.connection)
 
     def set_types(self, object_type: str, types: Mapping[str, str]) -> None:
@@ -163,7 +167,13 @@ class StateStore:
         return self.snapshot.values(object_type)
 
     def hubspot_ids(self, object_type: str, external_ids: Iterable[str]) -> dict[str, str]:
-        return self.snapshot.hubspot_ids(object_type, external_ids)
+        """HubSpot ids from the snapshot; a record merged into another of ours in HubSpot
+        resolves to the survivor (where HubSpot moved its links)."""
+        ids = list(dict.fromkeys(external_ids))
+        found = self.snapshot.hubspot_ids(object_type, ids)
+        if len(found) < len(ids):
+            found.update(self.merged.survivors(object_type, (i for i in ids if i not in found)))
+        return found
 
     def snapshot_count(self, object_type: str | None = None) -> int:
         return self.snapshot.count(object_type)

@@ -18,8 +18,10 @@ property.
 
 Both remap merges: a record whose ``hs_merged_object_ids`` names a HubSpot id the snapshot
 holds under one of our external ids keeps that external id (a survivor without it is pinned to
-it, so the next push stamps it by id instead of creating a duplicate). Links are kept: the
-association snapshot is keyed by external ids.
+it, so the next push stamps it by id instead of creating a duplicate). When the survivor carries
+another of our external ids (a person merged two of our records), the merged-away one maps to
+the survivor and is held, never re-created (:mod:`spokesync.state.merged`). Links are kept: the
+association snapshot is keyed by external ids, and both resolve to the survivor.
 """
 
 from __future__ import annotations
@@ -179,7 +181,11 @@ class _MergeTracker:
 
 
 def _remap_merges(
-    store: StateStore, mapping: MappingSpec, tracker: _MergeTracker, ids_table: str = "snapshot"
+    store: StateStore,
+    mapping: MappingSpec,
+    tracker: _MergeTracker,
+    ids_table: str = "snapshot",
+    run_id: str | None = None,
 ) -> int:
     """Apply merges seen in a refresh; returns how many of our records were remapped.
     ``ids_table`` holds (object_type, external_id, hubspot_id) as they were before the read."""
@@ -188,13 +194,14 @@ def _remap_merges(
     gone: list[str] = []
     for survivor, survivor_ext, merged_ids in tracker.survivors:
         gone += merged_ids
+        store.merged.follow(ot, survivor, merged_ids)  # merged away into a survivor merged again
         with store.connection.connection() as con:
             rows = con.execute(
                 f"SELECT DISTINCT external_id, hubspot_id FROM {ids_table} WHERE object_type = $ot "
                 "AND list_contains($ids, hubspot_id)",
                 {"ot": ot, "ids": merged_ids},
             ).fetchall()
-        for ext, _old in rows:
+        for ext, old in rows:
             if survivor_ext == ext:
                 continue  # the survivor carries our id: the refresh already re-keyed it
             if survivor_ext is None:
@@ -211,8 +218,12 @@ def _remap_merges(
                         {"ot": ot, "ext": ext},
                     )
                 remapped += 1
-            # else: merged into a record another of our ids owns: the survivor keeps that id;
-            # this one is re-created by the next push (reported as missing in drift).
+            else:
+                # Merged into a record another of our ids owns: the survivor keeps that id;
+                # this one maps to the survivor too, so it is never re-created and its links
+                # resolve there; its own values are held (spokesync.state.merged).
+                store.merged.record(ot, ext, survivor, survivor_ext, old, run_id)
+                remapped += 1
     store.matches.forget_records(ot, gone)
     return remapped
 
@@ -255,7 +266,7 @@ async def full_refresh(
                 run_id=run_id,
             )
             store.matches.replace_portal(collector)
-            remapped = _remap_merges(store, mapping, tracker, "ids_before")
+            remapped = _remap_merges(store, mapping, tracker, "ids_before", run_id)
             with store.connection.transaction() as con:
                 missing = store.matches.record_archived(con, mapping.object_type)
             # Records may have been deleted or re-created in HubSpot: re-check links.
@@ -398,7 +409,7 @@ async def incremental_refresh(
                 run_id=run_id,
             )
             store.matches.update_portal(collector)
-            remapped = _remap_merges(store, mapping, tracker)
+            remapped = _remap_merges(store, mapping, tracker, run_id=run_id)
             store.matches.promote(mapping.object_type, run_id)
             # Never move past "now minus the overlap" on an empty window: indexing lag.
             newest = state.newest_ms if state.newest_ms is not None else since

@@ -145,6 +145,7 @@ class ObjectSyncSummary:
     records_adopted: int = 0
     records_ambiguous: int = 0
     records_duplicated: int = 0  # ours, and another HubSpot record looks the same
+    records_merged_away: int = 0  # ours, merged in HubSpot into another of ours: held
     fields_by_property: dict[str, int] = field(default_factory=dict)
     planned_rows: int = 0
     push: PushReport | None = None
@@ -197,6 +198,7 @@ class ObjectSyncSummary:
             "records_adopted": self.records_adopted,
             "records_ambiguous": self.records_ambiguous,
             "records_duplicated_in_hubspot": self.records_duplicated,
+            "records_merged_away": self.records_merged_away,
             "fields_changed": self.fields_changed,
             "rejected_ids": self.rejected_ids,
             "duplicates": self.duplicates,
@@ -244,11 +246,21 @@ class ObjectSyncSummary:
             f"changed {self.records_changed:>7,} (new {self.records_new:,}, fields "
             f"{self.fields_changed:,})  {mode}"
         )
-        if self.records_adopted or self.records_ambiguous or self.records_duplicated:
+        if (
+            self.records_adopted
+            or self.records_ambiguous
+            or self.records_duplicated
+            or self.records_merged_away
+        ):
             text += (
                 f"  adopted {self.records_adopted:,}, ambiguous {self.records_ambiguous:,} "
-                f"(not written), duplicated in HubSpot {self.records_duplicated:,} "
-                "(`spokesync state ambiguous`)"
+                f"(not written), duplicated in HubSpot {self.records_duplicated:,}"
+                + (
+                    f", merged into another of ours {self.records_merged_away:,} (held)"
+                    if self.records_merged_away
+                    else ""
+                )
+                + " (`spokesync state ambiguous`)"
             )
         if self.push is not None:
             p = self.push
@@ -375,6 +387,7 @@ async def sync_object(
             records_adopted=change_plan.records_adopted,
             records_ambiguous=change_plan.records_ambiguous,
             records_duplicated=change_plan.records_duplicated,
+            records_merged_away=change_plan.records_merged_away,
             fields_changed=change_plan.fields_changed,
             rejected_ids=change_plan.rejected_ids,
             duplicates=change_plan.duplicates,

@@ -1,0 +1,104 @@
+"""Two of our own synced companies merged in HubSpot by a person: the survivor carries one
+external id (the primary's); the other is remapped to the survivor too, reported, and never
+re-created. Its own desired values are not written while it is merged (docs/existing-portal.md,
+"Merges"); links are kept. Names and ids written by hand from the sample warehouse (seed 11)."""
+
+from __future__ import annotations
+
+import pytest
+
+from spokesync.sandbox.launcher import SandboxProcess
+from spokesync.settings import Settings
+from spokesync.state.store import StateStore
+from spokesync.sync.runner import SyncOptions, run_sync
+from tests.portals.portal import by_id, duplicates, last_seq, merge, write_calls
+
+pytestmark = pytest.mark.e2e
+
+
+def _company(sandbox: SandboxProcess, account: str) -> str:
+    (hid,) = [
+        i
+        for i, p in by_id(sandbox, "companies").items()
+        if p.get("spokesync_account_id") == account
+    ]
+    return hid
+
+
+def _linked(sandbox: SandboxProcess, account: str) -> dict[str, list[str]]:
+    """Contacts and deals of ``account`` → the companies they are linked to in HubSpot."""
+    export = sandbox.export()
+    return {
+        f"{t} {r['id']}": [x["id"] for x in r["associations"].get("companies", [])]
+        for t in ("contacts", "deals")
+        for r in export[t]
+        if r["properties"].get("spokesync_account_id") == account
+    }
+
+
+def test_two_of_our_companies_merged_in_hubspot(
+    settings: Settings, sandbox: SandboxProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spokesync.cli import main
+
+    assert run_sync(settings, SyncOptions()).ok
+    blue, pine = _company(sandbox, "ACC-000004"), _company(sandbox, "ACC-000005")
+    assert len(_linked(sandbox, "ACC-000005")) >= 2
+    # A person decides Pine Analytics is Blue Ventures and merges it in (Blue is the primary).
+    survivor = merge(sandbox, "companies", blue, pine)
+    held = by_id(sandbox, "companies")
+    assert held[survivor]["spokesync_account_id"] == "ACC-000004"
+    assert len(held) == 39
+
+    seq = last_seq(sandbox)
+    summary = run_sync(settings, SyncOptions())
+    assert summary.ok, summary.to_text()
+    companies = {o.object_type: o for o in summary.objects}["companies"]
+    assert companies.refresh is not None and companies.refresh.mode == "incremental"
+    assert companies.refresh.merges_remapped == 1  # ACC-000005 → the survivor
+    assert (companies.records_new, companies.records_merged_away) == (0, 1)
+    # Nothing re-created, nothing written: the survivor already holds ACC-000004's values.
+    assert len(by_id(sandbox, "companies")) == 39
+    assert duplicates(sandbox, "companies", "spokesync_account_id") == {}
+    assert write_calls(sandbox, since_seq=seq) == {}
+    held = by_id(sandbox, "companies")[survivor]
+    assert (held["name"], held["domain"]) == ("Blue Ventures GmbH", "blueventures4.com")
+    with StateStore(settings.state_db) as store:
+        assert store.hubspot_ids("companies", ["ACC-000004", "ACC-000005"]) == {
+            "ACC-000004": survivor,
+            "ACC-000005": survivor,
+        }
+        (listed,) = store.matches.ambiguous("companies")
+    assert (listed.external_id, listed.reason, listed.candidates) == (
+        "ACC-000005",
+        "merged_into_ours",
+        [survivor],
+    )
+    assert (listed.rule, listed.match_key) == ("merged in HubSpot into", "ACC-000004")
+    # Links kept: the contacts and deals of both accounts are linked to the survivor only.
+    for account in ("ACC-000004", "ACC-000005"):
+        links = _linked(sandbox, account)
+        assert links and set(map(tuple, links.values())) == {(survivor,)}, links
+
+    common = ["--home", str(settings.home), "--env", "test"]
+    assert main(["state", *common, "ambiguous"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"| companies | ACC-000005 | merged in HubSpot into | ACC-000004 | {survivor} | "
+        "merged_into_ours |"
+    ) in out
+    assert "spokesync state pin OBJECT EXTERNAL_ID --create" in out
+
+    # A full refresh (the weekly one) forgets the confirmed links and re-checks them: ACC-000005
+    # still resolves to the survivor, so nothing is re-created and the links stay.
+    seq = last_seq(sandbox)
+    full = run_sync(settings, SyncOptions(refresh="full"))
+    assert full.ok, full.to_text()
+    assert {o.object_type: o for o in full.objects}["companies"].records_new == 0
+    assert set(write_calls(sandbox, since_seq=seq)) <= {"associations"}
+    assert len(by_id(sandbox, "companies")) == 39
+    for account in ("ACC-000004", "ACC-000005"):
+        assert set(map(tuple, _linked(sandbox, account).values())) == {(survivor,)}
+    seq = last_seq(sandbox)
+    assert run_sync(settings, SyncOptions()).ok
+    assert write_calls(sandbox, since_seq=seq) == {}
