@@ -91,23 +91,30 @@ def summary_lines(
     """The adoption part of the demo summary."""
     lines = ["\nadoption into the living portal (first sync):"]
     lines.append(
-        f"  {'object':<10} {'adopted':>8} {'created':>8} {'ambiguous':>10} {'dry run':>22}"
+        f"  {'object':<10} {'adopted':>8} {'by id key':>10} {'created':>8} {'ambiguous':>10} "
+        f"{'dry run said':>16}"
     )
     for obj, m in first.items():
         planned = (
             f"{dry_run.get(f'{obj}_would_adopt', 0)}/{dry_run.get(f'{obj}_would_create', 0)}/"
             f"{dry_run.get(f'{obj}_ambiguous', 0)}"
         )
+        # contacts are keyed by email: one whose primary email matches is updated in place by
+        # the upsert itself (adoption rules only add the additional emails)
+        keyed = int(dry_run.get(f"{obj}_would_update", 0) or 0) + int(
+            dry_run.get(f"{obj}_unchanged", 0) or 0
+        )
         lines.append(
-            f"  {obj:<10} {int(m.get('records_adopted', 0) or 0):>8,} "
+            f"  {obj:<10} {int(m.get('records_adopted', 0) or 0):>8,} {keyed:>10,} "
             f"{int(m.get('records_new', 0) or 0):>8,} "
-            f"{int(m.get('records_ambiguous', 0) or 0):>10,} {planned:>22}"
+            f"{int(m.get('records_ambiguous', 0) or 0):>10,} {planned:>16}"
         )
     seeded = manifest["companies"]["total"]
     created = int(first.get("companies", {}).get("records_new", 0) or 0)
     extra = dupes["companies"] - seeded - created
     lines += [
-        "  (dry run: adopt/create/ambiguous the `hubspot_adopt_dry_run_job` predicted)",
+        "  (dry run said: adopt/create/ambiguous as `hubspot_adopt_dry_run_job` predicted them "
+        "before any write)",
         f"  duplicates made by the sync: {dupes['companies_by_domain']} companies by domain, "
         f"{dupes['companies_by_account_id']} by account id, {dupes['contacts_by_email']} "
         f"contacts by email; {dupes['domains_planted_twice']} domains people entered twice "
