@@ -160,7 +160,7 @@ async def _sync(
             )
         await asyncio.sleep(1.0)
         for name, mapping in mappings.items():
-            prop = "description" if name == "companies" else "jobtitle"
+            prop = "name" if name == "companies" else "jobtitle"  # warehouse-owned: drift
             ids = [r["id"] for r in sandbox.export(name)][:: int(1 / args.edited)]
             t0 = time.perf_counter()
             edits = [(name, hid, {prop: "Edited by a person"}) for hid in ids]

@@ -28,18 +28,18 @@ def _find(sandbox: SandboxProcess, object_type: str, prop: str, value: str) -> s
 
 
 def test_person_edits_restored_or_kept_through_incremental_refresh(
-    settings: Settings, sandbox: SandboxProcess
+    fixed_settings: Settings, sandbox: SandboxProcess
 ) -> None:
+    """The fixed warehouse (2026-01-01..03): ACC-000001 Silver Analytics LLC is on the scale
+    plan; the deal SUB-000003 got the description we fill when it is empty."""
+    settings = fixed_settings
     assert run_sync(settings, SyncOptions()).ok
-    companies = by_id(sandbox, "companies")
-    # The first company (by account id) with a plan; a person moves it to another plan.
-    account, vertex, plan = min(
-        (p["spokesync_account_id"], hid, p["spokesync_plan"])
-        for hid, p in companies.items()
-        if p.get("spokesync_plan")
-    )
-    edited = "starter" if plan != "starter" else "growth"
+    account, plan, edited = "ACC-000001", "scale", "starter"
+    vertex = _find(sandbox, "companies", "spokesync_account_id", account)
+    assert by_id(sandbox, "companies")[vertex]["spokesync_plan"] == plan
     deal = _find(sandbox, "deals", "spokesync_subscription_id", "SUB-000003")
+    held = by_id(sandbox, "deals")[deal]["description"]
+    assert held == "Subscription SUB-000003 (enterprise, 28 seats)"
     # A person, in the CRM UI: a warehouse-owned field and a hubspot-owned one.
     person_edits(sandbox, "companies", vertex, spokesync_plan=edited)
     person_edits(sandbox, "deals", deal, description="Renewal handled by Sam, call in March")
