@@ -51,6 +51,7 @@ class AdoptionReport:
     ambiguous: int = 0
     update: int = 0  # already ours (carry our external id): diffed as usual
     unchanged: int = 0
+    merged_away: int = 0  # ours, merged in HubSpot into another of ours: held
     portal_records: int = 0  # records the refresh read
     left_alone: int = 0  # HubSpot records no desired record owns or adopts
     read_calls: int = 0
@@ -67,6 +68,7 @@ class AdoptionReport:
             "ambiguous": self.ambiguous,
             "would_update": self.update,
             "unchanged": self.unchanged,
+            "merged_away": self.merged_away,
             "portal_records": self.portal_records,
             "left_alone": self.left_alone,
             "read_calls": self.read_calls,
@@ -77,7 +79,12 @@ class AdoptionReport:
             f"{self.object_type}: {self.records_desired:,} desired — adopt {self.adopt:,}, "
             f"create {self.create:,}, ambiguous {self.ambiguous:,} (not written), update "
             f"{self.update:,}, unchanged {self.unchanged:,}; portal holds "
-            f"{self.portal_records:,}, {self.left_alone:,} left alone; {self.read_calls} read calls",
+            f"{self.portal_records:,}, {self.left_alone:,} left alone; {self.read_calls} read calls"
+            + (
+                f"; merged into another of ours {self.merged_away:,} (held)"
+                if self.merged_away
+                else ""
+            ),
             f"  rules: {'; '.join(self.rules) or 'none (only the external id matches)'}",
         ]
         for ext, hid, rule in self.adopt_samples[:limit]:
@@ -116,7 +123,13 @@ async def adoption_dry_run(
             report.create = plan.records_new
             report.ambiguous = plan.records_ambiguous
             report.update = plan.records_updated
-            report.unchanged = plan.records_desired - plan.records_changed - plan.records_ambiguous
+            report.merged_away = plan.records_merged_away
+            report.unchanged = (
+                plan.records_desired
+                - plan.records_changed
+                - plan.records_ambiguous
+                - plan.records_merged_away
+            )
             report.adopt_samples = [
                 (str(r[0]), str(r[1]), str(r[3])) for r in plan.adoption_rows("adopt")
             ]
