@@ -140,7 +140,12 @@ async def adoption_dry_run(
             with StateStore(settings.state_db, [mapping]) as store:
                 store.matches.record_ambiguous(mapping.object_type, plan.ambiguous_table(), run_id)
             # HubSpot records a desired record owns or adopts; every other one is left alone.
-            touched = plan.records_desired - plan.records_new - plan.records_ambiguous
+            touched = (
+                plan.records_desired
+                - plan.records_new
+                - plan.records_ambiguous
+                - plan.records_merged_away
+            )
         report.left_alone = max(0, report.portal_records - touched)
         reports.append(report)
     return reports
