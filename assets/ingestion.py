@@ -15,8 +15,10 @@ import dagster as dg
 from assets import partition_checks
 from pipelines.partitions import daily_partitions
 from resources.warehouse import WarehouseResource
+from spokesync.hubspot.redact import is_personal
 from spokesync.ingest import IngestReport
-from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES, SOURCES
+from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES, SOURCES, Column
+from spokesync.ingest.contract_docs import rule_text, type_label
 
 GROUP = "ingestion"
 # Who answers for these assets in the UI (Dagster owners: an email or "team:<name>").
@@ -29,19 +31,45 @@ MASTER_FRESHNESS = dg.FreshnessPolicy.time_window(
 )
 
 
+def _personal(column: Column) -> bool:
+    """Whether a warehouse column holds personal data (as HubSpot's property of that name)."""
+    return (
+        column.normalise == "email"
+        or is_personal(column.name)
+        or is_personal(column.name.replace("_", ""))
+    )
+
+
 def _column_schema(source: str) -> dg.TableSchema:
+    """The contract's columns, each with its type, meaning and rules (as in docs/sources.md)."""
     spec = SOURCES[source]
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
                 c.name,
-                c.kind,
+                type_label(c),
+                description=rule_text(spec, c).replace("**", ""),
                 constraints=dg.TableColumnConstraints(
                     nullable=c.nullable, unique=c.name == spec.key
                 ),
+                tags={"pii": str(_personal(c)).lower()},
             )
             for c in spec.columns
         ]
+    )
+
+
+def _description(source: str, what: str) -> str:
+    spec = SOURCES[source]
+    return " ".join(
+        p
+        for p in (
+            what,
+            spec.doc,
+            f"Landing format {spec.format}; key `{spec.key}`.",
+            "Columns, types and rules: docs/sources.md.",
+        )
+        if p
     )
 
 
@@ -87,7 +115,7 @@ def _daily_asset(source: str) -> dg.AssetsDefinition:
         owners=OWNERS,
         tags={"source": source, "landing_format": SOURCES[source].format},
         metadata={"dagster/column_schema": _column_schema(source)},
-        description=f"Validated {source} rows, one Parquet file per day (docs/sources.md).",
+        description=_description(source, f"Validated {source} rows, one Parquet file per day."),
     )
     def _ingest(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
@@ -131,7 +159,9 @@ def _master_asset(source: str) -> dg.AssetsDefinition:
         owners=OWNERS,
         tags={"source": source, "landing_format": SOURCES[source].format},
         metadata={"dagster/column_schema": _column_schema(source)},
-        description=f"Validated {source} master data (full snapshot, replaced on each load).",
+        description=_description(
+            source, f"Validated {source} master data (full snapshot, replaced on each load)."
+        ),
     )
     def _ingest(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource

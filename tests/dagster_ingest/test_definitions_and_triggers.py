@@ -28,6 +28,38 @@ def test_definitions_load_with_every_ingestion_asset_check_job_schedule_and_sens
     assert defs.resolve_sensor_def("landed_partitions_sensor").job_name == "ingestion_job"
 
 
+def _columns(graph: object, source: str) -> dict[str, dg.TableColumn]:
+    schema = graph.get(dg.AssetKey(source)).metadata["dagster/column_schema"]  # type: ignore[attr-defined]
+    return {c.name: c for c in schema.columns}
+
+
+def test_ingestion_assets_describe_every_column_from_the_contract() -> None:
+    graph = defs.resolve_asset_graph()
+    for name, spec in SOURCES.items():
+        columns = _columns(graph, name)
+        assert list(columns) == spec.column_names
+        assert [n for n, c in columns.items() if not c.description] == [], name
+        assert spec.doc in graph.get(dg.AssetKey(name)).description
+    users = _columns(graph, "users")
+    assert users["email"].description == (
+        "trimmed and lowercased; the contact's key in HubSpot; must be `local@domain.tld`"
+    )
+    assert users["role"].description == (
+        "the user's role in the product; one of `admin`, `member`, `viewer`"
+    )
+    assert users["job_title"].type == "str, nullable"
+    # personal data is tagged, as on the desired-state columns
+    pii = {n for n, c in users.items() if c.tags["pii"] == "true"}
+    assert pii == {"email", "first_name", "last_name"}
+    assert users["user_id"].constraints.unique and not users["user_id"].constraints.nullable
+    accounts = _columns(graph, "accounts")
+    assert accounts["account_id"].description == (
+        "key; the company's external id in HubSpot, e.g. `ACC-000123`; must be `ACC-` + digits; "
+        "trimmed of Unicode whitespace"
+    )
+    assert accounts["owner_email"].tags["pii"] == "true"
+
+
 def test_partitions_start_from_the_variable_else_the_first_landed_day(tmp_path: Path) -> None:
     from spokesync.calendar import partitions_start
     from spokesync.sample_data.generator import GeneratorConfig, default_start, generate
