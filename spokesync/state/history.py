@@ -84,6 +84,16 @@ class HistoryStore:
             ).fetchall()
         return [HistoryEntry(*r) for r in rows]
 
+    def last_confirmed_at(self, object_type: str, run_id: str) -> dt.datetime | None:
+        """When the run's last confirmed write of ``object_type`` was recorded (None: none)."""
+        with self._c.connection() as con:
+            row = con.execute(
+                "SELECT max(recorded_at) FROM value_history WHERE object_type = $ot "
+                "AND run_id = $run",
+                {"ot": object_type, "run": run_id},
+            ).fetchall()[0]
+        return row[0]
+
     def count(self, object_type: str | None = None) -> int:
         with self._c.connection() as con:
             row = con.execute(

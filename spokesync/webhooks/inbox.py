@@ -162,6 +162,17 @@ class WebhookInbox:
             ).fetchall()
         return [StoredEvent(r[0], r[1], tuple(json.loads(r[2])), r[3], r[4]) for r in rows]
 
+    def receipts(self, first_seq: int, last_seq: int) -> dict[str, tuple[int, int]]:
+        """Per object type, the events in ``first_seq..last_seq`` and the earliest receipt
+        (ms, our clock): where a webhook-triggered run's latency starts."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT object_type, count(*), min(received_at) FROM events "
+                "WHERE seq BETWEEN ? AND ? AND object_type IS NOT NULL GROUP BY 1",
+                [first_seq, last_seq],
+            ).fetchall()
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
     def last_seq(self) -> int:
         with self._lock:
             row = self._con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
