@@ -535,6 +535,22 @@ def append_day(out: Path) -> tuple[str, dict[str, int]]:
     return day, counts
 
 
+def catch_up(out: Path, today: dt.date | None = None, limit: int = 90) -> list[str]:
+    """Append days to a generated sample until it ends yesterday (UTC), like the nightly
+    exports a real warehouse would have landed meanwhile; returns the days appended. A sample
+    that was generated on an earlier day then still lines up with the daily partitions.
+    At most ``limit`` days (older samples are better regenerated)."""
+    params = Path(out) / PARAMS_FILE
+    if not params.exists():
+        return []
+    cfg = GeneratorConfig.model_validate_json(params.read_text())
+    yesterday = (today or utc_today()) - dt.timedelta(days=1)
+    behind = (yesterday - (cfg.start + dt.timedelta(days=cfg.days - 1))).days
+    if behind <= 0 or behind > limit:
+        return []
+    return [append_day(out)[0] for _ in range(behind)]
+
+
 def _save_params(cfg: GeneratorConfig, out: Path) -> None:
     path = out / PARAMS_FILE
     tmp = _atomic_path(path)

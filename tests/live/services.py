@@ -31,7 +31,10 @@ class DagsterServices:
         self.home = dagster_home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env, "DAGSTER_HOME": str(dagster_home)}
+        # As a user's deployment: the test suite's own SPOKESYNC_PARTITIONS_START (for tests
+        # with hand-written 2026 dates) does not apply; partitions start at the first landed day.
+        inherited = {k: v for k, v in os.environ.items() if k != "SPOKESYNC_PARTITIONS_START"}
+        self.env = {**inherited, **env, "DAGSTER_HOME": str(dagster_home)}
         self.daemon = daemon
         self.processes: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []

@@ -1,9 +1,11 @@
 """The Dagster UI in a real headless Chromium (Debian's ``chromium``, driven by Playwright).
 
 A daemon and a webserver on a private ``DAGSTER_HOME``, the sandbox on loopback, a small sample
-warehouse ending yesterday. In the browser: the lineage graph loads without page errors; a
-backfill of ``contacts_push`` over three days is launched by clicking through the Materialize
-dialog and finishes (GraphQL says so, not the toast); the push asset's Overview then shows that
+warehouse ending yesterday, and no ``SPOKESYNC_PARTITIONS_START`` (as ``make dev``). In the
+browser: the lineage graph loads without page errors; the Materialize dialog shows exactly the
+three landed days (nothing hidden, nothing selected; *All* selects those three); the link
+``make dev`` prints opens it with them selected, and the backfill launched from there by
+clicking finishes (GraphQL says so, not the toast); the push asset's Overview then shows that
 run's metadata and its plots; the sandbox holds exactly the contacts the warehouse wants.
 
 No browser → a loud skip (``scripts/ci-system-deps.sh`` installs it; CI always runs it).
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.dev import dialog_link
 from spokesync.desired import desired_table
 from spokesync.mapping.loader import load_mappings
 from spokesync.sandbox.launcher import SandboxProcess
@@ -30,6 +33,23 @@ from tests.live.services import REPO, DagsterServices, build_recent_warehouse
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("live_dagster")]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _open_materialize_dialog(page):
+    """Click Materialize… on an asset page; returns the partition dialog."""
+    from playwright.sync_api import expect
+
+    materialize = page.get_by_role("button", name="Materialize…")
+    expect(materialize).to_be_enabled(timeout=60_000)
+    materialize.click()
+    # Dagster first warns that upstream assets were never materialized *in Dagster* (the
+    # portal was seeded by the CLI): confirm, as a user would.
+    confirm = page.get_by_role("dialog").filter(has_text="Are you sure?")
+    expect(confirm).to_be_visible()
+    confirm.get_by_role("button", name="Confirm").click()
+    dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize")
+    expect(dialog.get_by_text("Launch runs to materialize contacts_push")).to_be_visible()
+    return dialog
 
 
 def _shot(page, tmp_path: Path, name: str) -> None:
@@ -99,22 +119,29 @@ def test_lineage_backfill_by_clicking_and_push_metadata(tmp_path: Path) -> None:
             expect(page.get_by_text(re.compile(r"^Loading"))).to_have_count(0, timeout=60_000)
             _shot(page, tmp_path, "ui-catalog.png")
 
-            # 2. A backfill over three days, launched by clicking the Materialize dialog.
+            # 2. The Materialize dialog tells the truth about the days that have data: its
+            # window holds exactly the landed days (partitions start at the first landed day
+            # and end yesterday), nothing is hidden, nothing is selected (Dagster's default),
+            # and "All" selects exactly those days.
             page.goto(f"{dagster.url}/assets/contacts_push")
-            materialize = page.get_by_role("button", name="Materialize…")
-            expect(materialize).to_be_enabled(timeout=60_000)
-            materialize.click()
-            # Dagster first warns that upstream assets were never materialized *in Dagster*
-            # (the portal was seeded by the CLI): confirm, as a user would.
-            confirm = page.get_by_role("dialog").filter(has_text="Are you sure?")
-            expect(confirm).to_be_visible()
-            confirm.get_by_role("button", name="Confirm").click()
-            dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize")
-            expect(dialog.get_by_text("Launch runs to materialize contacts_push")).to_be_visible()
-            box = dialog.get_by_role("textbox")
-            box.fill(f"[{days[0]}...{days[-1]}]")
-            box.press("Enter")
-            expect(dialog.get_by_text("3 partitions")).to_be_visible()
+            dialog = _open_materialize_dialog(page)
+            expect(dialog.get_by_text("0 partitions", exact=True)).to_be_visible()
+            expect(dialog.get_by_text("Showing 3 of 3 partitions")).to_be_visible()
+            expect(dialog.get_by_text(days[0], exact=True)).to_be_visible()
+            expect(dialog.get_by_text(days[-1], exact=True)).to_be_visible()
+            expect(dialog.get_by_text(re.compile("older partitions are outside"))).to_have_count(0)
+            expect(dialog.get_by_role("button", name="Launch backfill")).to_be_disabled()
+            dialog.get_by_role("button", name="All", exact=True).click()
+            expect(dialog.get_by_text("3 partitions", exact=True)).to_be_visible()
+            expect(dialog.get_by_role("textbox")).to_have_value(f"[{days[0]}...{days[-1]}]")
+            dialog.get_by_role("button", name="Cancel", exact=True).click()
+
+            # The link `make dev` prints opens the dialog with the landed days already
+            # selected; the backfill over them is launched from there by clicking.
+            page.goto(dialog_link(dagster.url, "contacts_push", (days[0], days[-1])))
+            dialog = _open_materialize_dialog(page)
+            expect(dialog.get_by_text("3 partitions", exact=True)).to_be_visible()
+            expect(dialog.get_by_role("textbox")).to_have_value(f"[{days[0]}...{days[-1]}]")
             expect(dialog.get_by_text("Backfills all partitions in a single run.")).to_be_visible()
             _shot(page, tmp_path, "ui-backfill-dialog.png")
             dialog.get_by_role("button", name="Launch backfill").click()
