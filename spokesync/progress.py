@@ -37,6 +37,7 @@ class Progress:
         interactive: bool | None = None,
         min_interval_s: float = 0.2,
         clock=time.monotonic,
+        quiet_if_empty: bool = False,
     ) -> None:
         self.stage = stage
         self.total = total
@@ -54,6 +55,11 @@ class Progress:
         self._drawn = 0.0
         self._width = 0
         self.closed = not enabled  # a disabled progress counts nothing and prints nothing
+        self.quiet_if_empty = quiet_if_empty  # a stage that did nothing prints no line
+
+    def expect(self, n: int) -> None:
+        """Add ``n`` to the total (work found once the stage has started)."""
+        self.total = (self.total or 0) + n
 
     def advance(self, n: int = 0, *, batches: int = 0) -> None:
         if self.closed:
@@ -115,6 +121,9 @@ class Progress:
         if self.closed:
             return
         self.closed = True
+        if self.quiet_if_empty and not self.done and not self.batches and not note:
+            self.clear()
+            return
         line = self.summary_line(note)
         if self.interactive:
             self._draw(line)

@@ -16,6 +16,7 @@ from spokesync.hubspot.client import DEFAULT_API_VERSION, HubSpotClient
 from spokesync.hubspot.errors import HubSpotError
 from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
 from spokesync.hubspot.redact import redact
+from spokesync.progress import Progress
 from spokesync.settings import Settings, SettingsError
 
 
@@ -43,18 +44,29 @@ async def _ensure_all(args: argparse.Namespace, settings: Settings) -> list[Ensu
 
     mappings = load_mappings(args.mapping or Path("mappings"))
     reports = []
+    # Properties created, objects done, time left on a terminal; one line at the end otherwise.
+    progress = Progress(
+        "install properties",
+        unit="properties",
+        total_batches=len(mappings),
+        batch_unit="objects",
+        enabled=not args.dry_run,
+    )
     async with HubSpotClient(
         settings.hubspot_base_url, settings.resolved_token(), api_version=args.api_version
     ) as client:
-        for mapping in mappings:
-            reports.append(
-                await ensure_properties(
-                    client,
-                    specs_from_mapping(mapping),
-                    mapping.object_type,
-                    dry_run=args.dry_run,
+        with progress:
+            for mapping in mappings:
+                reports.append(
+                    await ensure_properties(
+                        client,
+                        specs_from_mapping(mapping),
+                        mapping.object_type,
+                        dry_run=args.dry_run,
+                        progress=progress,
+                    )
                 )
-            )
+                progress.advance(0, batches=1)
     return reports
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from spokesync.hubspot.client import HubSpotClient
 from spokesync.hubspot.errors import HubSpotError
 from spokesync.hubspot.redact import get_logger
+from spokesync.progress import Progress
 
 log = get_logger(__name__)
 
@@ -337,8 +338,9 @@ async def ensure_properties(
     dry_run: bool = False,
     add_missing_options: bool = True,
     existing: dict[str, dict[str, Any]] | None = None,
+    progress: Progress | None = None,
 ) -> EnsureReport:
-    """Create what is missing; raise :class:`PropertyMismatchError` on any incompatible property
+    """Create what is missing (``progress`` advances per property created); raise :class:`PropertyMismatchError` on any incompatible property
     (:class:`UnknownPropertyError` for a missing property the mapping does not declare new).
 
     ``existing`` (from :func:`existing_properties`) saves the read when the caller has it.
@@ -385,11 +387,15 @@ async def ensure_properties(
             if not dry_run:
                 label = "spokesync" if group == "spokesync" else group.replace("_", " ").title()
                 await _create_group(client, object_type, group, label, f"{run_id}-group{n}")
+    if progress is not None and not dry_run:
+        progress.expect(len(missing))
     for n, spec in enumerate(missing, start=1):
         report.created.append(spec.name)
         if dry_run:
             continue
         created = await _create_property(client, spec, object_type, f"{run_id}-create{n}")
+        if progress is not None:
+            progress.advance(1)
         found, absent = _check(spec, created, object_type)
         if found:  # someone else created it between our read and our create
             raise PropertyMismatchError(

@@ -352,13 +352,22 @@ async def sync_object(
         if client is not None and not shadow:
             if options.ensure_properties:
                 step = "ensure-properties"
-                props = await ensure_properties(
-                    client,
-                    specs_from_mapping(mapping),
-                    mapping.object_type,
-                    run_id=f"{run_id}-props",
-                    existing=existing,
-                )
+                # The first sync into a portal installs the properties: show it (a run that
+                # creates nothing prints nothing).
+                with Progress(
+                    f"install {mapping.object_type} properties",
+                    unit="properties",
+                    enabled=options.progress,
+                    quiet_if_empty=True,
+                ) as installing:
+                    props = await ensure_properties(
+                        client,
+                        specs_from_mapping(mapping),
+                        mapping.object_type,
+                        run_id=f"{run_id}-props",
+                        existing=existing,
+                        progress=installing,
+                    )
             step = "association types"
             mapping = await resolve_association_types(client, mapping, run_id)
     except PropertyMismatchError:
