@@ -61,4 +61,31 @@ def alert_on_run_failure(
         )
 
 
-SENSORS = [alert_on_run_failure]
+@dg.sensor(
+    name="alert_outbox_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Re-sends alerts the webhook could not take (kept in the outbox, "
+    "$SPOKESYNC_HOME/state/<env>-alerts-outbox.jsonl) as soon as it answers again, without "
+    "waiting for a new alert. Its tick says how many are still pending and why.",
+)
+def alert_outbox_sensor(
+    context: dg.SensorEvaluationContext, alerts: AlertsResource, hubspot: HubSpotResource
+) -> dg.SkipReason:
+    sender = alerts.sender(hubspot.settings())
+    if not sender.outbox.read():
+        return dg.SkipReason("no undelivered alerts")
+    sent, left = sender.flush()
+    if not left:
+        return dg.SkipReason(f"re-sent {sent} undelivered alert(s); none pending")
+    oldest = sender.outbox.read()[0]
+    message = (
+        f"re-sent {sent} undelivered alert(s); {left} still pending (oldest "
+        f"{oldest['alert']['created_at']}, {oldest['attempts']} attempts, last error: "
+        f"{oldest['error']})"
+    )
+    context.log.error(message)
+    return dg.SkipReason(message)
+
+
+SENSORS = [alert_on_run_failure, alert_outbox_sensor]

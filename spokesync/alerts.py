@@ -7,8 +7,10 @@ the alert is logged at ERROR/WARNING on ``spokesync.alerts``.
 
 Delivery retries transient failures (transport errors, 429, 5xx) with exponential backoff. An
 alert that still cannot be delivered is appended to an outbox file
-(``$SPOKESYNC_HOME/state/<env>-alerts-outbox.jsonl``) and logged; every later delivery first
-re-sends what the outbox holds, oldest first, so nothing is dropped. Text is redacted (emails
+(``$SPOKESYNC_HOME/state/<env>-alerts-outbox.jsonl``, with its attempts and last error) and
+logged; every later delivery first re-sends what the outbox holds, oldest first, and the
+``alert_outbox_sensor`` re-sends it every minute without waiting for a new alert, so nothing is
+dropped. Text is redacted (emails
 masked, tokens removed) before it leaves the process.
 
 Plain Python: the Dagster sensor and checks call :class:`AlertSender` (``pipelines/alerts.py``).
@@ -205,14 +207,27 @@ class AlertSender:
             delivery.outbox_pending = len(self.outbox.read())
         return delivery
 
+    def flush(self) -> tuple[int, int]:
+        """Re-send what the outbox holds without a new alert (the outbox sensor does, every
+        minute): (re-sent, still pending)."""
+        if not self.url or not self.outbox.read():
+            return 0, len(self.outbox.read())
+        with httpx.Client(timeout=self.timeout_s, transport=self.transport) as client:
+            sent = self._flush(client)
+        return sent, len(self.outbox.read())
+
     def _flush(self, client: httpx.Client) -> int:
-        """Re-send what the outbox holds (oldest first); keep what still fails."""
+        """Re-send what the outbox holds (oldest first); keep what still fails. After the first
+        failure the rest is kept untried: the receiver is still down or refusing."""
         sent = 0
 
         def keep(items: list[dict]) -> list[dict]:
             nonlocal sent
             left = []
             for item in items:
+                if left:
+                    left.append(item)
+                    continue
                 alert = Alert(**item["alert"])
                 ok, attempts, error = self._post(client, alert)
                 if ok:

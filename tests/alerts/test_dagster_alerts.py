@@ -4,19 +4,22 @@ webhook; KPIs are recorded on each push."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from pipelines.alerts import alert_on_run_failure
+from pipelines.alerts import alert_on_run_failure, alert_outbox_sensor
 from pipelines.definitions import defs
 from resources.alerts import AlertsResource
 from resources.hubspot import HubSpotResource
 from resources.warehouse import WarehouseResource
+from spokesync.alerts import outbox_path
 from spokesync.kpis import Kpis, Thresholds, breaches
-from spokesync.sandbox.launcher import SandboxProcess
+from spokesync.sandbox.launcher import SandboxProcess, free_port
+from spokesync.settings import Settings
 from spokesync.sync.runner import latest_partition
 from tests.alerts.receiver import Receiver
 
@@ -139,3 +142,53 @@ def test_push_records_kpis_and_a_breached_sla_alerts(home: Path, sandbox: Sandbo
         for obj in ("companies", "contacts", "deals", "tickets")
     )
     assert dt.date.fromisoformat(day)  # the newest day: latency applies
+
+
+def _failed_run_context(instance: dg.DagsterInstance, resources: dict[str, object]):
+    @dg.asset
+    def contacts_push() -> None:
+        raise ValueError("HubSpot said 400")
+
+    result = dg.materialize([contacts_push], instance=instance, raise_on_error=False)
+    assert not result.success
+    return dg.build_run_status_sensor_context(
+        sensor_name="alert_on_run_failure",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event(),
+        resources=resources,
+    ).for_run_failure()
+
+
+def test_an_alert_the_webhook_cannot_take_is_kept_and_resent_by_the_outbox_sensor(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hooks/alerts"
+    resources = {
+        "alerts": AlertsResource(webhook_url=url),
+        "hubspot": HubSpotResource(home=str(tmp_path), env="test"),
+    }
+    settings = Settings.from_env({}, home=tmp_path, env="test")
+    instance = dg.DagsterInstance.ephemeral()
+    # 1. The receiver fails once, then takes it: delivered by the retry, exactly once.
+    with Receiver(port) as hook:
+        hook.fail_next = 1
+        alert_on_run_failure(_failed_run_context(instance, resources))
+        assert (hook.attempts, len(hook.bodies)) == (2, 1)
+    # 2. The receiver is down: the alert is kept in the outbox, with its error.
+    alert_on_run_failure(_failed_run_context(instance, resources))
+    [kept] = [json.loads(line) for line in outbox_path(settings).read_text().splitlines()]
+    assert kept["attempts"] == 4 and kept["error"].startswith("ConnectError")
+    tick = alert_outbox_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    assert tick.skip_message.startswith("re-sent 0 undelivered alert(s); 1 still pending")
+    assert "ConnectError" in tick.skip_message
+    # 3. Back up: the next tick delivers it without any new alert; the outbox is empty.
+    with Receiver(port) as hook:
+        tick = alert_outbox_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert tick.skip_message == "re-sent 1 undelivered alert(s); none pending"
+        tick = alert_outbox_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert tick.skip_message == "no undelivered alerts"
+    [body] = hook.bodies
+    assert body["spokesync"]["alert_id"] == kept["alert"]["id"]
+    assert body["blocks"][0]["text"]["text"].startswith("spokesync run failed")

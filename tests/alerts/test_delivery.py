@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import pytest
 
 from spokesync.alerts import Alert, AlertSender, outbox_path, webhook_url
+from spokesync.sandbox.launcher import free_port
 from spokesync.settings import Settings
 from tests.alerts.receiver import Receiver
 
@@ -105,3 +107,32 @@ def test_the_webhook_is_per_environment(settings: Settings) -> None:
     assert webhook_url(settings, env) == "http://127.0.0.1:1/test"
     assert webhook_url(settings, {"SPOKESYNC_ALERT_WEBHOOK_URL": "http://x/g"}) == "http://x/g"
     assert webhook_url(settings, {}) is None
+
+
+def test_a_receiver_that_is_down_then_back_gets_every_alert_once(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()  # nothing listens there yet: connection refused
+    url = f"http://127.0.0.1:{port}/hooks/alerts"
+    sender = AlertSender(settings, url, attempts=3, backoff_s=0.5, sleep=lambda s: None)
+    with caplog.at_level(logging.ERROR, logger="spokesync.alerts"):
+        first = sender.send(_alert(1))
+        second = sender.send(_alert(2))  # still down: the first is tried once, then kept
+    assert (first.delivered, first.attempts, first.outbox_pending) == (False, 3, 1)
+    assert first.error is not None and first.error.startswith("ConnectError")
+    assert (second.delivered, second.outbox_resent, second.outbox_pending) == (False, 0, 2)
+    kept = [json.loads(line) for line in outbox_path(settings).read_text().splitlines()]
+    assert [(k["alert"]["title"], k["attempts"]) for k in kept] == [
+        ("sync_job failed (1)", 6),
+        ("sync_job failed (2)", 3),
+    ]
+    assert caplog.text.count("ALERT NOT DELIVERED after 3 attempts") == 2
+    assert sender.flush() == (0, 2)  # still down: nothing lost, nothing sent
+    with Receiver(port) as hook:
+        assert sender.flush() == (2, 0)  # back: both go, oldest first, without a new alert
+        assert sender.flush() == (0, 0)
+    assert [b["blocks"][0]["text"]["text"] for b in hook.bodies] == [
+        "sync_job failed (1)",
+        "sync_job failed (2)",
+    ]
+    assert outbox_path(settings).read_text() == ""
