@@ -24,6 +24,8 @@ class AlertsResource(dg.ConfigurableResource):
     max_duplicate_rate: float = Field(0.02, ge=0, le=1, description="HubSpot duplicates")
     max_missing_required_rate: float = Field(0.01, ge=0, le=1)
     min_association_completeness: float = Field(0.98, ge=0, le=1)
+    max_duration_s: float = Field(3600, gt=0, description="one object's sync, plan and push")
+    max_open_dead_letters: int = Field(100, ge=0, description="open dead letters per object")
     batch_sla_hours: float = Field(24, gt=0, description="batch enrichment: landing → HubSpot")
     priority_sla_minutes: float = Field(5, gt=0, description="priority signals")
     priority_objects: list[str] = Field(
@@ -38,6 +40,8 @@ class AlertsResource(dg.ConfigurableResource):
             max_duplicate_rate=self.max_duplicate_rate,
             max_missing_required_rate=self.max_missing_required_rate,
             min_association_completeness=self.min_association_completeness,
+            max_duration_s=self.max_duration_s,
+            max_open_dead_letters=self.max_open_dead_letters,
             batch_sla=dt.timedelta(hours=self.batch_sla_hours),
             priority_sla=dt.timedelta(minutes=self.priority_sla_minutes),
             priority_objects=frozenset(self.priority_objects),

@@ -14,6 +14,10 @@ KPIs (``None`` where they do not apply):
 - ``missing_required_rate``: desired records with a required field empty / desired records;
 - ``association_completeness``: desired links confirmed in HubSpot (association snapshot) /
   desired links, per target object.
+
+:func:`breaches` gives one verdict per threshold: ``failed_records``, ``dead_letters_growing``,
+``sync_latency`` and one ``kpi_<name>`` check per KPI (:data:`KPI_CHECKS`), each with the value
+and its threshold as metadata.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class Thresholds:
     max_duplicate_rate: float = 0.02
     max_missing_required_rate: float = 0.01
     min_association_completeness: float = 0.98
+    max_duration_s: float = 3600.0  # one object's sync, plan and push
+    max_open_dead_letters: int = 100
     batch_sla: dt.timedelta = dt.timedelta(hours=24)
     priority_sla: dt.timedelta = dt.timedelta(minutes=5)
     priority_objects: frozenset[str] = frozenset()
@@ -166,6 +172,7 @@ class Breach:
     passed: bool
     description: str
     severity: str = "warning"  # "error" for failed records beyond the threshold
+    metadata: dict[str, float | int] = field(default_factory=dict)  # the value and threshold
 
 
 def breaches(k: Kpis, t: Thresholds, *, newest_day: bool) -> list[Breach]:
@@ -208,28 +215,100 @@ def breaches(k: Kpis, t: Thresholds, *, newest_day: bool) -> list[Breach]:
                 f"in HubSpot {late} after the files landed ({kind} SLA {sla})",
             )
         )
-    quality: list[str] = []
-    if k.success_rate is not None and k.success_rate < t.min_success_rate:
-        quality.append(f"success rate {k.success_rate:.2%} < {t.min_success_rate:.2%}")
-    if k.retry_rate is not None and k.retry_rate > t.max_retry_rate:
-        quality.append(f"retry rate {k.retry_rate:.2%} > {t.max_retry_rate:.2%}")
-    if k.duplicate_rate is not None and k.duplicate_rate > t.max_duplicate_rate:
-        quality.append(f"duplicates in HubSpot {k.duplicate_rate:.2%} > {t.max_duplicate_rate:.2%}")
-    if (
-        k.missing_required_rate is not None
-        and k.missing_required_rate > t.max_missing_required_rate
-    ):
-        quality.append(
-            f"records missing required fields {k.missing_required_rate:.2%} > "
-            f"{t.max_missing_required_rate:.2%}"
-        )
-    for target, value in sorted(k.association_completeness.items()):
-        if value < t.min_association_completeness:
-            quality.append(
-                f"links to {target} {value:.2%} complete < {t.min_association_completeness:.2%}"
-            )
-    out.append(Breach("kpis", not quality, "; ".join(quality) or "every KPI within its threshold"))
+    out += kpi_breaches(k, t)
     return out
+
+
+def _rate_check(
+    name: str, value: float | None, limit: float, what: str, *, minimum: bool = False
+) -> Breach:
+    if value is None:
+        return Breach(
+            name, True, f"{what}: not measured in this run", metadata={"threshold": limit}
+        )
+    ok = value >= limit if minimum else value <= limit
+    sign = ("≥" if ok else "<") if minimum else ("≤" if ok else ">")
+    meta = {"value": round(value, 6), "threshold": limit}
+    return Breach(name, ok, f"{what} {value:.2%} {sign} {limit:.2%}", metadata=meta)
+
+
+def kpi_breaches(k: Kpis, t: Thresholds) -> list[Breach]:
+    """One check per KPI (name ``kpi_<kpi>``), each against its own threshold."""
+    out = [
+        _rate_check(
+            "kpi_success_rate", k.success_rate, t.min_success_rate, "success rate", minimum=True
+        ),
+        _rate_check("kpi_retry_rate", k.retry_rate, t.max_retry_rate, "retry rate"),
+        Breach(
+            "kpi_duration",
+            k.duration_s <= t.max_duration_s,
+            f"sync, plan and push took {k.duration_s:,.1f} s "
+            f"({'≤' if k.duration_s <= t.max_duration_s else '>'} {t.max_duration_s:,.0f} s)",
+            metadata={"value": round(k.duration_s, 3), "threshold": t.max_duration_s},
+        ),
+    ]
+    if k.open_dead_letters is None:
+        out.append(Breach("kpi_open_dead_letters", True, "state store busy: not measured"))
+    else:
+        ok = k.open_dead_letters <= t.max_open_dead_letters
+        out.append(
+            Breach(
+                "kpi_open_dead_letters",
+                ok,
+                f"{k.open_dead_letters:,} open dead letters "
+                f"({'≤' if ok else '>'} {t.max_open_dead_letters:,})",
+                metadata={"value": k.open_dead_letters, "threshold": t.max_open_dead_letters},
+            )
+        )
+    key = DEDUPE_KEYS.get(k.object_type)
+    out.append(
+        _rate_check(
+            "kpi_duplicate_rate",
+            k.duplicate_rate,
+            t.max_duplicate_rate,
+            f"HubSpot records sharing their {key} with another" if key else "duplicates",
+        )
+        if key
+        else Breach("kpi_duplicate_rate", True, f"{k.object_type} have no dedupe key in HubSpot")
+    )
+    out.append(
+        _rate_check(
+            "kpi_missing_required",
+            k.missing_required_rate,
+            t.max_missing_required_rate,
+            "desired records missing a required field",
+        )
+    )
+    links = sorted(k.association_completeness.items())
+    low = [(kind, v) for kind, v in links if v < t.min_association_completeness]
+    if not links:
+        out.append(Breach("kpi_association_completeness", True, "no associations to measure"))
+    else:
+        shares = ", ".join(f"{kind} {v:.2%}" for kind, v in links)
+        out.append(
+            Breach(
+                "kpi_association_completeness",
+                not low,
+                f"links confirmed in HubSpot: {shares} "
+                f"({'below' if low else 'all ≥'} {t.min_association_completeness:.2%})",
+                metadata={
+                    "value": round(min(v for _, v in links), 6),
+                    "threshold": t.min_association_completeness,
+                },
+            )
+        )
+    return out
+
+
+KPI_CHECKS = (
+    "kpi_success_rate",
+    "kpi_retry_rate",
+    "kpi_duration",
+    "kpi_open_dead_letters",
+    "kpi_duplicate_rate",
+    "kpi_missing_required",
+    "kpi_association_completeness",
+)
 
 
 def add_run_kpis(k: Kpis, push: PushReport | None, duration_s: float) -> Kpis:

@@ -17,7 +17,7 @@ from resources.alerts import AlertsResource
 from resources.hubspot import HubSpotResource
 from resources.warehouse import WarehouseResource
 from spokesync.alerts import outbox_path
-from spokesync.kpis import Kpis, Thresholds, breaches
+from spokesync.kpis import KPI_CHECKS, Kpis, Thresholds, breaches
 from spokesync.sandbox.launcher import SandboxProcess, free_port
 from spokesync.settings import Settings
 from spokesync.sync.runner import latest_partition
@@ -84,11 +84,32 @@ def test_thresholds_give_one_verdict_each() -> None:
             False,
             "in HubSpot 0:06:40 after the files landed (priority SLA 0:05:00)",
         ),
-        "kpis": (
+        "kpi_success_rate": (False, "success rate 97.00% < 99.00%"),
+        "kpi_retry_rate": (True, "retry rate 0.00% ≤ 20.00%"),
+        "kpi_duration": (True, "sync, plan and push took 0.0 s (≤ 3,600 s)"),
+        "kpi_open_dead_letters": (True, "12 open dead letters (≤ 100)"),
+        "kpi_duplicate_rate": (
+            True,
+            "HubSpot records sharing their email with another 0.00% ≤ 2.00%",
+        ),
+        "kpi_missing_required": (
+            True,
+            "desired records missing a required field 0.00% ≤ 1.00%",
+        ),
+        "kpi_association_completeness": (
             False,
-            "success rate 97.00% < 99.00%; links to companies 50.00% complete < 98.00%",
+            "links confirmed in HubSpot: companies 50.00% (below 98.00%)",
         ),
     }
+    by_check = {b.check: b for b in breaches(k, t, newest_day=True)}
+    assert by_check["kpi_success_rate"].metadata == {"value": 0.97, "threshold": 0.99}
+    assert by_check["kpi_open_dead_letters"].metadata == {"value": 12, "threshold": 100}
+    deals = {b.check: b for b in breaches(Kpis("deals"), t, newest_day=True)}
+    assert (deals["kpi_duplicate_rate"].passed, deals["kpi_duplicate_rate"].description) == (
+        True,
+        "deals have no dedupe key in HubSpot",
+    )
+    assert deals["kpi_success_rate"].description == "success rate: not measured in this run"
     batch = {b.check: b.passed for b in breaches(k, Thresholds(), newest_day=True)}
     assert batch["sync_latency"] is True  # 400 s is well inside the 24 h batch SLA
     old_day = {b.check: b.passed for b in breaches(k, t, newest_day=False)}
@@ -136,6 +157,12 @@ def test_push_records_kpis_and_a_breached_sla_alerts(home: Path, sandbox: Sandbo
         assert checks[(f"{obj}_push", "dead_letters_growing")].passed
         latency = checks[(f"{obj}_push", "sync_latency")]
         assert not latency.passed and latency.partition == day
+        for kpi in KPI_CHECKS:  # one check per KPI, with its value and threshold
+            assert checks[(f"{obj}_push", kpi)].passed, (obj, kpi)
+    success = checks[("contacts_push", "kpi_success_rate")].metadata
+    assert (success["value"].value, success["threshold"].value) == (1.0, 0.99)
+    links = checks[("contacts_push", "kpi_association_completeness")]
+    assert links.description == "links confirmed in HubSpot: companies 100.00% (all ≥ 98.00%)"
     titles = sorted(b["blocks"][0]["text"]["text"] for b in hook.bodies)
     assert titles == sorted(
         f"{obj}: sync latency beyond the SLA"
