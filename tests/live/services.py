@@ -26,7 +26,7 @@ BIN = Path(sys.executable).parent
 # between iterations (a backfill takes two: submit its run, see it finish), which was most of
 # a live test's wall time. The daemon does the same work, only sooner: its module-level
 # default (``DEFAULT_DAEMON_INTERVAL_SECONDS``, 30) is patched in the daemon process only.
-DAEMON_INTERVAL_S = 2
+DAEMON_INTERVAL_S = int(os.environ.get("SPOKESYNC_TEST_DAEMON_INTERVAL_S", "2"))  # 30: Dagster's
 DAEMON = [
     sys.executable,
     "-c",

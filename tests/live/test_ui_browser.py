@@ -19,6 +19,7 @@ import datetime as dt
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -149,7 +150,9 @@ def test_lineage_backfill_by_clicking_and_push_metadata(tmp_path: Path) -> None:
             expect(toast).to_be_visible(timeout=30_000)
             backfill_id = toast.inner_text().split()[-1]
 
+            launched = time.monotonic()
             backfill = dagster.wait_backfill(backfill_id)
+            print(f"backfill launched → done in {time.monotonic() - launched:.1f} s")
             assert backfill["status"] == "COMPLETED_SUCCESS", (
                 backfill,
                 [dagster.run_failure_logs(r["runId"]) for r in backfill["runs"]],
