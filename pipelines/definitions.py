@@ -56,7 +56,15 @@ RESOURCES: dict[str, object] = {
     ),
 }
 
+# SPOKESYNC_EXECUTOR=in_process runs every step in its run's own process (one process start
+# per run instead of one per step: small machines, tests); default: Dagster's multiprocess.
+_EXECUTOR = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
+_EXECUTOR_NAME = os.environ.get("SPOKESYNC_EXECUTOR", "multiprocess")
+if _EXECUTOR_NAME not in _EXECUTOR:
+    raise ValueError(f"SPOKESYNC_EXECUTOR={_EXECUTOR_NAME!r}: use in_process or multiprocess")
+
 defs = dg.Definitions(
+    executor=_EXECUTOR[_EXECUTOR_NAME],
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
     jobs=JOBS,

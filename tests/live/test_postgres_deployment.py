@@ -29,7 +29,12 @@ from spokesync.sandbox.launcher import SandboxProcess
 from spokesync.sync.runner import default_mapping_paths
 from tests.live.services import DagsterServices, build_recent_warehouse
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("live_dagster")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("live_dagster"),
+    pytest.mark.timeout(600),
+]
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 

@@ -32,7 +32,13 @@ from spokesync.settings import Settings
 from spokesync.sync.runner import SyncOptions, default_mapping_paths, run_sync
 from tests.live.services import REPO, DagsterServices, build_recent_warehouse
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("live_dagster")]
+# A loaded two-core CI machine: minutes, not the suite's 300 s default.
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("live_dagster"),
+    pytest.mark.timeout(600),
+]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -93,6 +99,9 @@ def test_lineage_backfill_by_clicking_and_push_metadata(tmp_path: Path) -> None:
             "SPOKESYNC_HOME": str(home),
             "SPOKESYNC_ENV": "test",
             "HUBSPOT_BASE_URL": sandbox.base_url,
+            # the run's steps in the run's process: one code load fewer per run (what the
+            # browser proves does not depend on the executor; the Postgres test does the same)
+            "SPOKESYNC_EXECUTOR": "in_process",
         }
         with DagsterServices(dagster_home, env) as dagster, sync_playwright() as pw:
             browser = pw.chromium.launch(
