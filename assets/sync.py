@@ -88,6 +88,23 @@ def as_of_for(context: dg.AssetExecutionContext) -> dt.date:
     return dt.date.fromisoformat(context.partition_key_range.end)
 
 
+def range_result(
+    context: dg.AssetExecutionContext, metadata: dict[str, object]
+) -> dg.MaterializeResult:
+    """The materialization of a run that computed once, as of its last day. A range run's
+    last day carries the figures; each earlier day of the range says where they are instead
+    of repeating them (a MaterializeResult's metadata would be copied to every day, and the
+    plots per partition would claim the range's figures for each day)."""
+    days = context.partition_keys
+    if len(days) < 2:
+        return dg.MaterializeResult(metadata=metadata)
+    note = {"as_of": days[-1], "range": f"{days[0]} … {days[-1]}", "figures_on": days[-1]}
+    for day in days[:-1]:
+        context.add_asset_metadata(note, partition_key=day)
+    context.add_asset_metadata(metadata, partition_key=days[-1])
+    return dg.MaterializeResult()
+
+
 def _md_table(counts: dict[str, int]) -> str:
     if not counts:
         return "_no changes_"
@@ -209,8 +226,9 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         as_of = as_of_for(context)
         path, stats = write_desired_parquet(hubspot.settings(), mapping, as_of)
         bad = stats.rejected_ids + stats.duplicates
-        yield dg.MaterializeResult(
-            metadata={
+        yield range_result(
+            context,
+            {
                 "dagster/row_count": stats.records,
                 "as_of": as_of.isoformat(),
                 "source_rows": stats.source_rows,
@@ -218,7 +236,7 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
                 "duplicates": stats.duplicates,
                 "mapping_version": mapping.version,
                 "path": dg.MetadataValue.path(str(path)),
-            }
+            },
         )
         verdict = partition_checks.Verdict(
             passed=bad == 0,
@@ -252,7 +270,7 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         summary = asyncio.run(
             sync_object(settings, mapping, as_of_for(context), context.run.run_id, options, None)
         )
-        return dg.MaterializeResult(metadata=_summary_metadata(summary))
+        return range_result(context, _summary_metadata(summary))
 
     @dg.asset(
         key=push_key,
@@ -330,7 +348,7 @@ def build_object_assets(mapping: MappingSpec) -> list[dg.AssetsDefinition]:
         as_of = as_of_for(context)
         kpis, newest = _kpis(context, settings, mapping, as_of, summary)
         meta.update(kpis.as_metadata())
-        yield dg.MaterializeResult(metadata=meta)
+        yield range_result(context, meta)
         sender = None
         kpi_breaches: list[str] = []
         for b in breaches(kpis, alerts.thresholds(), newest_day=newest):

@@ -59,7 +59,8 @@ def _run(
 
 
 def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
-    for event in result.get_asset_materialization_events():
+    # the last event: a range run's figures are on its last day
+    for event in reversed(result.get_asset_materialization_events()):
         mat = event.event_specific_data.materialization  # type: ignore[union-attr]
         if mat.asset_key.to_user_string() == key:
             return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}

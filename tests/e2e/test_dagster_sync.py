@@ -70,6 +70,23 @@ def test_push_job_backfill_pushes_once_then_nothing(home: Path, sandbox: Sandbox
         assert meta[obj]["records_created"] == created == meta[obj]["records_desired"]
         assert meta[obj]["as_of"] == days[-1]  # one push, for the range's last day
         assert meta[obj]["write_calls"] == -(-created // 100)
+    # One push for the range: its figures are on the last day only; the earlier days say so
+    # (a plot per partition must not claim the range's writes for every day).
+    by_day = {
+        e.partition: {k: v.value for k, v in e.event_specific_data.materialization.metadata.items()}
+        for e in first.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("contacts_push")
+    }
+    note = {"as_of": days[-1], "range": f"{days[0]} … {days[-1]}", "figures_on": days[-1]}
+    assert by_day[days[0]] == by_day[days[1]] == note
+    assert by_day[days[-1]]["records_created"] == len(exported["contacts"])
+    desired_days = {
+        e.partition: e.event_specific_data.materialization.metadata
+        for e in first.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("contacts_desired_state")
+    }
+    assert "dagster/row_count" not in desired_days[days[0]]
+    assert desired_days[days[-1]]["dagster/row_count"].value == meta["contacts"]["records_desired"]
     # Checks on the partitioned sync assets: one result per day of the range, not "Skipped".
     evaluations = {
         (e.asset_key.to_user_string(), e.check_name, e.partition): e.passed
