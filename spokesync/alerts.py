@@ -139,7 +139,14 @@ class Outbox:
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
     def add(self, alert: Alert, error: str, attempts: int) -> int:
-        entry = {"alert": asdict(alert), "error": error, "attempts": attempts}
+        # Kept redacted, as it would be sent: no email or token rests in the file.
+        kept = {
+            **asdict(alert),
+            "title": redact(alert.title),
+            "text": redact(alert.text),
+            "fields": {redact(k): redact(v) for k, v in alert.fields.items()},
+        }
+        entry = {"alert": kept, "error": error, "attempts": attempts}
         return len(self._locked(lambda items: [*items, entry]))
 
     def replace(self, keep: Callable[[list[dict]], list[dict]]) -> list[dict]:
