@@ -42,7 +42,7 @@ def main() -> None:
         status, _ = app.objects.batch_read("contacts", body)
         read_ms = (time.perf_counter() - t0) * 1000
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        versions = app.store._db.execute("SELECT count(*) FROM property_history").fetchone()[0]
+        versions = app.store.history.count()
         print(describe())
         print(
             f"seeded {companies:,} companies + {contacts:,} contacts "

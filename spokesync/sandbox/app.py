@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import orjson
 from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
@@ -683,8 +684,8 @@ class SandboxApp:
             parsed: Any = None
             if body and method in ("POST", "PUT", "PATCH"):
                 try:
-                    parsed = json.loads(body)
-                except ValueError as exc:
+                    parsed = orjson.loads(body)
+                except ValueError as exc:  # NaN / Infinity too, like HubSpot's JSON parser
                     raise invalid_json(str(exc)) from exc
             host = headers.get("host", "127.0.0.1")
             call = Call(params, _query(query_string), parsed, body, f"http://{host}")
@@ -727,7 +728,7 @@ class SandboxApp:
     async def _send_json(
         self, send: Send, status: int, answer: Any, headers: dict[str, str]
     ) -> None:
-        payload = b"" if answer is None else json.dumps(answer, separators=(",", ":")).encode()
+        payload = b"" if answer is None else orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS)
         raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         if answer is not None:
             raw_headers.append((b"content-type", b"application/json;charset=utf-8"))
@@ -752,10 +753,6 @@ class SandboxApp:
     ) -> None:
         self._seq += 1
         self.requests_by_route[(f"{method} {template}", status)] += 1
-        try:
-            req_body: Any = json.loads(body) if body else None
-        except ValueError:
-            req_body = body.decode("utf-8", "replace")
         safe_headers = {
             k: ("Bearer ***" if k == "authorization" else v) for k, v in headers.items()
         }
@@ -769,7 +766,7 @@ class SandboxApp:
                 "query": _query(query_string),
                 "headers": safe_headers,
                 "request_id": headers.get("x-request-id"),
-                "body": req_body,
+                "body": body,  # raw bytes: decoded when the log is read (_logged)
                 "status": status,
                 "response_body": answer,
                 "correlation_id": correlation_id,
@@ -813,7 +810,7 @@ class SandboxApp:
             out = [e for e in out if e["seq"] > int(query["since_seq"])]
         if query.get("limit"):
             out = out[-int(query["limit"]) :]
-        return out
+        return [_logged(e) for e in out]
 
     def export(self, query: dict[str, Any]) -> dict[str, Any]:
         include_archived = str(query.get("archived", "false")).lower() == "true"
@@ -943,6 +940,18 @@ class SandboxApp:
         self.rate_limited.clear()
         self.faults_injected.clear()
         self.objects.counters = type(self.objects.counters)()
+
+
+def _logged(entry: dict[str, Any]) -> dict[str, Any]:
+    """A log entry as the admin API shows it: the request body decoded (JSON, else text)."""
+    raw = entry["body"]
+    if not isinstance(raw, bytes):
+        return entry
+    try:
+        body: Any = orjson.loads(raw) if raw else None
+    except ValueError:
+        body = raw.decode("utf-8", "replace")
+    return {**entry, "body": body}
 
 
 class _Dropped(Exception):

@@ -34,6 +34,8 @@ MAX_BATCH_INPUTS = 100
 MAX_LIST_LIMIT = 100
 MAX_LIST_LIMIT_WITH_HISTORY = 50  # "reduces the maximum"; HubSpot's own SDK pages by 50 then
 FORWARD_ONLY = {"0-1": "lifecyclestage", "0-2": "lifecyclestage"}  # reference §14
+PIPELINE_PROPERTY = {"0-3": "pipeline", "0-5": "hs_pipeline"}  # deals, tickets
+STAGE_PROPERTY = {"0-3": "dealstage", "0-5": "hs_pipeline_stage"}
 Result = tuple[int, Any]
 
 
@@ -196,9 +198,9 @@ class ObjectService:
         self, ot: ObjectTypeDef, prop: PropertyDef, merged: dict[str, str]
     ) -> list[Option] | None:
         """Pipelines and their stages are options that depend on the record."""
-        pipeline_prop = {"0-3": "pipeline", "0-5": "hs_pipeline"}.get(ot.type_id)
-        stage_prop = {"0-3": "dealstage", "0-5": "hs_pipeline_stage"}.get(ot.type_id)
-        if pipeline_prop is None:
+        pipeline_prop = PIPELINE_PROPERTY.get(ot.type_id)
+        stage_prop = STAGE_PROPERTY[ot.type_id] if pipeline_prop else None
+        if pipeline_prop is None or prop.name not in (pipeline_prop, stage_prop):
             return None
         pipelines = catalog.PIPELINES[ot.name]
         if prop.name == pipeline_prop:
@@ -228,7 +230,12 @@ class ObjectService:
         errors: list[PropertyError] = []
         values: dict[str, str] = {}
         current = existing.properties if existing else {}
-        merged = {**current, **{k: str(v) for k, v in raw.items() if v is not None}}
+        # pipelines' stages depend on the record's pipeline (the write's, else the stored one)
+        merged = (
+            {**current, **{k: str(v) for k, v in raw.items() if v is not None}}
+            if ot.type_id in PIPELINE_PROPERTY
+            else current
+        )
         for name, value in raw.items():
             prop = defs.get(name)
             if prop is None or prop.archived:
@@ -244,7 +251,9 @@ class ObjectService:
                     prop,
                     value,
                     existing=current.get(name),
-                    options=self._options_for(ot, prop, merged),
+                    options=self._options_for(ot, prop, merged)
+                    if prop.type == "enumeration"
+                    else None,
                     is_email=ot.type_id == "0-1" and name == "email",
                 )
             except PropertyError as exc:
@@ -323,6 +332,8 @@ class ObjectService:
         new_ids = iter(self.store.allocate_ids(sum(1 for rec, _ in changes if rec is None)))
         out: list[tuple[Record, bool]] = []
         previous: dict[int, dict[str, str]] = {}
+        # what the unique index must forget (all values only when search shows the old state)
+        keep = None if self.search_lag_s > 0 else self.store.unique.get(ot.type_id, {})
         versions: list[tuple[int, str, str, str, WriteSource]] = []
         changed: list[dict[str, str]] = []  # per record: the values that really changed
         for rec, values in changes:
@@ -340,7 +351,11 @@ class ObjectService:
                 )
                 out.append((Record(rid, props, stamp, stamp), True))
             else:
-                previous[rec.id] = dict(rec.properties)
+                previous[rec.id] = (
+                    dict(rec.properties)
+                    if keep is None
+                    else {k: rec.properties[k] for k in keep if k in rec.properties}
+                )
                 changed.append({})
                 for k, v in self._forward_only(ot, rec, values, source).items():
                     if v == rec.properties.get(k, ""):
@@ -376,6 +391,10 @@ class ObjectService:
         if pending is not None and pending[0] > now:
             before = pending[1]  # still showing an older state: keep it
         self._search_pending[key] = (now + self.search_lag_s, before)
+
+    def has_search_pending(self) -> bool:
+        """Some write is not visible to search yet (a search lag is or was on)."""
+        return bool(self._search_pending)
 
     def search_view(self, ot: ObjectTypeDef, rec: Record) -> dict[str, str] | None:
         """The properties search sees for ``rec`` (None: not in the index yet / archived)."""

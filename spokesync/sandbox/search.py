@@ -1,12 +1,19 @@
 """``POST /crm/v3/objects/{type}/search``: filter groups (AND within, OR across), one sort,
-integer ``after`` paging, and HubSpot's limits (reference §1.4)."""
+integer ``after`` paging, and HubSpot's limits (reference §1.4).
+
+Paging through one query asks the same question again with a larger ``after``: the sorted hits
+of the last few questions are kept while the portal does not change (``Store.version``), so
+page n costs its page, not a scan of every record."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import orjson
 
 from spokesync.sandbox.catalog import ObjectTypeDef, PropertyDef
 from spokesync.sandbox.errors import validation_error
@@ -21,6 +28,7 @@ MAX_LIMIT = 200
 DEFAULT_LIMIT = 10
 MAX_RESULTS = 10_000
 MAX_BODY_CHARS = 3_000
+CACHED_QUERIES = 8
 OPERATORS = {
     "EQ",
     "NEQ",
@@ -64,6 +72,8 @@ def _token_match(value: str, pattern: str) -> bool:
 class SearchService:
     def __init__(self, objects: ObjectService) -> None:
         self.objects = objects
+        # (type id, question) -> (store version, hits in order)
+        self._hits: OrderedDict[tuple[str, bytes], tuple[int, list[Record]]] = OrderedDict()
 
     def _check(self, body: dict[str, Any]) -> None:
         groups = body.get("filterGroups") or []
@@ -184,6 +194,40 @@ class SearchService:
                 f"Requested results {after}-{after + limit} are beyond the {MAX_RESULTS} result "
                 "limit for search. Narrow the query (e.g. hs_object_id GT the last id) instead."
             )
+        hits = self._cached_hits(ot, body)
+        page = hits[after : after + limit]
+        props = body.get("properties") or None
+        answer: dict[str, Any] = {
+            "total": len(hits),
+            "results": [self.objects.record_json(ot, r, props) for r in page],
+        }
+        if after + limit < len(hits) and limit > 0:
+            answer["paging"] = {"next": {"after": str(after + limit)}}
+        return 200, answer
+
+    def _cached_hits(self, ot: ObjectTypeDef, body: dict[str, Any]) -> list[Record]:
+        """Every hit of the question in ``body``, sorted; reused while nothing changed. With a
+        search lag the index view moves by itself, so then nothing is reused."""
+        if self.objects.search_lag_s > 0 or self.objects.has_search_pending():
+            return self._hits_of(ot, body)
+        question = orjson.dumps(
+            [body.get("filterGroups"), body.get("sorts"), body.get("query")],
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+        )
+        key = (ot.type_id, question)
+        version = self.objects.store.version
+        cached = self._hits.get(key)
+        if cached is not None and cached[0] == version:
+            self._hits.move_to_end(key)
+            return cached[1]
+        hits = self._hits_of(ot, body)
+        self._hits[key] = (version, hits)
+        self._hits.move_to_end(key)
+        while len(self._hits) > CACHED_QUERIES:
+            self._hits.popitem(last=False)
+        return hits
+
+    def _hits_of(self, ot: ObjectTypeDef, body: dict[str, Any]) -> list[Record]:
         groups = [g.get("filters") or [] for g in body.get("filterGroups") or []]
         query = str(body.get("query") or "").lower()
         hits: list[Record] = []
@@ -226,12 +270,4 @@ class SearchService:
             hits = sorted(present, key=key, reverse=desc) + absent  # empty values sort last
         else:
             hits.sort(key=lambda r: r.id)
-        page = hits[after : after + limit]
-        props = body.get("properties") or None
-        answer: dict[str, Any] = {
-            "total": len(hits),
-            "results": [self.objects.record_json(ot, r, props) for r in page],
-        }
-        if after + limit < len(hits) and limit > 0:
-            answer["paging"] = {"next": {"after": str(after + limit)}}
-        return 200, answer
+        return hits

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from spokesync.sandbox.catalog import (
     DEFAULT_GROUPS,
     DEFAULT_PROPERTIES,
@@ -83,10 +85,14 @@ class Store:
         self._db.executescript(_SCHEMA)
         self.history = PropertyHistory(self._db)
         self._lock = threading.Lock()  # the TestClient may call from another thread
+        self._in_transaction = False
+        self.version = 0  # moves on every change of records, associations or properties
+        self._pending_links: list[tuple[str, int, str, int, int]] = []  # inserted at COMMIT
         self._load()
 
     # ---------------------------------------------------------------- loading
     def _load(self) -> None:
+        self.version = getattr(self, "version", 0) + 1
         self.object_types: dict[str, ObjectTypeDef] = {t.type_id: t for t in default_object_types()}
         self.properties: dict[str, dict[str, PropertyDef]] = {
             tid: {p.name: p for p in props} for tid, props in DEFAULT_PROPERTIES.items()
@@ -129,7 +135,7 @@ class Store:
             "SELECT type_id, id, created_at, updated_at, archived, archived_at, properties FROM records"
         ):
             self.records.setdefault(tid, {})[rid] = Record(
-                rid, json.loads(props), created, updated, bool(archived), archived_at
+                rid, orjson.loads(props), created, updated, bool(archived), archived_at
             )
         for ft, fid, tt, tid_, type_id in self._db.execute(
             "SELECT from_type, from_id, to_type, to_id, type_id FROM associations"
@@ -234,12 +240,24 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._db.execute("BEGIN")
+            self._in_transaction = True
             try:
                 yield self._db
+                self._flush_links()
             except BaseException:
+                self._pending_links.clear()
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._in_transaction = False
             self._db.execute("COMMIT")
+
+    def _flush_links(self) -> None:
+        if self._pending_links:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO associations VALUES (?, ?, ?, ?, ?)", self._pending_links
+            )
+            self._pending_links.clear()
 
     def allocate_ids(self, count: int) -> list[int]:
         start = self.next_id
@@ -263,6 +281,7 @@ class Store:
     ) -> None:
         """Write records (already changed in memory) and keep the unique index in step.
         ``previous`` holds the properties each record had before, to free old unique values."""
+        self.version += 1
         rows = []
         index = self.unique.setdefault(type_id, {})
         table = self.records.setdefault(type_id, {})
@@ -283,7 +302,7 @@ class Store:
                     rec.updated_at,
                     int(rec.archived),
                     rec.archived_at,
-                    json.dumps(rec.properties, separators=(",", ":")),
+                    orjson.dumps(rec.properties).decode(),
                 )
             )
         self._db.executemany(
@@ -294,6 +313,7 @@ class Store:
 
     def forget_records(self, type_id: str, ids: list[int]) -> None:
         """Drop records for good (merged away, GDPR-deleted): no longer listed or archived."""
+        self.version += 1
         table = self.records.get(type_id, {})
         index = self.unique.get(type_id, {})
         for rid in ids:
@@ -311,6 +331,7 @@ class Store:
 
     def save_merge(self, type_id: str, old_ids: list[int], new_id: int) -> None:
         """Old ids (and every id already merged into them) now answer with ``new_id``."""
+        self.version += 1
         redirects = self.merged.setdefault(type_id, {})
         moved = [old for old, new in redirects.items() if new in old_ids]
         rows = [(type_id, old, new_id) for old in [*old_ids, *moved]]
@@ -334,18 +355,20 @@ class Store:
     def add_association(
         self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int
     ) -> None:
+        self.version += 1
         self.associations.setdefault((from_type, from_id, to_type), {}).setdefault(
             to_id, set()
         ).add(type_id)
-        self._db.execute(
-            "INSERT OR IGNORE INTO associations VALUES (?, ?, ?, ?, ?)",
-            (from_type, from_id, to_type, to_id, type_id),
-        )
+        self._pending_links.append((from_type, from_id, to_type, to_id, type_id))
+        if not self._in_transaction:
+            self._flush_links()
 
     def remove_association(
         self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int | None
     ) -> None:
         """Remove one type id between a pair, or every type when ``type_id`` is None."""
+        self.version += 1
+        self._flush_links()  # a link added earlier in this transaction goes first
         targets = self.associations.get((from_type, from_id, to_type), {})
         types = targets.get(to_id)
         if types is None:
@@ -364,6 +387,7 @@ class Store:
         self._db.execute(sql, params)
 
     def save_property(self, type_id: str, prop: PropertyDef) -> None:
+        self.version += 1
         self.properties.setdefault(type_id, {})[prop.name] = prop
         if prop.has_unique_value:
             index = self.unique.setdefault(type_id, {}).setdefault(prop.name, {})
@@ -384,6 +408,7 @@ class Store:
         )
 
     def save_schema(self, schema: dict[str, Any]) -> ObjectTypeDef:
+        self.version += 1
         self._install_schema(schema)
         self.next_custom_type = max(self.next_custom_type, int(schema["objectTypeId"][2:]) + 1)
         self._set_meta("next_custom_type", self.next_custom_type)

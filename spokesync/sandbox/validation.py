@@ -4,6 +4,7 @@ turned into the string HubSpot stores and returns (reference §3.2)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -29,6 +30,10 @@ _NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)$")
 _EPOCH_MS = re.compile(r"^-?\d+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MIDNIGHT = dt.time(0, 0)
+# The value checks are pure functions of (property name, text): a batch repeats the same dates,
+# numbers and (as id and as property) emails many times, so each keeps its recent answers.
+# Errors are raised, never cached.
+_memo = functools.lru_cache(maxsize=1 << 16)
 
 
 def as_string(raw: Any) -> str:
@@ -81,6 +86,7 @@ def invalid_option(name: str, value: str, options: list[Option]) -> PropertyErro
     )
 
 
+@_memo
 def normalize_number(name: str, value: str) -> str:
     """Digits with at most one decimal point; returned without trailing zeros (``10.50`` → ``10.5``)."""
     text = value.strip()
@@ -96,6 +102,7 @@ def normalize_number(name: str, value: str) -> str:
     return "0" if out in ("-0", "0") else out
 
 
+@_memo
 def normalize_date(name: str, value: str) -> str:
     moment = parse_moment(value)
     if moment is None:
@@ -106,6 +113,7 @@ def normalize_date(name: str, value: str) -> str:
     return moment.date().isoformat()
 
 
+@_memo
 def normalize_datetime(name: str, value: str) -> str:
     moment = parse_moment(value)
     if moment is None:
@@ -135,6 +143,13 @@ def normalize_enumeration(
     return ";".join(chosen)
 
 
+@_memo
+def normalize_email(name: str, value: str) -> str:
+    if email_problem(value) is not None:
+        raise PropertyError(name, "INVALID_EMAIL", invalid_email_message(value))
+    return normalise_email(value)
+
+
 def normalize_value(
     prop: PropertyDef,
     raw: Any,
@@ -144,9 +159,13 @@ def normalize_value(
     is_email: bool = False,
 ) -> str:
     """The stored string for ``raw`` written to ``prop``; ``""`` clears. Raises PropertyError."""
-    value = as_string(raw)
+    value = raw if type(raw) is str else as_string(raw)
     if value == "":
         return ""
+    if prop.type == "string" and not is_email:
+        if len(value) > MAX_STRING_LENGTH:
+            raise _too_long(prop.name)
+        return value
     if prop.type == "number":
         return normalize_number(prop.name, value)
     if prop.type == "date":
@@ -163,13 +182,15 @@ def normalize_value(
             prop, value, prop.options if options is None else options, existing
         )
     if is_email:
-        if email_problem(value) is not None:
-            raise PropertyError(prop.name, "INVALID_EMAIL", invalid_email_message(value))
-        return normalise_email(value)
+        return normalize_email(prop.name, value)
     if len(value) > MAX_STRING_LENGTH:
-        raise PropertyError(
-            prop.name,
-            "INVALID_STRING",
-            f"{prop.name} is longer than the maximum of {MAX_STRING_LENGTH} characters",
-        )
+        raise _too_long(prop.name)
     return value
+
+
+def _too_long(name: str) -> PropertyError:
+    return PropertyError(
+        name,
+        "INVALID_STRING",
+        f"{name} is longer than the maximum of {MAX_STRING_LENGTH} characters",
+    )
