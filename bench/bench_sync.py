@@ -43,8 +43,9 @@ _RSS_WRAPPER = (
     "try:\n"
     "    runpy.run_module('spokesync.cli', run_name='__main__')\n"
     "finally:\n"
-    "    print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-    " file=sys.stderr)\n"
+    "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    print('PEAK_RSS_KB', u.ru_maxrss, file=sys.stderr)\n"
+    "    print('CPU_S', u.ru_utime + u.ru_stime, file=sys.stderr)\n"
 )
 
 
@@ -53,6 +54,7 @@ class CliRun:
     wall_s: float
     peak_rss_mb: float
     stdout: str
+    cpu_s: float = 0.0  # user + system of the CLI process (its threads included)
 
 
 def cli(env: dict[str, str], *args: str) -> CliRun:
@@ -63,11 +65,21 @@ def cli(env: dict[str, str], *args: str) -> CliRun:
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"spokesync {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    rss = 0.0
+    rss = cpu = 0.0
     for line in done.stderr.splitlines():
         if line.startswith("PEAK_RSS_KB"):
             rss = int(line.split()[1]) / 1024
-    return CliRun(wall, rss, done.stdout)
+        elif line.startswith("CPU_S"):
+            cpu = float(line.split()[1])
+    return CliRun(wall, rss, done.stdout, cpu)
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (the sandbox server)."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def object_figures(state_db: Path, run_id: str, limit: int) -> list[dict[str, object]]:
@@ -194,10 +206,14 @@ def main() -> None:
             last = latest_partition(home / "warehouse")
             for name, as_of in (("first sync", last - dt.timedelta(days=1)), ("nightly", last)):
                 before = sandbox.stats()
+                assert sandbox.process is not None
+                sandbox_cpu = process_cpu_s(sandbox.process.pid)
+                load_before = os.getloadavg()[0]
                 run = cli(
                     env, "sync", "--no-ingest", "--as-of", as_of.isoformat(),
                     "--rate-limit", str(args.rate_limit), "--concurrency", str(args.concurrency),
                 )  # fmt: skip
+                sandbox_cpu = process_cpu_s(sandbox.process.pid) - sandbox_cpu
                 after = sandbox.stats()
                 calls = int(after.get("requests_total", 0)) - int(before.get("requests_total", 0))
                 server_429 = int(after.get("rate_limited_total", 0)) - int(
@@ -206,6 +222,11 @@ def main() -> None:
                 figures = object_figures(state_db, run_ids(state_db)[-1], args.rate_limit)
                 report(f"{name} (as_of {as_of})", figures, run, args.rate_limit, calls)
                 print(f"  sandbox counted {server_429} 429s")
+                print(
+                    f"  CPU: sync process {run.cpu_s:.1f} s, sandbox process {sandbox_cpu:.1f} s "
+                    f"({sandbox_cpu / max(calls, 1) * 1000:.1f} ms per call); load average "
+                    f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+                )
                 print("  " + run.stdout.strip().replace("\n", "\n  "))
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,8 @@ class ChangePlan:
         self.id_property = mapping.id.property
         self.association_specs = list(mapping.associations)
         self.spill_dir: Path | None = None  # DuckDB temp files (with a memory limit)
+        self.desired_s = 0.0  # building the desired state (wall seconds)
+        self.diff_s = 0.0  # the diff against the snapshot, adoption and field rules
         self.as_of = as_of
         self.rollout = rollout
         self.desired = desired
@@ -560,7 +563,9 @@ def plan_changes(
             spill_dir = Path(tempfile.mkdtemp(prefix="spokesync-diff-"))
             con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
             con.execute(f"SET temp_directory = {sql_literal(str(spill_dir))}")
+        started = time.perf_counter()
         stats = build_desired(con, mapping, as_of, rollout)
+        desired_s = time.perf_counter() - started
         try:
             con.execute(f"ATTACH {sql_literal(str(store_path))} AS st (READ_ONLY)")
         except duckdb.IOException as e:
@@ -599,6 +604,8 @@ def plan_changes(
         change_plan.records_compared = int(row[0]) if row else 0
         change_plan.fields_held = int(held[0] or 0)
         change_plan.held_newest_as_of = held[1]
+        change_plan.desired_s = desired_s
+        change_plan.diff_s = time.perf_counter() - started - desired_s
         return change_plan
     except BaseException:
         con.close()

@@ -167,6 +167,9 @@ class ObjectSyncSummary:
     parked: int = 0  # records not sent: parked dead letters whose desired values are unchanged
     retried: int = 0  # records sent again after an earlier run's transient failure
     replay_in_step: int = 0  # replayed records the new plan found already in step (resolved)
+    # wall seconds per stage: setup (reference data, properties), refresh, desired, diff,
+    # plan_other, push (until every result is saved), associations, finish (verify, events)
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def outcome(self) -> ExitCode:
@@ -228,6 +231,8 @@ class ObjectSyncSummary:
         meta["events_recorded"] = self.events_recorded
         if self.refresh is not None:
             meta.update({k: v for k, v in self.refresh.as_metadata().items() if k != "object_type"})
+        for stage, seconds in self.stages.items():
+            meta[f"stage_{stage}_s"] = round(seconds, 3)
         if self.parked:
             meta["records_parked"] = self.parked
         if self.retried:
@@ -375,6 +380,8 @@ async def sync_object(
     except HubSpotError as exc:
         failure = explain(exc, env=settings.env)
         return stopped_summary(settings, mapping, as_of, run_id, shadow, step, failure)
+    stages = {"setup": time.perf_counter() - started}
+    mark = time.perf_counter()
     refresh: RefreshReport | None = None
     if client is not None and not shadow and options.refresh != "none":
         # People's edits since the last run reach the snapshot before the diff.
@@ -382,6 +389,7 @@ async def sync_object(
             refresh = await full_refresh(settings, mapping, client, run_id)
         else:
             refresh = await incremental_refresh(settings, mapping, client, run_id)
+    stages["refresh"], mark = time.perf_counter() - mark, time.perf_counter()
     with plan_changes(
         settings.state_db, settings.warehouse_dir, mapping, as_of, options.rollout
     ) as change_plan:
@@ -409,6 +417,12 @@ async def sync_object(
             reported=dict(change_plan.desired.reported),
             withheld=dict(change_plan.rules.withheld),
             refresh=refresh,
+            stages=stages,
+        )
+        # the plan: desired state, then the diff; what is left is opening the store and files
+        stages["desired"], stages["diff"] = change_plan.desired_s, change_plan.diff_s
+        stages["plan_other"] = (
+            time.perf_counter() - mark - change_plan.desired_s - change_plan.diff_s
         )
         with StateStore(settings.state_db, [mapping]) as store:
             store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)
@@ -434,6 +448,7 @@ async def sync_object(
                         change_plan.records_changed,
                         enabled=options.progress,
                     )
+                    mark = time.perf_counter()
                     with store.writer() as sink, progress:
                         summary.state_writes = sink.stats
                         summary.push = await push_changes(
@@ -446,6 +461,8 @@ async def sync_object(
                             config=options.push,
                         )
                         await sink.drain()
+                    # push: from the first batch to the last result saved (drained)
+                    stages["push"], mark = time.perf_counter() - mark, time.perf_counter()
                     summary.parked, summary.retried = letters.parked_skipped, letters.retried
                     summary.replay_in_step = letters.in_step(store, change_plan)
                     try:
@@ -456,6 +473,7 @@ async def sync_object(
                         failure = explain(exc, env=settings.env)
                         summary.error = f"associations stopped: {failure.message}"
                         summary.failure, status = failure, "failed"
+                    stages["associations"], mark = time.perf_counter() - mark, time.perf_counter()
                     # Adopted records take the values HubSpot already held (not re-sent).
                     store.matches.promote(mapping.object_type, run_id)
                     # Records now in step as of this day (pushed or already equal, not
@@ -465,6 +483,7 @@ async def sync_object(
                     summary.events_recorded = store.events.record(
                         plan_events(change_plan.con, mapping, as_of, run_id)
                     )
+                    stages["finish"] = time.perf_counter() - mark
             except PushAborted as exc:
                 failure = explain(exc, env=settings.env)
                 summary.push, summary.error, status = exc.report, failure.message, "failed"

@@ -1,0 +1,179 @@
+"""End to end at scale: N companies and their contacts, a first sync and a day with 5% changed.
+
+    .venv/bin/python -m bench.bench_scale --accounts 100000 --rate-limit 250
+    .venv/bin/python -m bench.bench_scale --accounts 1000000 --plan-only
+
+Everything is the real path, each step a CLI process: ``spokesync sample-data`` → ``spokesync
+ingest`` → ``spokesync sync --mapping companies.yaml --mapping contacts.yaml`` (desired state and
+the DuckDB diff against the state store, the rate-limited push, write-through by the writer
+thread, contacts → companies associations) against a sandbox process on loopback that enforces
+``--rate-limit`` requests per rolling 10 s. The sample generator makes 1–5 users per account
+(3.0 on average), so N accounts are N companies and ~3N contacts.
+
+1. **first sync**: every record is new;
+2. **daily sync**: 5% of the accounts get another head count and 5% of the users another job
+   title in the warehouse (a new load of the two master tables), then the same day syncs again:
+   5% of each object changed, everything else in step.
+
+For each sync: wall time against the rate-limit floor (write calls × 10 s / limit, and all
+calls × 10 s / limit), write calls vs ⌈changed / 100⌉, 429s, peak RSS and CPU of the sync
+process and the sandbox's CPU, and the stage breakdown the sync records per object (``stage_*``
+in ``sync_runs``): setup, refresh, desired, diff, plan (other), push (until every result is
+saved), associations, finish; plus the writer thread's busy time (state writes).
+
+``--plan-only`` stops after ingest and a shadow sync (desired state and diff against an empty
+store, nothing sent): the non-push stages at sizes whose push would take hours of rate limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from bench.bench_sync import cli, process_cpu_s, run_ids
+from bench.machine import describe
+from spokesync import warehouse
+from spokesync.sandbox.launcher import SandboxProcess
+from spokesync.sync.runner import DEFAULT_MAPPINGS_DIR
+
+MAPPINGS = [DEFAULT_MAPPINGS_DIR / "companies.yaml", DEFAULT_MAPPINGS_DIR / "contacts.yaml"]
+STAGES = ("setup", "refresh", "desired", "diff", "plan_other", "push", "associations", "finish")
+
+
+def change_five_percent(warehouse_dir: Path) -> dict[str, int]:
+    """Every 20th account another head count, every 20th user another job title."""
+    changed = {}
+    for table, column, change in (
+        ("accounts", "employee_count", lambda c: pc.add(pc.fill_null(c, 0), 1)),
+        (
+            "users",
+            "job_title",
+            lambda c: pc.binary_join_element_wise(pc.fill_null(c, ""), "II", " "),
+        ),
+    ):
+        path = warehouse.master_path(warehouse_dir, table)
+        data = pq.read_table(path)
+        picked = pa.array([i % 20 == 0 for i in range(data.num_rows)])
+        col = data.column(column).combine_chunks()
+        data = data.set_column(
+            data.schema.get_field_index(column),
+            column,
+            pc.if_else(picked, change(col).cast(col.type), col),
+        )
+        pq.write_table(data, path)
+        changed[table] = math.ceil(data.num_rows / 20)
+    return changed
+
+
+def run_figures(state_db: Path, run_id: str) -> list[dict[str, object]]:
+    con = duckdb.connect(str(state_db), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT object_type, counts FROM sync_runs WHERE run_id = ? ORDER BY started_at",
+            [run_id],
+        ).fetchall()
+    finally:
+        con.close()
+    return [{"object": ot, **json.loads(counts or "{}")} for ot, counts in rows]
+
+
+def report(name: str, figures: list[dict], run, calls: int, sandbox_cpu: float, limit: int):
+    writes = sum(int(f.get("write_calls", 0)) for f in figures)
+    print(
+        f"\n{name}: wall {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:,.0f} MB, "
+        f"sync CPU {run.cpu_s:.1f} s, sandbox CPU {sandbox_cpu:.1f} s"
+    )
+    print(
+        "  object     desired   changed  write calls (⌈n/100⌉)  429s  "
+        + "  ".join(f"{s:>8}" for s in STAGES)
+        + "  state writes s (commits)"
+    )
+    for f in figures:
+        changed = int(f.get("records_changed", 0))
+        print(
+            f"  {f['object']:<9} {int(f.get('records_desired', 0)):>8,} {changed:>9,}  "
+            f"{int(f.get('write_calls', 0)):>6} ({math.ceil(changed / 100):>6})"
+            f"        {int(f.get('rate_limited', 0)):>4}  "
+            + "  ".join(f"{float(f.get(f'stage_{s}_s', 0.0)):8.1f}" for s in STAGES)
+            + f"  {float(f.get('state_write_s', 0.0)):.1f} ({f.get('state_commits', 0)})"
+        )
+    if calls:
+        floor_w, floor_all = writes * 10 / limit, calls * 10 / limit
+        print(
+            f"  calls: {writes:,} writes, {calls:,} in all; rate-limit floor {floor_w:.1f} s "
+            f"(writes) / {floor_all:.1f} s (all calls); wall / floor = "
+            f"{run.wall_s / floor_w if floor_w else float('nan'):.2f} (writes), "
+            f"{run.wall_s / floor_all:.2f} (all)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--rate-limit", type=int, default=250, help="requests per 10 s")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--plan-only", action="store_true", help="ingest + shadow plan only")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = args.keep or Path(tmp)
+        home.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "SPOKESYNC_HOME": str(home), "SPOKESYNC_ENV": "test"}
+        env.pop("HUBSPOT_TOKEN", None)
+        print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} at start")
+        started = time.perf_counter()
+        gen = cli(env, "sample-data", "--out", str(home / "landing"), "--days", "1",
+                  "--accounts", str(args.accounts), "--seed", "7")  # fmt: skip
+        ingest = cli(env, "ingest", "--all", "--landing", str(home / "landing"))
+        rows = {
+            t: pq.read_metadata(warehouse.master_path(home / "warehouse", t)).num_rows
+            for t in ("accounts", "users")
+        }
+        print(
+            f"{rows['accounts']:,} accounts, {rows['users']:,} users: sample data "
+            f"{gen.wall_s:.1f} s; ingest {ingest.wall_s:.1f} s wall, {ingest.cpu_s:.1f} s CPU, "
+            f"peak RSS {ingest.peak_rss_mb:,.0f} MB (load {os.getloadavg()[0]:.1f})"
+        )
+        mapping_args = [a for m in MAPPINGS for a in ("--mapping", str(m))]
+        extra = ["--daily-limit", "100000000"]
+        with SandboxProcess(home / "sandbox.sqlite", rate_limit=args.rate_limit,
+                            extra_args=extra) as sandbox:  # fmt: skip
+            assert sandbox.process is not None
+            env["HUBSPOT_BASE_URL"] = sandbox.base_url
+            cli(env, "hubspot", "ensure-properties")
+            state_db = home / "state" / "test.duckdb"
+            syncs = [("shadow plan", ["--shadow"])] if args.plan_only else [
+                ("first sync", []), ("daily sync (5% changed)", [])
+            ]  # fmt: skip
+            for name, flags in syncs:
+                if name.startswith("daily"):
+                    changed = change_five_percent(home / "warehouse")
+                    print(f"\nchanged in the warehouse: {changed}")
+                before = sandbox.stats()["requests_total"]
+                cpu0 = process_cpu_s(sandbox.process.pid)
+                load = os.getloadavg()[0]
+                run = cli(env, "sync", "--no-ingest", *mapping_args, *flags,
+                          "--rate-limit", str(args.rate_limit),
+                          "--concurrency", str(args.concurrency))  # fmt: skip
+                sandbox_cpu = process_cpu_s(sandbox.process.pid) - cpu0
+                calls = sandbox.stats()["requests_total"] - before
+                figures = run_figures(state_db, run_ids(state_db)[-1])
+                report(f"{name} (load {load:.1f} → {os.getloadavg()[0]:.1f})", figures, run,
+                       calls, sandbox_cpu, args.rate_limit)  # fmt: skip
+                print("  " + run.stdout.strip().replace("\n", "\n  "))
+        print(f"\nwhole bench {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
