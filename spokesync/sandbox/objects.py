@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -203,15 +204,10 @@ class ObjectService:
         if pipeline_prop is None or prop.name not in (pipeline_prop, stage_prop):
             return None
         pipelines = catalog.PIPELINES[ot.name]
-        if prop.name == pipeline_prop:
-            return [Option(label, pid, i) for i, (pid, label, _) in enumerate(pipelines)]
-        if prop.name == stage_prop:
-            chosen = merged.get(pipeline_prop) or pipelines[0][0]
-            for pid, _, stages in pipelines:
-                if pid == chosen:
-                    return [Option(label, sid, i) for i, (sid, label, _) in enumerate(stages)]
-            return []
-        return None
+        chosen = (
+            None if prop.name == pipeline_prop else merged.get(pipeline_prop) or pipelines[0][0]
+        )
+        return _pipeline_options(ot.name, chosen)
 
     def validate_properties(
         self,
@@ -599,7 +595,11 @@ class ObjectService:
         planned: list[tuple[int, Record | None, dict[str, str]]] = []
         for idx, (item, key) in enumerate(zip(inputs, keys, strict=True)):
             prop = resolved[item.get("idProperty")]
-            existing = self._find(ot, item.get("id"), prop)
+            existing = (
+                self._find(ot, item.get("id"), None)
+                if prop is None
+                else self.store.find_by_unique(ot.type_id, prop, key)  # key: _key(id)
+            )
             if existing is None and prop is None:
                 failures[idx] = self._not_found_failure(ot, [key])
                 continue
@@ -903,6 +903,19 @@ class ObjectService:
                 }
             }
         return 200, body
+
+
+@functools.cache
+def _pipeline_options(object_name: str, pipeline: str | None) -> list[Option]:
+    """The pipelines as options (``pipeline`` None), or one pipeline's stages (the catalog's
+    pipelines never change, so each list is built once)."""
+    pipelines = catalog.PIPELINES[object_name]
+    if pipeline is None:
+        return [Option(label, pid, i) for i, (pid, label, _) in enumerate(pipelines)]
+    for pid, _, stages in pipelines:
+        if pid == pipeline:
+            return [Option(label, sid, i) for i, (sid, label, _) in enumerate(stages)]
+    return []
 
 
 def _int_param(value: Any, default: int, name: str) -> int:

@@ -87,6 +87,7 @@ class Store:
         self._lock = threading.Lock()  # the TestClient may call from another thread
         self._in_transaction = False
         self.version = 0  # moves on every change of records, associations or properties
+        self._unique_names: dict[str, tuple[int, list[str]]] = {}
         self._pending_links: list[tuple[str, int, str, int, int]] = []  # inserted at COMMIT
         self._load()
 
@@ -223,9 +224,14 @@ class Store:
         return self.merged.get(type_id, {}).get(rid)
 
     def unique_properties(self, type_id: str) -> list[str]:
+        """Properties whose values identify a record (contacts' email too); do not change it."""
+        cached = self._unique_names.get(type_id)
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
         names = [p.name for p in self.properties.get(type_id, {}).values() if p.has_unique_value]
         if type_id == "0-1":
             names.append("email")
+        self._unique_names[type_id] = (self.version, names)
         return names
 
     def find_by_unique(self, type_id: str, prop: str, value: str) -> Record | None:

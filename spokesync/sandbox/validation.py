@@ -121,12 +121,29 @@ def normalize_datetime(name: str, value: str) -> str:
     return format_datetime(moment)
 
 
+_OPTION_VALUES: dict[int, tuple[list[Option], frozenset[str]]] = {}
+
+
+def _option_values(options: list[Option]) -> frozenset[str]:
+    """The values of an option list, kept per list: a property's options are a list that is
+    replaced, never changed in place, when the property is updated (the entry holds the list,
+    so its id is not reused while the entry lives)."""
+    hit = _OPTION_VALUES.get(id(options))
+    if hit is not None and hit[0] is options:
+        return hit[1]
+    values = frozenset(o.value for o in options)
+    if len(_OPTION_VALUES) > 10_000:
+        _OPTION_VALUES.clear()
+    _OPTION_VALUES[id(options)] = (options, values)
+    return values
+
+
 def normalize_enumeration(
     prop: PropertyDef, value: str, options: list[Option], existing: str | None
 ) -> str:
     """An option value, matched after trimming surrounding whitespace and stored as sent: HubSpot
     accepts ``" customer "`` (its Nov 2025 plan to reject such values was cancelled)."""
-    allowed = {o.value for o in options}
+    allowed = _option_values(options)
     if prop.field_type not in MULTI_SELECT_FIELD_TYPES:
         if value.strip() not in allowed:
             raise invalid_option(prop.name, value, options)

@@ -10,6 +10,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import pyarrow as pa
+
 from spokesync.events import CanonicalEvent
 from spokesync.state.connection import Connection, now
 
@@ -36,51 +38,59 @@ class EventStore:
     def record(self, events: Iterable[CanonicalEvent], *, confirmed_only: bool = True) -> int:
         """Record events not seen before; link this run's value history to them. With
         ``confirmed_only``, an event is recorded only if HubSpot confirmed at least one of its
-        properties for the record in the event's run. Returns how many were new."""
-        new = 0
-        stamp = now()
+        properties for the record in the event's run. Returns how many were new.
+
+        Set-based (one statement per step, not three per event): the events go in as one Arrow
+        table; among repeats of an id the first wins, and a history row goes to the first event
+        (in the order given) that explains it."""
+        batch = list(events)
+        if not batch:
+            return 0
+        table = pa.table(
+            {
+                "ord": pa.array(range(len(batch)), pa.int64()),
+                "event_id": [e.event_id for e in batch],
+                "type": [e.type for e in batch],
+                "version": pa.array([e.version for e in batch], pa.int32()),
+                "ot": [e.object_type for e in batch],
+                "ext": [e.external_ids[e.object_type] for e in batch],
+                # text, cast in SQL: a naive time means the session's zone, as a parameter did
+                "occurred": [
+                    None if e.occurred_at is None else e.occurred_at.isoformat() for e in batch
+                ],
+                "as_of": pa.array([e.as_of for e in batch], pa.date32()),
+                "run": [e.run_id for e in batch],
+                "payload": [e.model_dump_json() for e in batch],
+                "props": pa.array([list(e.properties) for e in batch], pa.list_(pa.string())),
+            }
+        )
         with self._c.transaction() as con:
-            for e in events:
-                ext = e.external_ids[e.object_type]
-                params = {
-                    "ot": e.object_type,
-                    "ext": ext,
-                    "run": e.run_id,
-                    "props": list(e.properties),
-                    "id": e.event_id,
-                }
-                if confirmed_only and e.properties:
-                    hit = con.execute(
-                        "SELECT 1 FROM value_history WHERE object_type = $ot AND "
-                        "external_id = $ext AND run_id = $run AND list_contains($props, property) "
-                        "LIMIT 1",
-                        {k: params[k] for k in ("ot", "ext", "run", "props")},
-                    ).fetchall()
-                    if not hit:
-                        continue
-                rows = con.execute(
-                    "INSERT INTO canonical_events SELECT $id, $type, $version, $ot, $ext, $at, "
-                    "$as_of, $run, $payload, $now WHERE NOT EXISTS "
-                    "(SELECT 1 FROM canonical_events WHERE event_id = $id) RETURNING 1",
-                    {
-                        **{k: params[k] for k in ("id", "ot", "ext", "run")},
-                        "type": e.type,
-                        "version": e.version,
-                        "at": e.occurred_at,
-                        "as_of": e.as_of,
-                        "payload": e.model_dump_json(),
-                        "now": stamp,
-                    },
-                ).fetchall()
-                new += len(rows)
-                if e.properties:
-                    con.execute(
-                        "UPDATE value_history SET event_id = $id WHERE object_type = $ot AND "
-                        "external_id = $ext AND run_id = $run AND list_contains($props, property) "
-                        "AND event_id IS NULL",
-                        params,
-                    )
-        return new
+            con.register("events_in", table)  # replaced by the next call if this one fails
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE events_ok AS SELECT * FROM events_in e "
+                "WHERE NOT $confirmed OR len(e.props) = 0 OR EXISTS (SELECT 1 FROM "
+                "value_history v WHERE v.object_type = e.ot AND v.external_id = e.ext AND "
+                "v.run_id = e.run AND list_contains(e.props, v.property))",
+                {"confirmed": confirmed_only},
+            )
+            (new,) = con.execute(
+                "INSERT INTO canonical_events SELECT event_id, type, version, ot, ext, "
+                "CAST(occurred AS TIMESTAMPTZ), as_of, run, payload, $now FROM (SELECT *, "
+                "row_number() OVER (PARTITION BY event_id ORDER BY ord) AS n FROM events_ok) "
+                "WHERE n = 1 AND event_id NOT IN (SELECT event_id FROM canonical_events)",
+                {"now": now()},
+            ).fetchone() or (0,)
+            con.execute(
+                "UPDATE value_history SET event_id = m.event_id FROM (SELECT ot, ext, run, "
+                "prop, arg_min(event_id, ord) AS event_id FROM (SELECT ot, ext, run, "
+                "unnest(props) AS prop, event_id, ord FROM events_ok) GROUP BY ALL) m "
+                "WHERE value_history.object_type = m.ot AND value_history.external_id = "
+                "m.ext AND value_history.run_id = m.run AND value_history.property = m.prop "
+                "AND value_history.event_id IS NULL"
+            )
+            con.execute("DROP TABLE events_ok")
+            con.unregister("events_in")
+        return int(new)
 
     def events(
         self, object_type: str | None = None, external_id: str | None = None

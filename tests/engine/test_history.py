@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from spokesync.changes import ConfirmedWrite
+from spokesync.events import CanonicalEvent
 from spokesync.mapping import MappingSpec
 from spokesync.state import StateStore
 from spokesync.state import snapshot as snapshot_module
@@ -131,3 +132,46 @@ def test_a_record_confirmed_twice_in_one_save_chains_its_history(
         ("A1", "name", "One", "One again", "c-2"),  # then the record's second confirmation
         ("A1", "numberofemployees", None, "7", "c-2"),
     ]
+
+
+def _event(eid: str, ext: str, props: list[str], run: str = "run-1") -> CanonicalEvent:
+    return CanonicalEvent(
+        event_id=eid,
+        type="account_enriched",
+        object_type="companies",
+        external_ids={"companies": ext},
+        occurred_at=dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC),
+        as_of=D1,
+        properties=props,
+        run_id=run,
+    )
+
+
+def test_events_are_recorded_for_confirmed_writes_and_claim_their_history_rows(
+    state_db: Path, accounts_mapping: MappingSpec
+) -> None:
+    with StateStore(state_db, [accounts_mapping]) as store:
+        store.record_confirmed(
+            [_write("A1", "11", {"name": "Acme", "domain": "acme.io"}), _write("A2", "12", {})],
+            "run-1",
+        )
+        new = store.events.record(
+            [
+                _event("ev-1", "A1", ["name"]),
+                _event("ev-2", "A1", ["name", "domain"]),  # name is ev-1's: only domain is its
+                _event("ev-1", "A1", ["domain"]),  # a repeat of ev-1: not recorded twice
+                _event("ev-3", "A2", ["name"]),  # nothing confirmed for A2's name: not recorded
+                _event("ev-4", "A1", []),  # explains no property: recorded as it is
+                _event("ev-5", "A1", ["name"], run="run-0"),  # another run's writes: no
+            ]
+        )
+        assert new == 3
+        assert sorted(store.events.counts().items()) == [("account_enriched", 3)]
+        assert [e["event_id"] for e in store.events.events()] == ["ev-1", "ev-2", "ev-4"]
+        assert {(e.property, e.event_id) for e in store.history.entries("companies", "A1")} == {
+            ("name", "ev-1"),
+            ("domain", "ev-2"),
+        }
+        assert store.events.record([_event("ev-1", "A1", ["name"])]) == 0
+        unconfirmed = store.events.record([_event("ev-3", "A2", ["name"])], confirmed_only=False)
+        assert unconfirmed == 1
