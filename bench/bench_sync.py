@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -179,6 +180,12 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=int, default=190, help="requests per 10 s")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --keep: use the warehouse already there (fresh state store and sandbox)",
+    )
+    parser.add_argument("--mapping", action="append", default=[], help="only these mappings")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,18 +193,28 @@ def main() -> None:
         home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "SPOKESYNC_HOME": str(home), "SPOKESYNC_ENV": "test"}
         env.pop("HUBSPOT_TOKEN", None)
-        # One extra day: the first sync takes the day before the last, the nightly the last.
-        t0 = time.perf_counter()
-        cli(env, "sample-data", "--out", str(home / "landing"), "--days", str(args.days + 1),
-            "--accounts", str(args.accounts), "--seed", "7")  # fmt: skip
-        gen_s = time.perf_counter() - t0
-        ingest = cli(env, "ingest", "--all", "--landing", str(home / "landing"))
         print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} at start")
-        print(
-            f"{args.accounts:,} accounts × {args.days + 1} days: sample data {gen_s:.1f} s, "
-            f"ingest {ingest.wall_s:.1f} s (peak RSS {ingest.peak_rss_mb:.0f} MB)"
-        )
-        with SandboxProcess(home / "sandbox.sqlite", rate_limit=args.rate_limit) as sandbox:
+        if args.reuse and args.keep:
+            for stale in (home / "state", home / "sandbox.sqlite"):
+                if stale.is_dir():
+                    shutil.rmtree(stale)
+                else:
+                    stale.unlink(missing_ok=True)
+            print(f"reusing the warehouse in {home}")
+        else:
+            # One extra day: the first sync takes the day before the last, the nightly the last.
+            t0 = time.perf_counter()
+            cli(env, "sample-data", "--out", str(home / "landing"), "--days", str(args.days + 1),
+                "--accounts", str(args.accounts), "--seed", "7")  # fmt: skip
+            gen_s = time.perf_counter() - t0
+            ingest = cli(env, "ingest", "--all", "--landing", str(home / "landing"))
+            print(
+                f"{args.accounts:,} accounts × {args.days + 1} days: sample data {gen_s:.1f} s, "
+                f"ingest {ingest.wall_s:.1f} s (peak RSS {ingest.peak_rss_mb:.0f} MB)"
+            )
+        mapping_args = [a for m in args.mapping for a in ("--mapping", m)]
+        db = home / "sandbox.sqlite"
+        with SandboxProcess(db, rate_limit=args.rate_limit) as sandbox:
             env["HUBSPOT_BASE_URL"] = sandbox.base_url
             cli(env, "hubspot", "ensure-properties")
             state_db = home / "state" / "test.duckdb"
@@ -210,7 +227,7 @@ def main() -> None:
                 sandbox_cpu = process_cpu_s(sandbox.process.pid)
                 load_before = os.getloadavg()[0]
                 run = cli(
-                    env, "sync", "--no-ingest", "--as-of", as_of.isoformat(),
+                    env, "sync", "--no-ingest", "--as-of", as_of.isoformat(), *mapping_args,
                     "--rate-limit", str(args.rate_limit), "--concurrency", str(args.concurrency),
                 )  # fmt: skip
                 sandbox_cpu = process_cpu_s(sandbox.process.pid) - sandbox_cpu

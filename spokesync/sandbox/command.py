@@ -195,9 +195,6 @@ def _tune_gc() -> None:
     portal of a million records again and again (it cost up to 60% of an association call)."""
     import gc
 
-    from spokesync.emails import is_known_tld
-
-    is_known_tld("com")  # load the public suffix list now, not in the first contact write
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
@@ -240,5 +237,10 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,
         lifespan="on",
+        # Keep idle connections longer than a client keeps them in its pool (httpx: 5 s).
+        # With uvicorn's default of 5 s both sides time out together, and a request sent on
+        # a connection the server is closing fails with a reset (seen as one ReadError and a
+        # retry in a nightly sync). HubSpot's edge keeps idle connections far longer.
+        timeout_keep_alive=75,
     )
     return 0
