@@ -31,6 +31,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +49,7 @@ from spokesync.sync.runner import DEFAULT_MAPPINGS_DIR
 
 MAPPINGS = [DEFAULT_MAPPINGS_DIR / "companies.yaml", DEFAULT_MAPPINGS_DIR / "contacts.yaml"]
 STAGES = ("setup", "refresh", "desired", "diff", "plan_other", "push", "associations", "finish")
+SHADOW_STAGES = ("setup", "desired", "diff", "plan_other", "planned_rows")
 
 
 def change_five_percent(warehouse_dir: Path) -> dict[str, int]:
@@ -88,6 +90,7 @@ def run_figures(state_db: Path, run_id: str) -> list[dict[str, object]]:
 
 
 def report(name: str, figures: list[dict], run, calls: int, sandbox_cpu: float, limit: int):
+    stages = SHADOW_STAGES if name.startswith("shadow") else STAGES
     writes = sum(int(f.get("write_calls", 0)) for f in figures)
     print(
         f"\n{name}: wall {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:,.0f} MB, "
@@ -95,7 +98,7 @@ def report(name: str, figures: list[dict], run, calls: int, sandbox_cpu: float, 
     )
     print(
         "  object     desired   changed  write calls (⌈n/100⌉)  429s  "
-        + "  ".join(f"{s:>8}" for s in STAGES)
+        + "  ".join(f"{s:>8}" for s in stages)
         + "  state writes s (commits)"
     )
     for f in figures:
@@ -104,7 +107,7 @@ def report(name: str, figures: list[dict], run, calls: int, sandbox_cpu: float, 
             f"  {f['object']:<9} {int(f.get('records_desired', 0)):>8,} {changed:>9,}  "
             f"{int(f.get('write_calls', 0)):>6} ({math.ceil(changed / 100):>6})"
             f"        {int(f.get('rate_limited', 0)):>4}  "
-            + "  ".join(f"{float(f.get(f'stage_{s}_s', 0.0)):8.1f}" for s in STAGES)
+            + "  ".join(f"{float(f.get(f'stage_{s}_s', 0.0)):8.1f}" for s in stages)
             + f"  {float(f.get('state_write_s', 0.0)):.1f} ({f.get('state_commits', 0)})"
         )
     if calls:
@@ -124,6 +127,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--plan-only", action="store_true", help="ingest + shadow plan only")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --keep: use the warehouse already there (fresh state store and sandbox)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,18 +141,24 @@ def main() -> None:
         env.pop("HUBSPOT_TOKEN", None)
         print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} at start")
         started = time.perf_counter()
-        gen = cli(env, "sample-data", "--out", str(home / "landing"), "--days", "1",
-                  "--accounts", str(args.accounts), "--seed", "7")  # fmt: skip
-        ingest = cli(env, "ingest", "--all", "--landing", str(home / "landing"))
+        if args.reuse and args.keep:
+            shutil.rmtree(home / "state", ignore_errors=True)
+            (home / "sandbox.sqlite").unlink(missing_ok=True)
+            print(f"reusing the warehouse in {home} (ingest not measured again)")
+        else:
+            gen = cli(env, "sample-data", "--out", str(home / "landing"), "--days", "1",
+                      "--accounts", str(args.accounts), "--seed", "7")  # fmt: skip
+            ingest = cli(env, "ingest", "--all", "--landing", str(home / "landing"))
+            print(
+                f"sample data {gen.wall_s:.1f} s; ingest {ingest.wall_s:.1f} s wall, "
+                f"{ingest.cpu_s:.1f} s CPU, peak RSS {ingest.peak_rss_mb:,.0f} MB "
+                f"(load {os.getloadavg()[0]:.1f})"
+            )
         rows = {
             t: pq.read_metadata(warehouse.master_path(home / "warehouse", t)).num_rows
             for t in ("accounts", "users")
         }
-        print(
-            f"{rows['accounts']:,} accounts, {rows['users']:,} users: sample data "
-            f"{gen.wall_s:.1f} s; ingest {ingest.wall_s:.1f} s wall, {ingest.cpu_s:.1f} s CPU, "
-            f"peak RSS {ingest.peak_rss_mb:,.0f} MB (load {os.getloadavg()[0]:.1f})"
-        )
+        print(f"{rows['accounts']:,} accounts, {rows['users']:,} users")
         mapping_args = [a for m in MAPPINGS for a in ("--mapping", str(m))]
         extra = ["--daily-limit", "100000000"]
         with SandboxProcess(home / "sandbox.sqlite", rate_limit=args.rate_limit,

@@ -46,7 +46,8 @@ _RSS_WRAPPER = (
     "finally:\n"
     "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
     "    print('PEAK_RSS_KB', u.ru_maxrss, file=sys.stderr)\n"
-    "    print('CPU_S', u.ru_utime + u.ru_stime, file=sys.stderr)\n"
+    "    c = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "    print('CPU_S', u.ru_utime + u.ru_stime + c.ru_utime + c.ru_stime, file=sys.stderr)\n"
 )
 
 
@@ -55,7 +56,7 @@ class CliRun:
     wall_s: float
     peak_rss_mb: float
     stdout: str
-    cpu_s: float = 0.0  # user + system of the CLI process (its threads included)
+    cpu_s: float = 0.0  # user + system of the CLI process (threads and worker processes)
 
 
 def cli(env: dict[str, str], *args: str) -> CliRun:

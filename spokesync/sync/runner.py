@@ -168,7 +168,8 @@ class ObjectSyncSummary:
     retried: int = 0  # records sent again after an earlier run's transient failure
     replay_in_step: int = 0  # replayed records the new plan found already in step (resolved)
     # wall seconds per stage: setup (reference data, properties), refresh, desired, diff,
-    # plan_other, push (until every result is saved), associations, finish (verify, events)
+    # plan_other, push (until every result is saved), associations, finish (verify, events);
+    # a shadow run: planned_rows (saving the planned changes) instead of push … finish
     stages: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -435,9 +436,11 @@ async def sync_object(
             status = "success"
             try:
                 if shadow:
+                    mark = time.perf_counter()
                     summary.planned_rows = store.record_planned_changes(
                         run_id, mapping.object_type, change_plan.planned_rows()
                     )
+                    stages["planned_rows"] = time.perf_counter() - mark
                 else:
                     assert client is not None
                     # Results are saved by a writer thread, several batches per transaction,
