@@ -87,6 +87,33 @@ def test_association_2xx_without_results_is_resent_and_only_confirmed_pairs_coun
     assert (report.pairs_ok, report.unconfirmed, report.calls, report.errors) == (5, 0, 3, [])
 
 
+@pytest.mark.parametrize(("concurrency", "expected_in_flight"), [(4, 4), (1, 1)])
+def test_association_chunks_go_concurrently_up_to_the_limit(
+    concurrency: int, expected_in_flight: int
+) -> None:
+    in_flight, peak, sent = 0, 0, []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        inputs = json.loads(request.content)["inputs"]
+        sent.append(tuple(i["from"]["id"] for i in inputs))
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        return httpx.Response(201, json={"status": "COMPLETE", "results": _results(inputs)})
+
+    pairs = [(str(i), "9") for i in range(10)]
+    report = run(
+        handle,  # type: ignore[arg-type]
+        lambda c: _associate(c, pairs, batch_size=2, concurrency=concurrency),
+    )
+    assert peak == expected_in_flight
+    assert sorted(sent) == [("0", "1"), ("2", "3"), ("4", "5"), ("6", "7"), ("8", "9")]
+    assert report.confirmed == set(pairs)
+    assert (report.pairs_ok, report.calls, report.errors) == (10, 5, [])
+
+
 def test_association_never_confirmed_is_reported_not_recorded() -> None:
     calls = []
 
