@@ -102,3 +102,44 @@ def test_two_of_our_companies_merged_in_hubspot(
     seq = last_seq(sandbox)
     assert run_sync(settings, SyncOptions()).ok
     assert write_calls(sandbox, since_seq=seq) == {}
+
+
+def test_two_of_our_contacts_merged_in_hubspot(settings: Settings, sandbox: SandboxProcess) -> None:
+    """Contacts are keyed by email: the survivor keeps the primary's email (the other becomes
+    an additional email); the merged-away address is held, not upserted back as a contact."""
+    radia, priya = "radia.garcia.1@silveranalytics1.co", "priya.haddad.2@silveranalytics1.co"
+    assert run_sync(settings, SyncOptions()).ok
+    people = {p["email"]: hid for hid, p in by_id(sandbox, "contacts").items()}
+    count = len(people)
+    survivor = merge(sandbox, "contacts", people[radia], people[priya])
+    held = by_id(sandbox, "contacts")[survivor]
+    assert (held["email"], held["hs_additional_emails"]) == (radia, priya)
+
+    seq = last_seq(sandbox)
+    summary = run_sync(settings, SyncOptions())
+    assert summary.ok, summary.to_text()
+    contacts = {o.object_type: o for o in summary.objects}["contacts"]
+    assert (contacts.records_new, contacts.records_merged_away) == (0, 1)
+    assert len(by_id(sandbox, "contacts")) == count - 1
+    # The merge filled Radia's empty job title with Priya's; the survivor is Radia's, whose
+    # warehouse row has none (null policy: clear), so that one field is cleared — the only write.
+    assert held["jobtitle"] == "Data Engineer"
+    assert contacts.fields_by_property == {"jobtitle": 1}
+    assert write_calls(sandbox, since_seq=seq) == {"contacts /batch/upsert": 1}
+    assert by_id(sandbox, "contacts")[survivor].get("jobtitle") in (None, "")
+    with StateStore(settings.state_db) as store:
+        assert store.hubspot_ids("contacts", [radia, priya]) == {radia: survivor, priya: survivor}
+        (listed,) = store.matches.ambiguous("contacts")
+    assert (listed.external_id, listed.match_key, listed.reason) == (
+        priya,
+        radia,
+        "merged_into_ours",
+    )
+    links = sandbox.export("contacts")
+    (record,) = [c for c in links if c["id"] == survivor]
+    assert [x["id"] for x in record["associations"]["companies"]] == [
+        _company(sandbox, "ACC-000001")
+    ]
+    seq = last_seq(sandbox)
+    assert run_sync(settings, SyncOptions()).ok
+    assert write_calls(sandbox, since_seq=seq) == {}
