@@ -186,6 +186,7 @@ def main() -> int:
         os.environ["HUBSPOT_BASE_URL"] = sandbox.base_url
         print(f"HubSpot sandbox on {sandbox.base_url} (state in {sandbox.db_path})")
         manifest = demo_portal.seed(sandbox, settings.landing)
+        seeded = sandbox.stats()["records"]  # the seeding's own writes, not spokesync's
         from assets.sync import MAPPINGS
 
         objects = [m.object_type for m in MAPPINGS]
@@ -223,11 +224,17 @@ def main() -> int:
             demo_portal.duplicates(sandbox, manifest),
             stats["records"]["written"] - written,
         )
+
+        def written_by_type(counts: dict[str, int]) -> int:
+            return counts.get("created", 0) + counts.get("updated", 0)
+
         by_type = ", ".join(
-            f"{t} {c['created'] + c['updated']:,}" for t, c in stats["records"]["by_type"].items()
+            f"{t} {written_by_type(c) - written_by_type(seeded['by_type'].get(t, {})):,}"
+            for t, c in stats["records"]["by_type"].items()
         )
         print(
-            f"\nsandbox: {stats['records']['written']:,} records written ({by_type}); "
+            f"\nsandbox: {stats['records']['written'] - seeded['written']:,} records written by "
+            f"spokesync ({by_type}); "
             f"429s {sum(stats['rate_limited'].values())}"
         )
         with duckdb.connect(str(settings.state_db), read_only=True) as con:
