@@ -24,7 +24,11 @@ ACTIONS = ("ambiguous", "pin", "unpin", "pins", "cursors")
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("ambiguous", help="records not adopted: several HubSpot candidates")
+    p = sub.add_parser(
+        "ambiguous",
+        help="records not written: several HubSpot candidates, duplicates in HubSpot, records "
+        "merged into another of ours",
+    )
     p.add_argument("--object", help="object type")
     p = sub.add_parser("pin", help="decide a match: external id → HubSpot id (or --create)")
     p.add_argument("object_type", nargs="?")
