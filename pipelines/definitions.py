@@ -57,14 +57,15 @@ RESOURCES: dict[str, object] = {
 }
 
 # SPOKESYNC_EXECUTOR=in_process runs every step in its run's own process (one process start
-# per run instead of one per step: small machines, tests); default: Dagster's multiprocess.
-_EXECUTOR = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
-_EXECUTOR_NAME = os.environ.get("SPOKESYNC_EXECUTOR", "multiprocess")
-if _EXECUTOR_NAME not in _EXECUTOR:
-    raise ValueError(f"SPOKESYNC_EXECUTOR={_EXECUTOR_NAME!r}: use in_process or multiprocess")
+# per run instead of one per step: small machines, tests). Unset: Dagster's default executor
+# (multiprocess; a run's config may still choose `execution: {config: {in_process: {}}}`).
+_EXECUTOR_NAME = os.environ.get("SPOKESYNC_EXECUTOR", "")
+if _EXECUTOR_NAME not in ("", "in_process"):
+    raise ValueError(f"SPOKESYNC_EXECUTOR={_EXECUTOR_NAME!r}: use in_process, or leave it unset")
+_EXECUTOR = dg.in_process_executor if _EXECUTOR_NAME == "in_process" else None
 
 defs = dg.Definitions(
-    executor=_EXECUTOR[_EXECUTOR_NAME],
+    executor=_EXECUTOR,
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
     jobs=JOBS,
