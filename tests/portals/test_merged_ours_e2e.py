@@ -103,6 +103,21 @@ def test_two_of_our_companies_merged_in_hubspot(
     assert run_sync(settings, SyncOptions()).ok
     assert write_calls(sandbox, since_seq=seq) == {}
 
+    # The merge was a mistake: a person pins ACC-000005 to a new record of its own.
+    assert main(["state", *common, "pin", "companies", "ACC-000005", "--create"]) == 0
+    seq = last_seq(sandbox)
+    split = run_sync(settings, SyncOptions())
+    assert split.ok, split.to_text()
+    assert {o.object_type: o for o in split.objects}["companies"].records_new == 1
+    assert write_calls(sandbox, since_seq=seq)["companies /batch/upsert"] == 1
+    pine = _company(sandbox, "ACC-000005")
+    assert pine != survivor and by_id(sandbox, "companies")[pine]["name"] == "Pine Analytics Ltd"
+    assert _company(sandbox, "ACC-000004") == survivor
+    with StateStore(settings.state_db) as store:
+        assert store.merged.list("companies") == []
+        assert store.matches.ambiguous("companies") == []
+        assert store.hubspot_ids("companies", ["ACC-000005"]) == {"ACC-000005": pine}
+
 
 def test_two_of_our_contacts_merged_in_hubspot(settings: Settings, sandbox: SandboxProcess) -> None:
     """Contacts are keyed by email: the survivor keeps the primary's email (the other becomes
