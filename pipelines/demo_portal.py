@@ -118,7 +118,8 @@ def summary_lines(
         f"  duplicates made by the sync: {dupes['companies_by_domain']} companies by domain, "
         f"{dupes['companies_by_account_id']} by account id, {dupes['contacts_by_email']} "
         f"contacts by email; {dupes['domains_planted_twice']} domains people entered twice "
-        "stay listed (`spokesync state ambiguous`) until merged or pinned",
+        "stay listed (`spokesync state ambiguous`) until merged or pinned; their accounts' "
+        "contacts and deals wait unlinked meanwhile (the link-completeness KPI warns)",
         f"  companies in HubSpot: {dupes['companies']:,} = {seeded:,} seeded + {created:,} "
         f"created + {extra} made by HubSpot's auto-create setting",
         f"  second sync: {second_writes} record writes",
