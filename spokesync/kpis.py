@@ -12,8 +12,8 @@ KPIs (``None`` where they do not apply):
 - ``duplicate_rate``: HubSpot records sharing their dedupe key (contacts by email, companies by
   domain) with another record of the snapshot / records with that key;
 - ``missing_required_rate``: desired records with a required field empty / desired records;
-- ``association_completeness``: desired links confirmed in HubSpot (association snapshot) /
-  desired links, per target object.
+- ``association_completeness``: desired links confirmed in HubSpot (association snapshot, same
+  pair and category) / desired links, per kind of link (target object, and label if any).
 
 :func:`breaches` gives one verdict per threshold: ``failed_records``, ``dead_letters_growing``,
 ``sync_latency`` and one ``kpi_<name>`` check per KPI (:data:`KPI_CHECKS`), each with the value
@@ -23,6 +23,7 @@ and its threshold as metadata.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,10 +137,12 @@ def state_kpis(state_db: Path, mapping: MappingSpec, desired_parquet: Path | Non
                 col = f"__assoc_{i}"
                 if col not in cols:
                     continue
+                # the link as HubSpot holds it: same pair and category (a labelled,
+                # USER_DEFINED link is not confirmed by the pair's unlabelled default one)
                 join = (
                     "JOIN st.association_snapshot s ON s.from_type = $ot "
                     "AND s.from_external_id = d.external_id AND s.to_type = $to "
-                    f"AND s.to_external_id = d.{quote_identifier(col)}"
+                    f"AND s.to_external_id = d.{quote_identifier(col)} AND s.category = $cat"
                     if attached
                     else None
                 )
@@ -150,14 +153,20 @@ def state_kpis(state_db: Path, mapping: MappingSpec, desired_parquet: Path | Non
                 if join:
                     (linked,) = con.execute(
                         f"SELECT count(DISTINCT d.external_id) FROM d {join}",
-                        {"ot": obj, "to": a.to_object_type},
+                        {"ot": obj, "to": a.to_object_type, "cat": a.category},
                     ).fetchone() or (0,)
                 ratio = _ratio(int(linked), int(wanted))
                 if ratio is not None:
-                    k.association_completeness[a.to_object_type] = ratio
+                    k.association_completeness[link_kind(a.to_object_type, a.label)] = ratio
     finally:
         con.close()
     return k
+
+
+def link_kind(to_object_type: str, label: str | None) -> str:
+    """A kind of link as a metadata-name part: ``companies``, ``contacts_billing_contact``."""
+    slug = re.sub(r"[^a-z0-9]+", "_", (label or "").lower()).strip("_")
+    return f"{to_object_type}_{slug}" if slug else to_object_type
 
 
 def landed_at(files: Iterable[Path]) -> dt.datetime | None:

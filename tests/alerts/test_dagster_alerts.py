@@ -142,6 +142,10 @@ def test_push_records_kpis_and_a_breached_sla_alerts(home: Path, sandbox: Sandbo
     assert contacts["kpi_open_dead_letters"] == 0
     assert contacts["kpi_duplicate_rate"] == 0.0  # the snapshot after the push: no duplicates
     assert contacts["kpi_association_completeness_companies"] == 1.0
+    # per kind of link: the labelled billing contact apart from the deal's company
+    deals = mats["deals_push"]
+    assert deals["kpi_association_completeness_companies"] == 1.0
+    assert deals["kpi_association_completeness_contacts_billing_contact"] == 1.0
     assert mats["companies_push"]["kpi_missing_required_rate"] == 0.0
     # Personal data is masked in the plan previews kept in the event log.
     plan = mats["contacts_changes"]["plan"]
