@@ -39,6 +39,10 @@ from spokesync.sandbox.errors import (
 )
 from spokesync.sandbox.faults import FaultConfig, FaultPlan
 from spokesync.sandbox.gdpr import GdprService
+from spokesync.sandbox.lists import LIST_ACCESS, ListService
+from spokesync.sandbox.lists import WRITE_ACCESS as LIST_WRITES
+from spokesync.sandbox.lists import required_scopes as list_scopes
+from spokesync.sandbox.lists import routes as list_routes
 from spokesync.sandbox.merges import MergeService
 from spokesync.sandbox.objects import ObjectService, now_iso
 from spokesync.sandbox.properties import MetadataService
@@ -67,6 +71,7 @@ _ALIASES = [
     ),
     (re.compile(rf"^/crm/pipelines/{_VERSION}(/.*)?$"), lambda m: f"/crm/v3/pipelines{m[1] or ''}"),
     (re.compile(rf"^/crm/owners/{_VERSION}(/.*)?$"), lambda m: f"/crm/v3/owners{m[1] or ''}"),
+    (re.compile(rf"^/crm/lists/{_VERSION}(/.*)?$"), lambda m: f"/crm/v3/lists{m[1] or ''}"),
     (
         re.compile(rf"^/crm-object-schemas/{_VERSION}(/.*)?$"),
         lambda m: f"/crm-object-schemas/v3{m[1] or ''}",
@@ -159,6 +164,7 @@ class SandboxApp:
         self.searcher = SearchService(self.objects)
         self.merges = MergeService(self.objects)
         self.gdpr = GdprService(self.objects)
+        self.lists = ListService(self.objects)
         self.seeder = PortalSeeder(self.objects, self.merges)
         self.auto_companies = AutoCompanies(self.objects, config.auto_create_companies)
         if config.seed_portal and not any(self.store.records.values()):
@@ -523,6 +529,7 @@ class SandboxApp:
                 ("object_type",),
             ),
         ]
+        table += list_routes(self.lists)
         return [Route(meth, _compile(t), t, h, acc, tp) for meth, t, h, acc, tp in table]
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
@@ -551,6 +558,8 @@ class SandboxApp:
             return [["crm.schemas.custom.read", "crm.objects.custom.read"]]
         if acc == "schemas_write":
             return [["crm.schemas.custom.write"]]
+        if acc in LIST_ACCESS:
+            return list_scopes(acc)
         types: list[ObjectTypeDef] = []
         for name in route.type_params:
             ot = self.store.resolve_type(params.get(name, ""))
@@ -668,6 +677,7 @@ class SandboxApp:
             if self.config.latency_ms:
                 await asyncio.sleep(self.config.latency_ms / 1000)
             is_write = route.access in ("write", "assoc_write", "props_write", "schemas_write")
+            is_write = is_write or route.access in LIST_WRITES
             fault = self.faults.draw(path, is_write)
             if fault is not None:
                 self.faults_injected[str(fault)] += 1
@@ -934,6 +944,7 @@ class SandboxApp:
     def reset(self) -> None:
         """Empty portal, fresh counters and log; the fault and limit settings stay."""
         self.store.reset()
+        self.lists.reset()
         self.limiter.reset()
         self.log.clear()
         self.requests_by_route.clear()
