@@ -17,6 +17,7 @@ from spokesync.state import (
     dead_letters,
     events,
     history,
+    list_memberships,
     matches,
     merged,
     rejected,
@@ -39,6 +40,7 @@ MODULES = (
     cursors,
     task_ledger,
     events,
+    list_memberships,
 )
 
 DDL: tuple[str, ...] = tuple(stmt for module in MODULES for stmt in module.DDL)

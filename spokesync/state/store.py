@@ -16,6 +16,8 @@ Each concept lives in its own module and is reachable as an attribute:
 - ``store.cursors``       refresh cursors per object (:mod:`~spokesync.state.cursors`)
 - ``store.merged``        our records merged into another of ours in HubSpot
                           (:mod:`~spokesync.state.merged`)
+- ``store.lists``         static-list memberships and their diff
+                          (:mod:`~spokesync.state.list_memberships`)
 
 The store implements :class:`spokesync.changes.PushSink`; the older flat method names delegate
 to the sub-stores, so callers need not change.
@@ -45,6 +47,7 @@ from spokesync.state.cursors import CursorStore
 from spokesync.state.dead_letters import DeadLetterRecord, DeadLetterStore
 from spokesync.state.events import EventStore
 from spokesync.state.history import HistoryEntry, HistoryStore
+from spokesync.state.list_memberships import ListMembershipStore
 from spokesync.state.matches import MatchStore
 from spokesync.state.merged import MergedStore
 from spokesync.state.rejected import RejectedRecord, RejectedStore
@@ -97,6 +100,7 @@ class StateStore:
         self.matches = MatchStore(self.connection)
         self.merged = MergedStore(self.connection)
         self.cursors = CursorStore(self.connection)
+        self.lists = ListMembershipStore(self.connection)
 
     def set_types(self, object_type: str, types: Mapping[str, str]) -> None:
         """Register the canonical form of each managed property of ``object_type``."""

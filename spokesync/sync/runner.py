@@ -59,6 +59,7 @@ from spokesync.hubspot.reference import refresh_reference
 from spokesync.hubspot.tasks import TaskReport, create_tasks
 from spokesync.ingest.gate import GateFinding, error_rate_from_env, quarantine_gate
 from spokesync.mapping.lineage import tables_read
+from spokesync.mapping.list_spec import ListMappingSpec, load_list_mapping, load_list_mappings
 from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec
 from spokesync.mapping.task_spec import TaskTriggerSpec, load_task_trigger, load_task_triggers
@@ -68,6 +69,7 @@ from spokesync.rollout import Rollout
 from spokesync.settings import Settings, SettingsError
 from spokesync.state.store import DriftReport, LinkRow, StateStore
 from spokesync.state.writer import WriterStats
+from spokesync.sync.lists import ListReport, sync_list
 from spokesync.sync.refresh import RefreshReport, full_refresh, incremental_refresh
 from spokesync.task_triggers import plan_task_intents
 
@@ -120,6 +122,8 @@ class SyncOptions:
     # Task triggers (mappings/tasks/*.yaml); None: the default folder's, on a run of all
     # mappings (a run of chosen mapping files runs no triggers unless given here).
     task_trigger_paths: Sequence[Path] | None = None
+    # List mappings (mappings/lists/*.yaml): None, as for task triggers.
+    list_mapping_paths: Sequence[Path] | None = None
     progress: bool = False  # show the push's progress on stderr (see spokesync.progress)
     # Before each push: "incremental" reads what HubSpot modified since the last refresh (a
     # full refresh when the object was never read, e.g. the first sync into a portal), "full"
@@ -296,11 +300,16 @@ class SyncSummary:
     shadow: bool
     objects: list[ObjectSyncSummary] = field(default_factory=list)
     tasks: list[TaskReport] = field(default_factory=list)
+    lists: list[ListReport] = field(default_factory=list)
     duration_s: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return all(o.error is None for o in self.objects) and not any(t.errors for t in self.tasks)
+        return (
+            all(o.error is None for o in self.objects)
+            and not any(t.errors for t in self.tasks)
+            and not any(x.errors for x in self.lists)
+        )
 
     @property
     def blocked(self) -> list[ObjectSyncSummary]:
@@ -310,7 +319,9 @@ class SyncSummary:
     @property
     def exit_code(self) -> ExitCode:
         """0 only when every mapping is in step; else the most serious outcome."""
-        return worst(o.outcome for o in self.objects)
+        codes = [o.outcome for o in self.objects]
+        codes += [x.outcome for x in self.lists]
+        return worst(codes)
 
     def to_text(self) -> str:
         head = f"spokesync run {self.run_id} (as_of {self.as_of}, {self.duration_s:.1f} s)"
@@ -318,6 +329,7 @@ class SyncSummary:
         tail = f"result: {code.name.lower()} (exit {int(code)}): {MEANING[code]}"
         lines = [head, *("  " + o.line() for o in self.objects)]
         lines += ["  " + t.line() for t in self.tasks]
+        lines += ["  " + x.line() for x in self.lists]
         return "\n".join([*lines, tail])
 
 
@@ -751,6 +763,10 @@ async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSum
             summary.tasks.append(
                 await run_task_trigger(settings, trigger, as_of, run_id, options, client)
             )
+        for spec in _list_mappings(options):  # after the objects: members need HubSpot ids
+            summary.lists.append(
+                await run_list_mapping(settings, spec, as_of, run_id, options, client)
+            )
     except Exception as exc:  # the CLI prints what was done before the error
         attach_summary(exc, summary)
         raise
@@ -793,6 +809,46 @@ def _task_triggers(options: SyncOptions) -> list[TaskTriggerSpec]:
     if options.mapping_paths:
         return []
     return load_task_triggers(task_trigger_folder())
+
+
+def _list_mappings(options: SyncOptions) -> list[ListMappingSpec]:
+    if options.list_mapping_paths is not None:
+        return [load_list_mapping(Path(p)) for p in options.list_mapping_paths]
+    if options.mapping_paths:
+        return []
+    return load_list_mappings(list_mapping_folder())
+
+
+def list_mapping_folder() -> Path:
+    """``<mappings folder>/lists``: the list mappings that go with the mappings."""
+    return Path(os.environ.get("SPOKESYNC_MAPPINGS") or DEFAULT_MAPPINGS_DIR) / "lists"
+
+
+async def run_list_mapping(
+    settings: Settings,
+    spec: ListMappingSpec,
+    as_of: dt.date,
+    run_id: str,
+    options: SyncOptions,
+    client: HubSpotClient | None,
+) -> ListReport:
+    """Keep one list equal to its segment (shadow: plan only). A terminal HubSpot error (a
+    list that cannot be managed, missing list scopes, the daily budget) stops this list only."""
+    try:
+        return await sync_list(
+            settings,
+            spec,
+            as_of,
+            run_id,
+            client,
+            shadow=options.shadow,
+            full_refresh=options.refresh == "full",
+        )
+    except HubSpotError as exc:
+        report = ListReport(spec.name, spec.list_name, spec.object_type, shadow=options.shadow)
+        report.failure = explain(exc, env=settings.env)
+        report.errors.append(report.failure.message)
+        return report
 
 
 def task_trigger_folder() -> Path:
