@@ -15,6 +15,7 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 from assets.adoption import ADOPTION_ASSETS, ADOPTION_JOBS  # noqa: E402
 from assets.ingestion import INGESTION_ASSETS, INGESTION_CHECKS  # noqa: E402
+from assets.lists import LIST_ASSETS  # noqa: E402
 from assets.sync import SYNC_ASSETS  # noqa: E402
 from pipelines.alerts import SENSORS as ALERT_SENSORS  # noqa: E402
 from pipelines.explain_job import JOBS as EXPLAIN_JOBS  # noqa: E402
@@ -31,7 +32,7 @@ from resources.hubspot import HubSpotResource  # noqa: E402
 from resources.warehouse import WarehouseResource  # noqa: E402
 from spokesync.settings import GENERIC_TOKEN, token_variable  # noqa: E402
 
-ASSETS = [*INGESTION_ASSETS, *SYNC_ASSETS, *ADOPTION_ASSETS]
+ASSETS = [*INGESTION_ASSETS, *SYNC_ASSETS, *ADOPTION_ASSETS, *LIST_ASSETS]
 ASSET_CHECKS = [*INGESTION_CHECKS]
 JOBS = [*INGESTION_JOBS, *SYNC_JOBS, *WEBHOOK_JOBS, *ADOPTION_JOBS, *EXPLAIN_JOBS]
 SCHEDULES = [*INGESTION_SCHEDULES, *SYNC_SCHEDULES]

@@ -17,6 +17,8 @@ from spokesync.hubspot.errors import ApiError
 # HubSpot's record scopes are crm.objects.<type>.read/.write, except tickets (one scope).
 _TICKETS = "tickets"
 OWNERS_SCOPE = "crm.objects.owners.read"
+# Membership writes need both (a token with write alone gets 403 naming crm.lists.read).
+LIST_SCOPES = ("crm.lists.read", "crm.lists.write")
 
 
 def object_scope(object_type: str, access: str) -> str:
@@ -47,6 +49,8 @@ class Feature:
             return [object_scope(object_type, "read")]
         if self.name == "reference":  # deal and ticket pipelines, owners (not per object)
             return [object_scope("deals", "read"), object_scope("tickets", "read"), OWNERS_SCOPE]
+        if self.name == "lists":  # list mappings (not per object)
+            return list(LIST_SCOPES)
         if self.name == "associations":
             out = [object_scope(object_type, "write")]
             out += [object_scope(t, "write") for t in to_types]
@@ -62,6 +66,11 @@ FEATURES: dict[str, Feature] = {
         Feature("refresh", "read records back into the snapshot (full refresh, drift)"),
         Feature("associations", "link records to each other (v4 associations)"),
         Feature(
+            "lists",
+            "find or create the list mappings' static lists and add and remove their members "
+            "(lists v3)",
+        ),
+        Feature(
             "reference",
             "read deal and ticket pipelines and owners (the hubspot_pipeline_stages and "
             "hubspot_owners tables mapping SQL joins)",
@@ -72,6 +81,8 @@ FEATURES: dict[str, Feature] = {
 
 def feature_for(method: str, path: str) -> tuple[Feature, str | None]:
     """Which feature a request belongs to, and the object type it is about (if any)."""
+    if re.search(r"/crm/(?:v3/)?lists\b", path):
+        return FEATURES["lists"], None
     if re.search(r"/crm/(?:v\d+/)?(?:pipelines|owners)\b", path):
         return FEATURES["reference"], None
     m = re.search(r"/crm/(?:v\d+/)?properties/(?:[\d-]+/)?([^/]+)", path)
@@ -107,7 +118,7 @@ def missing_scopes_message(method: str, path: str, error: ApiError) -> str:
     text = f"HubSpot refused to {feature.what}{subject} (403 {error.category or 'FORBIDDEN'})"
     if named:
         text += f": the token lacks one of the scopes HubSpot names: {', '.join(named)}"
-    if feature.name in FEATURES and (object_type or feature.name == "reference"):
+    if feature.name in FEATURES and (object_type or feature.name in ("reference", "lists")):
         needed = feature.scopes(object_type or "")
         text += f"; spokesync's {feature.name} needs {', '.join(needed)}"
     return (

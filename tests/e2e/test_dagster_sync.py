@@ -109,6 +109,7 @@ def test_push_job_backfill_pushes_once_then_nothing(home: Path, sandbox: Sandbox
         **{
             (f"{o}_desired_state", "ids_present_and_unique", d): True for o in OBJECTS for d in days
         },
+        **{("list_pqa_admins", "members_in_step", d): True for d in days},
     }
     # The data-quality KPIs depend on the sample's planted mess: evaluated on every day.
     assert {k[:3] for k in evaluations if k[1] in data_kpis} == {
@@ -119,6 +120,31 @@ def test_push_job_backfill_pushes_once_then_nothing(home: Path, sandbox: Sandbox
     assert second.success
     assert all(m["write_calls"] == 0 for m in _push_metadata(second).values())
     assert upsert_requests(sandbox) == []
+    # The list mapping (mappings/lists/pqa_admins.yaml) after the contacts' push: every member
+    # added once, in one call per 100; nothing sent again.
+    listed = _list_metadata(first)
+    assert listed["members_added"] == listed["members_total"] == listed["members_desired"] > 0
+    assert listed["membership_calls"] == -(-listed["members_added"] // 100)
+    assert listed["list_created"] == 1
+    again = _list_metadata(second)
+    assert (again["members_added"], again["members_removed"], again["membership_calls"]) == (
+        0,
+        0,
+        0,
+    )
+    assert again["members_total"] == listed["members_total"]
+    assert [r for r in sandbox.requests(method="PUT") if "/memberships" in r["path"]] == []
+
+
+def _list_metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    """The list asset's metadata (a range run records it on each day of the range: the same)."""
+    events = [
+        e.event_specific_data.materialization
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key.to_user_string() == "list_pqa_admins"
+    ]
+    assert events and all(m.metadata == events[0].metadata for m in events)
+    return {k: v.value for k, v in events[0].metadata.items()}
 
 
 def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
