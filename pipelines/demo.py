@@ -161,6 +161,24 @@ def _workflow_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
+def _list_lines(first: dg.ExecuteInProcessResult, again: dg.ExecuteInProcessResult) -> list[str]:
+    """Segments as static lists: members added / removed per list, then by the unchanged rerun."""
+    from assets.lists import LIST_MAPPINGS
+
+    out = []
+    for spec in LIST_MAPPINGS:
+        m, r = _metadata(first, spec.asset_name), _metadata(again, spec.asset_name)
+        if m:
+            out.append(
+                f"  segment list:    {spec.name}: list members added {m.get('members_added', 0):,}"
+                f"/removed {m.get('members_removed', 0):,} ({m.get('members_total', 0):,} members,"
+                f" {m.get('membership_calls', 0)} calls); rerun added "
+                f"{r.get('members_added', 0):,}/removed {r.get('members_removed', 0):,} "
+                f"({r.get('membership_calls', 0)} calls)"
+            )
+    return out
+
+
 def main() -> int:
     settings = Settings.from_env()
     if not (settings.landing / "master").exists():
@@ -244,6 +262,8 @@ def main() -> int:
             workflows = _workflow_summary(con)
         print(f"state store {settings.state_db}: {dead} open dead letters")
         for line in [*adoption, *workflows]:
+            print(line)
+        for line in _list_lines(first, again):
             print(line)
         print("\nNext: `make dev` opens the Dagster UI on this data (http://127.0.0.1:3000).")
         ok = all(r.success for r in (master, ingest, dry, first, again))
