@@ -21,7 +21,10 @@ SYNC_ASSET_KEYS = {
     dg.AssetKey(f"{obj}_{step}")
     for obj in ("companies", "contacts", "deals", "tickets")
     for step in ("desired_state", "changes", "push")
-} | {dg.AssetKey("tasks_usage_threshold_crossed")}  # tasks follow the company push
+} | {
+    dg.AssetKey("tasks_usage_threshold_crossed"),  # tasks follow the company push
+    dg.AssetKey("list_pqa_admins"),  # the list mapping follows the contacts' push
+}
 
 
 def _tick(landing: Path, cursor: str | None) -> dg.SensorResult:
