@@ -14,7 +14,15 @@ from collections.abc import Iterator
 import dagster as dg
 
 from assets import partition_checks
-from assets.sync import GROUP, OWNERS, POOL, PushRunConfig, as_of_for, run_is_shadow
+from assets.sync import (
+    GROUP,
+    OWNERS,
+    POOL,
+    PushRunConfig,
+    as_of_for,
+    range_result,
+    run_is_shadow,
+)
 from pipelines.partitions import daily_partitions
 from resources.hubspot import HubSpotResource
 from spokesync.hubspot.client import HubSpotClient
@@ -86,7 +94,7 @@ def build_list_asset(spec: ListMappingSpec) -> dg.AssetsDefinition:
                 yield dg.AssetObservation(asset_key=key, partition=day, metadata=meta)
             yield dg.Output(None, output_name=f"{key.path[-1]}_{CHECK}")
             return
-        yield dg.MaterializeResult(metadata=meta)
+        yield range_result(context, meta)  # a range run's figures are on its last day
         unconfirmed = report.unconfirmed + len(report.errors)
         verdict = partition_checks.Verdict(
             passed=unconfirmed == 0,
