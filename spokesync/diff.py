@@ -49,6 +49,7 @@ from spokesync.mapping.spec import MappingSpec, quote_identifier
 from spokesync.plan_rules import RuleStats, apply_field_rules
 from spokesync.rollout import Rollout
 from spokesync.state.store import StateStore, StateStoreBusy
+from spokesync.tolerance import tolerated_sql
 from spokesync.warehouse import sql_literal
 
 PLAN_TABLE = "plan"
@@ -126,6 +127,10 @@ class ChangePlan:
         # fields whose value differs but HubSpot holds a newer day's value (as-of guard)
         self.fields_held = 0
         self.held_newest_as_of: dt.date | None = None
+        # differing values within their field's threshold, not sent (spokesync.tolerance)
+        self.fields_within_tolerance = 0
+        self.records_within_tolerance = 0  # records whose only changes were within it
+        self.write_calls_saved = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -304,6 +309,9 @@ class ChangePlan:
             "rejected_ids": self.rejected_ids,
             "records_compared": self.records_compared,
             "fields_held_newer": self.fields_held,
+            "fields_within_tolerance": self.fields_within_tolerance,
+            "records_within_tolerance": self.records_within_tolerance,
+            "write_calls_saved": self.write_calls_saved,
             "rollout": self.rollout.describe() if self.rollout else "all records",
         }
 
@@ -314,6 +322,22 @@ class ChangePlan:
         return (
             f"{self.fields_held:,} fields kept: newer values from {self.held_newest_as_of} "
             f"(the as-of guard: an older day never replaces them)"
+        )
+
+    def tolerance_line(self) -> str:
+        """What the fields' thresholds saved, e.g. ``1,989 records not written …``."""
+        return (
+            f"within tolerance, not sent: {self.fields_within_tolerance:,} fields; "
+            f"{self.records_within_tolerance:,} records not written, "
+            f"{self.write_calls_saved:,} write calls saved"
+        )
+
+    def within_tolerance_by_property(self) -> dict[str, int]:
+        return dict(
+            self.con.execute(
+                f"SELECT property, count(*) FROM {TOLERATED_TABLE} GROUP BY property "
+                "ORDER BY property"
+            ).fetchall()
         )
 
     def summary_markdown(self, limit: int = 20) -> str:
@@ -334,6 +358,9 @@ class ChangePlan:
         ]
         if self.fields_held:
             lines.append(f"- {self.held_line()}")
+        if self.fields_within_tolerance:
+            per = ", ".join(f"{p} {n:,}" for p, n in self.within_tolerance_by_property().items())
+            lines.append(f"- {self.tolerance_line()} ({per})")
         if self.records_recreated or self.records_left_archived:
             lines.append(
                 f"- archived in HubSpot: {self.records_recreated} re-created, "
@@ -447,7 +474,8 @@ newer AS (  -- records a run for a later day confirmed whole: an older day never
     WHERE object_type = $ot AND verified_as_of > $as_of
       AND external_id IN (SELECT external_id FROM candidates)
 )
-SELECT d.external_id, d.property, coalesce(d.value, '') AS new_value, s.value AS old_value
+SELECT d.external_id, d.property, coalesce(d.value, '') AS new_value, s.value AS old_value,
+       {tolerated} AS tolerated
 FROM d LEFT JOIN s ON s.external_id = d.external_id AND s.property = d.property
 WHERE (s.as_of IS NULL OR s.as_of <= $as_of)
   AND d.external_id NOT IN (SELECT external_id FROM newer)
@@ -498,6 +526,38 @@ FROM changed c LEFT JOIN snap_fp k ON k.external_id = c.external_id
 LEFT JOIN (SELECT external_id, hubspot_id FROM adoption WHERE decision = 'adopt') a
     ON a.external_id = c.external_id
 ORDER BY c.external_id, c.property
+"""
+
+# Values the diff found different but within their field's threshold (spokesync.tolerance):
+# kept for the summary and `spokesync explain`, never sent; the snapshot keeps HubSpot's value.
+TOLERATED_TABLE = "tolerated"
+TOLERATED_SQL = f"""
+CREATE OR REPLACE TABLE {TOLERATED_TABLE} AS
+SELECT external_id, property, old_value, new_value FROM changed WHERE tolerated
+"""
+
+# Calls a threshold saved: records whose only changes were within tolerance, and the write
+# calls (⌈records / batch⌉ per push call kind: upserts, and updates of adopted records) they
+# would have added to this plan's.
+WRITE_BATCH = 100
+SAVED_SQL = f"""
+WITH only_t AS (
+    SELECT DISTINCT t.external_id,
+           CASE WHEN a.external_id IS NULL THEN 'upsert' ELSE 'adopt' END AS grp
+    FROM {TOLERATED_TABLE} t
+    LEFT JOIN (SELECT external_id FROM adoption WHERE decision = 'adopt') a USING (external_id)
+    WHERE t.external_id NOT IN (SELECT external_id FROM plan)
+),
+held AS (SELECT grp, count(*) AS n FROM only_t GROUP BY grp),
+planned AS (
+    SELECT CASE WHEN kind = 'adopt' THEN 'adopt' ELSE 'upsert' END AS grp,
+           count(DISTINCT external_id) AS n
+    FROM plan GROUP BY grp
+)
+SELECT (SELECT count(*) FROM {TOLERATED_TABLE}), (SELECT count(*) FROM only_t),
+       (SELECT coalesce(sum((coalesce(p.n, 0) + h.n + $size - 1) // $size
+                            - (coalesce(p.n, 0) + $size - 1) // $size), 0)
+        FROM held h LEFT JOIN planned p USING (grp))
 """
 
 MAX_FINGERPRINT_PROPERTIES = 63
@@ -589,10 +649,16 @@ def plan_changes(
                 con.execute("CREATE OR REPLACE TABLE candidates AS SELECT external_id FROM desired")
             plan_adoption(con, mapping)
             desired_long = desired_long_sql(mapping, table="cd")
-            con.execute(DIFF_SQL.format(desired_long=desired_long), params)
+            tol_sql, tol_params = tolerated_sql(mapping)
+            con.execute(
+                DIFF_SQL.format(desired_long=desired_long, tolerated=tol_sql), params | tol_params
+            )
             held = con.execute(HELD_SQL.format(desired_long=desired_long), params).fetchall()[0]
+            con.execute(TOLERATED_SQL)  # within their field's threshold: set aside, not sent
+            con.execute("DELETE FROM changed WHERE tolerated")
             con.execute(PLAN_SQL, {"as_of": as_of})
             rules = apply_field_rules(con, mapping)
+            saved = con.execute(SAVED_SQL, {"size": WRITE_BATCH}).fetchall()[0]
         finally:
             con.execute("DETACH st")
         row = con.execute("SELECT count(*) FROM candidates").fetchall()[0]
@@ -606,6 +672,9 @@ def plan_changes(
         change_plan.held_newest_as_of = held[1]
         change_plan.desired_s = desired_s
         change_plan.diff_s = time.perf_counter() - started - desired_s
+        change_plan.fields_within_tolerance = int(saved[0] or 0)
+        change_plan.records_within_tolerance = int(saved[1] or 0)
+        change_plan.write_calls_saved = int(saved[2] or 0)
         return change_plan
     except BaseException:
         con.close()

@@ -3,7 +3,7 @@
 Per managed property: HubSpot's value (the snapshot), the desired value for the partition, the
 owner rule, the last confirmed write (when, run, partition, HubSpot correlation id, and the
 canonical event and source rows behind it), and why the property is or is not being sent now:
-``send`` or one of ``equal``, ``hubspot-owned and filled``, ``as-of guard``, ``parked dead
+``send`` or one of ``equal``, ``within tolerance``, ``hubspot-owned and filled``, ``as-of guard``, ``parked dead
 letter``, ``gate failed``, ``not in rollout``, ``forward only``, ``withheld``, ``no desired
 value``. The answer comes from the engine's own diff, so it is what a sync would do.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from spokesync.desired import GATE_PREFIX, ID_COLUMN
-from spokesync.diff import plan_changes
+from spokesync.diff import TOLERATED_TABLE, plan_changes
 from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec, quote_identifier
 from spokesync.rollout import Rollout
@@ -117,6 +117,8 @@ def _rule(mapping: MappingSpec, prop: str) -> str:
         parts.append("sent with " + ", ".join(f.send_with))
     if f.gate:
         parts.append(f"gate {f.gate}")
+    if f.threshold:
+        parts.append(f.threshold)
     return "; ".join(parts)
 
 
@@ -149,6 +151,13 @@ def explain(
             p: v
             for p, v in con.execute(
                 f"SELECT property, new_value FROM plan WHERE {ID_COLUMN} = $id", {"id": external_id}
+            ).fetchall()
+        }
+        tolerated = {  # differs, but within the field's threshold: not sent
+            r[0]
+            for r in con.execute(
+                f"SELECT property FROM {TOLERATED_TABLE} WHERE {ID_COLUMN} = $id",
+                {"id": external_id},
             ).fetchall()
         }
     store = StateStore(settings.state_db, [mapping])
@@ -195,6 +204,9 @@ def explain(
         decision = _decision(
             mapping, prop, planned, desired, held, held_as_of, as_of, verified, gate_failures
         )
+        if prop in tolerated:
+            threshold = mapping.field(prop).threshold
+            decision = f"within tolerance ({threshold} of HubSpot's value: not worth a write)"
         if letters and decision == "send":
             decision = "send (the record has an open dead letter: it is re-sent as planned)"
         out.properties.append(

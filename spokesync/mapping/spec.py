@@ -8,8 +8,10 @@ ownership, allowed options). ``docs/mappings.md`` is the reference for authors.
 from __future__ import annotations
 
 import re
+import zoneinfo
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -104,6 +106,95 @@ class SourceSpec(_Strict):
         return re.search(r"\$as_of\b", self.sql) is not None
 
 
+# Change thresholds (``tolerance`` / ``resolution`` / ``buckets``) are compared exactly in
+# DECIMAL(38, 18) for values below this magnitude (see spokesync.tolerance), so thresholds
+# keep to it and to at most this many decimal places.
+THRESHOLD_MAX = Decimal(10) ** 13
+THRESHOLD_PLACES = 6
+RESOLUTION_UNITS: dict[str, tuple[str, ...]] = {
+    "datetime": ("second", "minute", "hour", "day", "week", "month"),
+    "date": ("week", "month", "quarter", "year"),
+}
+
+
+def _threshold(value: Any, what: str) -> Decimal:
+    """A mapping number (YAML int/float/str) as the exact Decimal it was written as."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(f"{what} must be a number (got {value!r})")
+    try:
+        d = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"{what} must be a number (got {value!r})") from None
+    if not d.is_finite() or abs(d) >= THRESHOLD_MAX:
+        raise ValueError(f"{what} must be a finite number below 10^13 in size (got {value!r})")
+    if -d.as_tuple().exponent > THRESHOLD_PLACES:  # type: ignore[operator]
+        raise ValueError(f"{what} has more than {THRESHOLD_PLACES} decimal places (got {value!r})")
+    return d
+
+
+class ToleranceSpec(_Strict):
+    """How far a number may move from HubSpot's value before it is worth a write: within
+    ``absolute`` of it, or within ``relative`` (a fraction: 0.1 = 10%) of its size."""
+
+    absolute: Decimal | None = None
+    relative: Decimal | None = None
+
+    @field_validator("absolute", "relative", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Decimal | None:
+        return None if v is None else _threshold(v, "a tolerance")
+
+    @model_validator(mode="after")
+    def _check(self) -> ToleranceSpec:
+        for name in ("absolute", "relative"):
+            v = getattr(self, name)
+            if v is not None and v < 0:
+                raise ValueError(f"tolerance {name} must not be negative (got {v})")
+        if not (self.absolute or self.relative):
+            raise ValueError(
+                "a tolerance needs 'absolute' or 'relative' above 0 (a tolerance of 0 is the "
+                "default, exact comparison: remove the key)"
+            )
+        if self.relative is not None and self.relative > 1:
+            raise ValueError(
+                f"tolerance relative is a fraction of HubSpot's value, 0 to 1 (0.1 = 10%); "
+                f"got {self.relative}"
+            )
+        return self
+
+    def describe(self) -> str:
+        parts = []
+        if self.absolute:
+            parts.append(f"±{self.absolute.normalize():f}")
+        if self.relative:
+            parts.append(f"±{(self.relative * 100).normalize():f}%")
+        return "tolerance " + " or ".join(parts)
+
+
+class ResolutionSpec(_Strict):
+    """A date/datetime is worth a write only when it moves to another ``unit`` (a calendar
+    day, hour, … in ``timezone``) than the one HubSpot's value is in."""
+
+    unit: Literal["second", "minute", "hour", "day", "week", "month", "quarter", "year"]
+    timezone: str = "UTC"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, v: Any) -> Any:
+        return {"unit": v} if isinstance(v, str) else v  # `resolution: day`
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, v: str) -> str:
+        if v not in zoneinfo.available_timezones() and v != "UTC":
+            raise ValueError(f"unknown IANA time zone {v!r} (e.g. UTC, Europe/Berlin)")
+        return v
+
+    def describe(self) -> str:
+        tz = "" if self.timezone == "UTC" else f" in {self.timezone}"
+        return f"resolution {self.unit}{tz}"
+
+
 class FieldSpec(_Strict):
     """One HubSpot property fed from a source column or a SQL expression over the source."""
 
@@ -138,6 +229,20 @@ class FieldSpec(_Strict):
     label: str | None = None
     group: str | None = None
     description: str | None = None
+    tolerance: ToleranceSpec | None = Field(
+        default=None,
+        description="numbers: a move within this of HubSpot's value is not worth a write",
+    )
+    resolution: ResolutionSpec | None = Field(
+        default=None,
+        description="dates/datetimes: written only when the value moves to another calendar "
+        "unit (day, hour, …) than HubSpot's",
+    )
+    buckets: list[Decimal] | None = Field(
+        default=None,
+        description="numbers: ascending edges; written only when the value moves to another "
+        "bucket than HubSpot's (e.g. the thresholds workflows test)",
+    )
 
     _check_property = field_validator("property")(_property_name)
 
@@ -145,6 +250,78 @@ class FieldSpec(_Strict):
     @classmethod
     def _check_column(cls, v: str | None) -> str | None:
         return None if v is None else validate_identifier(v, "column")
+
+    @field_validator("buckets", mode="before")
+    @classmethod
+    def _check_buckets(cls, v: Any) -> list[Decimal] | None:
+        if v is None:
+            return None
+        if not isinstance(v, list) or not v:
+            raise ValueError(
+                f"'buckets' is a list of ascending edges, e.g. [20, 40, 60] (got {v!r})"
+            )
+        edges = [_threshold(e, "a bucket edge") for e in v]
+        for a, b in zip(edges, edges[1:], strict=False):
+            if b <= a:
+                raise ValueError(
+                    f"'buckets' edges must be strictly ascending: {b} follows {a} (got {v!r})"
+                )
+        return edges
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> FieldSpec:
+        given = [k for k in ("tolerance", "resolution", "buckets") if getattr(self, k) is not None]
+        if not given:
+            return self
+        if len(given) > 1:
+            raise ValueError(
+                f"give at most one of 'tolerance', 'resolution', 'buckets' (got {given})"
+            )
+        (key,) = given
+        value = getattr(self, key)
+        shown = (
+            value.model_dump(mode="json", exclude_none=True)
+            if key != "buckets"
+            else [float(e) if e != int(e) else int(e) for e in value]
+        )
+        if key in ("tolerance", "buckets") and self.type != "number":
+            raise ValueError(
+                f"'{key}' applies to number fields, not {self.type} (got {key}: {shown})"
+            )
+        if key == "resolution":
+            units = RESOLUTION_UNITS.get(self.type)
+            if units is None:
+                raise ValueError(
+                    f"'resolution' applies to date and datetime fields, not {self.type} "
+                    f"(got resolution: {shown})"
+                )
+            if value.unit not in units:
+                raise ValueError(
+                    f"resolution {value.unit!r} does not apply to a {self.type}: use one of "
+                    f"{', '.join(units)}"
+                )
+            if self.type == "date" and value.timezone != "UTC":
+                raise ValueError(
+                    f"a date has no time of day: 'timezone' applies to datetimes only "
+                    f"(got timezone {value.timezone!r})"
+                )
+        if self.owner != "warehouse":
+            raise ValueError(
+                f"'{key}' applies to warehouse-owned fields (a hubspot-owned field is only "
+                "written while HubSpot's value is empty)"
+            )
+        return self
+
+    @property
+    def threshold(self) -> str | None:
+        """How much change is worth a write, in words (None: any change is)."""
+        if self.tolerance is not None:
+            return self.tolerance.describe()
+        if self.resolution is not None:
+            return self.resolution.describe()
+        if self.buckets is not None:
+            return "buckets at " + ", ".join(f"{e.normalize():f}" for e in self.buckets)
+        return None
 
     @model_validator(mode="after")
     def _check_consistency(self) -> FieldSpec:

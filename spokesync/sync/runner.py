@@ -163,6 +163,11 @@ class ObjectSyncSummary:
     rejected_records: int = 0  # dropped before planning, listed in `spokesync state rejected`
     fields_held: int = 0  # differing fields the as-of guard kept (HubSpot holds a newer day)
     held_note: str = ""
+    # differing values within their field's threshold (not sent) and what that saved
+    fields_within_tolerance: int = 0
+    records_within_tolerance: int = 0
+    write_calls_saved: int = 0
+    tolerance_note: str = ""
     events_recorded: int = 0
     gated: dict[str, int] = field(default_factory=dict)  # gate → records failing it
     reported: dict[str, int] = field(default_factory=dict)  # report → records matching it
@@ -211,6 +216,9 @@ class ObjectSyncSummary:
             "rejected_ids": self.rejected_ids,
             "duplicates": self.duplicates,
             "fields_held_newer": self.fields_held,
+            "fields_within_tolerance": self.fields_within_tolerance,
+            "records_within_tolerance": self.records_within_tolerance,
+            "write_calls_saved": self.write_calls_saved,
             "duration_s": round(self.duration_s, 3),
         }
         meta["rejected_records"] = self.rejected_records
@@ -281,6 +289,8 @@ class ObjectSyncSummary:
             )
         if self.fields_held:
             text += f"  ({self.held_note})"
+        if self.fields_within_tolerance:
+            text += f"  ({self.tolerance_note})"
         if self.retried:
             text += f", retried {self.retried:,} (transient failures of earlier runs)"
         if self.parked:
@@ -426,6 +436,10 @@ async def sync_object(
             properties=props,
             fields_held=change_plan.fields_held,
             held_note=change_plan.held_line(),
+            fields_within_tolerance=change_plan.fields_within_tolerance,
+            records_within_tolerance=change_plan.records_within_tolerance,
+            write_calls_saved=change_plan.write_calls_saved,
+            tolerance_note=change_plan.tolerance_line(),
             gated=dict(change_plan.desired.gated),
             reported=dict(change_plan.desired.reported),
             withheld=dict(change_plan.rules.withheld),
