@@ -8,7 +8,10 @@ is the diff's own.
     .venv/bin/python -m bench.bench_diff                 # 100k and 1M
     .venv/bin/python -m bench.bench_diff --sizes 100000 1000000 5000000
 
-Prints one line per size: wall time, peak RSS, records/fields changed.
+Prints per size: wall time, CPU (of the diff's own work: plan + streaming, imports excluded),
+peak RSS, records/fields changed; then the same data through a bare DuckDB wide join (build
+both 1M × 20 tables, join, emit the changed cells; see :func:`bare_join`) in its own process,
+and the ratio of the two CPU times.
 """
 
 from __future__ import annotations
@@ -129,18 +132,68 @@ def peak_rss_mb() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+def bare_join(root: Path) -> dict[str, object]:
+    """The floor to compare with: plain DuckDB, no spokesync. Build the two wide tables (the
+    warehouse rows as text; the held values, every 20th record with one value changed, as
+    the snapshot has them), join them on the id and emit the changed cells to Python."""
+    path = warehouse.master_path(root / "warehouse", "accounts")
+    con = duckdb.connect()
+    configure_connection(con)
+    con.execute("SET preserve_insertion_order = false")
+    names = [name for name, _, _ in COLUMNS]
+    step = int(1 / CHANGED_FRACTION)
+    c0, t0 = time.process_time(), time.perf_counter()
+    con.execute(
+        "CREATE TABLE a AS SELECT account_id AS id, "
+        + ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in names)
+        + f" FROM read_parquet('{path}')"
+    )
+    held = [
+        f"CASE WHEN i % {step} = 0 AND (i // {step}) % {len(names)} = {k} THEN 'stale' "
+        f"ELSE {c} END AS {c}"
+        for k, c in enumerate(names)
+    ]
+    con.execute(
+        f"CREATE TABLE b AS SELECT id, {', '.join(held)} "
+        "FROM (SELECT CAST(id[2:] AS BIGINT) AS i, * FROM a)"
+    )
+    cells = ", ".join(f"{{'p': '{c}', 'o': b.{c}, 'n': a.{c}}}" for c in names)
+    differs = " OR ".join(f"a.{c} IS DISTINCT FROM b.{c}" for c in names)
+    con.execute(
+        "CREATE TABLE changed AS SELECT id, x.p AS property, x.o AS old_value, "
+        f"x.n AS new_value FROM (SELECT a.id, unnest([{cells}]) AS x FROM a JOIN b USING (id) "
+        f"WHERE {differs}) WHERE x.o IS DISTINCT FROM x.n"
+    )
+    reader = con.sql("SELECT * FROM changed ORDER BY id, property").to_arrow_reader(8192)
+    cells_out = sum(batch.num_rows for batch in reader)
+    out = {
+        "fields_changed": cells_out,
+        "total_s": round(time.perf_counter() - t0, 2),
+        "work_cpu_s": round(time.process_time() - c0, 2),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    con.close()
+    return out
+
+
 def run_one(root: Path, memory_limit: str | None) -> dict[str, object]:
+    import spokesync.ingest.contract  # noqa: F401  (imports are not the diff's work)
     from spokesync.diff import plan_changes
 
     mapping = load_mapping(root / "companies.yaml")
+    c0 = time.process_time()
     t0 = time.perf_counter()
     plan = plan_changes(
         root / "state.duckdb", root / "warehouse", mapping, AS_OF, memory_limit=memory_limit
     )
     t_plan = time.perf_counter() - t0
+    c_plan = time.process_time() - c0
     records = sum(len(b) for b in plan.batches(100))
     total = time.perf_counter() - t0
+    work_cpu = time.process_time() - c0
     out = {
+        "plan_cpu_s": round(c_plan, 2),
+        "work_cpu_s": round(work_cpu, 2),
         "records_desired": plan.records_desired,
         "records_changed": plan.records_changed,
         "fields_changed": plan.fields_changed,
@@ -163,9 +216,13 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 800MB")
     ap.add_argument("--run-one", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--bare", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.run_one:
         print(json.dumps(run_one(args.run_one, args.memory_limit)))
+        return 0
+    if args.bare:
+        print(json.dumps(bare_join(args.bare)))
         return 0
     print(f"{describe()} duckdb={duckdb.__version__}")
     for n in args.sizes:
@@ -179,12 +236,19 @@ def main() -> int:
                 cmd += ["--memory-limit", args.memory_limit]
             load = os.getloadavg()[0]
             res = json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
+            bare_cmd = [sys.executable, "-m", "bench.bench_diff", "--bare", str(root)]
+            bare = json.loads(subprocess.run(bare_cmd, check=True, capture_output=True).stdout)
+            assert bare["fields_changed"] == res["fields_changed"], (bare, res)
             print(
                 f"{n:>9,} records x 20 props: diff {res['plan_s']:.2f} s, "
-                f"+stream {res['total_s']:.2f} s total (CPU {res['cpu_s']:.1f} s, "
+                f"+stream {res['total_s']:.2f} s total (CPU {res['work_cpu_s']:.2f} s of which "
+                f"plan {res['plan_cpu_s']:.2f} s; process {res['cpu_s']:.1f} s with imports; "
                 f"load before {load:.1f}), peak RSS {res['peak_rss_mb']} MB, "
                 f"changed {res['records_changed']:,} records / {res['fields_changed']:,} fields "
-                f"(setup {t_setup:.1f} s)",
+                f"(setup {t_setup:.1f} s)\n"
+                f"{'':>9} bare DuckDB wide join: {bare['total_s']:.2f} s, CPU "
+                f"{bare['work_cpu_s']:.2f} s, peak RSS {bare['peak_rss_mb']} MB → diff / bare "
+                f"CPU = {res['work_cpu_s'] / max(bare['work_cpu_s'], 0.01):.2f}×",
                 flush=True,
             )
     return 0

@@ -78,6 +78,13 @@ def plan_adoption(con: duckdb.DuckDBPyConnection, mapping: MappingSpec) -> None:
     """Create table ``adoption`` in ``con`` (see the module docstring)."""
     params = {"ot": mapping.object_type}
     rules = mapping.match_rules
+    if (
+        rules
+        and not con.execute(
+            "SELECT EXISTS (SELECT 1 FROM st.portal_match_values WHERE object_type = $ot)", params
+        ).fetchall()[0][0]
+    ):
+        rules = []  # no HubSpot values to match against (no refresh read any): skip the keys
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE new_ids AS SELECT {ID_COLUMN} FROM {DESIRED_TABLE} "
         f"ANTI JOIN snap_fp USING ({ID_COLUMN})"

@@ -442,20 +442,20 @@ LEFT JOIN (
 WHERE r.object_type = $ot
 """
 
+# The candidates keep their whole desired row: phase 2 reads them, not ``desired`` again.
 CANDIDATES_SQL = """
 CREATE OR REPLACE TABLE candidates AS
-SELECT d.external_id
-FROM (SELECT external_id, {des_fp} AS fp, {des_h_mask} AS h_mask FROM desired) d
+SELECT d.* EXCLUDE (__fp, __h_mask)
+FROM (SELECT *, {des_fp} AS __fp, {des_h_mask} AS __h_mask FROM desired) d
 LEFT JOIN snap_fp s ON s.external_id = d.external_id
 WHERE s.external_id IS NULL
-   OR s.fp <> d.fp
-   OR (d.h_mask & ~s.mask) <> 0
+   OR s.fp <> d.__fp
+   OR (d.__h_mask & ~s.mask) <> 0
 """
 
 DIFF_SQL = """
 CREATE OR REPLACE TABLE changed AS
-WITH cd AS (SELECT * FROM desired SEMI JOIN candidates USING (external_id)),
-d AS (
+WITH d AS (
 {desired_long}
 ),
 adopted AS (SELECT external_id, hubspot_id FROM adoption WHERE decision = 'adopt'),
@@ -491,8 +491,7 @@ WHERE (s.as_of IS NULL OR s.as_of <= $as_of)
 # The as-of guard's work, for the plan's summary: fields whose value differs but that HubSpot
 # holds from a newer day (the value, or the whole record, was confirmed for a later as_of).
 HELD_SQL = """
-WITH cd AS (SELECT * FROM desired SEMI JOIN candidates USING (external_id)),
-d AS (
+WITH d AS (
 {desired_long}
 ),
 s AS (
@@ -646,9 +645,9 @@ def plan_changes(
                     "WHERE object_type = $ot GROUP BY external_id",
                     {"ot": mapping.object_type},
                 )
-                con.execute("CREATE OR REPLACE TABLE candidates AS SELECT external_id FROM desired")
+                con.execute("CREATE OR REPLACE TABLE candidates AS SELECT * FROM desired")
             plan_adoption(con, mapping)
-            desired_long = desired_long_sql(mapping, table="cd")
+            desired_long = desired_long_sql(mapping, table="candidates")
             tol_sql, tol_params = tolerated_sql(mapping)
             con.execute(
                 DIFF_SQL.format(desired_long=desired_long, tolerated=tol_sql), params | tol_params
