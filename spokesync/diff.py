@@ -9,7 +9,9 @@ store (write-through) while the plan is being iterated, in the same process. Clo
 
 Rules, per (record, property):
 
-- warehouse-owned: send when the canonical value differs from the snapshot's;
+- warehouse-owned: send when the canonical value differs from the snapshot's — unless it is
+  within the field's ``tolerance`` / ``resolution`` / ``buckets`` of it (:mod:`spokesync.tolerance`):
+  such values are set aside in table ``tolerated`` and counted, never sent;
 - no desired value: ``skip`` never sends; ``clear`` sends ``""`` only if HubSpot holds a value;
 - hubspot-owned: send only when HubSpot's value is empty/absent (people's edits stand);
 - as-of guard: never replace a snapshot value whose ``as_of`` is newer than the plan's;
