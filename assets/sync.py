@@ -649,8 +649,14 @@ def build_task_asset(trigger: TaskTriggerSpec) -> dg.AssetsDefinition:
         context.log.info(report.line())
         if report.errors:
             raise dg.Failure(description="; ".join(report.errors))
+        links = report.completeness
         return dg.MaterializeResult(
             metadata={
+                **(
+                    {f"association_completeness_{links.key}": round(links.share, 6)}
+                    if links is not None and links.share is not None
+                    else {}
+                ),
                 "events": report.intents,
                 "tasks_created": report.created,
                 "tasks_recovered": report.recovered,

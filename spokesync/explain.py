@@ -3,9 +3,10 @@
 Per managed property: HubSpot's value (the snapshot), the desired value for the partition, the
 owner rule, the last confirmed write (when, run, partition, HubSpot correlation id, and the
 canonical event and source rows behind it), and why the property is or is not being sent now:
-``send`` or one of ``equal``, ``within tolerance``, ``hubspot-owned and filled``, ``as-of guard``, ``parked dead
-letter``, ``gate failed``, ``not in rollout``, ``forward only``, ``withheld``, ``no desired
-value``. The answer comes from the engine's own diff, so it is what a sync would do.
+``send`` or one of ``equal``, ``within tolerance``, ``hubspot-owned and filled``, ``as-of
+guard``, ``parked dead letter`` (a permanent rejection of exactly the planned values; a
+transient one shows as ``send … (retrying (attempt N) …)``), ``gate failed``, ``not in
+rollout``, ``forward only``, ``withheld``, ``no desired value``. The answer comes from the engine's own diff, so it is what a sync would do.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from spokesync.mapping.loader import load_mappings
 from spokesync.mapping.spec import MappingSpec, quote_identifier
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings
+from spokesync.state.dead_letters import is_permanent
 from spokesync.state.store import StateStore
 
 
@@ -71,7 +73,7 @@ class Explanation:
         for gate, reason in self.gate_failures.items():
             lines.append(f"  gate {gate} failed: {reason} (its fields are never written)")
         for letter in self.dead_letters:
-            lines.append(f"  open dead letter: {letter}")
+            lines.append(f"  dead letter: {letter}")
         for p in self.properties:
             lines.append(f"  {p.property}")
             lines.append(f"    HubSpot:  {_show(p.hubspot_value)}")
@@ -175,11 +177,15 @@ def explain(
             "WHERE object_type = $ot AND external_id = $id",
             {"ot": mapping.object_type, "id": external_id},
         ).fetchall()[0][0]
-        letters = scon.execute(
-            "SELECT category, message FROM dead_letter WHERE object_type = $ot AND "
-            "external_id = $id AND state IN ('open', 'replayed') ORDER BY last_seen",
-            {"ot": mapping.object_type, "id": external_id},
-        ).fetchall()
+        letters = [
+            Letter(*r)
+            for r in scon.execute(
+                "SELECT category, message, attempts, state, payload FROM dead_letter "
+                "WHERE object_type = $ot AND external_id = $id AND state IN ('open', 'replayed') "
+                "ORDER BY last_seen",
+                {"ot": mapping.object_type, "id": external_id},
+            ).fetchall()
+        ]
         history = scon.execute(
             "SELECT property, recorded_at, run_id, as_of, correlation_id, old_value, new_value, "
             "event_id FROM value_history WHERE object_type = $ot AND external_id = $id "
@@ -196,8 +202,9 @@ def explain(
         hubspot_id,
         in_desired=bool(desired),
         gate_failures=gate_failures,
-        dead_letters=[f"{c}: {m}" for c, m in letters],
+        dead_letters=[letter.describe() for letter in letters],
     )
+    letter_note = _letter_decision(letters, planned)
     for prop in props:
         held, held_as_of, _ = snap.get(prop, (None, None, None))
         want = desired.get(prop)
@@ -207,14 +214,64 @@ def explain(
         if prop in tolerated:
             threshold = mapping.field(prop).threshold
             decision = f"within tolerance ({threshold} of HubSpot's value: not worth a write)"
-        if letters and decision == "send":
-            decision = "send (the record has an open dead letter: it is re-sent as planned)"
+        if letter_note and decision.startswith("send"):
+            parked = letter_note.startswith("parked")
+            decision = letter_note if parked else f"{decision} ({letter_note})"
         out.properties.append(
             PropertyExplanation(
                 prop, held, held_as_of, want, _rule(mapping, prop), decision, last.get(prop)
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class Letter:
+    """An open (or replayed) dead letter of the record, as :func:`explain` reads it."""
+
+    category: str | None
+    message: str | None
+    attempts: int
+    state: str
+    payload: Any
+
+    @property
+    def parked(self) -> bool:
+        """A permanent rejection still open: the sync holds the record back (see
+        :mod:`spokesync.state.dead_letters`)."""
+        return self.state == "open" and is_permanent(self.category)
+
+    @property
+    def properties(self) -> dict[str, str]:
+        raw = json.loads(self.payload) if isinstance(self.payload, str) else self.payload or {}
+        props = raw.get("properties") or {}
+        return {str(k): "" if v is None else str(v) for k, v in props.items()}
+
+    def describe(self) -> str:
+        what = f"{self.category}: {self.message}"
+        if self.state == "replayed":
+            return f"replayed by a person (re-planned and sent by the next sync): {what}"
+        if self.parked:
+            return f"parked (HubSpot rejected it for a permanent reason): {what}"
+        return f"retrying (attempt {self.attempts + 1}; {self.attempts} failed so far): {what}"
+
+
+def _letter_decision(letters: list[Letter], planned: dict[str, str]) -> str:
+    """What the record's dead letter does to a planned send ('' when it has none): parked only
+    while the planned change is exactly the rejected payload, as the push decides."""
+    if not letters:
+        return ""
+    letter = letters[-1]
+    if letter.state == "replayed":
+        return "replayed: re-planned from the current desired state and sent"
+    if letter.parked:
+        if letter.properties == planned:
+            return (
+                f"parked dead letter ({letter.category}: HubSpot rejected exactly these values; "
+                "not sent until the desired values change or `spokesync state replay`)"
+            )
+        return "the desired values changed since HubSpot rejected the record: sent again"
+    return f"retrying (attempt {letter.attempts + 1}) after {letter.category}"
 
 
 def _events(con: Any, event_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -29,6 +29,7 @@ from spokesync.hubspot.association_types import list_association_types
 from spokesync.hubspot.client import HubSpotClient, _raise_unless_ok
 from spokesync.hubspot.errors import HubSpotError
 from spokesync.hubspot.retry import RetryPolicy
+from spokesync.state.completeness import LinkCompleteness
 from spokesync.state.store import StateStore
 from spokesync.task_triggers import TaskIntent
 
@@ -54,6 +55,7 @@ class TaskReport:
     calls: int = 0
     created_ids: dict[str, str] = field(default_factory=dict)  # event id → task id
     errors: list[str] = field(default_factory=list)
+    completeness: LinkCompleteness | None = None  # task→record links, measured after the run
 
     def line(self) -> str:
         return (
@@ -250,7 +252,7 @@ async def create_tasks(
             continue
         if not response.ok:
             report.unconfirmed += len(chunk)
-            report.errors.append(f"HTTP {response.status_code}: {response.error.message}")
+            report.errors.append(f"HTTP {response.status_code}: {response.error().message}")
             continue
         if AFTER_CREATE is not None:
             AFTER_CREATE()

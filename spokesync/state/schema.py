@@ -13,6 +13,7 @@ import duckdb
 
 from spokesync.state import (
     associations,
+    completeness,
     cursors,
     dead_letters,
     events,
@@ -41,6 +42,7 @@ MODULES = (
     task_ledger,
     events,
     list_memberships,
+    completeness,
 )
 
 DDL: tuple[str, ...] = tuple(stmt for module in MODULES for stmt in module.DDL)

@@ -18,6 +18,8 @@ Each concept lives in its own module and is reachable as an attribute:
                           (:mod:`~spokesync.state.merged`)
 - ``store.lists``         static-list memberships and their diff
                           (:mod:`~spokesync.state.list_memberships`)
+- ``store.completeness``  association completeness per kind of link, per run
+                          (:mod:`~spokesync.state.completeness`)
 
 The store implements :class:`spokesync.changes.PushSink`; the older flat method names delegate
 to the sub-stores, so callers need not change.
@@ -42,6 +44,7 @@ import pyarrow as pa
 from spokesync.changes import BatchLog, ConfirmedWrite, DeadLetter, RecordChange
 from spokesync.state import schema
 from spokesync.state.associations import AssociationStore, LinkRow
+from spokesync.state.completeness import CompletenessStore
 from spokesync.state.connection import Connection, StateStoreBusy
 from spokesync.state.cursors import CursorStore
 from spokesync.state.dead_letters import DeadLetterRecord, DeadLetterStore
@@ -101,6 +104,7 @@ class StateStore:
         self.merged = MergedStore(self.connection)
         self.cursors = CursorStore(self.connection)
         self.lists = ListMembershipStore(self.connection)
+        self.completeness = CompletenessStore(self.connection)
 
     def set_types(self, object_type: str, types: Mapping[str, str]) -> None:
         """Register the canonical form of each managed property of ``object_type``."""

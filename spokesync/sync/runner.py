@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from spokesync import warehouse
 from spokesync.changes import RecordChange
+from spokesync.completeness import LinkCompleteness, measure_plan, measure_tasks
 from spokesync.desired import (
     DESIRED_TABLE,
     ID_COLUMN,
@@ -180,6 +181,8 @@ class ObjectSyncSummary:
     # plan_other, push (until every result is saved), associations, finish (verify, events);
     # a shadow run: planned_rows (saving the planned changes) instead of push … finish
     stages: dict[str, float] = field(default_factory=dict)
+    # Per kind of link: desired links HubSpot confirmed (measured after the push).
+    completeness: list[LinkCompleteness] = field(default_factory=list)
 
     @property
     def outcome(self) -> ExitCode:
@@ -255,6 +258,11 @@ class ObjectSyncSummary:
             meta["associations_ok"] = sum(a.pairs_ok for a in self.associations)
             meta["association_calls"] = sum(a.calls for a in self.associations)
             meta["association_errors"] = sum(len(a.errors) for a in self.associations)
+        for c in self.completeness:
+            if c.share is not None:
+                meta[f"association_completeness_{c.key}"] = round(c.share, 6)
+            meta[f"links_desired_{c.key}"] = c.desired
+            meta[f"links_confirmed_{c.key}"] = c.confirmed
         return meta
 
     def line(self) -> str:
@@ -337,8 +345,15 @@ class SyncSummary:
         head = f"spokesync run {self.run_id} (as_of {self.as_of}, {self.duration_s:.1f} s)"
         code = self.exit_code
         tail = f"result: {code.name.lower()} (exit {int(code)}): {MEANING[code]}"
-        lines = [head, *("  " + o.line() for o in self.objects)]
-        lines += ["  " + t.line() for t in self.tasks]
+        lines = [head]
+        for o in self.objects:
+            lines.append("  " + o.line())
+            if o.completeness:
+                lines.append("    links: " + "; ".join(c.line() for c in o.completeness))
+        for t in self.tasks:
+            lines.append("  " + t.line())
+            if t.completeness is not None:
+                lines.append("    links: " + t.completeness.line())
         lines += ["  " + x.line() for x in self.lists]
         return "\n".join([*lines, tail])
 
@@ -502,6 +517,7 @@ async def sync_object(
                         failure = explain(exc, env=settings.env)
                         summary.error = f"associations stopped: {failure.message}"
                         summary.failure, status = failure, "failed"
+                    summary.completeness = measure_plan(store, change_plan, run_id)
                     stages["associations"], mark = time.perf_counter() - mark, time.perf_counter()
                     # Adopted records take the values HubSpot already held (not re-sent).
                     store.matches.promote(mapping.object_type, run_id)
@@ -885,7 +901,12 @@ async def run_task_trigger(
     if options.shadow or client is None:
         return TaskReport(trigger=trigger.name, intents=len(intents))
     with StateStore(settings.state_db) as store:
-        return await create_tasks(client, store, trigger.name, intents, run_id)
+        report = await create_tasks(client, store, trigger.name, intents, run_id)
+        done = report.already_created + report.recovered + report.created
+        report.completeness = measure_tasks(
+            store, trigger.about, report.intents, done, report.waiting_for_record, run_id
+        )
+        return report
 
 
 def replay_records(

@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 
+from spokesync.completeness import latest_completeness
 from spokesync.explain import explain
 from spokesync.mapping.loader import load_mappings
 from spokesync.sandbox.launcher import SandboxProcess
@@ -53,6 +54,28 @@ def test_quote_to_cash_and_support_context_exact_state_events_explain_and_quiet_
     d1 = newest - dt.timedelta(days=2)  # the fixture's first day: the initial ERP export
     first = run_sync(settings)
     assert first.ok, first.to_text()
+
+    # -- association completeness per kind of link, in the summary and in the state store
+    # (40 accounts; 21 of them have an admin user, their deals' billing contact; 3 tickets;
+    # 10 usage-threshold crossings, each a task linked to its company).
+    expected = {
+        "contacts→companies": (133, 133, 0),
+        "deals→companies": (40, 40, 0),
+        "deals→contacts (Billing contact)": (21, 21, 0),
+        "tickets→companies": (3, 3, 0),
+        "tickets→contacts": (3, 3, 0),
+        "tasks→companies": (10, 10, 0),
+    }
+    measured = [c for o in first.objects for c in o.completeness]
+    measured += [t.completeness for t in first.tasks if t.completeness is not None]
+    assert {c.kind: (c.desired, c.confirmed, c.waiting) for c in measured} == expected
+    assert {
+        c.kind: (c.desired, c.confirmed, c.waiting) for c in latest_completeness(settings.state_db)
+    } == expected
+    assert (
+        "    links: deals→companies 40/40 (100.0%); deals→contacts (Billing contact) 21/21 "
+        "(100.0%)" in first.to_text()
+    )
 
     # -- quote to cash: SUB-000028 (ACC-000028, active, CHF 4,680 MRR), invoice paid on D1.
     deals = by_key(sandbox, "deals", "spokesync_subscription_id")
