@@ -32,6 +32,7 @@ from spokesync.alerts import Alert, AlertSender
 from spokesync.hubspot.properties import EnsureReport, ensure_properties, specs_from_mapping
 from spokesync.hubspot.redact import is_personal, redact
 from spokesync.hubspot.reference import ReferenceReport, refresh_reference
+from spokesync.hubspot.schemas import ensure_custom_object
 from spokesync.hubspot.tasks import TaskReport
 from spokesync.ingest.contract import PARTITIONED_SOURCES, SOURCES
 from spokesync.ingest.engine import landed_partitions
@@ -550,12 +551,19 @@ def build_sync_assets(
         async def run() -> tuple[list[EnsureReport], ReferenceReport]:
             client = make_client(settings, hubspot.options())
             try:
-                ensured = [
-                    await ensure_properties(
-                        client, specs_from_mapping(m), m.object_type, dry_run=shadow
+                ensured = []
+                for m in mappings:
+                    # A custom object's schema first (found or created once; dry run in shadow).
+                    schema = await ensure_custom_object(
+                        client, m, f"{context.run.run_id}-schema", dry_run=shadow
                     )
-                    for m in mappings
-                ]
+                    if schema.object_type_id is None and m.custom_object is not None:
+                        continue  # shadow, and HubSpot lacks the object: all of it is new
+                    ensured.append(
+                        await ensure_properties(
+                            client, specs_from_mapping(m), m.object_type, dry_run=shadow
+                        )
+                    )
                 ref = await refresh_reference(
                     client, settings.warehouse_dir, f"{context.run.run_id}-ref"
                 )

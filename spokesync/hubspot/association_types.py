@@ -77,17 +77,32 @@ async def create_label(
     )
 
 
-def pick_type(spec: AssociationSpec, types: list[dict[str, Any]]) -> int | None:
-    """The type id of ``spec`` among the pair's types (None: absent)."""
+def pick(spec: AssociationSpec, types: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """(type id, category) of ``spec`` among the pair's types (None: absent).
+
+    The unlabeled type of a pair with a custom object is not HUBSPOT_DEFINED: HubSpot makes it
+    when the object's schema is associated (USER_DEFINED, no label). An unlabeled association
+    therefore takes the pair's unlabeled type of the mapping's category, else the pair's
+    unlabeled type HubSpot has (the lowest id, should there be several), with its category."""
+    unlabeled = [t for t in types if t.get("label") is None]
     for t in types:
         if t.get("category") != spec.category:
             continue
         label = t.get("label")
         if spec.label is None and label is None:
-            return int(t["typeId"])
+            return int(t["typeId"]), str(t["category"])
         if spec.label is not None and (label or "").lower() == spec.label.lower():
-            return int(t["typeId"])
+            return int(t["typeId"]), str(t["category"])
+    if spec.label is None and unlabeled:
+        first = min(unlabeled, key=lambda t: int(t["typeId"]))
+        return int(first["typeId"]), str(first["category"])
     return None
+
+
+def pick_type(spec: AssociationSpec, types: list[dict[str, Any]]) -> int | None:
+    """The type id of ``spec`` among the pair's types (None: absent)."""
+    found = pick(spec, types)
+    return None if found is None else found[0]
 
 
 async def resolve_association_types(
@@ -109,8 +124,9 @@ async def resolve_association_types(
                 spec.to_object_type,
                 request_id=f"{run_id}-assoc-types-{n}",
             )
-        type_id = pick_type(spec, cache[spec.to_object_type])
-        if type_id is None and spec.category == "USER_DEFINED":
+        found = pick(spec, cache[spec.to_object_type])
+        type_id, category = found if found is not None else (None, spec.category)
+        if type_id is None and spec.category == "USER_DEFINED" and spec.label:
             type_id = await create_label(
                 client, mapping.object_type, spec, request_id=f"{run_id}-assoc-label-{n}"
             )
@@ -121,5 +137,7 @@ async def resolve_association_types(
                 f"{mapping.path}: associations[{n - 1}]: HubSpot has no {spec.category} "
                 f"association {mapping.object_type} → {spec.to_object_type} with {what}"
             )
-        resolved.append(spec.model_copy(update={"association_type_id": type_id}))
+        resolved.append(
+            spec.model_copy(update={"association_type_id": type_id, "category": category})
+        )
     return mapping.model_copy(update={"associations": resolved})

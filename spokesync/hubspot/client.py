@@ -152,6 +152,9 @@ class HubSpotClient:
         self.retry = retry if retry is not None else RetryPolicy()
         self.stats = ClientStats()
         self.max_concurrency = max_concurrency
+        # A custom object's name in our mappings → HubSpot's objectTypeId (``2-…``), registered
+        # by spokesync.hubspot.schemas once the schema is found: every path addresses it by id.
+        self.object_type_ids: dict[str, str] = {}
         self._sleep = sleep
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._http = httpx.AsyncClient(
@@ -180,13 +183,19 @@ class HubSpotClient:
 
     # -- paths ---------------------------------------------------------------------------------
 
+    def type_path(self, object_type: str) -> str:
+        """How a path names ``object_type``: a custom object by its ``objectTypeId``."""
+        return self.object_type_ids.get(object_type, object_type)
+
     def objects_path(self, object_type: str, suffix: str = "") -> str:
         """``/crm/objects/2026-03/{type}{suffix}`` (or ``/crm/v3/objects/…`` for ``v3``)."""
+        object_type = self.type_path(object_type)
         if self.api_version == "v3":
             return f"/crm/v3/objects/{object_type}{suffix}"
         return f"/crm/objects/{self.api_version}/{object_type}{suffix}"
 
     def properties_path(self, object_type: str, suffix: str = "") -> str:
+        object_type = self.type_path(object_type)
         if self.api_version == "v3":
             return f"/crm/v3/properties/{object_type}{suffix}"
         return f"/crm/properties/{self.api_version}/{object_type}{suffix}"
@@ -450,6 +459,7 @@ class HubSpotClient:
 
     def associations_path(self, from_type: str, to_type: str, suffix: str) -> str:
         """v4 batch associations: ``/crm/associations/{version}/…`` or ``/crm/v4/associations/…``."""
+        from_type, to_type = self.type_path(from_type), self.type_path(to_type)
         if self.api_version in ("v3", "v4"):
             return f"/crm/v4/associations/{from_type}/{to_type}{suffix}"
         return f"/crm/associations/{self.api_version}/{from_type}/{to_type}{suffix}"

@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _ensure_all(args: argparse.Namespace, settings: Settings) -> list[EnsureReport]:
+    from spokesync.hubspot.schemas import ensure_custom_object
     from spokesync.mapping.loader import load_mappings
 
     mappings = load_mappings(args.mapping or Path("mappings"))
@@ -57,6 +58,12 @@ async def _ensure_all(args: argparse.Namespace, settings: Settings) -> list[Ensu
     ) as client:
         with progress:
             for mapping in mappings:
+                schema = await ensure_custom_object(
+                    client, mapping, "ensure-properties", dry_run=args.dry_run
+                )
+                if mapping.custom_object is not None and schema.object_type_id is None:
+                    print(schema.summary())  # a dry run: the schema and its properties are new
+                    continue
                 reports.append(
                     await ensure_properties(
                         client,

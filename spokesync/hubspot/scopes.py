@@ -19,12 +19,21 @@ _TICKETS = "tickets"
 OWNERS_SCOPE = "crm.objects.owners.read"
 # Membership writes need both (a token with write alone gets 403 naming crm.lists.read).
 LIST_SCOPES = ("crm.lists.read", "crm.lists.write")
+# Objects with their own record scopes; every other object type is a custom object (2-…, or a
+# mapping's custom_object name), covered by crm.objects.custom.* and crm.schemas.custom.*.
+STANDARD_SCOPED = frozenset({"contacts", "companies", "deals", "line_items", "products", "quotes"})
+
+
+def is_custom(object_type: str) -> bool:
+    return object_type not in STANDARD_SCOPED and object_type != "tickets"
 
 
 def object_scope(object_type: str, access: str) -> str:
     """The record scope for ``access`` (``read``/``write``) on ``object_type``."""
     if object_type == "tickets":
         return _TICKETS
+    if is_custom(object_type):
+        return f"crm.objects.custom.{access}"
     return f"crm.objects.{object_type}.{access}"
 
 
@@ -42,6 +51,10 @@ class Feature:
     def scopes(self, object_type: str, to_types: Iterable[str] = ()) -> list[str]:
         """The scopes this feature needs for one mapped object (and its association targets)."""
         if self.name == "ensure-properties":
+            return [schema_scope(object_type, "read"), schema_scope(object_type, "write")]
+        if self.name == "custom-object schema":  # Enterprise portals only
+            if not is_custom(object_type):
+                return []
             return [schema_scope(object_type, "read"), schema_scope(object_type, "write")]
         if self.name == "push":
             return [object_scope(object_type, "write")]
@@ -62,6 +75,10 @@ FEATURES: dict[str, Feature] = {
     f.name: f
     for f in (
         Feature("ensure-properties", "read and create the mapping's custom properties and groups"),
+        Feature(
+            "custom-object schema",
+            "find or create the mapping's custom object schema and its associations",
+        ),
         Feature("push", "write records (batch/upsert)"),
         Feature("refresh", "read records back into the snapshot (full refresh, drift)"),
         Feature("associations", "link records to each other (v4 associations)"),
@@ -85,6 +102,9 @@ def feature_for(method: str, path: str) -> tuple[Feature, str | None]:
         return FEATURES["lists"], None
     if re.search(r"/crm/(?:v\d+/)?(?:pipelines|owners)\b", path):
         return FEATURES["reference"], None
+    m = re.search(r"/crm-object-schemas/[^/]+/schemas(?:/([^/]+))?", path)
+    if m:
+        return FEATURES["custom-object schema"], m[1] or "custom"
     m = re.search(r"/crm/(?:v\d+/)?properties/(?:[\d-]+/)?([^/]+)", path)
     if m:
         return FEATURES["ensure-properties"], m[1]

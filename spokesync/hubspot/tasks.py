@@ -100,7 +100,7 @@ async def _associated_markers(
             params["after"] = after
         response = await client.request(
             "GET",
-            f"/crm/v4/objects/{about_type}/{about_id}/associations/tasks",
+            f"/crm/v4/objects/{client.type_path(about_type)}/{about_id}/associations/tasks",
             params=params,
             request_id=f"{run_id}-task-links-{about_id}",
         )

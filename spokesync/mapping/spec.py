@@ -500,6 +500,67 @@ class AssociationSpec(_Strict):
         return name if name and not name[0].isdigit() else f"label_{name}"
 
 
+class SchemaLabels(_Strict):
+    singular: str = Field(min_length=1)
+    plural: str = Field(min_length=1)
+
+
+SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class CustomObjectSpec(_Strict):
+    """A HubSpot custom object the mapping writes, created through the schemas API when the
+    portal lacks it (``spokesync.hubspot.schemas``). ``name`` can never change in HubSpot."""
+
+    name: str
+    labels: SchemaLabels
+    primary_display_property: str
+    secondary_display_properties: list[str] = Field(default_factory=list)
+    searchable_properties: list[str] = Field(default_factory=list)
+    required_properties: list[str] = Field(default_factory=list)
+    associated_objects: list[str] = Field(
+        default_factory=list,
+        description="standard objects the custom object is associated with (companies, deals…)",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        if not SCHEMA_NAME.match(v):
+            raise ValueError(
+                f"custom object name {v!r} must be lowercase letters, digits and _ and start "
+                "with a letter (HubSpot never lets it change)"
+            )
+        if v in STANDARD_OBJECTS:
+            raise ValueError(f"custom object name {v!r} is a standard HubSpot object")
+        return v
+
+    @field_validator("associated_objects")
+    @classmethod
+    def _check_targets(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if t not in STANDARD_OBJECTS]
+        if bad:
+            raise ValueError(
+                f"associated_objects {bad}: name standard objects "
+                f"({', '.join(sorted(STANDARD_OBJECTS))})"
+            )
+        return v
+
+    @property
+    def schema_properties(self) -> list[str]:
+        """Properties the schema itself names (so its create body must define them)."""
+        return list(
+            dict.fromkeys(
+                [
+                    self.primary_display_property,
+                    *self.secondary_display_properties,
+                    *self.searchable_properties,
+                    *self.required_properties,
+                ]
+            )
+        )
+
+
 NORMALISERS = ("exact", "lower", "email", "domain", "digits")
 # HubSpot properties that hold several ``;``-separated values, each a match key.
 MULTI_VALUED_PROPERTIES = frozenset({"hs_additional_emails", "hs_additional_domains"})
@@ -575,6 +636,11 @@ class MappingSpec(_Strict):
         description="adoption rules, tried in order, for records not yet in HubSpot by id "
         "(default: contacts by email, companies by domain, others none; [] turns adoption off)",
     )
+    custom_object: CustomObjectSpec | None = Field(
+        default=None,
+        description="the custom object's schema: object_type is then its name, and the schema "
+        "is found or created through HubSpot's schemas API",
+    )
     archived: Literal["recreate", "leave"] = Field(
         default="recreate",
         description="a record archived (deleted) in HubSpot: create it again, or leave it alone",
@@ -582,15 +648,32 @@ class MappingSpec(_Strict):
     path: Path
     version: str
 
-    @field_validator("object_type")
-    @classmethod
-    def _check_object_type(cls, v: str) -> str:
-        if v not in STANDARD_OBJECTS and not CUSTOM_OBJECT.match(v):
+    @model_validator(mode="after")
+    def _check_object_type(self) -> MappingSpec:
+        v, co = self.object_type, self.custom_object
+        if co is not None:
+            if v != co.name:
+                raise ValueError(
+                    f"object_type {v!r}: a custom object's object_type is its custom_object.name "
+                    f"({co.name!r})"
+                )
+            mapped = set(self.property_types)
+            for prop in co.schema_properties:
+                if prop not in mapped:
+                    raise ValueError(f"custom_object: {prop!r} is not a mapped property")
+            for i, a in enumerate(self.associations):
+                if a.to_object_type not in co.associated_objects:
+                    raise ValueError(
+                        f"associations[{i}] ({a.to_object_type}): list it in "
+                        "custom_object.associated_objects too (the schema's associations)"
+                    )
+        elif v not in STANDARD_OBJECTS and not CUSTOM_OBJECT.match(v):
             raise ValueError(
                 f"object_type {v!r} is not a HubSpot object: use one of "
-                f"{', '.join(sorted(STANDARD_OBJECTS))}, a custom type id 2-NNN or p_<name>"
+                f"{', '.join(sorted(STANDARD_OBJECTS))}, a custom type id 2-NNN or p_<name>, "
+                "or give a custom_object block (its schema)"
             )
-        return v
+        return self
 
     @field_validator("as_of_column")
     @classmethod

@@ -499,6 +499,13 @@ class SandboxApp:
                 "schemas_read",
                 (),
             ),
+            (
+                "POST",
+                "/crm-object-schemas/v3/schemas/{schema}/associations",
+                lambda c: m.create_schema_association(c.params["schema"], c.body),
+                "schemas_write",
+                (),
+            ),
             ("GET", "/crm/v3/owners", lambda c: m.owners(c.query), "owners", ()),
             (
                 "GET",

@@ -394,6 +394,57 @@ class MetadataService:
                 )
         return 201, self.schema_json(self.store.object_types[type_id])
 
+    def create_schema_association(self, name: str, body: Any) -> Result:
+        """``POST /crm-object-schemas/v3/schemas/{objectType}/associations``: a new association
+        definition between the custom object and another type (both directions, USER_DEFINED,
+        unlabeled). The sandbox keeps one per pair: a second one for the pair is a 409."""
+        ot = self.store.resolve_type(name)
+        if ot is None or ot.schema is None:
+            raise ApiError(
+                404, error_body(f"Unable to find object type {name}", "OBJECT_NOT_FOUND")
+            )
+        if not isinstance(body, dict):
+            raise validation_error("Invalid input JSON: expected an object")
+        missing = [k for k in ("fromObjectTypeId", "toObjectTypeId") if not body.get(k)]
+        if missing:
+            raise validation_error(f"Some required fields were not set: [{', '.join(missing)}]")
+        a = self.store.resolve_type(str(body["fromObjectTypeId"]))
+        b = self.store.resolve_type(str(body["toObjectTypeId"]))
+        if a is None or b is None:
+            bad = body["fromObjectTypeId"] if a is None else body["toObjectTypeId"]
+            raise validation_error(f"Unable to infer object type from: {bad}")
+        if ot.type_id not in (a.type_id, b.type_id):
+            raise validation_error(
+                f"The association must start or end at {ot.type_id} (the schema's object type)"
+            )
+        if any(
+            at.label is None for at in self.store.association_types_between(a.type_id, b.type_id)
+        ):
+            raise ApiError(
+                409,
+                error_body(
+                    f"An association between {a.type_id} and {b.type_id} already exists",
+                    "OBJECT_ALREADY_EXISTS",
+                ),
+            )
+        fwd = self.store.next_association_type
+        with self.store.transaction():
+            self.store.save_association_type(
+                AssociationType(a.type_id, b.type_id, fwd, "USER_DEFINED", None, fwd + 1)
+            )
+            self.store.save_association_type(
+                AssociationType(b.type_id, a.type_id, fwd + 1, "USER_DEFINED", None, fwd)
+            )
+        stamp = now_iso()
+        return 201, {
+            "id": str(fwd),
+            "fromObjectTypeId": a.type_id,
+            "toObjectTypeId": b.type_id,
+            "name": str(body.get("name") or ""),
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
+
     def create_compiled(self, ot: ObjectTypeDef, raw: dict[str, Any], stamp: str) -> PropertyDef:
         return self._property_from_input(ot, raw, stamp)
 

@@ -105,8 +105,15 @@ async def adoption_dry_run(
     run_id: str,
 ) -> list[AdoptionReport]:
     """Full refresh of each mapping's object, then the plan with adoption; no HubSpot write."""
+    from spokesync.hubspot.schemas import resolve_custom_objects
+
     reports = []
     mappings = sorted(mappings, key=lambda m: (bool(m.associations), m.object_type))
+    await resolve_custom_objects(client, mappings, run_id)
+    # A custom object HubSpot does not have yet holds no records to adopt.
+    mappings = [
+        m for m in mappings if m.custom_object is None or m.object_type in client.object_type_ids
+    ]
     for mapping in mappings:
         if reference_tables_used(mapping):  # pipelines and owners, as HubSpot has them (reads)
             await refresh_reference(client, settings.warehouse_dir, f"{run_id}-ref")

@@ -44,6 +44,7 @@ from spokesync.hubspot.errors import HubSpotError
 from spokesync.hubspot.properties import (
     EnsureReport,
     PropertyMismatchError,
+    UnknownPropertyError,
     ensure_properties,
     existing_properties,
     specs_from_mapping,
@@ -57,6 +58,7 @@ from spokesync.hubspot.push import (
 )
 from spokesync.hubspot.rate_limit import RateLimiter
 from spokesync.hubspot.reference import refresh_reference
+from spokesync.hubspot.schemas import SchemaReport, ensure_custom_object, resolve_custom_objects
 from spokesync.hubspot.tasks import TaskReport, create_tasks
 from spokesync.ingest.gate import GateFinding, error_rate_from_env, quarantine_gate
 from spokesync.mapping.lineage import tables_read
@@ -156,6 +158,7 @@ class ObjectSyncSummary:
     push: PushReport | None = None
     refresh: RefreshReport | None = None
     properties: EnsureReport | None = None
+    custom_object: SchemaReport | None = None  # the custom object's schema, found or created
     associations: list[AssociationReport] = field(default_factory=list)
     state_writes: WriterStats | None = None
     error: str | None = None
@@ -238,6 +241,9 @@ class ObjectSyncSummary:
             meta.update(self.state_writes.to_metadata())
         if self.properties is not None:
             meta["properties_created"] = len(self.properties.created)
+        if self.custom_object is not None and self.custom_object.object_type_id:
+            meta["custom_object_type_id"] = self.custom_object.object_type_id
+            meta["custom_object_created"] = str(self.custom_object.created).lower()
         for gate, n in self.gated.items():
             meta[f"gated_{gate}"] = n
         for name, n in self.reported.items():
@@ -387,8 +393,17 @@ async def sync_object(
     started = time.perf_counter()
     shadow = options.shadow or client is None
     props: EnsureReport | None = None
+    schema: SchemaReport | None = None
     step = "reading HubSpot's reference data"
     try:
+        if client is not None and mapping.custom_object is not None:
+            # The custom object's schema first (found, or created once): every later call
+            # addresses the object by the objectTypeId HubSpot gave it.
+            step = "custom object schema"
+            schema = await ensure_custom_object(client, mapping, run_id, dry_run=shadow)
+            if schema.created:
+                existing = None  # the new schema's own properties: read them again
+            step = "reading HubSpot's reference data"
         if client is not None and reference_tables_used(mapping):
             # Pipeline stage and owner ids as HubSpot has them now (reads only: shadow too).
             await refresh_reference(client, settings.warehouse_dir, f"{run_id}-ref")
@@ -449,6 +464,7 @@ async def sync_object(
             plan_markdown=change_plan.summary_markdown(),
             fields_by_property=change_plan.fields_changed_by_property(),
             properties=props,
+            custom_object=schema,
             fields_held=change_plan.fields_held,
             held_note=change_plan.held_line(),
             fields_within_tolerance=change_plan.fields_within_tolerance,
@@ -706,6 +722,10 @@ async def refresh_snapshot(
 ) -> list[DriftReport]:
     """Full refresh of every mapping (see :func:`spokesync.sync.refresh.full_refresh`): the
     snapshot, the portal's unowned records for adoption, merges, and the refresh cursor."""
+    await resolve_custom_objects(client, list(mappings), run_id)
+    mappings = [
+        m for m in mappings if m.custom_object is None or m.object_type in client.object_type_ids
+    ]
     return [(await full_refresh(settings, m, client, run_id)).drift for m in mappings]
 
 
@@ -723,6 +743,18 @@ async def check_mapping(
     client: HubSpotClient, mapping: MappingSpec, run_id: str
 ) -> dict[str, dict[str, Any]]:
     """:func:`check_mappings` for one mapping."""
+    await resolve_custom_objects(client, [mapping], run_id)
+    if mapping.custom_object is not None and mapping.object_type not in client.object_type_ids:
+        # A custom object HubSpot lacks yet (the sync creates its schema): every property must
+        # be one the mapping declares new.
+        undeclared = [s.origin or s.name for s in specs_from_mapping(mapping) if not s.create]
+        if undeclared:
+            raise UnknownPropertyError(
+                f"custom object {mapping.object_type} is new to HubSpot, so each of its "
+                "properties is created: give these fields a `label` and a `group`: "
+                + ", ".join(undeclared)
+            )
+        return {}
     existing = await existing_properties(client, mapping.object_type, run_id=f"{run_id}-props")
     await ensure_properties(
         client,
@@ -737,8 +769,7 @@ async def check_mapping(
 
 async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSummary:
     mappings = load_mappings(list(options.mapping_paths) or default_mapping_paths())
-    # Objects others associate to go first, so both ends have HubSpot ids when associating.
-    mappings.sort(key=lambda m: (bool(m.associations), m.object_type))
+    mappings = push_order(mappings)
     as_of = options.as_of or latest_partition(settings.warehouse_dir)
     summary = SyncSummary(run_id=run_id, as_of=as_of, shadow=options.shadow)
     client: HubSpotClient | None = None
@@ -804,6 +835,25 @@ async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSum
         if client is not None:
             await client.aclose()
     return summary
+
+
+def push_order(mappings: Sequence[MappingSpec]) -> list[MappingSpec]:
+    """Objects others associate to go first, so both ends have HubSpot ids when associating
+    (subscriptions → deals → companies: companies, then deals, then subscriptions); among
+    equals by name. A cycle keeps the remaining ones by name."""
+    left = sorted(mappings, key=lambda m: (bool(m.associations), m.object_type))
+    ordered: list[MappingSpec] = []
+    while left:
+        names = {m.object_type for m in left}
+        ready = [
+            m
+            for m in left
+            if not ({a.to_object_type for a in m.associations} - {m.object_type}) & names
+        ]
+        nxt = ready[0] if ready else left[0]
+        ordered.append(nxt)
+        left.remove(nxt)
+    return ordered
 
 
 def blocked_summary(

@@ -24,7 +24,10 @@ fields:
 
 def test_repo_mappings_load_with_required_properties() -> None:
     specs = {m.object_type: m for m in load_mappings(REPO_MAPPINGS)}
-    assert sorted(specs) == ["companies", "contacts", "deals", "tickets"]
+    assert sorted(specs) == ["companies", "contacts", "deals", "erp_subscription", "tickets"]
+    sub = specs["erp_subscription"].custom_object
+    assert sub is not None and sub.associated_objects == ["companies", "deals"]
+    assert sub.required_properties == ["spokesync_subscription_id", "spokesync_subscription_name"]
     assert specs["contacts"].id.property == "email"
     deal_props = {f.property for f in specs["deals"].fields}
     assert {"dealname", "dealstage", "pipeline"} <= deal_props
@@ -113,3 +116,40 @@ def test_sql_must_be_one_select(write_mapping: Callable[[str, str], MappingSpec]
         write_mapping("deals", VALID.replace("<= $as_of", "<= $as_of; DROP TABLE x"))
     with pytest.raises(MappingError, match=r"source.sql: must be a SELECT"):
         write_mapping("deals", VALID.replace('"SELECT * FROM', '"DELETE FROM'))
+
+
+CUSTOM = """
+object_type: seat_pack
+custom_object:
+  name: seat_pack
+  labels: {singular: Seat pack, plural: Seat packs}
+  primary_display_property: pack_name
+  required_properties: [pack_id]
+  associated_objects: [companies]
+id: {property: pack_id, column: pack_id, label: Pack ID}
+source:
+  sql: SELECT * FROM accounts
+fields:
+  - {property: pack_name, type: string, column: name, label: Pack, group: spokesync}
+associations:
+  - {to_object_type: companies, column: account_id}
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("object_type: seat_pack", "object_type: seat_packs"), "is its custom_object.name"),
+        (("primary_display_property: pack_name", "primary_display_property: x"), "'x' is not a"),
+        (("associated_objects: [companies]", "associated_objects: [deals]"), "associated_objects"),
+        (("associated_objects: [companies]", "associated_objects: [cars]"), "name standard"),
+        (("  name: seat_pack", "  name: Seat-Pack"), "must be lowercase"),
+        (("object_type: seat_pack", "object_type: deals"), "is its custom_object.name"),
+    ],
+)
+def test_custom_object_block_is_checked(
+    write_mapping: Callable[[str, str], MappingSpec], edit: tuple[str, str], expected: str
+) -> None:
+    assert write_mapping("seat_pack", CUSTOM).custom_object is not None
+    with pytest.raises(MappingError, match=expected):
+        write_mapping("seat_pack", CUSTOM.replace(*edit))
