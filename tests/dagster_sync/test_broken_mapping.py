@@ -36,7 +36,12 @@ def test_a_typo_leaves_the_other_objects_and_names_file_field_and_value(
     mappings_dir: Path,
 ) -> None:
     good, broken = load_repo_mappings()
-    assert sorted(m.object_type for m in good) == ["contacts", "deals", "tickets"]
+    assert sorted(m.object_type for m in good) == [
+        "contacts",
+        "deals",
+        "erp_subscription",
+        "tickets",
+    ]
     (error,) = broken.values()
     assert error.startswith(
         f"{mappings_dir / 'companies.yaml'}: fields[4] (numberofemployees).type: Input should be "

@@ -19,7 +19,7 @@ START = dt.date(2026, 1, 1)
 DAYS3 = ["2026-01-01", "2026-01-02", "2026-01-03"]
 SYNC_ASSET_KEYS = {
     dg.AssetKey(f"{obj}_{step}")
-    for obj in ("companies", "contacts", "deals", "tickets")
+    for obj in ("companies", "contacts", "deals", "erp_subscription", "tickets")
     for step in ("desired_state", "changes", "push")
 } | {
     dg.AssetKey("tasks_usage_threshold_crossed"),  # tasks follow the company push

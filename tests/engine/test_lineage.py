@@ -33,6 +33,7 @@ def test_repo_mappings_read_exactly_their_tables() -> None:
         "deals": frozenset(
             {"subscriptions", "accounts", "invoices", "users", "hubspot_pipeline_stages"}
         ),
+        "erp_subscription": frozenset({"subscriptions", "accounts"}),
         "tickets": frozenset({"support_tickets", "hubspot_pipeline_stages"}),
     }
 
