@@ -17,7 +17,7 @@ from spokesync.sync.runner import latest_partition
 from tests.e2e.conftest import upsert_requests
 
 pytestmark = pytest.mark.e2e
-OBJECTS = ("companies", "contacts", "deals", "tickets")
+OBJECTS = ("companies", "contacts", "deals", "erp_subscription", "tickets")
 
 
 def _resources(home: Path, sandbox: SandboxProcess) -> dict[str, object]:
