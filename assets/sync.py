@@ -646,8 +646,16 @@ def build_task_asset(trigger: TaskTriggerSpec) -> dg.AssetsDefinition:
         async def run() -> TaskReport:
             client = None if config.shadow else make_client(settings, options)
             try:
+                # A backfill over a range finds the crossings of every day in it.
+                since = dt.date.fromisoformat(context.partition_key_range.start)
                 return await run_task_trigger(
-                    settings, trigger, as_of_for(context), context.run.run_id, options, client
+                    settings,
+                    trigger,
+                    as_of_for(context),
+                    context.run.run_id,
+                    options,
+                    client,
+                    since,
                 )
             finally:
                 if client is not None:

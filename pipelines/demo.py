@@ -112,12 +112,51 @@ def _print_push(result: dg.ExecuteInProcessResult, objects: list[str]) -> None:
             )
 
 
-def _workflow_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The revenue workflows in numbers, from the state store (docs/workflows.md)."""
+def _gate_lines(settings: Settings, as_of: str) -> list[str]:
+    """Per gated mapping: records past the gate (enriched) and those gated out, by reason, from
+    the desired state of the run's day (``warehouse/desired/<object>/date=…``)."""
+    from assets.sync import MAPPINGS
+    from spokesync.desired import GATE_PREFIX
+
+    out = []
+    for m in MAPPINGS:
+        path = settings.warehouse_dir / "desired" / m.object_type / f"date={as_of}" / "data.parquet"
+        if not m.gates or not path.exists():
+            continue
+        with duckdb.connect() as con:
+            for gate in m.gates:
+                col = '"' + GATE_PREFIX + gate + '"'
+                rows = con.execute(
+                    f"SELECT {col}, count(*) FROM read_parquet($p) GROUP BY 1 ORDER BY 2 DESC",
+                    {"p": str(path)},
+                ).fetchall()
+                passed = sum(n for reason, n in rows if reason is None)
+                failed = [(reason, n) for reason, n in rows if reason is not None]
+                why = "; ".join(f"{reason}: {n:,}" for reason, n in failed)
+                out.append(
+                    f"  enrichment:      {m.object_type} {passed:,} enriched ({gate}), "
+                    f"{sum(n for _, n in failed):,} gated out, never written"
+                    + (f" — {why}" if why else "")
+                )
+    return out
+
+
+def _workflow_summary(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    days: list[str],
+    first: dg.ExecuteInProcessResult,
+    again: dg.ExecuteInProcessResult,
+) -> list[str]:
+    """The revenue workflows in numbers, from the state store and the runs
+    (docs/workflows.md)."""
 
     def one(sql: str) -> int:
         row = con.execute(sql).fetchone()
         return int(row[0]) if row and row[0] is not None else 0
+
+    def tables() -> set[str]:
+        return {r[0] for r in con.execute("SHOW TABLES").fetchall()}
 
     deals = one("SELECT count(DISTINCT external_id) FROM snapshot WHERE object_type = 'deals'")
     with_currency = one(
@@ -134,12 +173,17 @@ def _workflow_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
         "c.object_type = 'deals' AND c.external_id = a.external_id "
         "AND c.property = 'deal_currency_code' AND c.value IS NOT NULL)"
     )
+    subscriptions = one(
+        "SELECT count(DISTINCT external_id) FROM snapshot WHERE object_type = 'erp_subscription'"
+    )
     tickets = one("SELECT count(DISTINCT external_id) FROM snapshot WHERE object_type = 'tickets'")
     to_contacts = one(
         "SELECT count(DISTINCT from_external_id) FROM association_snapshot "
         "WHERE from_type = 'tickets' AND to_type = 'contacts'"
     )
     tasks = one("SELECT count(*) FROM task_ledger WHERE state = 'created'")
+    created = _summed(first, "tasks_usage_threshold_crossed", ["tasks_created"])
+    rerun = _summed(again, "tasks_usage_threshold_crossed", ["tasks_created"])
     unknown_owner = one(
         "SELECT count(*) FROM snapshot s JOIN snapshot o USING (object_type, external_id) "
         "WHERE s.object_type = 'companies' AND s.property = 'hubspot_owner_id' "
@@ -148,17 +192,27 @@ def _workflow_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
     events = con.execute(
         "SELECT type, count(*) FROM canonical_events GROUP BY type ORDER BY type"
     ).fetchall()
-    return [
-        "\nworkflows:",
+    lines = ["\nworkflows:", *_gate_lines(settings, days[-1])]
+    lines += [
+        f"  usage lifecycle: {created.get('tasks_created', tasks):,} usage-threshold tasks "
+        f"created for the owners ({days[0]} … {days[-1]}: every crossing of the range, as "
+        f"nightly runs would have); the rerun created {rerun.get('tasks_created', 0):,}; "
+        f"{tasks:,} in the task ledger",
         f"  quote to cash:   {with_currency:,} of {deals:,} deals carry their currency "
-        f"({currencies} currencies); amounts without a currency: {amount_alone}",
+        f"({currencies} currencies); amounts without a currency: {amount_alone}; "
+        f"{subscriptions:,} subscriptions (custom object) linked to company and deal",
         f"  support context: {to_contacts:,} of {tickets:,} tickets linked to the requester's "
         "contact (the others' requesters are not contacts)",
-        f"  usage lifecycle: {tasks:,} usage-threshold tasks created (exactly once each)",
         f"  routing:         {unknown_owner:,} companies with a HubSpot owner "
         "(unknown account owners routed to the fallback owner)",
-        "  events:          " + (", ".join(f"{t} {n:,}" for t, n in events) or "none"),
     ]
+    if "association_completeness" in tables():
+        from spokesync.state.completeness import LATEST_SQL, LinkCompleteness
+
+        kinds = [LinkCompleteness(*r) for r in con.execute(LATEST_SQL, {"ft": None}).fetchall()]
+        lines.append("  links:           " + "; ".join(k.line() for k in kinds))
+    lines.append("  events:          " + (", ".join(f"{t} {n:,}" for t, n in events) or "none"))
+    return lines
 
 
 def _list_lines(first: dg.ExecuteInProcessResult, again: dg.ExecuteInProcessResult) -> list[str]:
@@ -259,7 +313,7 @@ def main() -> int:
             (dead,) = con.execute(
                 "SELECT count(*) FROM dead_letter WHERE state = 'open'"
             ).fetchone()
-            workflows = _workflow_summary(con)
+            workflows = _workflow_summary(con, settings, days, first, again)
         print(f"state store {settings.state_db}: {dead} open dead letters")
         for line in [*adoption, *workflows]:
             print(line)

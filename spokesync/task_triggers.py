@@ -37,8 +37,10 @@ class TaskIntent:
         return self.event_id
 
 
-def _params(spec: TaskTriggerSpec, as_of: dt.date, sql: str) -> dict[str, object]:
-    values: dict[str, object] = {"as_of": as_of, **spec.parameters}
+def _params(
+    spec: TaskTriggerSpec, as_of: dt.date, sql: str, since: dt.date | None = None
+) -> dict[str, object]:
+    values: dict[str, object] = {"as_of": as_of, "since": since or as_of, **spec.parameters}
     return {k: v for k, v in values.items() if re.search(rf"\${k}\b", sql)}
 
 
@@ -48,9 +50,12 @@ def marker_line(event_id: str) -> str:
 
 
 def plan_task_intents(
-    warehouse_dir: Path, spec: TaskTriggerSpec, as_of: dt.date
+    warehouse_dir: Path, spec: TaskTriggerSpec, as_of: dt.date, since: dt.date | None = None
 ) -> list[TaskIntent]:
-    """The trigger's events for ``as_of`` (one intent per distinct event id, id order)."""
+    """The trigger's events for ``as_of`` (one intent per distinct event id, id order).
+
+    ``since``: the first day of a backfill's range (bound as ``$since``; ``as_of`` for one
+    day), so a range run finds the events of every day in it, as daily runs would have."""
     con = warehouse.connect(Path(warehouse_dir))
     try:
         configure_connection(con)
@@ -67,7 +72,7 @@ def plan_task_intents(
             + f" FROM ({spec.source.sql}) AS src"
         )
         try:
-            rows = con.execute(sql, _params(spec, as_of, sql)).fetchall()
+            rows = con.execute(sql, _params(spec, as_of, sql, since)).fetchall()
         except Exception as e:  # duckdb.Error: name the file
             raise DesiredStateError(f"{spec.path}: {e}") from e
     finally:

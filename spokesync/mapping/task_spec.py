@@ -49,6 +49,15 @@ class TaskTriggerSpec(_Strict):
     def _check_column(cls, v: str | None) -> str | None:
         return None if v is None else validate_identifier(v, "column")
 
+    @field_validator("parameters")
+    @classmethod
+    def _check_parameters(cls, v: dict[str, object]) -> dict[str, object]:
+        for name in v:
+            validate_identifier(name, "parameter name")
+            if name in ("as_of", "since"):
+                raise ValueError(f"parameters: {name!r} is bound by the run (the partition days)")
+        return v
+
     @field_validator("key")
     @classmethod
     def _check_key(cls, v: list[str]) -> list[str]:

@@ -274,6 +274,25 @@ def write_day(cfg: GeneratorConfig, co: Company, out: Path, day_index: int) -> d
     }
 
 
+# Usage is not flat: about one account in eight goes quiet for a week (a holiday, an outage,
+# a champion on leave) some time from the 8th day on, then comes back. Its weekly active users
+# fall to zero and cross the task trigger's threshold again on the way back, a renewal-risk
+# flag can rise and fall, and a long sample (the demo's 30 days) has threshold crossings after
+# its first week. Samples of up to 7 days are unchanged.
+DIP_FIRST_DAY = 7
+DIP_DAYS = 7
+DIP_SHARE_PERCENT = 12
+
+
+def in_usage_dip(account_index: np.ndarray, day_index: int) -> np.ndarray:
+    """Whether each account is in its quiet week on ``day_index`` (deterministic per account,
+    independent of the sample's length, so ``--append-day`` continues the same story)."""
+    h = (account_index.astype(np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)
+    chosen = (h % np.uint64(100)) < np.uint64(DIP_SHARE_PERCENT)
+    start = DIP_FIRST_DAY + (h // np.uint64(100)) % np.uint64(16)
+    return chosen & (start <= day_index) & (day_index < start + np.uint64(DIP_DAYS))
+
+
 def _write_usage(cfg: GeneratorConfig, co: Company, out: Path, di: int, day: dt.date) -> int:
     source, part_dir = "product_usage", f"product_usage/date={day.isoformat()}"
     schema = SOURCES[source].arrow_schema()
@@ -308,6 +327,8 @@ def _write_usage(cfg: GeneratorConfig, co: Company, out: Path, di: int, day: dt.
             },
             schema=schema,
         )
+        if di >= DIP_FIRST_DAY:  # accounts in a quiet week send no events (ids keep gaps)
+            table = table.filter(pa.array(~in_usage_dip(acc, di)))
         rel = f"{part_dir}/part-{part:04d}.parquet"
         table, planted = plant(
             table,

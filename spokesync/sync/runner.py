@@ -943,11 +943,13 @@ async def run_task_trigger(
     run_id: str,
     options: SyncOptions,
     client: HubSpotClient | None,
+    since: dt.date | None = None,
 ) -> TaskReport:
-    """Create the trigger's tasks for ``as_of`` exactly once (shadow: only count them)."""
+    """Create the trigger's tasks for ``as_of`` exactly once (shadow: only count them);
+    ``since``: a backfill range's first day (its events are found too)."""
     if client is not None and "hubspot_" in trigger.source.sql:
         await refresh_reference(client, settings.warehouse_dir, f"{run_id}-ref")
-    intents = plan_task_intents(settings.warehouse_dir, trigger, as_of)
+    intents = plan_task_intents(settings.warehouse_dir, trigger, as_of, since)
     if options.shadow or client is None:
         return TaskReport(trigger=trigger.name, intents=len(intents))
     with StateStore(settings.state_db) as store:
