@@ -117,7 +117,7 @@ def test_each_portals_code_location_has_its_own_pool() -> None:
         ]
         + [
             f"{o}_{s}"
-            for o in ("companies", "contacts", "deals", "tickets")
+            for o in ("companies", "contacts", "deals", "erp_subscription", "tickets")
             for s in ("changes", "push")
         ]
     )
