@@ -182,8 +182,9 @@ def _workflow_summary(
         "WHERE from_type = 'tickets' AND to_type = 'contacts'"
     )
     tasks = one("SELECT count(*) FROM task_ledger WHERE state = 'created'")
-    created = _summed(first, "tasks_usage_threshold_crossed", ["tasks_created"])
-    rerun = _summed(again, "tasks_usage_threshold_crossed", ["tasks_created"])
+    # A range run records the task step's figures once per day of the range: read one.
+    created = _metadata(first, "tasks_usage_threshold_crossed")
+    rerun = _metadata(again, "tasks_usage_threshold_crossed")
     unknown_owner = one(
         "SELECT count(*) FROM snapshot s JOIN snapshot o USING (object_type, external_id) "
         "WHERE s.object_type = 'companies' AND s.property = 'hubspot_owner_id' "
@@ -194,9 +195,9 @@ def _workflow_summary(
     ).fetchall()
     lines = ["\nworkflows:", *_gate_lines(settings, days[-1])]
     lines += [
-        f"  usage lifecycle: {created.get('tasks_created', tasks):,} usage-threshold tasks "
+        f"  usage lifecycle: {int(created.get('tasks_created', 0) or 0):,} usage-threshold tasks "
         f"created for the owners ({days[0]} … {days[-1]}: every crossing of the range, as "
-        f"nightly runs would have); the rerun created {rerun.get('tasks_created', 0):,}; "
+        f"nightly runs would have); the rerun created {int(rerun.get('tasks_created', 0) or 0):,}; "
         f"{tasks:,} in the task ledger",
         f"  quote to cash:   {with_currency:,} of {deals:,} deals carry their currency "
         f"({currencies} currencies); amounts without a currency: {amount_alone}; "
