@@ -57,7 +57,7 @@ def test_quote_to_cash_and_support_context_exact_state_events_explain_and_quiet_
 
     # -- association completeness per kind of link, in the summary and in the state store
     # (40 accounts; 21 of them have an admin user, their deals' billing contact; 3 tickets;
-    # 10 usage-threshold crossings, each a task linked to its company).
+    # 10 usage-threshold crossings, each a task linked to its company; 40 subscriptions).
     expected = {
         "contacts→companies": (133, 133, 0),
         "deals→companies": (40, 40, 0),
@@ -65,6 +65,8 @@ def test_quote_to_cash_and_support_context_exact_state_events_explain_and_quiet_
         "tickets→companies": (3, 3, 0),
         "tickets→contacts": (3, 3, 0),
         "tasks→companies": (10, 10, 0),
+        "erp_subscription→companies": (40, 40, 0),  # the subscriptions custom object
+        "erp_subscription→deals": (40, 40, 0),
     }
     measured = [c for o in first.objects for c in o.completeness]
     measured += [t.completeness for t in first.tasks if t.completeness is not None]
