@@ -11,11 +11,16 @@ ICANN top-level domains and are rejected too; no capture shows HubSpot accepting
 from __future__ import annotations
 
 import functools
+import os
 import re
 from typing import Any
 
-_LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Whole-string rules (``fullmatch``: a ``$`` would also accept a trailing newline). The same
+# rules are written for RE2 in ``LOCAL_RE`` / ``LABEL_RE`` (the ingest's DuckDB check).
+LOCAL_RE = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+LABEL_RE = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_LOCAL = re.compile(LOCAL_RE)
+_LABEL = re.compile(LABEL_RE)
 MAX_LOCAL = 64
 MAX_DOMAIN = 253
 
@@ -41,6 +46,25 @@ def is_known_tld(tld: str) -> bool:
     return _suffixes().publicsuffix(f"x.{tld}", accept_unknown=False) is not None
 
 
+@functools.cache
+def known_tlds() -> frozenset[str]:
+    """Every ASCII top-level domain :func:`is_known_tld` accepts (for set-wise checks, e.g. in
+    SQL). A top-level domain is known only through a rule of the list, so the candidates are
+    the last labels of its ICANN rules; each is confirmed with :func:`is_known_tld`."""
+    import publicsuffixlist
+
+    path = os.path.join(os.path.dirname(publicsuffixlist.__file__), "public_suffix_list.dat")
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    icann = text.split("===BEGIN ICANN DOMAINS===")[1].split("===END ICANN DOMAINS===")[0]
+    candidates = {
+        line.split()[0].lstrip("!").split(".")[-1].lower()
+        for line in icann.splitlines()
+        if line.strip() and not line.lstrip().startswith("//")
+    }
+    return frozenset(t for t in candidates if t.isascii() and is_known_tld(t))
+
+
 def email_problem(value: Any) -> str | None:
     """Why HubSpot would reject ``value`` as a contact email (None: it is valid). The check is
     on the trimmed, lowercased address, which is what HubSpot stores."""
@@ -52,12 +76,12 @@ def email_problem(value: Any) -> str | None:
         return "no local part and @"
     if "@" in local:
         return "more than one @"
-    if len(local) > MAX_LOCAL or not _LOCAL.match(local):
+    if len(local) > MAX_LOCAL or not _LOCAL.fullmatch(local):
         return "invalid local part"
     if not domain or len(domain) > MAX_DOMAIN:
         return "invalid domain"
     labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         return "invalid domain"
     if not is_known_tld(labels[-1]):
         return f"unknown top-level domain .{labels[-1]}"

@@ -13,6 +13,7 @@ import functools
 import pandas as pd
 import pandera.pandas as pa
 
+from spokesync.emails import is_valid_email
 from spokesync.ingest.contract import EARLIEST, SOURCES, Column
 
 PANDERA_DTYPES: dict[str, object] = {
@@ -30,10 +31,20 @@ def _earliest(col: Column) -> pd.Timestamp:
     return _EARLIEST_NAIVE if col.kind == "date" else _EARLIEST_UTC
 
 
+def _valid_emails(values: pd.Series) -> pd.Series:
+    """HubSpot's contact-email rule per value (each distinct address checked once)."""
+    return values.map(is_valid_email).astype(bool)
+
+
+VALID_EMAIL = "valid_email"
+
+
 def _checks(col: Column, day: str | None) -> list[pa.Check]:
     checks: list[pa.Check] = []
     if col.pattern is not None:
         checks.append(pa.Check.str_matches(col.pattern))
+    if col.normalise == "email":
+        checks.append(pa.Check(_valid_emails, name=VALID_EMAIL))
     if col.allowed is not None:
         checks.append(pa.Check.isin(list(col.allowed)))
     if col.minimum is not None:

@@ -26,7 +26,7 @@ EXPECTED_CHECK: dict[str, str] = {
     "negative_number": "greater_than_or_equal_to",
     "zero_quantity": "greater_than_or_equal_to",
     "unparseable_date": "parse",
-    "invalid_email": "str_matches",
+    "invalid_email": "valid_email",
     "out_of_range_date": "in_range",
     "truncated_line": "parse_json",
     "missing_column": "column_in_dataframe",

@@ -58,7 +58,10 @@ def _frame(base: dict[str, object], **bad: object) -> pd.DataFrame:
         ("accounts", ACCOUNT, "employee_count", "-1", "greater_than_or_equal_to"),
         ("accounts", ACCOUNT, "employee_count", "12.5", "parse_int"),
         ("accounts", ACCOUNT, "country", "usa", "str_matches"),
-        ("accounts", ACCOUNT, "owner_email", "sam at acme", "str_matches"),
+        ("accounts", ACCOUNT, "owner_email", "sam at acme", "valid_email"),
+        # HubSpot answers INVALID_EMAIL for an unknown top-level domain: the same rule here.
+        ("accounts", ACCOUNT, "owner_email", "bcooper@example.con", "valid_email"),
+        ("accounts", ACCOUNT, "owner_email", "a..b@acme.com", "valid_email"),
         ("accounts", ACCOUNT, "created_at", "2025-13-45", "parse_timestamp"),
         ("accounts", ACCOUNT, "created_at", "1970-01-01T00:00:00Z", "greater_than_or_equal_to"),
         ("subscriptions", SUBSCRIPTION, "currency", "BTC", "isin"),
