@@ -10,6 +10,10 @@ child's imports excluded): the figure that depends least on how loaded the machi
 time includes the helper threads (read-ahead, Parquet writer) and DuckDB.
 
     .venv/bin/python -m bench.bench_ingest --rows 2000000 --format all
+
+``--days N`` (N > 1) lands N days per format and ingests them as one backfill does
+(``spokesync.ingest.parallel.ingest_partitions``, one worker process per core): it prints the
+CPU seconds of all workers over the wall time, i.e. how many cores the backfill kept busy.
 """
 
 from __future__ import annotations
@@ -57,14 +61,36 @@ def _ingest_child(source: str, landing: Path, warehouse: Path, chunk_rows: int) 
     )
 
 
-def _synthetic(fmt: str, rows: int, landing: Path, mess: float) -> Path:
+def _backfill_child(source: str, landing: Path, warehouse: Path, days: list[str]) -> None:
+    from spokesync.ingest.parallel import default_workers, ingest_partitions
+
+    started = time.perf_counter()
+    reports = list(ingest_partitions(source, days, landing, warehouse, "bench"))
+    elapsed = time.perf_counter() - started
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = kids.ru_utime + kids.ru_stime + me.ru_utime + me.ru_stime
+    print(
+        json.dumps(
+            {
+                "rows_read": sum(r.rows_read for r in reports),
+                "seconds": round(elapsed, 2),
+                "cpu_s": round(cpu, 2),
+                "workers": min(default_workers(), len(days)),
+                "worker_peak_rss_mb": round(kids.ru_maxrss / 1024),
+            }
+        )
+    )
+
+
+def _synthetic(fmt: str, rows: int, landing: Path, mess: float, day: str = DAY) -> Path:
     """N rows of subscriptions (CSV) or tickets (JSONL), built in DuckDB (fast, vectorised)."""
     import duckdb
 
     con = duckdb.connect()
     bad = int(1 / mess) if mess > 0 else 0
     if fmt == "csv":
-        path = landing / "erp" / "subscriptions" / f"subscriptions_{DAY}.csv"
+        path = landing / "erp" / "subscriptions" / f"subscriptions_{day}.csv"
         select = f"""
             SELECT 'SUB-' || i AS subscription_id, 'ACC-' || (i % 100000) AS account_id,
                    CASE WHEN {bad} > 0 AND i % {bad or 1} = 0 THEN 'platinum'
@@ -74,11 +100,11 @@ def _synthetic(fmt: str, rows: int, landing: Path, mess: float) -> Path:
                    CAST(round(10 + (i % 1000) * 1.37, 2) AS VARCHAR) AS mrr,
                    'EUR' AS currency, '2025-03-01' AS started_on,
                    CASE WHEN i % 3 = 0 THEN '' ELSE '2026-03-01' END AS renews_on,
-                   '' AS canceled_on, '2026-01-01T09:30:00Z' AS updated_at
+                   '' AS canceled_on, '{day}T09:30:00Z' AS updated_at
             FROM range({rows}) t(i)"""
         fmt_sql = "(FORMAT csv, HEADER)"
     else:
-        path = landing / "support" / "tickets" / f"tickets_{DAY}.jsonl"
+        path = landing / "support" / "tickets" / f"tickets_{day}.jsonl"
         select = f"""
             SELECT 'TCK-' || i AS ticket_id, 'ACC-' || (i % 100000) AS account_id,
                    'user' || (i % 5000) || '@acme' || (i % 97) || '.com' AS requester_email,
@@ -88,7 +114,7 @@ def _synthetic(fmt: str, rows: int, landing: Path, mess: float) -> Path:
                         ELSE ['low', 'medium', 'high', 'urgent'][1 + i % 4] END AS priority,
                    ['new', 'open', 'pending', 'solved', 'closed'][1 + i % 5] AS status,
                    ['email', 'chat', 'phone', 'web'][1 + i % 4] AS channel,
-                   '2026-01-01T08:00:00Z' AS created_at, '2026-01-01T09:00:00Z' AS updated_at
+                   '{day}T08:00:00Z' AS created_at, '{day}T09:00:00Z' AS updated_at
             FROM range({rows}) t(i)"""
         fmt_sql = "(FORMAT json)"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,14 +122,39 @@ def _synthetic(fmt: str, rows: int, landing: Path, mess: float) -> Path:
     return path
 
 
-def _parquet(rows: int, accounts: int, landing: Path, mess: float) -> None:
+def _parquet(rows: int, accounts: int, landing: Path, mess: float, days: int = 1) -> None:
     from spokesync.sample_data.generator import Company, GeneratorConfig, write_day
 
     cfg = GeneratorConfig(
-        seed=7, accounts=accounts, days=1, events_per_day=rows, mess_rate=mess,
+        seed=7, accounts=accounts, days=days, events_per_day=rows, mess_rate=mess,
         extra_column_day=None, start=dt.date.fromisoformat(DAY),
     )  # fmt: skip
-    write_day(cfg, Company.build(cfg.seed, cfg.accounts, cfg.start), landing, 0)
+    company = Company.build(cfg.seed, cfg.accounts, cfg.start)
+    for i in range(days):
+        write_day(cfg, company, landing, i)
+
+
+def run_backfill(fmt: str, args: argparse.Namespace, tmp: Path) -> None:
+    landing, warehouse = tmp / f"{fmt}-backfill" / "landing", tmp / f"{fmt}-backfill" / "wh"
+    start = dt.date.fromisoformat(DAY)
+    days = [(start + dt.timedelta(days=i)).isoformat() for i in range(args.days)]
+    if fmt == "parquet":
+        _parquet(args.rows, args.accounts, landing, args.mess_rate, args.days)
+    else:
+        for day in days:
+            _synthetic(fmt, args.rows, landing, args.mess_rate, day)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_ingest", "--backfill-child", SOURCE[fmt],
+         str(landing), str(warehouse), ",".join(days)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    f = json.loads(out.strip().splitlines()[-1])
+    print(
+        f"{fmt:<8} backfill of {len(days)} days x {args.rows:,} rows with {f['workers']} "
+        f"workers: {f['rows_read']:,} rows in {f['seconds']}s wall, {f['cpu_s']}s CPU = "
+        f"{f['cpu_s'] / f['seconds']:.2f} cores busy; {f['rows_read'] / f['seconds']:,.0f} "
+        f"rows/s; peak RSS of a worker {f['worker_peak_rss_mb']} MB"
+    )
 
 
 def run_one(fmt: str, args: argparse.Namespace, tmp: Path) -> None:
@@ -139,16 +190,25 @@ def main() -> None:
     parser.add_argument("--mess-rate", type=float, default=0.015)
     parser.add_argument("--chunk-rows", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument("--days", type=int, default=1, help="> 1: a backfill over this many days")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--backfill-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _ingest_child(args.child[0], Path(args.child[1]), Path(args.child[2]), args.chunk_rows)
+        return
+    if args.backfill_child:
+        source, landing, warehouse, days = args.backfill_child
+        _backfill_child(source, Path(landing), Path(warehouse), days.split(","))
         return
     print(f"machine: {describe()}; load average before: {os.getloadavg()[0]:.2f}")
     formats = ["parquet", "csv", "jsonl"] if args.format == "all" else [args.format]
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for fmt in formats:
-            run_one(fmt, args, Path(tmp))
+            if args.days > 1:
+                run_backfill(fmt, args, Path(tmp))
+            else:
+                run_one(fmt, args, Path(tmp))
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

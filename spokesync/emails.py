@@ -50,7 +50,8 @@ def is_known_tld(tld: str) -> bool:
 def known_tlds() -> frozenset[str]:
     """Every ASCII top-level domain :func:`is_known_tld` accepts (for set-wise checks, e.g. in
     SQL). A top-level domain is known only through a rule of the list, so the candidates are
-    the last labels of its ICANN rules; each is confirmed with :func:`is_known_tld`."""
+    the last labels of its ICANN rules (internationalised ones in ``xn--`` form too); each is
+    confirmed with :func:`is_known_tld`."""
     import publicsuffixlist
 
     path = os.path.join(os.path.dirname(publicsuffixlist.__file__), "public_suffix_list.dat")
@@ -62,6 +63,12 @@ def known_tlds() -> frozenset[str]:
         for line in icann.splitlines()
         if line.strip() and not line.lstrip().startswith("//")
     }
+    for label in list(candidates):  # internationalised ones also in their ASCII form
+        if not label.isascii():
+            try:
+                candidates.add(label.encode("idna").decode("ascii"))
+            except UnicodeError:
+                candidates.add("xn--" + label.encode("punycode").decode("ascii"))
     return frozenset(t for t in candidates if t.isascii() and is_known_tld(t))
 
 

@@ -53,7 +53,9 @@ class Column:
     nullable: bool = False
     doc: str = ""
     identifier: bool = False
-    pattern: str | None = None  # a full-match regex, ASCII classes (pandera str_matches; RE2)
+    # The whole value must match (pandera's str_matches check, full-match); ASCII classes
+    # only (``[0-9]``, never ``\d``), so Python's re and DuckDB's RE2 read it the same.
+    pattern: str | None = None
     pattern_doc: str | None = None  # the pattern for people
     allowed: tuple[str, ...] | None = None  # pandera isin
     minimum: int | None = None  # pandera ge
@@ -152,7 +154,7 @@ CHANNELS: tuple[str, ...] = ("email", "chat", "phone", "web")
 
 EMAIL_DOC = "an address HubSpot accepts (`local@domain.tld`, a real top-level domain)"
 DOMAIN = r"^[a-z0-9\-]+(\.[a-z0-9\-]+)*\.[a-z]{2,}$"
-ACCOUNT_ID = r"^ACC-\d+$"
+ACCOUNT_ID = r"^ACC-[0-9]+$"
 
 
 def _id(name: str, doc: str = "", pattern: str | None = None, shown: str | None = None) -> Column:
@@ -254,7 +256,7 @@ SOURCES: dict[str, Source] = {
             "csv",
             "user_id",
             (
-                _id("user_id", "e.g. `USR-0000123`", r"^USR-\d+$", "`USR-` + digits"),
+                _id("user_id", "e.g. `USR-0000123`", r"^USR-[0-9]+$", "`USR-` + digits"),
                 _account_ref("the user's account (`ACC-…`)"),
                 _email("email", "trimmed and lowercased; the contact's key in HubSpot"),
                 Column("first_name", doc="the person's given name"),

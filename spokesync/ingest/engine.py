@@ -36,8 +36,9 @@ from spokesync.ingest.readers import (
     read_source,
 )
 from spokesync.ingest.report import IngestReport, save_report
+from spokesync.ingest.rules import check_chunk
 from spokesync.ingest.threads import BackgroundWriter, prefetch
-from spokesync.ingest.validate import failures_frame, validate_chunk
+from spokesync.ingest.validate import failures_frame
 from spokesync.warehouse import master_path, partition_path, quarantine_path
 
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -96,21 +97,6 @@ def ingest_master(
     return _ingest(source, None, Path(landing), Path(warehouse_dir), run_id, out, chunk_rows)
 
 
-def _to_arrow(
-    frame: pd.DataFrame, schema: pa.Schema, valid: np.ndarray, exact: dict[str, pa.Array]
-) -> pa.Table:
-    """The valid rows with the warehouse types; decimals from their exact Arrow values."""
-    rows = frame[valid]
-    mask = pa.array(valid)
-    arrays = [
-        exact[f.name].filter(mask).cast(f.type)
-        if f.name in exact
-        else pa.array(rows[f.name], from_pandas=True).cast(f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
 def _ingest(
     source: str,
     day: str | None,
@@ -165,7 +151,7 @@ def _ingest(
             BackgroundWriter(writer) as writes,
         ):
             for chunk in prefetch(read_source(source, files, landing, chunk_rows)):
-                report.rows_read += len(chunk.unparsed) + len(chunk.frame)
+                report.rows_read += len(chunk.unparsed) + chunk.table.num_rows
                 added += [c for c in chunk.columns if c not in spec.column_names and c not in added]
                 if chunk.unparsed:
                     pos = -1 - np.arange(len(chunk.unparsed))  # not rows of the frame
@@ -180,37 +166,22 @@ def _ingest(
                     fails = failures_frame(pos, None, check, [u.error for u in chunk.unparsed])
                     quarantined.append(_quarantine(seen.con, chunk, bad_rows, fails))
                     failed_counts[f"None:{check}"] += len(chunk.unparsed)
-                if len(chunk.frame) == 0:
+                if chunk.table.num_rows == 0:
                     missing += [c for c in spec.column_names if c not in chunk.columns]
                     continue
-                v = validate_chunk(source, chunk.frame, day)
+                v = check_chunk(source, chunk.table, day)
                 missing += [c for c in v.columns_missing if c not in missing]
                 report.rows_normalised += v.normalised
                 valid = v.valid.copy()
                 failures = v.failures
-                # Arrow fast path: a chunk read with the exact warehouse types and nothing
-                # normalised is written straight from the Arrow data it was read as.
-                arrow = chunk.arrow
-                use_arrow = (
-                    arrow is not None
-                    and v.normalised == 0
-                    and all(
-                        f.name in arrow.column_names and arrow.schema.field(f.name).type == f.type
-                        for f in schema
-                    )
-                )
                 positions = np.flatnonzero(valid)
                 if len(positions):
-                    if use_arrow:
-                        keys = arrow.column(spec.key).filter(pa.array(valid))
-                    else:
-                        keys = pa.array(v.frame[spec.key].iloc[positions], from_pandas=True)
+                    mask = pa.array(valid)
+                    keys = v.table.column(spec.key).filter(mask)
                     updated = None
                     if spec.updated_at is not None:
-                        stamps = pa.array(
-                            v.frame[spec.updated_at].iloc[positions], from_pandas=True
-                        )
-                        updated = stamps.cast(pa.int64()).to_numpy(zero_copy_only=False)
+                        stamps = v.table.column(spec.updated_at).filter(mask)
+                        updated = stamps.cast(pa.int64()).to_numpy()
                     win, gone = seen.offer(
                         keys, updated, file_index[chunk.file], chunk.row_numbers[positions], written
                     )
@@ -224,10 +195,7 @@ def _ingest(
                         valid[dups] = False
                 n_good = int(valid.sum())
                 if n_good:
-                    if use_arrow:
-                        good = arrow.select(schema.names).filter(pa.array(valid)).cast(schema)
-                    else:
-                        good = _to_arrow(v.frame, schema, valid, v.exact)
+                    good = v.table.filter(pa.array(valid)).cast(schema)
                     writes.submit(good)
                     if preview is None:
                         preview = good.slice(0, 5).to_pandas()

@@ -11,12 +11,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-EMAIL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "accounts": ("owner_email",),
-    "users": ("email",),
-    "support_tickets": ("requester_email",),
-}
-DOMAIN_COLUMNS: dict[str, tuple[str, ...]] = {"accounts": ("domain",)}
+from spokesync.ingest.contract import SOURCES
+
+
+def _columns(kind: str) -> dict[str, tuple[str, ...]]:
+    """The columns the contract marks ``normalise=kind``, per source."""
+    out = {
+        s: tuple(c.name for c in spec.columns if c.normalise == kind) for s, spec in SOURCES.items()
+    }
+    return {s: cols for s, cols in out.items() if cols}
+
+
+EMAIL_COLUMNS: dict[str, tuple[str, ...]] = _columns("email")
+DOMAIN_COLUMNS: dict[str, tuple[str, ...]] = _columns("domain")
 
 
 def normalise_email(values: pd.Series) -> pd.Series:

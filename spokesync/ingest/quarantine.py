@@ -77,10 +77,7 @@ def raw_rows(chunk: RawChunk, positions: np.ndarray, con: duckdb.DuckDBPyConnect
     """The raw records at ``positions`` as JSON objects (values as landed, before any fix)."""
     if len(positions) == 0:
         return []
-    if chunk.arrow is not None:
-        rows = chunk.arrow.take(pa.array(positions))
-    else:
-        rows = pa.Table.from_pandas(chunk.frame.iloc[positions], preserve_index=False)
+    rows = chunk.table.take(pa.array(positions))
     con.register("q_raw", rows)
     try:
         return [

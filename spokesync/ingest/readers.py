@@ -1,6 +1,6 @@
 """Readers per landing format. Each yields :class:`RawChunk` s of at most ``chunk_rows`` rows.
 
-A chunk carries the rows as a pandas frame (strings for CSV/JSONL, Arrow types for Parquet),
+A chunk carries the rows as an Arrow table (strings for CSV/JSONL, typed for Parquet),
 their row numbers in the file (CSV/JSONL: line number, header = line 1; Parquet: row index)
 and the lines that could not be parsed at all. A file that cannot be opened or decoded raises
 :class:`UnreadableFile` naming it.
@@ -43,19 +43,17 @@ class UnparsedLine:
 @dataclass(slots=True)
 class RawChunk:
     file: str
-    frame: pd.DataFrame  # index 0..n-1
+    table: pa.Table  # the rows as read (the quarantine's raw_row comes from here)
     row_numbers: np.ndarray
     columns: list[str]  # the columns the file has, in order
     unparsed: list[UnparsedLine] = field(default_factory=list)
-    arrow: pa.Table | None = None  # the chunk as read (Parquet), for raw_row and fast writes
 
-
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    return table.to_pandas(
-        types_mapper={pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}.get,
-        split_blocks=True,
-        self_destruct=False,
-    )
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows as pandas (for the pandera reference path and tests)."""
+        return self.table.to_pandas(
+            types_mapper={pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}.get
+        )
 
 
 def read_parquet(
@@ -69,9 +67,7 @@ def read_parquet(
         for batch in pf.iter_batches(batch_size=chunk_rows):
             table = pa.Table.from_batches([batch])
             n = table.num_rows
-            yield RawChunk(
-                rel, _to_pandas(table), np.arange(offset, offset + n), columns, arrow=table
-            )
+            yield RawChunk(rel, table, np.arange(offset, offset + n), columns)
             offset += n
     except (OSError, pa.ArrowException) as e:
         raise UnreadableFile(f"{rel}: cannot read Parquet file: {e}") from e
@@ -141,7 +137,7 @@ def read_csv(
 def _csv_chunk(
     rel: str, table: pa.Table, lines: np.ndarray, columns: list[str], unparsed: list[UnparsedLine]
 ) -> RawChunk:
-    chunk = RawChunk(rel, _to_pandas(table), lines, columns, unparsed[:])
+    chunk = RawChunk(rel, table, lines, columns, unparsed[:])
     unparsed.clear()
     return chunk
 
@@ -217,9 +213,7 @@ def _read_jsonl_arrow(
                 col = pc.if_else(pc.is_in(col, nulls), pa.scalar(None, pa.string()), col)
             cols[c] = col
         text = pa.table(cols)
-        return RawChunk(
-            rel, _to_pandas(text), np.arange(offset + 1, offset + table.num_rows + 1), present
-        )
+        return RawChunk(rel, text, np.arange(offset + 1, offset + table.num_rows + 1), present)
 
     for batch in reader:
         batches.append(batch)
@@ -250,7 +244,7 @@ def read_jsonl(
     if fast:
         try:
             for chunk in _read_jsonl_arrow(path, rel, chunk_rows, tokens, source):
-                skip += len(chunk.frame)
+                skip += chunk.table.num_rows
                 yield chunk
             return
         except (pa.ArrowInvalid, ValueError, UnicodeDecodeError):
@@ -271,9 +265,9 @@ def read_jsonl(
             values = [_json_text(rec.get(c)) for rec in records]
             if nulls:
                 values = [None if v in nulls else v for v in values]
-            data[c] = pd.Series(values, dtype="str")
-        frame = pd.DataFrame(data)
-        chunk = RawChunk(rel, frame, np.array(numbers, dtype=np.int64), list(columns), unparsed[:])
+            data[c] = pa.array(values, pa.string())
+        table = pa.table(data) if data else pa.table({}).slice(0, 0)
+        chunk = RawChunk(rel, table, np.array(numbers, dtype=np.int64), list(columns), unparsed[:])
         records.clear(), numbers.clear(), unparsed.clear()
         return chunk
 

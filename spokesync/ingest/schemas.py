@@ -39,10 +39,16 @@ def _valid_emails(values: pd.Series) -> pd.Series:
 VALID_EMAIL = "valid_email"
 
 
+def _full_match(pattern: str) -> pa.Check:
+    """The whole value matches ``pattern`` (pandas' ``str.match`` would also accept a trailing
+    newline after a ``$``, e.g. ``"US\\n"`` as a country)."""
+    return pa.Check(lambda s: s.str.fullmatch(pattern).astype(bool), name="str_matches")
+
+
 def _checks(col: Column, day: str | None) -> list[pa.Check]:
     checks: list[pa.Check] = []
     if col.pattern is not None:
-        checks.append(pa.Check.str_matches(col.pattern))
+        checks.append(_full_match(col.pattern))
     if col.normalise == "email":
         checks.append(pa.Check(_valid_emails, name=VALID_EMAIL))
     if col.allowed is not None:

@@ -1,0 +1,336 @@
+"""The contract's checks as DuckDB SQL: the path the engine runs on every chunk.
+
+One query per chunk, generated from :mod:`spokesync.ingest.contract`, takes the chunk as read
+(an Arrow table: text for CSV/JSONL, typed for Parquet) and returns the warehouse columns
+(trimmed, normalised, parsed exactly) plus one flag per row: does it pass every check. Only the
+rows that fail (few) go through a second query that lists each failure with its column, check
+and failing value. No pandas and no per-row Python on the way.
+
+The rules are the pandera schema's (:mod:`spokesync.ingest.schemas`, built from the same
+contract), written for DuckDB; ``tests/ingest/test_rules_oracle.py`` checks on generated rows
+that both accept and reject the same rows with the same values and the same checks. The
+pandera path (:func:`spokesync.ingest.validate.validate_chunk`) stays the reference.
+
+Failing values: for text columns the value as checked (trimmed and normalised, as pandera
+sees it); for parsed columns the value as landed (``'-5'``, not pandas' ``-5.0``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import threading
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from spokesync.emails import LABEL_RE, LOCAL_RE, MAX_DOMAIN, MAX_LOCAL, known_tlds
+from spokesync.ingest.contract import (
+    DECIMAL_PRECISION,
+    DECIMAL_SCALE,
+    EARLIEST,
+    SOURCES,
+    Column,
+)
+from spokesync.ingest.schemas import VALID_EMAIL
+from spokesync.ingest.validate import (
+    _DATE,
+    _DECIMAL,
+    _INT,
+    _NON_FINITE,
+    _TIMESTAMP,
+    NO_FAILURES,
+    UNICODE_WHITESPACE,
+    failures_frame,
+)
+
+# What Python's str.strip() / Arrow's utf8_trim_whitespace (pandas' .str.strip()) remove:
+# UNICODE_WHITESPACE without the zero-width space and the byte-order mark.
+STRIP_WHITESPACE = UNICODE_WHITESPACE.replace("\u200b", "").replace("\ufeff", "")
+SQL_TYPES = {
+    "str": "VARCHAR",
+    "int": "BIGINT",
+    "decimal": f"DECIMAL({DECIMAL_PRECISION}, {DECIMAL_SCALE})",
+    "timestamp": "TIMESTAMPTZ",
+    "date": "DATE",
+}
+
+
+def _lit(text: str) -> str:
+    """A SQL string literal (contract constants only, never landed values)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _parse(kind: str, t: str) -> str:
+    """Text ``t`` parsed to ``kind`` exactly (NULL when it does not parse): the regex guard
+    keeps DuckDB's casts from accepting what the contract does not (``1e3``, ``12,50``)."""
+    typ = SQL_TYPES[kind]
+    guard = {"int": _INT, "decimal": _DECIMAL, "timestamp": _TIMESTAMP, "date": _DATE}[kind]
+    return f"CASE WHEN regexp_full_match({t}, {_lit(guard)}) THEN TRY_CAST(trim({t}) AS {typ}) END"
+
+
+def _typed_input(kind: str, arrow_type: pa.DataType) -> bool:
+    """Parquet values already of the column's type (or a lossless relative): used as they are."""
+    if kind == "int":
+        return pa.types.is_integer(arrow_type)
+    if kind == "timestamp":
+        return pa.types.is_timestamp(arrow_type)
+    if kind == "date":
+        return pa.types.is_date(arrow_type) or pa.types.is_timestamp(arrow_type)
+    return False
+
+
+@functools.cache
+def _email_ok_sql() -> str:
+    """``spokesync.emails.is_valid_email`` on the normalised value ``{v}`` (see emails.py)."""
+    tlds = ", ".join(_lit(t) for t in sorted(known_tlds()))
+    pattern = f"({LOCAL_RE})@({LABEL_RE}(\\.{LABEL_RE})+)"
+    return (
+        f"(regexp_full_match({{v}}, {_lit(pattern)}) "
+        f"AND length(split_part({{v}}, '@', 1)) <= {MAX_LOCAL} "
+        f"AND length(split_part({{v}}, '@', 2)) <= {MAX_DOMAIN} "
+        f"AND regexp_extract({{v}}, '[.]([a-z0-9-]+)$', 1) IN ({tlds}))"
+    )
+
+
+def _trim(x: str, chars: str) -> str:
+    """``trim(x, chars)``, asked only of values that start or end with one of ``chars``
+    (DuckDB's trim with a character list costs ~1 µs a value; the test costs ~20 ns)."""
+    codes = ", ".join(str(ord(c)) for c in chars)
+    return (
+        f"CASE WHEN ord({x}) IN ({codes}) OR ord(right({x}, 1)) IN ({codes}) "
+        f"THEN trim({x}, {_lit(chars)}) ELSE {x} END"
+    )
+
+
+def _normalise(col: Column, v: str) -> str:
+    """The fixes of :mod:`spokesync.ingest.normalise`, in SQL (pandas' ``str.strip`` strips
+    what Python calls whitespace; its regex replacements are RE2's, like DuckDB's)."""
+    stripped = f"lower({_trim(v, STRIP_WHITESPACE)})"
+    if col.normalise == "email":
+        return stripped
+    # canonical_domain: scheme, then path/query/port, then www., then trailing dots.
+    x = f"regexp_replace({stripped}, '^[a-z][a-z0-9+.\\-]*://', '')"
+    x = f"regexp_replace({x}, '[/?#:].*$', '')"
+    x = f"regexp_replace({x}, '^www\\.', '')"
+    return f"rtrim({x}, '.')"
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    check: str
+    failed: str  # SQL on ``{v}`` (the column's value); asked only when the value is usable
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One column's SQL, in three layers: its value (on the raw column ``x``), its root
+    failure (on ``x`` and the value ``{v}``: ``not_nullable`` / ``blank`` / ``parse_*`` /
+    ``not_finite``, NULL when the value is usable) and its checks (on ``{v}``)."""
+
+    col: Column
+    text: str  # the raw column as text
+    value: str
+    root: str
+    checks: list[_Check]
+    fixes: bool  # trimming or normalising may change the value (normalised rows)
+
+
+def _window_checks(col: Column, day: str | None, v: str) -> list[_Check]:
+    typ = SQL_TYPES[col.kind]
+    earliest = f"{typ} {_lit(EARLIEST)}"
+    window = col.window if day is not None else None
+    if window is not None:
+        start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)  # type: ignore[arg-type]
+        end = start + dt.timedelta(days=1)
+        if window == "in_day":
+            lo, hi = f"{typ} {_lit(start.isoformat())}", f"{typ} {_lit(end.isoformat())}"
+            return [_Check("in_range", f"NOT ({v} >= {lo} AND {v} < {hi})")]
+        if window == "not_after_day_end":
+            hi = f"{typ} {_lit(end.isoformat())}"
+            return [_Check("in_range", f"NOT ({v} >= {earliest} AND {v} <= {hi})")]
+        horizon = f"DATE {_lit((start + dt.timedelta(days=31)).date().isoformat())}"
+        return [_Check("in_range", f"NOT ({v} >= {earliest} AND {v} <= {horizon})")]
+    if col.earliest or col.window == "not_after_day_plus_31":
+        return [_Check("greater_than_or_equal_to", f"{v} < {earliest}")]
+    return []
+
+
+def _plan(col: Column, x: str, arrow_type: pa.DataType | None, day: str | None) -> _Plan:
+    text = x if arrow_type is None or pa.types.is_string(arrow_type) else f"CAST({x} AS VARCHAR)"
+    v = "{v}"
+    roots = [] if col.nullable else [f"WHEN {x} IS NULL THEN 'not_nullable'"]
+    checks: list[_Check] = []
+    fixes = False
+    if col.kind == "str":
+        value = _trim(text, UNICODE_WHITESPACE) if col.identifier else text
+        fixes = col.identifier or col.normalise is not None
+        if not col.nullable:
+            blank = (
+                f"{value} = ''" if col.identifier else f"({_trim(text, UNICODE_WHITESPACE)}) = ''"
+            )
+            roots.append(f"WHEN {blank} THEN 'blank'")
+        if col.normalise is not None:
+            value = _normalise(col, value)
+        if col.pattern is not None:
+            checks.append(_Check("str_matches", f"NOT regexp_full_match({v}, {_lit(col.pattern)})"))
+        if col.normalise == "email":
+            checks.append(_Check(VALID_EMAIL, f"NOT {_email_ok_sql()}"))
+    elif arrow_type is not None and _typed_input(col.kind, arrow_type):
+        value = f"CAST({x} AS {SQL_TYPES[col.kind]})"
+    else:
+        value = _parse(col.kind, text)
+        check = f"'parse_{col.kind}'"
+        if col.kind in ("int", "decimal"):
+            nf = f"regexp_full_match(lower(trim({text})), {_lit(_NON_FINITE)})"
+            check = f"CASE WHEN {nf} THEN 'not_finite' ELSE {check} END"
+        roots.append(f"WHEN {v} IS NULL AND {text} IS NOT NULL THEN {check}")
+    if col.allowed is not None:
+        allowed = ", ".join(_lit(a) for a in col.allowed)
+        checks.append(_Check("isin", f"{v} NOT IN ({allowed})"))
+    if col.minimum is not None:
+        checks.append(_Check("greater_than_or_equal_to", f"{v} < {col.minimum}"))
+    if col.kind in ("timestamp", "date"):
+        checks += _window_checks(col, day, v)
+    root = f"CASE {' '.join(roots)} END" if roots else "CAST(NULL AS VARCHAR)"
+    return _Plan(col, text, value, root, checks, fixes)
+
+
+@dataclass(slots=True)
+class Checked:
+    """A chunk after the checks: the warehouse columns (same positions as the input)."""
+
+    table: pa.Table  # contract columns, warehouse types
+    valid: np.ndarray  # bool per row
+    failures: pd.DataFrame  # pos, column, check, failure_case (only failing rows)
+    normalised: int
+    columns_added: list[str]
+    columns_missing: list[str]
+
+
+_local = threading.local()
+
+
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET threads = 1")  # one chunk per thread; more cores: one day per worker
+        _local.con = con
+    return con
+
+
+@functools.lru_cache(maxsize=512)
+def _queries(
+    source: str, present: tuple[tuple[str, pa.DataType], ...], day: str | None
+) -> tuple[str, str]:
+    """The main query (warehouse values + ``__ok`` + ``__changed``, from relation ``raw``) and
+    the failures query (from relation ``bad``: the failing rows plus ``__pos``), for the
+    chunk's columns and their Arrow types."""
+    spec = SOURCES[source]
+    types = dict(present)
+    values, roots, outputs, ok_parts, changed_parts, failure_selects = [], [], [], [], [], []
+    for i, col in enumerate(spec.columns):
+        x = _ident(col.name) if col.name in types else "CAST(NULL AS VARCHAR)"
+        p = _plan(col, x, types.get(col.name), day)
+        v, r = f"__v{i}", f"__r{i}"
+        values.append(f"CAST({p.value} AS {SQL_TYPES[col.kind]}) AS {v}")
+        roots.append(f"{_on(p.root, v)} AS {r}")
+        outputs.append(f"{v} AS {_ident(col.name)}")
+        failed = [f"coalesce({_on(c.failed, v)}, false)" for c in p.checks]
+        ok_parts.append(f"{r} IS NULL")
+        if failed:
+            ok_parts.append(f"NOT ({r} IS NULL AND ({' OR '.join(failed)}))")
+        if p.fixes:
+            changed_parts.append(f"coalesce({p.text} IS NOT NULL AND {v} <> {p.text}, false)")
+        # This column's failures, in order: its root failure, else each check that fails.
+        name = _lit(col.name)
+        failure_selects.append(
+            f"SELECT __pos, {i} AS __col, 0 AS __seq, {name} AS col, {r} AS chk, "
+            f"CASE WHEN {r} <> 'not_nullable' THEN {p.text} END AS val FROM b "
+            f"WHERE {r} IS NOT NULL"
+        )
+        for k, (c, cond) in enumerate(zip(p.checks, failed, strict=True)):
+            failure_selects.append(
+                f"SELECT __pos, {i} AS __col, {k + 1} AS __seq, {name} AS col, "
+                f"{_lit(c.check)} AS chk, CAST({v} AS VARCHAR) AS val FROM b "
+                f"WHERE {r} IS NULL AND {cond}"
+            )
+    ok = " AND ".join(ok_parts)
+    changed = " OR ".join(changed_parts) or "false"
+
+    def layers(src: str) -> str:
+        return f"(SELECT *, {', '.join(roots)} FROM (SELECT *, {', '.join(values)} FROM {src}))"
+
+    main = f"SELECT {', '.join(outputs)}, {ok} AS __ok, {changed} AS __changed FROM {layers('raw')}"
+    failures = (
+        f"WITH b AS {layers('bad')} "
+        'SELECT __pos AS pos, col AS "column", chk AS "check", val AS failure_case FROM ('
+        + " UNION ALL ".join(failure_selects)
+        + ") ORDER BY __pos, __col, __seq"
+    )
+    return main, failures
+
+
+def _on(condition: str, v: str) -> str:
+    """A condition written on ``{v}``, on the column's value ``v``."""
+    return condition.replace("{v}", v)
+
+
+def check_chunk(source: str, raw: pa.Table, day: str | None) -> Checked:
+    """Check one chunk (columns as read) against the contract; see the module docstring."""
+    spec = SOURCES[source]
+    n = raw.num_rows
+    present = raw.column_names
+    added = [c for c in present if c not in spec.column_names]
+    missing = [c.name for c in spec.columns if c.name not in present]
+    schema = spec.arrow_schema()
+    missing_required = [c for c in missing if c in spec.required_columns]
+    if missing_required:
+        every = np.repeat(np.arange(n), len(missing_required))
+        columns = np.tile(np.array(missing_required, dtype=object), n)
+        fails = failures_frame(every, columns, "column_in_dataframe", None)
+        return Checked(schema.empty_table(), np.zeros(n, dtype=bool), fails, 0, added, missing)
+    kept = [c for c in present if c in spec.column_names]
+    key = tuple((c, raw.schema.field(c).type) for c in kept)
+    main, failures_sql = _queries(source, key, day)
+    con = _duckdb()
+    raw = raw.select(kept)  # noqa: F841 - read by DuckDB's replacement scan
+    out = con.sql(main).to_arrow_table()
+    ok = out.column("__ok").to_numpy(zero_copy_only=False)
+    normalised = int(np.count_nonzero(out.column("__changed").to_numpy(zero_copy_only=False)))
+    table = out.select(schema.names).cast(_loose(schema))
+    if ok.all():
+        return Checked(table, ok, NO_FAILURES, normalised, added, missing)
+    bad_pos = np.flatnonzero(~ok)
+    bad = raw.take(pa.array(bad_pos)).append_column(  # noqa: F841 - read by DuckDB
+        "__pos", pa.array(bad_pos, pa.int64())
+    )
+    found = con.sql(failures_sql).to_arrow_table()
+    fails = pd.DataFrame(
+        {
+            "pos": found.column("pos").to_numpy(),
+            **{
+                c: pd.Series(found.column(src).to_pylist(), dtype=object)
+                for c, src in (
+                    ("column", "column"),
+                    ("check", "check"),
+                    ("failure_case", "failure_case"),
+                )
+            },
+        }
+    )
+    return Checked(table, ok, fails, normalised, added, missing)
+
+
+def _loose(schema: pa.Schema) -> pa.Schema:
+    """The warehouse schema with every field nullable (failing rows may hold nulls)."""
+    return pa.schema([f.with_nullable(True) for f in schema])
