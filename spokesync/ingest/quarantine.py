@@ -77,7 +77,13 @@ def raw_rows(chunk: RawChunk, positions: np.ndarray, con: duckdb.DuckDBPyConnect
     """The raw records at ``positions`` as JSON objects (values as landed, before any fix)."""
     if len(positions) == 0:
         return []
-    rows = chunk.table.take(pa.array(positions))
+    # A boolean filter works chunk by chunk; ``take`` would first join every chunk of the
+    # table into one copy (~0.7 s for a 1M-row CSV chunk).
+    mask = np.zeros(chunk.table.num_rows, dtype=bool)
+    mask[positions] = True
+    rows = chunk.table.filter(pa.array(mask))
+    if not np.all(positions[:-1] < positions[1:]):  # filter keeps file order
+        rows = rows.take(pa.array(np.argsort(np.argsort(positions))))
     con.register("q_raw", rows)
     try:
         return [

@@ -311,9 +311,9 @@ def check_chunk(source: str, raw: pa.Table, day: str | None) -> Checked:
     if ok.all():
         return Checked(table, ok, NO_FAILURES, normalised, added, missing)
     bad_pos = np.flatnonzero(~ok)
-    bad = raw.take(pa.array(bad_pos)).append_column(  # noqa: F841 - read by DuckDB
+    bad = raw.filter(pa.array(~ok)).append_column(  # noqa: F841 - read by DuckDB
         "__pos", pa.array(bad_pos, pa.int64())
-    )
+    )  # filter, not take: take would first copy every chunk of the table into one
     found = con.sql(failures_sql).to_arrow_table()
     fails = pd.DataFrame(
         {
