@@ -77,7 +77,7 @@ def _backfill_child(source: str, landing: Path, warehouse: Path, days: list[str]
                 "seconds": round(elapsed, 2),
                 "cpu_s": round(cpu, 2),
                 "workers": min(default_workers(), len(days)),
-                "worker_peak_rss_mb": round(kids.ru_maxrss / 1024),
+                "worker_peak_rss_mb": round(max(kids.ru_maxrss, me.ru_maxrss) / 1024),
             }
         )
     )
