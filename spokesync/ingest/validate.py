@@ -7,6 +7,10 @@ that is blank after trimming is a ``blank`` failure; parse each column to its co
 DuckDB (a value that does not parse exactly is a ``parse_<kind>`` failure, ``inf``/``NaN`` a
 ``not_finite`` one); normalise emails/domains; pandera lazy validation, whose
 ``failure_cases`` map failures to row positions.
+
+This is the reference path (pandas + the pandera schema). The engine runs the same rules as
+one DuckDB query per chunk (:mod:`spokesync.ingest.rules`); ``tests/ingest/test_rules_oracle.py``
+checks that the two agree.
 """
 
 from __future__ import annotations
