@@ -42,7 +42,8 @@ def test_ingestion_assets_describe_every_column_from_the_contract() -> None:
         assert spec.doc in graph.get(dg.AssetKey(name)).description
     users = _columns(graph, "users")
     assert users["email"].description == (
-        "trimmed and lowercased; the contact's key in HubSpot; must be `local@domain.tld`"
+        "trimmed and lowercased; the contact's key in HubSpot; must be an address HubSpot "
+        "accepts (`local@domain.tld`, a real top-level domain)"
     )
     assert users["role"].description == (
         "the user's role in the product; one of `admin`, `member`, `viewer`"
