@@ -1,6 +1,7 @@
 """The exit codes of every ``spokesync`` command, in one place (documented in docs/runbooks.md).
 
-``0`` means *everything is in step*: nothing was dead-lettered, nothing was held back. Every
+``0`` means *everything is in step*: nothing was dead-lettered, nothing was held back, no
+record was dropped before the push (quarantined at ingest, or rejected by the plan). Every
 other outcome has its own code, so a scheduler (cron, CI, an on-call page) can tell "fix the
 data" from "wait for tomorrow's API budget" from "fix the token" without reading the log.
 
@@ -26,6 +27,7 @@ class ExitCode(IntEnum):
     AUTH = 6
     BUSY = 7
     STORAGE = 8
+    DROPPED = 9
 
 
 MEANING: dict[ExitCode, str] = {
@@ -41,6 +43,9 @@ MEANING: dict[ExitCode, str] = {
     ExitCode.BUSY: "the state DB is locked by another spokesync process: run again later",
     ExitCode.STORAGE: "a file spokesync must write cannot be written (disk full, read-only, "
     "no permission)",
+    ExitCode.DROPPED: "the run finished but records were dropped before the push (source rows "
+    "quarantined at ingest, or records the plan rejected): see `spokesync state quarantine` "
+    "and `spokesync state rejected`",
 }
 
 SEVERITY: tuple[ExitCode, ...] = (
@@ -52,6 +57,7 @@ SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.GATE_BLOCKED,
     ExitCode.DAILY_BUDGET,
     ExitCode.DEAD_LETTERED,
+    ExitCode.DROPPED,
     ExitCode.OK,
 )
 """Most serious first: what a person must fix before anything else can work comes first."""

@@ -80,3 +80,19 @@ def quarantine_gate(
                 )
             )
     return findings
+
+
+def dropped_at_ingest(warehouse_dir: Path, tables: Iterable[str], as_of: dt.date) -> dict[str, int]:
+    """Source rows quarantined at ingest in the tables a mapping reads as of ``as_of``, by
+    ``"<source> <partition|master>"`` (only those with any): the rows the gate let through
+    below its rate, which never reach HubSpot. Superseded rows are not counted — their key is
+    loaded with its newest row. They are listed in the warehouse's ``quarantine`` view
+    (``spokesync state quarantine``)."""
+    out: dict[str, int] = {}
+    for table in sorted(t for t in tables if t in SOURCES):
+        partition = as_of.isoformat() if SOURCES[table].partitioned else None
+        report = load_report(Path(warehouse_dir), table, partition)
+        dropped = 0 if report is None else report.rows_quarantined - report.rows_superseded
+        if dropped > 0:
+            out[f"{table} {partition or 'master'}"] = dropped
+    return out

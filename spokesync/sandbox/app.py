@@ -695,6 +695,8 @@ class SandboxApp:
                 raise _Dropped()
             elif isinstance(fault, int):
                 raise ApiError(fault, _fault_body(fault, self.config.portal_id))
+            elif fault == "daily":
+                raise ApiError(429, rate_limit_daily(str(uuid.uuid4())))
             elif fault == "empty":
                 stamp = now_iso()
                 raise _Answer(200, {"status": "COMPLETE", "startedAt": stamp, "completedAt": stamp})

@@ -13,7 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 FAULT_STATUSES = (423, 429, 500, 502, 503, 504, 521, 523, 524)
-ScriptedFault = int | Literal["drop", "drop_after_apply", "empty", "latency"]
+# "daily": a 429 with policyName DAILY (the portal's daily limit), scripted only (``next``).
+ScriptedFault = int | Literal["drop", "drop_after_apply", "empty", "latency", "daily"]
 
 
 class FaultConfig(BaseModel):
@@ -78,7 +79,8 @@ class FaultPlan:
         return not (self._pattern and not self._pattern.search(path))
 
     def draw(self, path: str, is_write: bool) -> ScriptedFault | None:
-        """The fault for this request, if any: a status, drop, drop_after_apply, empty or latency."""
+        """The fault for this request, if any: a status, drop, drop_after_apply, empty, latency
+        or (scripted only) daily."""
         if not self.eligible(path, is_write):
             return None
         if self._queue:

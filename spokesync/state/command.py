@@ -7,6 +7,7 @@
     spokesync state runs [--limit N]
     spokesync state snapshot
     spokesync state rejected [--object T] [--run RUN_ID] [--limit N]
+    spokesync state quarantine [--source S] [--date D] [--superseded] [--limit N]
     spokesync state ambiguous | pin | unpin | pins | cursors   (see matches_command)
 
 A replay re-plans its records from the current desired state (after a source or mapping fix)
@@ -97,6 +98,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--run", help="run id (default: each object type's latest run)")
     p.add_argument("--limit", type=int, default=50)
 
+    p = sub.add_parser(
+        "quarantine",
+        help="source rows quarantined at ingest (never sent), with the file, row and reason",
+    )
+    p.add_argument("--source", help="source table, e.g. users")
+    p.add_argument("--date", help="partition date (YYYY-MM-DD) or 'master'")
+    p.add_argument(
+        "--superseded",
+        action="store_true",
+        help="also list superseded rows (older rows of a key whose newest row was loaded)",
+    )
+    p.add_argument("--limit", type=int, default=50)
+
+
+_EMAIL = re.compile(r"[^\s'\"@,;:<>()]+@[^\s'\"@,;:<>()]+")
+
+
+def _quarantine(settings: Settings, args: argparse.Namespace) -> int:
+    """The warehouse's ``quarantine`` view: what each dropped source row failed (emails
+    masked). Superseded rows are left out unless asked for: their key was loaded."""
+    from spokesync.warehouse import QUARANTINE, connect
+
+    where, params = ["1 = 1"], {"limit": args.limit}
+    if args.source:
+        where.append("source = $source")
+        params["source"] = args.source
+    if args.date:
+        where.append("coalesce(partition, 'master') = $date")
+        params["date"] = args.date
+    if not args.superseded:
+        where.append('NOT contains(failed_checks, \'"check":"superseded"\')')
+    con = connect(settings.warehouse_dir)
+    try:
+        if not con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = $v", {"v": QUARANTINE}
+        ).fetchone()[0]:  # type: ignore[index]
+            print(f"no quarantined rows under {settings.warehouse_dir}")
+            return 0
+        total, *_ = con.execute(
+            f"SELECT count(*) FROM {QUARANTINE} WHERE {' AND '.join(where)}",
+            {k: v for k, v in params.items() if k != "limit"},
+        ).fetchone() or (0,)
+        rows = con.execute(
+            f"SELECT source, coalesce(partition, 'master'), error FROM {QUARANTINE} "
+            f"WHERE {' AND '.join(where)} ORDER BY source, partition NULLS FIRST, file, "
+            "row_number LIMIT $limit",
+            params,
+        ).fetchall()
+    finally:
+        con.close()
+    masked = [[src, part, _EMAIL.sub(lambda m: _mask(m[0]), err)] for src, part, err in rows]
+    print(_table(["source", "partition", "row and reason"], masked))
+    if total > len(rows):
+        print(f"({len(rows)} of {total:,} shown; --limit N for more)")
+    return 0
+
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -163,6 +220,8 @@ def parse_age(text: str) -> dt.timedelta:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(home=args.home, env=args.env)
+    if args.action == "quarantine":  # the warehouse's, not the state store's
+        return _quarantine(settings, args)
     path = settings.state_db
     if not path.exists():
         print(f"no state store at {path} (nothing synced yet in env {settings.env})")

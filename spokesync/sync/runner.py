@@ -60,7 +60,12 @@ from spokesync.hubspot.rate_limit import RateLimiter
 from spokesync.hubspot.reference import refresh_reference
 from spokesync.hubspot.schemas import SchemaReport, ensure_custom_object, resolve_custom_objects
 from spokesync.hubspot.tasks import TaskReport, create_tasks
-from spokesync.ingest.gate import GateFinding, error_rate_from_env, quarantine_gate
+from spokesync.ingest.gate import (
+    GateFinding,
+    dropped_at_ingest,
+    error_rate_from_env,
+    quarantine_gate,
+)
 from spokesync.mapping.lineage import tables_read
 from spokesync.mapping.list_spec import ListMappingSpec, load_list_mapping, load_list_mappings
 from spokesync.mapping.loader import load_mappings
@@ -165,6 +170,9 @@ class ObjectSyncSummary:
     duration_s: float = 0.0
     blocked_by: list[str] = field(default_factory=list)  # quarantine-gate findings
     rejected_records: int = 0  # dropped before planning, listed in `spokesync state rejected`
+    # Source rows quarantined at ingest (below the gate's rate) in the tables the mapping reads
+    # as of this day, by "<source> <partition|master>": listed in `spokesync state quarantine`.
+    quarantined: dict[str, int] = field(default_factory=dict)
     fields_held: int = 0  # differing fields the as-of guard kept (HubSpot holds a newer day)
     held_note: str = ""
     # differing values within their field's threshold (not sent) and what that saved
@@ -202,7 +210,14 @@ class ObjectSyncSummary:
         links_failed = sum(a.pairs_failed for a in self.associations)
         if dead or self.parked or links_failed:
             return ExitCode.DEAD_LETTERED
+        if self.records_dropped:
+            return ExitCode.DROPPED
         return ExitCode.OK
+
+    @property
+    def records_dropped(self) -> int:
+        """Source rows and records held back before the push: not in step either."""
+        return self.rejected_records + sum(self.quarantined.values())
 
     def to_metadata(self) -> dict[str, int | float | str]:
         """Flat numbers for Dagster metadata (plotted over time) and the CLI summary."""
@@ -228,6 +243,7 @@ class ObjectSyncSummary:
             "duration_s": round(self.duration_s, 3),
         }
         meta["rejected_records"] = self.rejected_records
+        meta["rows_quarantined"] = sum(self.quarantined.values())
         if self.blocked_by:
             meta["blocked_by"] = "; ".join(self.blocked_by)
         if self.shadow:
@@ -312,6 +328,12 @@ class ObjectSyncSummary:
         failed_links = sum(a.pairs_failed for a in self.associations)
         if failed_links:
             text += f", links not confirmed {failed_links:,}"
+        if self.records_dropped and not self.blocked_by:
+            held = [f"{n:,} quarantined in {where}" for where, n in self.quarantined.items()]
+            if self.rejected_records:
+                held.append(f"{self.rejected_records:,} rejected (`spokesync state rejected`)")
+            tail = " (`spokesync state quarantine`)" if self.quarantined else ""
+            text += f"  dropped before the push: {'; '.join(held)}{tail}"
         if self.error:
             text += f"  STOPPED: {self.error}"
         return text
@@ -383,9 +405,9 @@ async def sync_object(
 ) -> ObjectSyncSummary:
     """Plan and push (or, with ``client=None`` / shadow, only plan) one mapping.
 
-    An error in the mapping's setup (reference data, ensure-properties, association types:
-    a 403, the daily budget, HubSpot failing past its retries) stops this mapping only, with
-    its :class:`~spokesync.failure.Failure` in the summary. ``only``: push only these external
+    An error in the mapping's setup (reference data, ensure-properties, association types,
+    the snapshot refresh: a 403, the daily budget, HubSpot failing past its retries) stops
+    this mapping only, with its :class:`~spokesync.failure.Failure` in the summary. ``only``: push only these external
     ids (a replay re-plans its records from the current desired state and sends just them).
 
     ``existing``: the object's HubSpot property definitions, when the caller read them already
@@ -428,21 +450,22 @@ async def sync_object(
                     )
             step = "association types"
             mapping = await resolve_association_types(client, mapping, run_id)
+        setup_done = time.perf_counter()
+        refresh: RefreshReport | None = None
+        if client is not None and not shadow and options.refresh != "none":
+            # People's edits since the last run reach the snapshot before the diff.
+            step = f"refreshing the snapshot ({options.refresh})"
+            if options.refresh == "full":
+                refresh = await full_refresh(settings, mapping, client, run_id)
+            else:
+                refresh = await incremental_refresh(settings, mapping, client, run_id)
     except PropertyMismatchError:
         raise  # the mapping disagrees with HubSpot: the run stops before any write
     except HubSpotError as exc:
         failure = explain(exc, env=settings.env)
         return stopped_summary(settings, mapping, as_of, run_id, shadow, step, failure)
-    stages = {"setup": time.perf_counter() - started}
+    stages = {"setup": setup_done - started, "refresh": time.perf_counter() - setup_done}
     mark = time.perf_counter()
-    refresh: RefreshReport | None = None
-    if client is not None and not shadow and options.refresh != "none":
-        # People's edits since the last run reach the snapshot before the diff.
-        if options.refresh == "full":
-            refresh = await full_refresh(settings, mapping, client, run_id)
-        else:
-            refresh = await incremental_refresh(settings, mapping, client, run_id)
-    stages["refresh"], mark = time.perf_counter() - mark, time.perf_counter()
     with plan_changes(
         settings.state_db, settings.warehouse_dir, mapping, as_of, options.rollout
     ) as change_plan:
@@ -476,6 +499,7 @@ async def sync_object(
             withheld=dict(change_plan.rules.withheld),
             refresh=refresh,
             stages=stages,
+            quarantined=dropped_at_ingest(settings.warehouse_dir, tables_read(mapping), as_of),
         )
         # the plan: desired state, then the diff; what is left is opening the store and files
         stages["desired"], stages["diff"] = change_plan.desired_s, change_plan.diff_s
