@@ -364,17 +364,28 @@ def _sql_number_any(expr: str) -> str:
 
 
 def _sql_bool(expr: str) -> str:
+    # Text: the same words as canonical_bool (trimmed, any case); other types: DuckDB's cast.
+    t = f"lower(trim(CAST(({expr}) AS VARCHAR), {_SQL_WS}))"
+    yes = ", ".join(f"'{w}'" for w in sorted(_TRUE))
+    no = ", ".join(f"'{w}'" for w in sorted(_FALSE))
     b = f"TRY_CAST(({expr}) AS BOOLEAN)"
-    return f"(CASE WHEN {b} IS NULL THEN NULL WHEN {b} THEN 'true' ELSE 'false' END)"
+    return (
+        f"(CASE WHEN typeof({expr}) = 'VARCHAR' THEN (CASE WHEN {t} IN ({yes}) THEN 'true' "
+        f"WHEN {t} IN ({no}) THEN 'false' END) "
+        f"WHEN {b} IS NULL THEN NULL WHEN {b} THEN 'true' ELSE 'false' END)"
+    )
 
 
 def _sql_date(expr: str) -> str:
-    return f"strftime(CAST(({expr}) AS DATE), '%Y-%m-%d')"
+    # TRY_CAST: text that is no date gives NULL (the desired-state builder rejects its record),
+    # never an error that stops every record.
+    return f"strftime(TRY_CAST(({expr}) AS DATE), '%Y-%m-%d')"
 
 
 def _sql_datetime(expr: str) -> str:
     # Requires the session TimeZone to be UTC (see configure_connection).
-    return f"strftime(CAST(CAST(({expr}) AS TIMESTAMPTZ) AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%gZ')"
+    ts = f"TRY_CAST(TRY_CAST(({expr}) AS TIMESTAMPTZ) AS TIMESTAMP)"
+    return f"strftime({ts}, '%Y-%m-%dT%H:%M:%S.%gZ')"
 
 
 def _sql_domain(expr: str) -> str:

@@ -40,7 +40,9 @@ class DesiredStats:
     source_rows: int = 0
     records: int = 0
     rejected_ids: int = 0  # rows whose id is NULL or empty
-    rejected_non_finite: int = 0  # rows with a number field that is inf or NaN (never sent)
+    # rows with a value their field cannot send: a number that is inf or NaN, a date that is not
+    # a date, … (never sent: not as "no value", which null_policy clear would turn into a clear)
+    rejected_non_finite: int = 0
     duplicates: int = 0  # rows dropped because another row had the same canonical id
     duplicate_samples: list[str] = field(default_factory=list)
     # per gate: records failing it (their gated fields are never written), and the first few
@@ -260,21 +262,57 @@ REJECTED_TABLE = "desired_rejected"
 _FLOAT_TYPES = frozenset({"DOUBLE", "FLOAT", "REAL"})
 
 
+# Source types whose every non-NULL value has a canonical form, per form: no check needed.
+_ALWAYS_READABLE: dict[str, frozenset[str]] = {
+    "number": frozenset(
+        {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT"}
+        | {"UINTEGER", "UBIGINT", "UHUGEINT", "BOOLEAN"}
+    ),
+    "bool": frozenset({"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT"}),
+    "date": frozenset({"DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"}),
+    "datetime": frozenset({"DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"}),
+}
+# Forms whose canonical value is NULL only for blank text, whatever the source holds.
+_NEVER_VANISH = frozenset({"string", "enumeration", "email"})
+_BLANK = "' \t\n\x0b\x0c\r'"
+
+
 def _non_finite_sql(mapping: MappingSpec, exprs: list[str], types: list[str]) -> str | None:
-    """SQL naming the first number field whose value is inf or NaN (NULL: none is), or None
-    when no number field can hold one (integers and decimals cannot)."""
+    """SQL giving why the first unreadable field of a source row cannot be sent (NULL: every
+    field can), or None when no field can hold such a value.
+
+    Unreadable: a number that is inf or NaN, or any value present in the source (not NULL,
+    not blank) whose canonical form is NULL — a date that is no date, ``maybe`` for a bool,
+    ``https://`` for a domain. Such a value must never become "no value" (``null_policy:
+    clear`` would clear HubSpot's) nor stop the whole mapping: its record is rejected."""
     whens = []
     for f, expr, t in zip(mapping.fields, exprs, types, strict=True):
-        if f.canonical_form != "number":
+        form, t = f.canonical_form, t.upper()
+        if form in _NEVER_VANISH or t in _ALWAYS_READABLE.get(form, ()):
             continue
-        if t.upper() in _FLOAT_TYPES:
+        if form == "number" and t in _FLOAT_TYPES:
             test = f"NOT isfinite(({expr}))"
-        elif t.upper() == "VARCHAR":
-            test = f"regexp_full_match(trim(({expr})), '[+-]?(inf|infinity|nan)', 'i')"
-        else:
+        elif form == "number" and (t.startswith("DECIMAL") or t == "NULL"):
             continue
-        whens.append(f"WHEN coalesce({test}, false) THEN {warehouse.sql_literal(f.property)}")
+        else:
+            text = f"trim(CAST(({expr}) AS VARCHAR), {_BLANK})"
+            test = f"({text} <> '' AND ({sql_canonical(form, expr, t)}) IS NULL)"
+        if form == "number":
+            why = "is not a finite number (inf or NaN)"
+        else:
+            why = f"holds a value that cannot be read as {_FORM_NAMES.get(form, form)}"
+        reason = f"field {f.property} {why}: the record is not sent, HubSpot keeps its values"
+        whens.append(f"WHEN coalesce({test}, false) THEN {warehouse.sql_literal(reason)}")
     return f"CASE {' '.join(whens)} END" if whens else None
+
+
+_FORM_NAMES = {
+    "bool": "a bool (true/false, yes/no, 1/0)",
+    "date": "a date",
+    "datetime": "a date and time",
+    "domain": "a domain",
+    "enumeration_multi": "a list of options",
+}
 
 
 def _rejected_table(
@@ -290,10 +328,7 @@ def _rejected_table(
     )
     whens = [f"WHEN {ID_COLUMN} IS NULL THEN {empty}"]
     if NON_FINITE in internal:
-        whens.append(
-            f"WHEN {NON_FINITE} IS NOT NULL THEN 'field ' || {NON_FINITE} || ' is not a finite "
-            "number (inf or NaN): the record is not sent, HubSpot keeps its values'"
-        )
+        whens.append(f"WHEN {NON_FINITE} IS NOT NULL THEN {NON_FINITE}")
     reason = f"CASE {' '.join(whens)} END"
     record = "CAST(to_json(r) AS VARCHAR)"
     sql = (
