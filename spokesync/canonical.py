@@ -285,12 +285,23 @@ def canonical(form: str, value: Any) -> str | None:
 # ---------------------------------------------------------------------------- DuckDB side
 
 
+def _sql_nfc(v: str) -> str:
+    """``nfc_normalize(v)`` that keeps a NUL and what follows it: DuckDB's stops at the first
+    NUL of a non-ASCII string (NUL composes with nothing, so each piece normalises alone)."""
+    pieces = f"list_transform(string_split({v}, chr(0)), lambda x: nfc_normalize(x))"
+    return (
+        f"(CASE WHEN contains({v}, chr(0)) THEN array_to_string({pieces}, chr(0)) "
+        f"ELSE nfc_normalize({v}) END)"
+    )
+
+
 def _sql_text(expr: str, source_type: str = "") -> str:
-    v = expr if source_type == "VARCHAR" else f"CAST(({expr}) AS VARCHAR)"
+    # Parenthesised: ``expr`` may be ``a || b``, and ``v[1]`` must index the whole value.
+    v = f"({expr})" if source_type == "VARCHAR" else f"CAST(({expr}) AS VARCHAR)"
     # Fast path: most values have no leading/trailing whitespace (all of it is <= ' ').
     return (
-        f"(CASE WHEN ord({v}[1]) > 32 AND ord({v}[-1]) > 32 THEN nfc_normalize({v}) "
-        f"ELSE NULLIF(trim(nfc_normalize({v}), {_SQL_WS}), '') END)"
+        f"(CASE WHEN ord({v}[1]) > 32 AND ord({v}[-1]) > 32 THEN {_sql_nfc(v)} "
+        f"ELSE NULLIF(trim({_sql_nfc(v)}, {_SQL_WS}), '') END)"
     )
 
 
@@ -379,13 +390,14 @@ def _sql_bool(expr: str) -> str:
 def _sql_date(expr: str) -> str:
     # TRY_CAST: text that is no date gives NULL (the desired-state builder rejects its record),
     # never an error that stops every record.
-    return f"strftime(TRY_CAST(({expr}) AS DATE), '%Y-%m-%d')"
+    d = f"TRY_CAST(({expr}) AS DATE)"  # 'infinity' casts to a date: no day to send
+    return f"(CASE WHEN isfinite({d}) THEN strftime({d}, '%Y-%m-%d') END)"
 
 
 def _sql_datetime(expr: str) -> str:
     # Requires the session TimeZone to be UTC (see configure_connection).
     ts = f"TRY_CAST(TRY_CAST(({expr}) AS TIMESTAMPTZ) AS TIMESTAMP)"
-    return f"strftime({ts}, '%Y-%m-%dT%H:%M:%S.%gZ')"
+    return f"(CASE WHEN isfinite({ts}) THEN strftime({ts}, '%Y-%m-%dT%H:%M:%S.%gZ') END)"
 
 
 def _sql_domain(expr: str) -> str:
@@ -400,7 +412,7 @@ def _sql_domain(expr: str) -> str:
 def _sql_multi(expr: str) -> str:
     parts = (
         f"list_filter(list_transform(string_split(CAST(({expr}) AS VARCHAR), ';'),"
-        f" lambda p: trim(nfc_normalize(p), {_SQL_WS})), lambda p: p <> '')"
+        f" lambda p: trim({_sql_nfc('p')}, {_SQL_WS})), lambda p: p <> '')"
     )
     return f"NULLIF(array_to_string(list_sort(list_distinct({parts})), ';'), '')"
 
