@@ -90,6 +90,13 @@ def explain(exc: BaseException, *, env: str | None = None) -> Failure:
         )
     if isinstance(exc, PropertyMismatchError | HubSpotConfigError):
         return Failure(ExitCode.USAGE, str(exc), True)
+    if isinstance(exc, RetriesExhausted) and exc.unreachable:
+        return Failure(
+            ExitCode.FAILED,
+            f"{exc}. No connection to HubSpot could be made: check HUBSPOT_BASE_URL_<ENV> or "
+            "HUBSPOT_BASE_URL (the sandbox's address in dev/test) and the network (proxy, firewall), then run again",
+            True,
+        )
     if isinstance(exc, RetriesExhausted):
         return Failure(
             ExitCode.FAILED,

@@ -254,6 +254,7 @@ class HubSpotClient:
                         f"{method} {path} failed after {attempt} attempts: {reason}",
                         attempts=attempt,
                         status_code=None,
+                        unreachable=isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout),
                     ) from None
                 delay = policy.backoff_s(transient)
                 log.warning("%s %s: %s; retry in %.2fs", rid, path, reason, delay)

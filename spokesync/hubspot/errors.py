@@ -121,8 +121,10 @@ class RetriesExhausted(HubSpotError):
         attempts: int,
         status_code: int | None,
         correlation_id: str | None = None,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message, error)
         self.attempts = attempts
         self.status_code = status_code
         self.correlation_id = correlation_id
+        self.unreachable = unreachable  # no connection could be made (wrong URL, network)

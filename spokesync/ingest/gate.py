@@ -31,7 +31,11 @@ def error_rate_from_env() -> float:
     except ValueError:
         rate = -1.0
     if not 0 <= rate <= 1:
-        raise ValueError(f"{ERROR_RATE_ENV} must be a share between 0 and 1, not {raw!r}")
+        from spokesync.settings import SettingsError
+
+        raise SettingsError(
+            f"{ERROR_RATE_ENV} must be a share between 0 and 1 (e.g. 0.05), not {raw!r}"
+        )
     return rate
 
 

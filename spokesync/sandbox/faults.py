@@ -32,6 +32,9 @@ class FaultConfig(BaseModel):
     route_pattern: str | None = None
     writes_only: bool = False
     next: list[ScriptedFault] = Field(default_factory=list)
+    # Per route: regex → faults for the next eligible requests whose path it matches (first
+    # matching regex with faults left wins), so one run can meet each fault on each route.
+    scripts: dict[str, list[ScriptedFault]] = Field(default_factory=dict)
 
     @field_validator("status_probability")
     @classmethod
@@ -60,6 +63,14 @@ class FaultConfig(BaseModel):
                 raise ValueError(f"status {item} is not injectable; choose from {FAULT_STATUSES}")
         return value
 
+    @field_validator("scripts")
+    @classmethod
+    def _scripts(cls, value: dict[str, list[ScriptedFault]]) -> dict[str, list[ScriptedFault]]:
+        for pattern, faults in value.items():
+            re.compile(pattern)
+            cls._scripted_statuses(faults)
+        return value
+
 
 class FaultPlan:
     """Draws faults for eligible requests from one seeded random stream."""
@@ -72,6 +83,7 @@ class FaultPlan:
         self._pattern = re.compile(config.route_pattern) if config.route_pattern else None
         self._rng = random.Random(config.seed)
         self._queue: list[ScriptedFault] = list(config.next)
+        self._scripts = [(re.compile(p), list(q)) for p, q in config.scripts.items()]
 
     def eligible(self, path: str, is_write: bool) -> bool:
         if self.config.writes_only and not is_write:
@@ -85,6 +97,9 @@ class FaultPlan:
             return None
         if self._queue:
             return self._queue.pop(0)
+        for pattern, queue in self._scripts:
+            if queue and pattern.search(path):
+                return queue.pop(0)
         c = self.config
         roll = self._rng.random()
         for status, p in sorted(c.status_probability.items()):
@@ -105,4 +120,5 @@ class FaultPlan:
     def to_json(self) -> dict[str, object]:
         data = self.config.model_dump()
         data["next"] = list(self._queue)
+        data["scripts"] = {p.pattern: list(q) for p, q in self._scripts}
         return data

@@ -30,6 +30,7 @@ import duckdb
 from spokesync.exit_codes import ExitCode
 from spokesync.settings import Settings
 from spokesync.state import matches_command
+from spokesync.state.connection import is_not_a_database, not_a_database
 from spokesync.state.store import StateStore, StateStoreBusy
 
 
@@ -303,5 +304,7 @@ def run(args: argparse.Namespace) -> int:
             print(_table(["object", "origin", "records", "values"], [list(r) for r in rows]))
             return 0
     except (duckdb.IOException, StateStoreBusy) as e:
+        if is_not_a_database(e):
+            raise not_a_database(path) from e
         print(f"state store {path} is busy (another process is writing): {e}")
         return ExitCode.BUSY

@@ -21,6 +21,19 @@ class StateStoreBusy(RuntimeError):
     """The state DB file is locked by another process."""
 
 
+def is_not_a_database(error: BaseException) -> bool:
+    return "not a valid duckdb database" in str(error).lower()
+
+
+def not_a_database(path: Path) -> StateStoreUnwritable:
+    """The error for a state DB file DuckDB cannot read at all (damaged, or another file)."""
+    return StateStoreUnwritable(
+        f"the state DB {path} is not a DuckDB database (damaged, or another file under that "
+        "name): restore it from a backup, or move it away to start a new one (spokesync then "
+        "re-reads HubSpot on the next sync)"
+    )
+
+
 class StateStoreUnwritable(OSError):
     """The state DB file (or its folder) cannot be written: disk full, read-only, no access."""
 
@@ -71,6 +84,8 @@ class Connection:
                     "folder writable, free space on the disk, or set SPOKESYNC_HOME to a "
                     "writable folder"
                 ) from e
+            if is_not_a_database(e):
+                raise not_a_database(self.path) from e
             raise StateStoreBusy(
                 f"state store {self.path} cannot be opened (another process is probably "
                 f"writing to it; DuckDB allows one writer per file): {e}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from spokesync.exit_codes import ExitCode
@@ -12,6 +13,21 @@ from spokesync.hubspot.push import PushConfig
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings
 from spokesync.sync.runner import SyncOptions, run_sync
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer not below ``low`` (a usage error otherwise, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,10 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rollout-percent", type=float, help="write only this stable %% of ids")
     parser.add_argument("--rollout-where", help="write only records matching this SQL predicate")
     parser.add_argument(
-        "--rate-limit", type=int, default=190, help="requests per 10 s (portal tier)"
+        "--rate-limit", type=_at_least(1), default=190, help="requests per 10 s (portal tier)"
     )
-    parser.add_argument("--daily-budget", type=int, help="requests this run may use today")
-    parser.add_argument("--concurrency", type=int, default=8, help="batches in flight")
+    parser.add_argument("--daily-budget", type=_at_least(0), help="requests this run may use today")
+    parser.add_argument("--concurrency", type=_at_least(1), default=8, help="batches in flight")
     parser.add_argument("--home", type=Path, help="SPOKESYNC_HOME (default ./data)")
     parser.add_argument("--landing", type=Path, help="SPOKESYNC_LANDING")
     parser.add_argument("--env", choices=["dev", "test", "prod"], help="SPOKESYNC_ENV")

@@ -68,7 +68,7 @@ from spokesync.ingest.gate import (
 )
 from spokesync.mapping.lineage import tables_read
 from spokesync.mapping.list_spec import ListMappingSpec, load_list_mapping, load_list_mappings
-from spokesync.mapping.loader import load_mappings
+from spokesync.mapping.loader import MappingError, load_mappings
 from spokesync.mapping.spec import MappingSpec
 from spokesync.mapping.task_spec import TaskTriggerSpec, load_task_trigger, load_task_triggers
 from spokesync.plan_events import plan_events
@@ -792,8 +792,14 @@ async def check_mapping(
 
 
 async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSummary:
-    mappings = load_mappings(list(options.mapping_paths) or default_mapping_paths())
-    mappings = push_order(mappings)
+    paths = list(options.mapping_paths) or default_mapping_paths()
+    if not paths:
+        folder = os.environ.get("SPOKESYNC_MAPPINGS") or DEFAULT_MAPPINGS_DIR
+        raise MappingError(
+            f"{folder}: no mapping files (*.yaml) in this folder: set SPOKESYNC_MAPPINGS to "
+            "the folder of your mappings, or name them with --mapping"
+        )
+    mappings = push_order(load_mappings(paths))
     as_of = options.as_of or latest_partition(settings.warehouse_dir)
     summary = SyncSummary(run_id=run_id, as_of=as_of, shadow=options.shadow)
     client: HubSpotClient | None = None

@@ -26,12 +26,14 @@ import pytest
 from spokesync.canonical import canonical
 from spokesync.exit_codes import ExitCode
 from spokesync.hubspot.push import PushConfig
+from spokesync.hubspot.tasks import MARKER
 from spokesync.sandbox.launcher import SandboxProcess
 from spokesync.settings import Settings
 from spokesync.sync.runner import SyncOptions, SyncSummary, latest_partition, run_sync
 from tests.e2e.conftest import rewrite_master
 from tests.e2e.test_fault_routes import recorded_links, sandbox_links, write_requests
 from tests.e2e.test_sync_e2e import BY_TYPE, desired_state
+from tests.e2e.test_workflows_e2e import sandbox_labels
 
 pytestmark = pytest.mark.e2e
 
@@ -256,6 +258,97 @@ def test_sigkill_at_each_point_then_rerun_ends_exact(
     assert_in_step(again)
     assert_hubspot_state(sandbox, desired_state(settings, as_of))
     assert_links_exact(settings, sandbox)
+    sandbox.clear_requests()
+    run_sync(settings)
+    assert write_requests(sandbox) == []
+
+
+# Every write route, each meeting every fault kind on its first writes, in one run: a 5xx, a
+# dropped connection, a write applied whose answer was lost, and a 2xx with an empty body (and
+# a 429 on the upserts). The client's retries (six attempts) see them one after another.
+KINDS: list[Any] = [503, "drop", "drop_after_apply", "empty"]
+WRITE_ROUTES: dict[str, str] = {
+    "property create": r"^/crm/properties/[^/]+/[^/]+$",
+    "group create": r"/groups$",
+    "upsert": r"/batch/upsert$",
+    "batch update (adoption)": r"/objects/[^/]+/companies/batch/update$",
+    "association create": r"^/crm/associations/.*/batch/create$",
+    "label create": r"^/crm/associations/.*/labels$",
+    "label archive": r"/batch/labels/archive$",
+    "task create": r"/tasks/batch/create$",
+}
+
+
+def test_every_write_route_meets_every_fault_kind_and_ends_exact(
+    settings: Settings, sandbox: SandboxProcess, home: Path
+) -> None:
+    as_of = latest_partition(settings.warehouse_dir)
+    expected = desired_state(settings, as_of)
+    # A company made in HubSpot before spokesync, with the domain of one of ours: adopted
+    # (batch/update on its id), never duplicated.
+    adoptee_account = sorted(expected["companies"])[4]
+    adoptee_domain = expected["companies"][adoptee_account]["domain"]
+    adoptee = sandbox.edit_as_person("companies", None, {"domain": adoptee_domain})["id"]
+    scripts = {pattern: list(KINDS) for pattern in WRITE_ROUTES.values()}
+    scripts[WRITE_ROUTES["upsert"]] = [429, *KINDS]
+    # A task create is sent once (never retried blindly: it is not idempotent) and only the
+    # first run has tasks to create: it meets the fault that risks a duplicate, the create
+    # applied and its answer lost.
+    scripts[WRITE_ROUTES["task create"]] = ["drop_after_apply"]
+    sandbox.set_faults(writes_only=True, scripts=scripts)
+    run_sync(settings)
+
+    # 2. A contact moves to another account: its company link is archived (under faults too).
+    exported = sandbox.export()
+    contact = sorted(exported["contacts"], key=lambda c: c["properties"]["spokesync_user_id"])[0]
+    old_account = contact["properties"]["spokesync_account_id"]
+    new_account = next(a for a in sorted(expected["companies"]) if a != old_account)
+    user_id = contact["properties"]["spokesync_user_id"]
+    rewrite_master(home, "users", "user_id", user_id, account_id=new_account)
+    run_sync(settings)
+    left = {p: q for p, q in sandbox.faults()["scripts"].items() if q}
+    assert left == {}, left  # every route met every fault it was given
+    injected = sandbox.stats()["faults_injected"]
+    routes = len(WRITE_ROUTES)
+    assert injected == {
+        "503": routes - 1,
+        "drop": routes - 1,
+        "drop_after_apply": routes,
+        "empty": routes - 1,
+        "429": 1,
+    }, injected
+
+    # 3. A clean run sends what the faults left unconfirmed; then everything is exact.
+    sandbox.set_faults()
+    last = run_sync(settings)
+    assert_in_step(last)
+    tasks_held = sandbox.export("tasks")
+    (task_report,) = last.tasks
+    assert (task_report.unconfirmed, task_report.waiting_for_record, task_report.errors) == (
+        0,
+        0,
+        [],
+    )
+    assert task_report.intents == len(tasks_held)
+    assert_hubspot_state(sandbox, desired_state(settings, as_of))
+    assert_links_exact(settings, sandbox)
+    (adopted,) = [
+        c
+        for c in sandbox.export("companies")
+        if c["properties"]["spokesync_account_id"] == adoptee_account
+    ]
+    assert adopted["id"] == adoptee  # adopted, not created beside it
+    moved = [
+        c for c in sandbox.export("contacts") if c["properties"]["spokesync_user_id"] == user_id
+    ]
+    assert [c["properties"]["spokesync_account_id"] for c in moved] == [new_account]
+    labels = [t["label"] for t in sandbox_labels(sandbox, "deals", "contacts") if t["label"]]
+    assert labels == ["Billing contact"]  # created once, whatever its create met
+    markers = [MARKER.search(t["properties"].get("hs_task_body") or "") for t in tasks_held]
+    events = [m[1] for m in markers if m]
+    assert len(events) == len(tasks_held) == len(set(events)) > 0  # each event's task once
+
+    # 4. Nothing changed: no write at all.
     sandbox.clear_requests()
     run_sync(settings)
     assert write_requests(sandbox) == []
