@@ -55,7 +55,11 @@ def managed(object_type: str) -> dict[str, str]:
     return {mapping.id.property: "warehouse"} | {f.property: f.owner for f in mapping.fields}
 
 
-def assert_hubspot_state(sandbox: SandboxProcess, expected: dict[str, dict[str, dict]]) -> None:
+def assert_hubspot_state(
+    sandbox: SandboxProcess,
+    expected: dict[str, dict[str, dict]],
+    unchecked: frozenset[tuple[str, str, str]] = frozenset(),
+) -> None:
     """HubSpot holds exactly ``expected``: each record once, each warehouse-owned managed
     property equal to its expected value, or empty when none is expected and the field's
     null policy is ``clear`` (a cleared value),
@@ -80,7 +84,7 @@ def assert_hubspot_state(sandbox: SandboxProcess, expected: dict[str, dict[str, 
             held = by_key[key]
             for prop, owner in owners.items():
                 value = canonical(types.get(prop, "string"), held.get(prop)) or ""
-                if owner != "warehouse":
+                if owner != "warehouse" or (object_type, key, prop) in unchecked:
                     continue
                 if prop in want or prop not in keeps:
                     assert value == want.get(prop, ""), f"{object_type} {key} {prop}"
@@ -322,6 +326,14 @@ def test_every_write_route_meets_every_fault_kind_and_ends_exact(
     sandbox.set_faults()
     last = run_sync(settings)
     assert_in_step(last)
+    # The move changed both accounts' figures; a field with a change threshold (tolerance,
+    # resolution, buckets) keeps HubSpot's value while the change stays within it.
+    thresholded = [
+        f.property
+        for f in BY_TYPE["companies"].fields
+        if f.tolerance is not None or f.resolution is not None or f.buckets is not None
+    ]
+    within = frozenset(("companies", a, p) for a in (old_account, new_account) for p in thresholded)
     tasks_held = sandbox.export("tasks")
     (task_report,) = last.tasks
     assert (task_report.unconfirmed, task_report.waiting_for_record, task_report.errors) == (
@@ -330,7 +342,7 @@ def test_every_write_route_meets_every_fault_kind_and_ends_exact(
         [],
     )
     assert task_report.intents == len(tasks_held)
-    assert_hubspot_state(sandbox, desired_state(settings, as_of))
+    assert_hubspot_state(sandbox, desired_state(settings, as_of), within)
     assert_links_exact(settings, sandbox)
     (adopted,) = [
         c
