@@ -142,7 +142,10 @@ def state_kpis(state_db: Path, mapping: MappingSpec, desired_parquet: Path | Non
                 join = (
                     "JOIN st.association_snapshot s ON s.from_type = $ot "
                     "AND s.from_external_id = d.external_id AND s.to_type = $to "
-                    f"AND s.to_external_id = d.{quote_identifier(col)} AND s.category = $cat"
+                    f"AND s.to_external_id = d.{quote_identifier(col)} "
+                    # an unlabeled link is the pair's default type, whatever HubSpot's category
+                    # (USER_DEFINED for a custom object's pairs)
+                    "AND (s.category = $cat OR $unlabeled)"
                     if attached
                     else None
                 )
@@ -153,7 +156,12 @@ def state_kpis(state_db: Path, mapping: MappingSpec, desired_parquet: Path | Non
                 if join:
                     (linked,) = con.execute(
                         f"SELECT count(DISTINCT d.external_id) FROM d {join}",
-                        {"ot": obj, "to": a.to_object_type, "cat": a.category},
+                        {
+                            "ot": obj,
+                            "to": a.to_object_type,
+                            "cat": a.category,
+                            "unlabeled": a.label is None,
+                        },
                     ).fetchone() or (0,)
                 ratio = _ratio(int(linked), int(wanted))
                 if ratio is not None:

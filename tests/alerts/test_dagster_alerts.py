@@ -156,7 +156,7 @@ def test_push_records_kpis_and_a_breached_sla_alerts(home: Path, sandbox: Sandbo
         (e.asset_key.to_user_string(), e.check_name): e
         for e in result.get_asset_check_evaluations()
     }
-    for obj in ("companies", "contacts", "deals", "tickets"):
+    for obj in ("companies", "contacts", "deals", "erp_subscription", "tickets"):
         assert checks[(f"{obj}_push", "failed_records")].passed
         assert checks[(f"{obj}_push", "dead_letters_growing")].passed
         latency = checks[(f"{obj}_push", "sync_latency")]
@@ -170,7 +170,7 @@ def test_push_records_kpis_and_a_breached_sla_alerts(home: Path, sandbox: Sandbo
     titles = sorted(b["blocks"][0]["text"]["text"] for b in hook.bodies)
     assert titles == sorted(
         f"{obj}: sync latency beyond the SLA"
-        for obj in ("companies", "contacts", "deals", "tickets")
+        for obj in ("companies", "contacts", "deals", "erp_subscription", "tickets")
     )
     assert dt.date.fromisoformat(day)  # the newest day: latency applies
 
