@@ -9,14 +9,12 @@ the members to add and to remove (see ``docs/mappings.md``, "List mappings").
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from spokesync.mapping.loader import MappingError, _location
+from spokesync.mapping.loader import MappingError, load_spec
 from spokesync.mapping.spec import SourceSpec, _Strict, validate_identifier
 
 LIST_NAME_MAX = 255
@@ -84,31 +82,7 @@ class ListMappingSpec(_Strict):
 
 def load_list_mapping(path: Path) -> ListMappingSpec:
     """One list mapping; :class:`MappingError` names the file and the field."""
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise MappingError(f"{path}: cannot read list mapping: {e.strerror or e}") from e
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as e:
-        raise MappingError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise MappingError(f"{path}: expected a mapping (key: value) at the top level")
-    for reserved in ("path", "version"):
-        if reserved in data:
-            raise MappingError(f"{path}: {reserved}: is set by the loader, remove it from the file")
-    version = hashlib.sha256(raw).hexdigest()[:12]
-    try:
-        return ListMappingSpec.model_validate({**data, "path": path, "version": version})
-    except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            msg = err["msg"].removeprefix("Value error, ")
-            bad = err.get("input")
-            if err["type"] == "literal_error" and isinstance(bad, str):
-                msg += f" (got {bad!r})"
-            problems.append(f"{path}: {_location(data, tuple(err['loc']))}: {msg}")
-        raise MappingError("\n".join(problems)) from None
+    return load_spec(path, ListMappingSpec, "list mapping")
 
 
 def load_list_mappings(folder: Path) -> list[ListMappingSpec]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from spokesync.mapping.spec import MappingSpec
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
 
 
 class MappingError(ValueError):
@@ -37,13 +39,16 @@ def _location(data: Any, loc: tuple[int | str, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
-def load_mapping(path: Path | str) -> MappingSpec:
-    """Read one mapping YAML file. Raises :class:`MappingError` naming the file and field."""
+def load_spec(path: Path | str, model: type[SpecT], what: str = "mapping") -> SpecT:
+    """Read one YAML spec file into ``model`` (a mapping, list mapping or task trigger).
+
+    Adds ``path`` and ``version`` (the file's hash). Raises :class:`MappingError` naming the
+    file, the field, what is wrong and the bad value."""
     p = Path(path)
     try:
         raw = p.read_bytes()
     except OSError as e:
-        raise MappingError(f"{p}: cannot read mapping file: {e.strerror or e}") from e
+        raise MappingError(f"{p}: cannot read {what} file: {e.strerror or e}") from e
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as e:
@@ -55,7 +60,7 @@ def load_mapping(path: Path | str) -> MappingSpec:
             raise MappingError(f"{p}: {reserved}: is set by the loader, remove it from the file")
     version = hashlib.sha256(raw).hexdigest()[:12]
     try:
-        return MappingSpec.model_validate({**data, "path": p, "version": version})
+        return model.model_validate({**data, "path": p, "version": version})
     except ValidationError as e:
         problems = []
         for err in e.errors():
@@ -67,6 +72,11 @@ def load_mapping(path: Path | str) -> MappingSpec:
                 msg += f" (got {bad!r})"
             problems.append(f"{p}: {where}: {msg}")
         raise MappingError("\n".join(problems)) from None
+
+
+def load_mapping(path: Path | str) -> MappingSpec:
+    """Read one mapping YAML file. Raises :class:`MappingError` naming the file and field."""
+    return load_spec(path, MappingSpec)
 
 
 def load_mappings(paths_or_dir: Path | str | Iterable[Path | str]) -> list[MappingSpec]:

@@ -13,10 +13,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from spokesync.mapping.loader import MappingError, _location
+from spokesync.mapping.loader import MappingError, load_spec
 from spokesync.mapping.spec import SourceSpec, _Strict, validate_identifier
 
 
@@ -78,23 +77,8 @@ class TaskTriggerSpec(_Strict):
 
 
 def load_task_trigger(path: Path) -> TaskTriggerSpec:
-    raw = path.read_bytes()
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as e:
-        raise MappingError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise MappingError(f"{path}: expected a mapping (key: value) at the top level")
-    version = hashlib.sha256(raw).hexdigest()[:12]
-    try:
-        return TaskTriggerSpec.model_validate({**data, "path": path, "version": version})
-    except ValidationError as e:
-        problems = [
-            f"{path}: {_location(data, tuple(err['loc']))}: "
-            + err["msg"].removeprefix("Value error, ")
-            for err in e.errors()
-        ]
-        raise MappingError("\n".join(problems)) from None
+    """One task trigger; :class:`MappingError` names the file and the field."""
+    return load_spec(path, TaskTriggerSpec, "task trigger")
 
 
 def load_task_triggers(folder: Path) -> list[TaskTriggerSpec]:
