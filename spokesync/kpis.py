@@ -12,8 +12,9 @@ KPIs (``None`` where they do not apply):
 - ``duplicate_rate``: HubSpot records sharing their dedupe key (contacts by email, companies by
   domain) with another record of the snapshot / records with that key;
 - ``missing_required_rate``: desired records with a required field empty / desired records;
-- ``association_completeness``: desired links confirmed in HubSpot (association snapshot, same
-  pair and category) / desired links, per kind of link (target object, and label if any).
+- ``association_completeness``: desired links confirmed in HubSpot / desired links, per kind of
+  link (target object, and label if any): the newest measurement the push recorded after its
+  associations (:mod:`spokesync.completeness`), not a second count.
 
 :func:`breaches` gives one verdict per threshold: ``failed_records``, ``dead_letters_growing``,
 ``sync_latency`` and one ``kpi_<name>`` check per KPI (:data:`KPI_CHECKS`), each with the value
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from spokesync.completeness import latest_completeness
 from spokesync.hubspot.push import PushReport
 from spokesync.mapping.spec import MappingSpec, quote_identifier
 from spokesync.warehouse import sql_literal
@@ -133,41 +135,12 @@ def state_kpis(state_db: Path, mapping: MappingSpec, desired_parquet: Path | Non
                 empty = " OR ".join(f"coalesce({quote_identifier(p)}, '') = ''" for p in required)
                 (missing,) = con.execute(f"SELECT count(*) FROM d WHERE {empty}").fetchone() or (0,)
                 k.missing_required_rate = _ratio(int(missing), int(total))
-            for i, a in enumerate(mapping.associations):
-                col = f"__assoc_{i}"
-                if col not in cols:
-                    continue
-                # the link as HubSpot holds it: same pair and category (a labelled,
-                # USER_DEFINED link is not confirmed by the pair's unlabelled default one)
-                join = (
-                    "JOIN st.association_snapshot s ON s.from_type = $ot "
-                    "AND s.from_external_id = d.external_id AND s.to_type = $to "
-                    f"AND s.to_external_id = d.{quote_identifier(col)} "
-                    # an unlabeled link is the pair's default type, whatever HubSpot's category
-                    # (USER_DEFINED for a custom object's pairs)
-                    "AND (s.category = $cat OR $unlabeled)"
-                    if attached
-                    else None
-                )
-                (wanted,) = con.execute(
-                    f"SELECT count(*) FROM d WHERE {quote_identifier(col)} IS NOT NULL"
-                ).fetchone() or (0,)
-                linked = 0
-                if join:
-                    (linked,) = con.execute(
-                        f"SELECT count(DISTINCT d.external_id) FROM d {join}",
-                        {
-                            "ot": obj,
-                            "to": a.to_object_type,
-                            "cat": a.category,
-                            "unlabeled": a.label is None,
-                        },
-                    ).fetchone() or (0,)
-                ratio = _ratio(int(linked), int(wanted))
-                if ratio is not None:
-                    k.association_completeness[link_kind(a.to_object_type, a.label)] = ratio
     finally:
         con.close()
+    # the push's own measurement (recorded after its associations), not a second count
+    for m in latest_completeness(state_db, obj):
+        if m.share is not None:
+            k.association_completeness[link_kind(m.to_type, m.label or None)] = m.share
     return k
 
 
