@@ -195,6 +195,27 @@ class ObjectSyncSummary:
     # Per kind of link: desired links HubSpot confirmed (measured after the push).
     completeness: list[LinkCompleteness] = field(default_factory=list)
 
+    @classmethod
+    def nothing_planned(
+        cls, mapping: MappingSpec, as_of: dt.date, shadow: bool, error: str, **extra: Any
+    ) -> ObjectSyncSummary:
+        """The summary of a mapping stopped before its plan (setup failed, a gate blocked)."""
+        return cls(
+            object_type=mapping.object_type,
+            mapping_version=mapping.version,
+            as_of=as_of,
+            shadow=shadow,
+            records_desired=0,
+            records_changed=0,
+            records_new=0,
+            fields_changed=0,
+            rejected_ids=0,
+            duplicates=0,
+            plan_markdown="",
+            error=error,
+            **extra,
+        )
+
     @property
     def outcome(self) -> ExitCode:
         """The exit code this mapping alone would give (see :mod:`spokesync.exit_codes`)."""
@@ -633,20 +654,8 @@ def stopped_summary(
 ) -> ObjectSyncSummary:
     """The summary of a mapping whose setup failed (nothing of it was planned or pushed); the
     failed run is recorded so the UI and ``spokesync state runs`` show it too."""
-    summary = ObjectSyncSummary(
-        object_type=mapping.object_type,
-        mapping_version=mapping.version,
-        as_of=as_of,
-        shadow=shadow,
-        records_desired=0,
-        records_changed=0,
-        records_new=0,
-        fields_changed=0,
-        rejected_ids=0,
-        duplicates=0,
-        plan_markdown="",
-        error=f"{step}: {failure.message}",
-        failure=failure,
+    summary = ObjectSyncSummary.nothing_planned(
+        mapping, as_of, shadow, f"{step}: {failure.message}", failure=failure
     )
     with StateStore(settings.state_db, [mapping]) as store:
         store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)
@@ -895,19 +904,11 @@ def blocked_summary(
         f"spokesync ingest --source {f.source}" + (f" --date {f.partition}" if f.partition else "")
         for f in findings
     )
-    return ObjectSyncSummary(
-        object_type=mapping.object_type,
-        mapping_version=mapping.version,
-        as_of=as_of,
-        shadow=shadow,
-        records_desired=0,
-        records_changed=0,
-        records_new=0,
-        fields_changed=0,
-        rejected_ids=0,
-        duplicates=0,
-        plan_markdown="",
-        error=f"blocked by the quarantine gate, nothing planned or sent: {what}. Fix the "
+    return ObjectSyncSummary.nothing_planned(
+        mapping,
+        as_of,
+        shadow,
+        f"blocked by the quarantine gate, nothing planned or sent: {what}. Fix the "
         f"landing file(s), re-ingest ({fix}) and sync again",
         blocked_by=[str(f) for f in findings],
     )
