@@ -3,11 +3,9 @@
 import dagster as dg
 
 from assets.ingestion import DAILY_INGESTION_ASSETS, GROUP
-from pipelines.landing_cursor import new_days
+from pipelines.landing_cursor import new_landed_days
 from pipelines.nightly import landed_nightly_schedule
-from pipelines.partitions import daily_partitions
 from resources.warehouse import WarehouseResource
-from spokesync.ingest.contract import PARTITIONED_SOURCES
 
 # Daily sources only: the job is partitioned by day and back-fills in one run.
 ingestion_job = dg.define_asset_job(
@@ -44,19 +42,8 @@ def landed_partitions_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     """Requests each newly landed day of each source (the cursor keeps the days seen per
     source, so a day whose files land late still runs)."""
-    valid_days = set(daily_partitions.get_partition_keys())
-    new, cursor = new_days(
-        context.cursor,
-        {
-            s: [d for d in warehouse.landed_partitions(s) if d in valid_days]
-            for s in PARTITIONED_SOURCES
-        },
-        # Days already ingested (the demo, a backfill) are not run again.
-        done={
-            s: context.instance.get_materialized_partitions(dg.AssetKey(s))
-            for s in PARTITIONED_SOURCES
-        },
-    )
+    # Days already ingested (the demo, a backfill) are not run again.
+    new, cursor = new_landed_days(context, warehouse)
     requests = [
         dg.RunRequest(
             run_key=f"{source}:{day}",

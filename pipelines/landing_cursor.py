@@ -10,6 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
+import dagster as dg
+
+from pipelines.partitions import daily_partitions
+from resources.warehouse import WarehouseResource
+from spokesync.ingest.contract import PARTITIONED_SOURCES
+
 
 def new_days(
     cursor: str | None,
@@ -34,3 +40,23 @@ def new_days(
     new = {s: sorted(set(days) - seen[s]) for s, days in landed.items()}
     state = {s: sorted(seen[s] | set(new[s])) for s in landed}
     return {s: d for s, d in new.items() if d}, json.dumps(state, sort_keys=True)
+
+
+def new_landed_days(
+    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+) -> tuple[dict[str, list[str]], str]:
+    """:func:`new_days` for a sensor: the landed days of every partitioned source that are
+    partitions of the code location and neither seen by this sensor nor materialized (by a
+    backfill, the demo, another job)."""
+    valid_days = set(daily_partitions.get_partition_keys())
+    return new_days(
+        context.cursor,
+        {
+            s: [d for d in warehouse.landed_partitions(s) if d in valid_days]
+            for s in PARTITIONED_SOURCES
+        },
+        done={
+            s: context.instance.get_materialized_partitions(dg.AssetKey(s))
+            for s in PARTITIONED_SOURCES
+        },
+    )

@@ -21,11 +21,10 @@ from assets.ingestion import DAILY_INGESTION_ASSETS
 from assets.ingestion import GROUP as INGESTION_GROUP
 from assets.sync import GROUP as SYNC_GROUP
 from assets.sync import PROPERTIES_KEY, SHADOW_TAG
-from pipelines.landing_cursor import new_days
+from pipelines.landing_cursor import new_landed_days
 from pipelines.nightly import landed_nightly_schedule
-from pipelines.partitions import daily_partitions
 from resources.warehouse import WarehouseResource
-from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES
+from spokesync.ingest.contract import MASTER_SOURCES
 
 MASTER_KEYS = [dg.AssetKey(s) for s in MASTER_SOURCES]
 SYNC_PARTITIONED = dg.AssetSelection.groups(SYNC_GROUP) - dg.AssetSelection.assets(
@@ -78,19 +77,8 @@ def new_partition_sync_sensor(
     The cursor holds the days seen per source, so a day whose files land late still runs;
     ``run_key`` makes a tick idempotent.
     """
-    valid_days = set(daily_partitions.get_partition_keys())
-    new, cursor = new_days(
-        context.cursor,
-        {
-            s: [d for d in warehouse.landed_partitions(s) if d in valid_days]
-            for s in PARTITIONED_SOURCES
-        },
-        # Days already ingested (the demo, a backfill) are not run again.
-        done={
-            s: context.instance.get_materialized_partitions(dg.AssetKey(s))
-            for s in PARTITIONED_SOURCES
-        },
-    )
+    # Days already ingested (the demo, a backfill) are not run again.
+    new, cursor = new_landed_days(context, warehouse)
     landed: dict[str, list[str]] = {}
     for source, days in new.items():
         for day in days:
