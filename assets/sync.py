@@ -679,6 +679,8 @@ def build_task_asset(trigger: TaskTriggerSpec) -> dg.AssetsDefinition:
                 "already_created": report.already_created,
                 "waiting_for_record": report.waiting_for_record,
                 "unconfirmed": report.unconfirmed,
+                "incomplete_window": report.incomplete_window,
+                "older_than_lookback": report.stale,
             }
         )
 

@@ -196,9 +196,11 @@ def _workflow_summary(
     lines = ["\nworkflows:", *_gate_lines(settings, days[-1])]
     lines += [
         f"  usage lifecycle: {int(created.get('tasks_created', 0) or 0):,} usage-threshold tasks "
-        f"created for the owners ({days[0]} … {days[-1]}: every crossing of the range, as "
-        f"nightly runs would have); the rerun created {int(rerun.get('tasks_created', 0) or 0):,}; "
-        f"{tasks:,} in the task ledger",
+        f"created for the owners (the real crossings of the last 7 days of {days[0]} … "
+        f"{days[-1]}); not tasks: {int(created.get('incomplete_window', 0) or 0):,} crossings on "
+        "an incomplete 7-day window (the first week filling up), "
+        f"{int(created.get('older_than_lookback', 0) or 0):,} older than the lookback; the rerun "
+        f"created {int(rerun.get('tasks_created', 0) or 0):,}; {tasks:,} in the task ledger",
         f"  quote to cash:   {with_currency:,} of {deals:,} deals carry their currency "
         f"({currencies} currencies); amounts without a currency: {amount_alone}; "
         f"{subscriptions:,} subscriptions (custom object) linked to company and deal",

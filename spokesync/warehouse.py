@@ -17,6 +17,7 @@ mapping SQL models query.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -73,6 +74,24 @@ def master_path(warehouse_dir: Path, table: str) -> Path:
 def quarantine_path(warehouse_dir: Path, source: str, day: str | None, run_id: str) -> Path:
     part = day or "none"
     return warehouse_dir / QUARANTINE / f"source={source}" / f"date={part}" / f"{run_id}.parquet"
+
+
+def partition_days(warehouse_dir: Path, table: str) -> list[dt.date]:
+    """The days ``table`` has a partition for (ingested, whatever its row count), in order."""
+    days = []
+    for p in (Path(warehouse_dir) / table).glob("date=*"):
+        if (p / "data.parquet").exists():
+            try:
+                days.append(dt.date.fromisoformat(p.name.removeprefix("date=")))
+            except ValueError:
+                continue
+    return sorted(days)
+
+
+def newest_partition(warehouse_dir: Path) -> dt.date | None:
+    """The newest day any daily table has a partition for (None: nothing ingested yet)."""
+    newest = [days[-1] for t in PARTITIONED_TABLES if (days := partition_days(warehouse_dir, t))]
+    return max(newest) if newest else None
 
 
 def _table_glob(warehouse_dir: Path, table: str) -> str | None:

@@ -52,6 +52,8 @@ class TaskReport:
     created: int = 0
     waiting_for_record: int = 0  # the record is not in HubSpot yet: a later run creates it
     unconfirmed: int = 0  # sent, answer lost or failed: pending, recovered by the next run
+    incomplete_window: int = 0  # found on days missing in the warehouse: not real, no task
+    stale: int = 0  # older than the trigger's lookback before the newest data: no task
     calls: int = 0
     created_ids: dict[str, str] = field(default_factory=dict)  # event id → task id
     errors: list[str] = field(default_factory=list)
@@ -61,7 +63,8 @@ class TaskReport:
         return (
             f"tasks {self.trigger}: events {self.intents}, created {self.created}, "
             f"recovered {self.recovered}, already created {self.already_created}, waiting for "
-            f"record {self.waiting_for_record}, unconfirmed {self.unconfirmed}"
+            f"record {self.waiting_for_record}, unconfirmed {self.unconfirmed}; not tasks: "
+            f"incomplete window {self.incomplete_window}, older than the lookback {self.stale}"
         )
 
 
@@ -147,7 +150,7 @@ async def task_association_type(client: HubSpotClient, about_type: str, run_id: 
 
 def task_event(intent: TaskIntent, task_id: str, run_id: str) -> CanonicalEvent:
     """The ``task_created`` event: the crossing's event id, the record and the task."""
-    as_of = dt.date.fromisoformat(str(intent.source_row.get("crossed_on", dt.date.today())))
+    as_of = intent.occurred_on or dt.datetime.now(dt.UTC).date()
     return CanonicalEvent(
         event_id=intent.event_id,
         type="task_created",

@@ -4,6 +4,12 @@ HubSpot task (e.g. an account crossing a usage threshold on a day), and how the 
 Each row's event id is derived from the trigger name and its ``key`` columns only, so the same
 crossing always has the same id: a rerun, a backfill replaying the day, or a run after a crash
 finds it in the task ledger and creates nothing again (see ``docs/workflows.md``).
+
+An event is worth a task only when it is real and recent: ``complete_window`` names the daily
+table whose partitions must all be present for the days the event was computed from (a 7-day
+count on the warehouse's first days is the window filling up, not a crossing), and
+``lookback_days`` bounds how old an event may be, counted back from the newest data, so a first
+sync over a year of history does not flood the owners with tasks about last spring.
 """
 
 from __future__ import annotations
@@ -13,10 +19,34 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from spokesync.mapping.loader import MappingError, load_spec
 from spokesync.mapping.spec import SourceSpec, _Strict, validate_identifier
+
+
+class CompleteWindow(_Strict):
+    """The days an event is computed from: it counts only when all of them are in the
+    warehouse (one partition per day of ``table``)."""
+
+    table: str = Field(description="daily-partitioned warehouse table (product_usage)")
+    days: int = Field(
+        ge=1,
+        le=366,
+        description="consecutive days ending on the event's day whose partitions must exist",
+    )
+
+    @field_validator("table")
+    @classmethod
+    def _check_table(cls, v: str) -> str:
+        from spokesync.warehouse import PARTITIONED_TABLES
+
+        if v not in PARTITIONED_TABLES:
+            raise ValueError(
+                f"{v!r} is not a daily-partitioned warehouse table; expected one of "
+                + ", ".join(PARTITIONED_TABLES)
+            )
+        return v
 
 
 class TaskTriggerSpec(_Strict):
@@ -32,6 +62,17 @@ class TaskTriggerSpec(_Strict):
     owner_column: str | None = Field(
         default=None, description="column with the HubSpot owner id (hubspot_owner_id)"
     )
+    occurred_column: str | None = Field(
+        default=None, description="column with the event's day (a DATE): its age and window"
+    )
+    lookback_days: int = Field(
+        default=7,
+        ge=1,
+        le=366,
+        description="an event older than this many days before the newest data is history, "
+        "not a task (bound as $lookback_days too)",
+    )
+    complete_window: CompleteWindow | None = None
     priority: Literal["LOW", "MEDIUM", "HIGH"] = "HIGH"
     task_type: Literal["EMAIL", "CALL", "TODO"] = "TODO"
     event_type: str = "task_created"
@@ -43,7 +84,7 @@ class TaskTriggerSpec(_Strict):
     def _check_name(cls, v: str) -> str:
         return validate_identifier(v, "trigger name")
 
-    @field_validator("about_column", "owner_column")
+    @field_validator("about_column", "owner_column", "occurred_column")
     @classmethod
     def _check_column(cls, v: str | None) -> str | None:
         return None if v is None else validate_identifier(v, "column")
@@ -55,6 +96,11 @@ class TaskTriggerSpec(_Strict):
             validate_identifier(name, "parameter name")
             if name in ("as_of", "since"):
                 raise ValueError(f"parameters: {name!r} is bound by the run (the partition days)")
+            if name == "lookback_days":
+                raise ValueError(
+                    "parameters: 'lookback_days' is a top-level setting of the trigger "
+                    "(it bounds the events' age too)"
+                )
         return v
 
     @field_validator("key")
@@ -68,6 +114,12 @@ class TaskTriggerSpec(_Strict):
         if ";" in v:
             raise ValueError("must be a single SQL expression (found ';')")
         return v.strip()
+
+    @model_validator(mode="after")
+    def _check_occurred(self) -> TaskTriggerSpec:
+        if self.occurred_column is None and self.complete_window is not None:
+            raise ValueError("complete_window needs occurred_column (the event's day)")
+        return self
 
     def event_id(self, key_values: Iterable[object]) -> str:
         """``evt`` + 32 hex digits of sha256(trigger name, key values): stable across runs,

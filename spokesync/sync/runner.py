@@ -79,7 +79,7 @@ from spokesync.state.store import DriftReport, LinkRow, StateStore
 from spokesync.state.writer import WriterStats
 from spokesync.sync.lists import ListReport, sync_list
 from spokesync.sync.refresh import RefreshReport, full_refresh, incremental_refresh
-from spokesync.task_triggers import plan_task_intents
+from spokesync.task_triggers import plan_tasks
 
 # The repository's mappings/ folder, unless SPOKESYNC_MAPPINGS names another one.
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
@@ -980,11 +980,15 @@ async def run_task_trigger(
     ``since``: a backfill range's first day (its events are found too)."""
     if client is not None and "hubspot_" in trigger.source.sql:
         await refresh_reference(client, settings.warehouse_dir, f"{run_id}-ref")
-    intents = plan_task_intents(settings.warehouse_dir, trigger, as_of, since)
+    plan = plan_tasks(settings.warehouse_dir, trigger, as_of, since)
+    intents = plan.intents
+    not_tasks = {"incomplete_window": len(plan.incomplete), "stale": len(plan.stale)}
     if options.shadow or client is None:
-        return TaskReport(trigger=trigger.name, intents=len(intents))
+        return TaskReport(trigger=trigger.name, intents=len(intents), **not_tasks)
     with StateStore(settings.state_db) as store:
         report = await create_tasks(client, store, trigger.name, intents, run_id)
+        report.incomplete_window = not_tasks["incomplete_window"]
+        report.stale = not_tasks["stale"]
         done = report.already_created + report.recovered + report.created
         report.completeness = measure_tasks(
             store, trigger.about, report.intents, done, report.waiting_for_record, run_id

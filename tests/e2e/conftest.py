@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -60,6 +61,83 @@ def fixed_settings(
 ) -> Settings:
     target = tmp_path / "fixed-home"
     shutil.copytree(fixed_warehouse_template, target)
+    return Settings.from_env(environ={}, home=target, env="test", hubspot_base_url=sandbox.base_url)
+
+
+# Product usage written by hand for the task tests: 2025-12-20 … 2026-01-03 (the fixture's
+# last day), the other accounts silent. Threshold 3 users in 7 days; a crossing is real from
+# Dec 27 on (its day and the 7 before it in the warehouse). By hand:
+# - ACC-000006: USR-16, 17, 18 daily from Dec 20 (the first day): the window filling up;
+# - ACC-000010: USR-32 daily, USR-33 and 34 from Jan 2: crosses on Jan 2 with 3;
+# - ACC-000014: USR-43 … 46 daily to Dec 22, quiet Dec 23 … 30, back on Dec 31: the count is 4
+#   to Dec 28, 0 on Dec 29 and 30, 4 on Dec 31 (and it started at 4 on Dec 20: warm-up);
+# - ACC-000033: USR-103 daily, USR-104 and 105 on Jan 3 only: crosses on Jan 3 with 3.
+USAGE_DAYS = [dt.date(2025, 12, 20) + dt.timedelta(days=i) for i in range(15)]
+
+
+def hand_usage(day: dt.date) -> list[tuple[str, str]]:
+    """(account, user) active on ``day`` in the hand-written usage."""
+    rows = [("ACC-000006", f"USR-00000{u}") for u in (16, 17, 18)]
+    rows.append(("ACC-000010", "USR-0000032"))
+    if day >= dt.date(2026, 1, 2):
+        rows += [("ACC-000010", "USR-0000033"), ("ACC-000010", "USR-0000034")]
+    if not dt.date(2025, 12, 23) <= day <= dt.date(2025, 12, 30):
+        rows += [("ACC-000014", f"USR-00000{u}") for u in (43, 44, 45, 46)]
+    rows.append(("ACC-000033", "USR-0000103"))
+    if day == dt.date(2026, 1, 3):
+        rows += [("ACC-000033", "USR-0000104"), ("ACC-000033", "USR-0000105")]
+    return rows
+
+
+def write_hand_usage(home: Path) -> None:
+    """Replace the warehouse's product usage with :func:`hand_usage` (one event per row)."""
+    from spokesync.ingest.contract import SOURCES
+    from spokesync.warehouse import partition_path
+
+    shutil.rmtree(home / "warehouse" / "product_usage")
+    schema = SOURCES["product_usage"].arrow_schema()
+    for day in USAGE_DAYS:
+        rows = hand_usage(day)
+        at = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)
+        path = partition_path(home / "warehouse", "product_usage", day.isoformat())
+        path.parent.mkdir(parents=True)
+        table = pa.table(
+            {
+                "event_id": [f"EVT-{day:%Y%m%d}-{i:09d}" for i in range(len(rows))],
+                "account_id": [a for a, _ in rows],
+                "user_id": [u for _, u in rows],
+                "event_type": ["feature_used"] * len(rows),
+                "occurred_at": [at] * len(rows),
+                "quantity": [1] * len(rows),
+            },
+            schema=schema,
+        )
+        pq.write_table(table, path)
+
+
+def add_quiet_week(home: Path) -> None:
+    """Seven product-usage partitions with no events before the warehouse's first day (the
+    product launched on that day), so its usage-threshold crossings are real tasks."""
+    from spokesync.ingest.contract import SOURCES
+    from spokesync.warehouse import partition_days, partition_path
+
+    first = partition_days(home / "warehouse", "product_usage")[0]
+    empty = SOURCES["product_usage"].arrow_schema().empty_table()
+    for back in range(1, 8):
+        day = first - dt.timedelta(days=back)
+        path = partition_path(home / "warehouse", "product_usage", day.isoformat())
+        path.parent.mkdir(parents=True)
+        pq.write_table(empty, path)
+
+
+@pytest.fixture
+def usage_settings(
+    tmp_path: Path, fixed_warehouse_template: Path, sandbox: SandboxProcess
+) -> Settings:
+    """The fixed warehouse with :func:`hand_usage` as its product usage."""
+    target = tmp_path / "usage-home"
+    shutil.copytree(fixed_warehouse_template, target)
+    write_hand_usage(target)
     return Settings.from_env(environ={}, home=target, env="test", hubspot_base_url=sandbox.base_url)
 
 

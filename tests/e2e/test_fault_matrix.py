@@ -30,7 +30,7 @@ from spokesync.hubspot.tasks import MARKER
 from spokesync.sandbox.launcher import SandboxProcess
 from spokesync.settings import Settings
 from spokesync.sync.runner import SyncOptions, SyncSummary, latest_partition, run_sync
-from tests.e2e.conftest import rewrite_master
+from tests.e2e.conftest import add_quiet_week, rewrite_master
 from tests.e2e.test_fault_routes import recorded_links, sandbox_links, write_requests
 from tests.e2e.test_sync_e2e import BY_TYPE, desired_state
 from tests.e2e.test_workflows_e2e import sandbox_labels
@@ -286,6 +286,9 @@ WRITE_ROUTES: dict[str, str] = {
 def test_every_write_route_meets_every_fault_kind_and_ends_exact(
     settings: Settings, sandbox: SandboxProcess, home: Path
 ) -> None:
+    # Tasks need whole 7-day windows of usage: the week before the sample's first day is there,
+    # with no events (the product launched then), so the first day's crossings are tasks.
+    add_quiet_week(home)
     as_of = latest_partition(settings.warehouse_dir)
     expected = desired_state(settings, as_of)
     # A company made in HubSpot before spokesync, with the domain of one of ours: adopted

@@ -20,21 +20,16 @@ from spokesync.sync.runner import SyncOptions, latest_partition, run_sync
 
 pytestmark = pytest.mark.e2e
 
-# Written by hand from the fixture data (2026-01-01..03): the accounts whose 7-day active users
-# reached 3 (Jan 1 is the first day with data, so no crossing can be seen on it), the day they
-# did, and their owners (kim.ortiz@ is not a HubSpot owner → the fallback owner Ava, 75000001).
-D2, D3 = dt.date(2026, 1, 2), dt.date(2026, 1, 3)
+# Written by hand from the hand-written usage (tests/e2e/conftest.py, hand_usage; data from
+# 2025-12-20, the nightly run of Jan 3 looks back to Dec 28): the accounts whose 7-day active
+# users reached 3, with the count, the day, and their owners (kim.ortiz@ is not a HubSpot
+# owner → the fallback owner Ava, 75000001). ACC-000006's users were there from the first
+# day: the window filling up, no task.
+D31, J2, J3 = dt.date(2025, 12, 31), dt.date(2026, 1, 2), dt.date(2026, 1, 3)
 EXPECTED = {
-    "ACC-000006": ("Falcon Systems GmbH", 4, D2, "75000006"),
-    "ACC-000010": ("Bright Metrics GmbH", 3, D2, "75000001"),
-    "ACC-000014": ("Blue Networks LLC", 5, D2, "75000004"),
-    "ACC-000017": ("Nimbus Health Ltd", 3, D2, "75000006"),
-    "ACC-000019": ("Vertex Supply Group", 3, D2, "75000001"),
-    "ACC-000022": ("Lumen Media GmbH", 4, D2, "75000001"),
-    "ACC-000027": ("Cedar Ventures Ltd", 3, D2, "75000001"),
-    "ACC-000033": ("Umber Retail LLC", 3, D3, "75000006"),
-    "ACC-000038": ("Maple Health LLC", 3, D2, "75000005"),
-    "ACC-000040": ("Falcon Partners LLC", 3, D2, "75000006"),
+    "ACC-000010": ("Bright Metrics GmbH", 3, J2, "75000001"),
+    "ACC-000014": ("Blue Networks LLC", 4, D31, "75000004"),  # back from a quiet week
+    "ACC-000033": ("Umber Retail LLC", 3, J3, "75000006"),
 }
 
 
@@ -80,34 +75,36 @@ def assert_exactly_the_expected_tasks(sandbox: SandboxProcess) -> None:
 
 
 def test_one_task_per_crossing_across_reruns_and_a_backfill(
-    fixed_settings: Settings, sandbox: SandboxProcess
+    usage_settings: Settings, sandbox: SandboxProcess
 ) -> None:
-    settings = fixed_settings
-    assert latest_partition(settings.warehouse_dir) == D3
+    settings = usage_settings
+    assert latest_partition(settings.warehouse_dir) == J3
     first = run_sync(settings)
     assert first.ok, first.to_text()
     (report,) = first.tasks
-    assert (report.intents, report.created, report.already_created) == (10, 10, 0)
+    assert (report.intents, report.created, report.already_created) == (3, 3, 0)
+    assert (report.incomplete_window, report.stale) == (0, 0)
     assert len(task_creates(sandbox)) == 1  # one batch
     assert_exactly_the_expected_tasks(sandbox)
-    body = tasks_by_company(sandbox)["ACC-000006"][0]["properties"]["hs_task_body"]
-    assert body.startswith("Falcon Systems GmbH reached 4 weekly active users on 2026-01-02")
+    body = tasks_by_company(sandbox)["ACC-000014"][0]["properties"]["hs_task_body"]
+    assert body.startswith("Blue Networks LLC reached 4 weekly active users on 2025-12-31")
 
     sandbox.clear_requests()
     rerun = run_sync(settings)
-    assert (rerun.tasks[0].already_created, rerun.tasks[0].created) == (10, 0)
-    # A backfill replaying Jan 2 sees that day's nine crossings again: all already created.
-    backfill = run_sync(settings, SyncOptions(as_of=D2))
-    assert (backfill.tasks[0].intents, backfill.tasks[0].already_created) == (9, 9)
+    assert (rerun.tasks[0].already_created, rerun.tasks[0].created) == (3, 0)
+    # A backfill replaying Jan 2 sees that day's and Dec 31's crossings again (its look-back
+    # reaches Dec 27): already created.
+    backfill = run_sync(settings, SyncOptions(as_of=J2))
+    assert (backfill.tasks[0].intents, backfill.tasks[0].already_created) == (2, 2)
     assert backfill.tasks[0].created == 0
     assert task_creates(sandbox) == []
     assert_exactly_the_expected_tasks(sandbox)
 
 
 def test_sigkill_between_create_and_ledger_write_creates_nothing_twice(
-    fixed_settings: Settings, sandbox: SandboxProcess
+    usage_settings: Settings, sandbox: SandboxProcess
 ) -> None:
-    settings = fixed_settings
+    settings = usage_settings
     script = textwrap.dedent(
         f"""
         import os, signal
@@ -126,11 +123,11 @@ def test_sigkill_between_create_and_ledger_write_creates_nothing_twice(
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=240)
     assert done.returncode == -signal.SIGKILL, done.stderr.decode(errors="replace")[-3000:]
-    # HubSpot created the ten tasks; the ledger only knows it tried.
+    # HubSpot created the three tasks; the ledger only knows it tried.
     assert len(task_creates(sandbox)) == 1
     assert_exactly_the_expected_tasks(sandbox)
     with StateStore(settings.state_db) as store:
-        assert store.tasks.counts() == {"pending": 10}
+        assert store.tasks.counts() == {"pending": 3}
 
     # Search lags far behind: recovery must find the tasks through the company's associations.
     sandbox.configure(search_lag_ms=600_000)
@@ -138,11 +135,11 @@ def test_sigkill_between_create_and_ledger_write_creates_nothing_twice(
     again = run_sync(settings)
     assert again.ok, again.to_text()
     (report,) = again.tasks
-    assert (report.recovered, report.created, report.already_created) == (10, 0, 0)
+    assert (report.recovered, report.created, report.already_created) == (3, 0, 0)
     assert task_creates(sandbox) == []
     assert_exactly_the_expected_tasks(sandbox)
     with StateStore(settings.state_db) as store:
-        assert store.tasks.counts() == {"created": 10}
+        assert store.tasks.counts() == {"created": 3}
         entries = store.tasks.entries()
     tasks = tasks_by_company(sandbox)
     assert {e.about_external_id: e.task_id for e in entries.values()} == {
@@ -152,5 +149,5 @@ def test_sigkill_between_create_and_ledger_write_creates_nothing_twice(
 
     sandbox.clear_requests()
     third = run_sync(settings)
-    assert (third.tasks[0].already_created, third.tasks[0].created) == (10, 0)
+    assert (third.tasks[0].already_created, third.tasks[0].created) == (3, 0)
     assert task_creates(sandbox) == []

@@ -1,6 +1,7 @@
 """Usage-threshold crossings over a backfill range: a range run (``since`` … ``as_of``) finds
 exactly the crossings the daily runs of those days find, including ones older than the
-trigger's 7-day lookback; the sample's quiet weeks make crossings after the first week."""
+trigger's 7-day lookback, and creates the same tasks they create (only the last 7 days' real
+crossings); the sample's quiet weeks make crossings after the first week."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from spokesync import warehouse
 from spokesync.ingest.engine import ingest_master, ingest_partition, landed_partitions
 from spokesync.mapping.task_spec import load_task_trigger
 from spokesync.sample_data.generator import GeneratorConfig, generate
-from spokesync.task_triggers import plan_task_intents
+from spokesync.task_triggers import TaskPlan, plan_tasks
 
 TRIGGER = Path(__file__).resolve().parents[2] / "mappings" / "tasks" / "usage_threshold.yaml"
 START = dt.date(2026, 3, 1)
@@ -39,22 +40,29 @@ def test_a_range_run_finds_what_the_daily_runs_find(tmp_path: Path) -> None:
     trigger = load_task_trigger(TRIGGER)
     last = dt.date.fromisoformat(days[-1])
 
-    daily = {}
-    for day in days:
-        d = dt.date.fromisoformat(day)
-        daily |= {i.event_id: i.source_row for i in plan_task_intents(wh, trigger, d)}
-    ranged = {i.event_id: i.source_row for i in plan_task_intents(wh, trigger, last, START)}
-    nightly_last = plan_task_intents(wh, trigger, last)
+    def found(plan: TaskPlan) -> dict[str, dict]:
+        return {i.event_id: i.source_row for i in [*plan.intents, *plan.incomplete, *plan.stale]}
 
+    daily, daily_found = {}, {}
+    for day in days:
+        plan = plan_tasks(wh, trigger, dt.date.fromisoformat(day))
+        daily |= {i.event_id: i.source_row for i in plan.intents}
+        daily_found |= found(plan)
+    ranged_plan = plan_tasks(wh, trigger, last, START)
+    ranged = {i.event_id: i.source_row for i in ranged_plan.intents}
+    nightly_last = plan_tasks(wh, trigger, last)
+
+    # The range finds every crossing the daily runs find, and creates the same tasks.
+    assert found(ranged_plan) == daily_found
     assert ranged == daily
-    crossed = sorted({r["crossed_on"] for r in ranged.values()})
-    # The warm-up (day 2, the 7-day window filling) and, after the first week, accounts coming
-    # back from their quiet week; only the last 7 days are within one nightly run's lookback.
-    assert crossed[0] == "2026-03-02"
-    assert any(day > "2026-03-08" for day in crossed)
-    assert any(r["crossed_on"] < "2026-03-16" for r in ranged.values())
-    assert {i.source_row["crossed_on"] for i in nightly_last} <= {
-        d for d in crossed if d >= "2026-03-16"
-    }
-    assert len(nightly_last) < len(ranged)
+    assert ranged == {i.event_id: i.source_row for i in nightly_last.intents}
+    # The first week's crossings are the 7-day window filling up (windows that start before
+    # the data): never tasks. After it, accounts coming back from their quiet week cross
+    # again; those more than 7 days before the newest day (Mar 22) are history.
+    incomplete = {i.source_row["crossed_on"] for i in ranged_plan.incomplete}
+    stale = {i.source_row["crossed_on"] for i in ranged_plan.stale}
+    created = {r["crossed_on"] for r in ranged.values()}
+    assert incomplete and max(incomplete) < "2026-03-08"
+    assert stale and min(stale) >= "2026-03-08" and max(stale) <= "2026-03-15"
+    assert created and min(created) >= "2026-03-16"
     shutil.rmtree(landing)
