@@ -26,25 +26,36 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from bench.bench_push import steady_rate
 from bench.machine import describe
+from spokesync.exit_codes import ExitCode
 from spokesync.hubspot.rate_limit import RateLimiter
 from spokesync.sandbox.launcher import SandboxProcess
 
 # Runs a CLI command and prints its peak RSS (KiB) on stderr's last line.
 _RSS_WRAPPER = (
-    "import resource, runpy, sys\n"
+    "import gc, resource, runpy, sys, time\n"
+    "gc_s, gc_n, gc_t0 = [0.0, 0.0, 0.0], [0, 0, 0], [0.0]\n"
+    "def on_gc(phase, info):\n"
+    "    if phase == 'start':\n"
+    "        gc_t0[0] = time.thread_time()\n"
+    "    else:\n"
+    "        gc_s[info['generation']] += time.thread_time() - gc_t0[0]\n"
+    "        gc_n[info['generation']] += 1\n"
+    "gc.callbacks.append(on_gc)\n"
     "sys.argv = ['spokesync', *sys.argv[1:]]\n"
     "try:\n"
     "    runpy.run_module('spokesync.cli', run_name='__main__')\n"
     "finally:\n"
     "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    print('GC_S', *gc_s, *gc_n, file=sys.stderr)\n"
     "    print('PEAK_RSS_KB', u.ru_maxrss, file=sys.stderr)\n"
     "    c = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
     "    print('CPU_S', u.ru_utime + u.ru_stime + c.ru_utime + c.ru_stime, file=sys.stderr)\n"
@@ -57,23 +68,114 @@ class CliRun:
     peak_rss_mb: float
     stdout: str
     cpu_s: float = 0.0  # user + system of the CLI process (threads and worker processes)
+    # (unix time, CPU s of the CLI process, of its main thread (the event loop), of the
+    # watched process) every SAMPLE_S
+    samples: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+    def cpu_between(self, start: float, end: float) -> tuple[float, float, float]:
+        """CPU seconds the CLI process, its main thread and the watched process used between
+        two unix times (linear between samples)."""
+
+        def at(t: float, col: int) -> float:
+            s = self.samples
+            if not s:
+                return 0.0
+            if t <= s[0][0]:
+                return s[0][col]
+            for (t0, *a), (t1, *b) in zip(s, s[1:], strict=False):
+                if t0 <= t <= t1:
+                    f = (t - t0) / (t1 - t0) if t1 > t0 else 0.0
+                    return a[col - 1] + f * (b[col - 1] - a[col - 1])
+            return s[-1][col]
+
+        return tuple(at(end, c) - at(start, c) for c in (1, 2, 3))  # type: ignore[return-value]
 
 
-def cli(env: dict[str, str], *args: str) -> CliRun:
+SAMPLE_S = 0.25
+
+
+def py_spy() -> str:
+    """The py-spy next to this Python (``pip install py-spy``), else the one on PATH."""
+    here = Path(sys.executable).with_name("py-spy")
+    found = str(here) if here.exists() else shutil.which("py-spy")
+    if not found:
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+    return found
+
+
+def cli(
+    env: dict[str, str],
+    *args: str,
+    ok: tuple[int, ...] = (0,),
+    watch: int | None = None,
+    profile: Path | None = None,
+) -> CliRun:
+    """Run ``spokesync *args``; an exit code outside ``ok`` stops the bench. While it runs,
+    the CPU of the CLI process and of process ``watch`` (the sandbox) is sampled; ``profile``:
+    py-spy samples the CLI process into that file (collapsed stacks, one line per stack)."""
+    import psutil
+
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", _RSS_WRAPPER, *args], env=env, capture_output=True, text=True
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RSS_WRAPPER, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    spy = None
+    if profile is not None:
+        spy = subprocess.Popen(
+            [py_spy(), "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "50",
+             "--nonblocking", "--threads", "-o", str(profile)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    samples: list[tuple[float, float, float, float]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        me = psutil.Process(proc.pid)
+        other = psutil.Process(watch) if watch else None
+        while not stop.wait(SAMPLE_S):
+            try:
+                mine = me.cpu_times()
+                main = next((t for t in me.threads() if t.id == proc.pid), None)
+                theirs = other.cpu_times() if other else None
+            except psutil.Error:
+                return
+            samples.append(
+                (
+                    time.time(),
+                    mine.user + mine.system,
+                    main.user_time + main.system_time if main else 0.0,
+                    theirs.user + theirs.system if theirs else 0.0,
+                )
+            )
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    stop.set()
+    sampler.join()
+    if spy is not None:
+        spy.wait(timeout=60)
     wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"spokesync {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    if proc.returncode not in ok:
+        raise SystemExit(f"spokesync {' '.join(args)} failed:\n{stdout}\n{stderr}")
     rss = cpu = 0.0
-    for line in done.stderr.splitlines():
+    for line in stderr.splitlines():
+        if line.startswith("GC_S"):
+            gc = line.split()[1:]
+            print(
+                "  garbage collector (CPU s by generation): "
+                + ", ".join(f"gen{g} {float(gc[g]):.2f} s in {gc[g + 3]} runs" for g in range(3))
+            )
         if line.startswith("PEAK_RSS_KB"):
             rss = int(line.split()[1]) / 1024
         elif line.startswith("CPU_S"):
             cpu = float(line.split()[1])
-    return CliRun(wall, rss, done.stdout, cpu)
+    return CliRun(wall, rss, stdout, cpu, samples)
 
 
 def process_cpu_s(pid: int) -> float:
@@ -123,12 +225,37 @@ def object_figures(state_db: Path, run_id: str, limit: int) -> list[dict[str, ob
                 done = [(t + lat / 1000, n or 0) for t, lat, n, _ in log]
                 end = max(t for t, _ in done)
                 row["push_s"] = end - t0
+                row["t0"], row["end"], row["calls"] = t0, end, len(log)
                 row["rate"] = sum(n for _, n in done) / (end - t0) if end > t0 else 0.0
                 row["steady"] = steady_rate(sorted(done), t0, window_s)
             out.append(row)
         return out
     finally:
         con.close()
+
+
+def cpu_lines(figures: list[dict[str, object]], limit: int) -> str:
+    """CPU per upsert call of the sync process and the sandbox over the push phases, and the
+    share of a core each needs to keep the ceiling's pace (limit / 10 calls a second)."""
+    pushed = [f for f in figures if f.get("calls")]
+    calls = sum(int(f["calls"]) for f in pushed)  # type: ignore[call-overload]
+    if not calls:
+        return "  push-phase CPU: no upserts"
+    out = ["  push-phase CPU (over first → last upsert of each object):"]
+    for label, rows in [*((str(f["object"]), [f]) for f in pushed), ("both", pushed)]:
+        n = sum(int(f["calls"]) for f in rows)  # type: ignore[call-overload]
+        wall = sum(float(f["push_s"]) for f in rows)  # type: ignore[arg-type]
+        mine = sum(float(f["sync_cpu"]) for f in rows)  # type: ignore[arg-type]
+        loop = sum(float(f["loop_cpu"]) for f in rows)  # type: ignore[arg-type]
+        theirs = sum(float(f["sandbox_cpu"]) for f in rows)  # type: ignore[arg-type]
+        out.append(
+            f"    {label:<9} {n:>4} calls: sync {mine / n * 1000:5.1f} ms/call (event loop "
+            f"{loop / n * 1000:4.1f}, other threads {(mine - loop) / n * 1000:4.1f}; used "
+            f"{mine / wall:4.0%} of a core, needs {mine / n * limit / 10:4.0%} at the ceiling); "
+            f"sandbox {theirs / n * 1000:5.1f} ms/call (used {theirs / wall:4.0%}, needs "
+            f"{theirs / n * limit / 10:4.0%})"
+        )
+    return "\n".join(out)
 
 
 def run_ids(state_db: Path) -> list[str]:
@@ -146,6 +273,9 @@ def run_ids(state_db: Path) -> list[str]:
 
 def report(name: str, figures: list[dict[str, object]], run: CliRun, limit: int, calls: int):
     ceiling = limit * 100 / 10
+    for f in figures:  # CPU of both processes over the object's push phase
+        if "t0" in f:
+            f["sync_cpu"], f["loop_cpu"], f["sandbox_cpu"] = run.cpu_between(f["t0"], f["end"])  # type: ignore[arg-type]
     print(f"\n{name}: spokesync sync wall {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB")
     print(
         "  object     changed  write calls (⌈n/100⌉)  429s  push s   rec/s  % ceil  "
@@ -165,6 +295,7 @@ def report(name: str, figures: list[dict[str, object]], run: CliRun, limit: int,
             f"  push phase overall: {ok:,} records in {push_s:.1f} s = {ok / push_s:,.0f} rec/s "
             f"= {ok / push_s / ceiling:.1%} of the {ceiling:,.0f} rec/s ceiling"
         )
+    print(cpu_lines(figures, limit))
     floor = calls * 10 / limit
     print(
         f"  all HubSpot calls {calls:,} → rate-limit floor {floor:.1f} s; "
@@ -187,7 +318,14 @@ def main() -> None:
         help="with --keep: use the warehouse already there (fresh state store and sandbox)",
     )
     parser.add_argument("--mapping", action="append", default=[], help="only these mappings")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy each sync into DIR/<first|nightly>.txt (collapsed stacks, all threads)",
+    )
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         home = args.keep or Path(tmp)
@@ -227,9 +365,12 @@ def main() -> None:
                 assert sandbox.process is not None
                 sandbox_cpu = process_cpu_s(sandbox.process.pid)
                 load_before = os.getloadavg()[0]
+                # The sample data plants bad rows that ingest quarantines: the sync exits 9.
                 run = cli(
                     env, "sync", "--no-ingest", "--as-of", as_of.isoformat(), *mapping_args,
                     "--rate-limit", str(args.rate_limit), "--concurrency", str(args.concurrency),
+                    ok=(0, ExitCode.DROPPED), watch=sandbox.process.pid,
+                    profile=args.profile / f"{name.split()[0]}.txt" if args.profile else None,
                 )  # fmt: skip
                 sandbox_cpu = process_cpu_s(sandbox.process.pid) - sandbox_cpu
                 after = sandbox.stats()

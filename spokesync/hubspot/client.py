@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from spokesync import __version__
 from spokesync.hubspot.errors import (
@@ -226,12 +227,16 @@ class HubSpotClient:
         left) and :class:`RetriesExhausted` (transient failures or 429s past the policy's caps).
         """
         policy = retry if retry is not None else self.retry
+        # Encoded once for all attempts; orjson is ~10x faster than the json module httpx uses
+        # (a 100-input batch is ~50–100 kB).
+        encoded = None if json is None else _encode(json)
         attempt = 0
         transient = 0
         limited = 0
         while True:
             attempt += 1
             rid = request_id if attempt == 1 else f"{request_id}-{attempt}"
+            headers = {"X-Request-Id": rid}
             if attempt > 1:
                 self.stats.retries += 1
             sent_at = await self.limiter.acquire(search=search)
@@ -239,7 +244,11 @@ class HubSpotClient:
             try:
                 async with self._semaphore:
                     resp = await self._http.request(
-                        method, path, json=json, params=params, headers={"X-Request-Id": rid}
+                        method,
+                        path,
+                        content=encoded,
+                        params=params,
+                        headers=headers if encoded is None else {**headers, **_JSON_HEADERS},
                     )
                     content = resp.content
             except httpx.TransportError as exc:
@@ -619,10 +628,33 @@ def _is_page(body: Any) -> bool:
     return isinstance(body, dict) and isinstance(body.get("results"), list)
 
 
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def _encode(payload: Any) -> bytes:
+    """A request body as JSON, UTF-8 and compact, as httpx's ``json=`` sends it but ~10x faster
+    (a 100-input batch is 50–100 kB). NaN and infinities raise ``ValueError`` as with httpx:
+    orjson would send them as ``null``, which clears a property, so a body with a ``null`` in
+    it is checked by the standard encoder (upserts send canonical strings: never a null)."""
+    try:
+        out = orjson.dumps(payload)
+    except TypeError:  # a type orjson does not know (e.g. a non-str key): the stdlib's answer
+        out = None
+    if out is None or b"null" in out:
+        return jsonlib.dumps(
+            payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
+    return out
+
+
 def _decode(content: bytes) -> Any:
     if not content:
         return None
     try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # what orjson refuses but the stdlib reads (NaN, integers past 64 bits)
         return jsonlib.loads(content)
     except ValueError:
         return content.decode("utf-8", "replace")

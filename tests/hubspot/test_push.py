@@ -297,6 +297,36 @@ def test_transient_statuses_back_off_with_full_jitter(statuses: tuple[int, ...])
     assert len(fake.records) == 30
 
 
+def test_a_retry_resends_the_same_json_bytes() -> None:
+    """The body is encoded once (orjson) for every attempt: the retry of a 503 sends exactly
+    the bytes of the first attempt, as JSON with its content type, byte-equal to what httpx's
+    own ``json=`` encoding would send."""
+    fake = FakeHubSpot()
+    fake.script = lambda req, n: error_response(503, None, "busy") if n == 1 else None
+    report, _, _ = push(fake, [changes(3, name="Café Ørsted")])
+    assert report.records_ok == 3 and fake.upsert_calls() == 2
+    first, second = fake.requests
+    assert first.content == second.content
+    assert first.headers["Content-Type"] == "application/json"
+    assert first.content == httpx.Request("POST", "http://x", json=fake.bodies[0]).content
+    assert "Café Ørsted".encode() in first.content  # UTF-8, not \u escapes
+
+
+def test_a_nan_in_a_request_body_is_refused_not_sent_as_null() -> None:
+    """JSON has no NaN; sending ``null`` instead would clear the property in HubSpot."""
+    fake = FakeHubSpot()
+
+    async def go() -> None:
+        async with make_client(fake, FakeClock()) as client:
+            await client.request(
+                "POST", "/crm/x", json={"properties": {"n": float("nan")}}, request_id="r"
+            )
+
+    with pytest.raises(ValueError, match="JSON"):
+        asyncio.run(go())
+    assert fake.requests == []
+
+
 def test_persistent_5xx_dead_letters_batch_after_capped_attempts() -> None:
     fake = FakeHubSpot()
     fake.script = lambda req, n: error_response(500, None, "boom") if n <= 4 else None
