@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from spokesync.sandbox.history import WriteSource
 from spokesync.sandbox.store import Store
 from tests.sandbox.conftest import Api, make_api
@@ -136,3 +138,93 @@ def test_association_links_survive_a_restart(tmp_path: Path) -> None:
     )
     assert status == 200
     assert sorted(t["toObjectId"] for t in read["results"][0]["to"]) == [int(c) for c in contacts]
+
+
+def _ids(body: dict) -> list[str]:
+    return [r["id"] for r in body["results"]]
+
+
+def test_ranged_questions_answer_from_the_sorted_index_as_the_full_scan_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range on the modified date (an incremental read and its restarts, a count over one
+    stretch) is answered from the sorted index: the same ids, order and total as the full
+    scan (forced here by a second filter group that matches nothing), and a restart with a
+    new bound neither scans nor sorts the object again."""
+    api = make_api(tmp_path, search_rate_limit=1000)
+    ids = _create(api, [f"R{i}" for i in range(100)]) + _create(
+        api, [f"R{i}" for i in range(100, 150)]
+    )
+    edits = {ids[7]: 1_900_000_000_000, ids[3]: 1_900_000_000_000, ids[90]: 1_900_000_050_000}
+    for rid, ms in edits.items():  # a person, at fixed times: two share one millisecond
+        assert (
+            api.post(
+                "/__sandbox/edit",
+                {
+                    "objectType": "companies",
+                    "id": rid,
+                    "properties": {"numberofemployees": "9"},
+                    "timestamp": ms,
+                },
+            )[0]
+            == 200
+        )
+    prop = "hs_lastmodifieddate"
+    questions = [
+        [{"propertyName": prop, "operator": "GTE", "value": "1900000000000"}],
+        [{"propertyName": prop, "operator": "GT", "value": "1900000000000"}],
+        [{"propertyName": prop, "operator": "EQ", "value": "1900000000000"}],
+        [{"propertyName": prop, "operator": "LT", "value": "1900000000000"}],
+        [
+            {"propertyName": prop, "operator": "GTE", "value": "1700000000000"},
+            {"propertyName": prop, "operator": "LTE", "value": "1900000000000"},
+            {"propertyName": "numberofemployees", "operator": "HAS_PROPERTY"},
+        ],
+        [{"propertyName": prop, "operator": "BETWEEN", "value": "0", "highValue": "1900000000001"}],
+        [
+            {"propertyName": prop, "operator": "EQ", "value": "1900000000000"},
+            {"propertyName": "hs_object_id", "operator": "GT", "value": ids[3]},
+        ],
+    ]
+    never = {"filters": [{"propertyName": "name", "operator": "EQ", "value": "no such company"}]}
+    for filters in questions:
+        for sort, direction in (
+            (prop, "ASCENDING"),
+            (prop, "DESCENDING"),
+            ("hs_object_id", "ASCENDING"),
+        ):
+            body = {
+                "filterGroups": [{"filters": filters}],
+                "sorts": [{"propertyName": sort, "direction": direction}],
+                "limit": 200,
+            }
+            status, ranged = api.post(f"{COMPANIES}/search", body)
+            assert status == 200
+            status, scanned = api.post(
+                f"{COMPANIES}/search", {**body, "filterGroups": [{"filters": filters}, never]}
+            )
+            assert (ranged["total"], _ids(ranged)) == (scanned["total"], _ids(scanned)), filters
+    status, crowded = api.post(
+        f"{COMPANIES}/search",
+        {"filterGroups": [{"filters": questions[2]}], "sorts": [{"propertyName": prop}]},
+    )
+    assert sorted(_ids(crowded)) == sorted([ids[3], ids[7]]) and crowded["total"] == 2
+    assert _ids(crowded) == sorted(_ids(crowded), key=int)  # one millisecond: id order
+    # Restarts with new bounds reuse the index built once: no full scan, no new sort.
+    searcher = api.app.searcher
+    built = dict(searcher._index)
+
+    def no_scan(*_: object) -> None:
+        raise AssertionError("the ranged question scanned the whole object")
+
+    monkeypatch.setattr(searcher, "_hits_of", no_scan)
+    for low in ("1700000000000", "1900000000000", "1900000000001", "1900000050000"):
+        q = {"propertyName": prop, "operator": "GTE", "value": low}
+        status, page = api.post(
+            f"{COMPANIES}/search",
+            {"filterGroups": [{"filters": [q]}], "sorts": [{"propertyName": prop}], "limit": 1},
+        )
+        assert status == 200
+    assert page["total"] == 1 and _ids(page) == [ids[90]]
+    assert searcher._index.keys() == built.keys()
+    assert all(searcher._index[k] is built[k] for k in built)
