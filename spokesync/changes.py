@@ -42,6 +42,7 @@ class ConfirmedWrite:
     created: bool  # HubSpot's ``new`` flag on upsert results
     correlation_id: str | None = None  # HubSpot's correlation id of the confirming batch
     event_id: str | None = None  # the canonical event that caused the write, if any
+    updated_at: str | None = None  # HubSpot's ``updatedAt`` of the record after this write
 
 
 @dataclass(frozen=True, slots=True)

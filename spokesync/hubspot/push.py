@@ -367,6 +367,7 @@ class _Push:
                 as_of=item.change.as_of,
                 created=bool(result.get("new", False)),
                 correlation_id=response.correlation_id,
+                updated_at=result.get("updatedAt"),
             )
             for item, result in confirmed.values()
         ]

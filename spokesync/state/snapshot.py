@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from spokesync.canonical import canonical, sql_canonical
 from spokesync.changes import ConfirmedWrite
-from spokesync.state import dead_letters, history
+from spokesync.state import dead_letters, history, modified
 from spokesync.state.connection import Connection, now
 
 # The fingerprint of one record, over snapshot rows ``s``.
@@ -389,9 +389,12 @@ def save_confirmed(
     types: Mapping[str, Mapping[str, str]],
     run_id: str,
 ) -> None:
-    """Write-through of confirmed writes (one batch or many) inside the caller's transaction."""
+    """Write-through of confirmed writes (one batch or many) inside the caller's transaction,
+    with HubSpot's ``updatedAt`` of each (:mod:`spokesync.state.modified`)."""
+    writes = list(writes)
     for segment in confirmed_segments(writes, types):
         write_confirmed(con, segment, types.get(segment.object_type), run_id)
+    modified.record_writes(con, writes)
 
 
 class SnapshotStore:

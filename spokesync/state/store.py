@@ -14,6 +14,9 @@ Each concept lives in its own module and is reachable as an attribute:
 - ``store.matches``       adoption: unowned portal records, ambiguous matches, pins
                           (:mod:`~spokesync.state.matches`)
 - ``store.cursors``       refresh cursors per object (:mod:`~spokesync.state.cursors`)
+- ``store.modified``      the last modification time known per HubSpot record (our confirmed
+                          writes, refresh reads), so the incremental refresh need not read our
+                          own writes back (:mod:`~spokesync.state.modified`)
 - ``store.merged``        our records merged into another of ours in HubSpot
                           (:mod:`~spokesync.state.merged`)
 - ``store.lists``         static-list memberships and their diff
@@ -53,6 +56,7 @@ from spokesync.state.history import HistoryEntry, HistoryStore
 from spokesync.state.list_memberships import ListMembershipStore
 from spokesync.state.matches import MatchStore
 from spokesync.state.merged import MergedStore
+from spokesync.state.modified import KnownModifiedStore
 from spokesync.state.rejected import RejectedRecord, RejectedStore
 from spokesync.state.runs import RunStore
 from spokesync.state.snapshot import DriftedValue, DriftReport, SnapshotStore
@@ -103,6 +107,7 @@ class StateStore:
         self.matches = MatchStore(self.connection)
         self.merged = MergedStore(self.connection)
         self.cursors = CursorStore(self.connection)
+        self.modified = KnownModifiedStore(self.connection)
         self.lists = ListMembershipStore(self.connection)
         self.completeness = CompletenessStore(self.connection)
 

@@ -14,7 +14,9 @@ the cursor (search indexing lags writes), duplicates are dropped by id, and when
 the search API's 10,000-result cap the query restarts from the last modification time seen
 (and, if more than 10,000 records share one millisecond, walks that millisecond by
 ``hs_object_id``). The records read replace their snapshot rows; drift is reported per
-property.
+property. Stretches of the window that only records whose last modification we know fill
+(our own confirmed writes: HubSpot's ``updatedAt``; records read before) are counted, not
+read, when a push was too large to read back cheaply (:mod:`spokesync.sync.own_window`).
 
 Both remap merges: a record whose ``hs_merged_object_ids`` names a HubSpot id the snapshot
 holds under one of our external ids keeps that external id (a survivor without it is pinned to
@@ -32,7 +34,7 @@ import datetime as dt
 import queue
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from spokesync.canonical import canonical
@@ -43,6 +45,8 @@ from spokesync.settings import Settings
 from spokesync.state.matches import PortalCollector
 from spokesync.state.snapshot import DriftReport
 from spokesync.state.store import StateStore
+from spokesync.sync import own_window
+from spokesync.sync.own_window import KnownTimes, WindowStats, checked_records
 
 REFRESH_QUEUE = 10_000  # records in flight between HubSpot pages and the store
 SEARCH_PAGE = 200
@@ -81,6 +85,10 @@ class RefreshReport:
     merges_remapped: int = 0
     archived: int = 0  # full refresh: our records HubSpot no longer has (archived there)
     restarts: int = 0  # incremental: queries restarted at the 10,000-result cap
+    known: int = 0  # incremental: records whose last modification we knew inside the window
+    known_verified: int = 0  # ... of which confirmed by a count, not read back
+    count_checks: int = 0  # search calls spent counting (each one page)
+    own_window_s: float = 0.0  # span of the counted parts (see docs/existing-portal.md)
     duration_s: float = 0.0
     cursor: dt.datetime | None = None
 
@@ -94,6 +102,10 @@ class RefreshReport:
                 "merges_remapped": self.merges_remapped,
                 "records_archived_in_hubspot": self.archived,
                 "refresh_restarts": self.restarts,
+                "refresh_known": self.known,
+                "refresh_known_verified": self.known_verified,
+                "refresh_count_checks": self.count_checks,
+                "refresh_counted_window_s": round(self.own_window_s, 3),
                 "refresh_duration_s": round(self.duration_s, 3),
             }
         )
@@ -113,6 +125,14 @@ def _ms(value: Any) -> int | None:
     if iso is None:
         return None
     return int(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _read_times(records: list[dict[str, Any]], prop: str) -> Iterator[tuple[str, int]]:
+    """(HubSpot id, last-modified ms) of records read."""
+    for rec in records:
+        ms = _ms((rec.get("properties") or {}).get(prop)) or _ms(rec.get("updatedAt"))
+        if ms is not None and rec.get("id") is not None:
+            yield str(rec["id"]), ms
 
 
 def _now_ms() -> int:
@@ -273,6 +293,9 @@ async def full_refresh(
             store.forget_associations(mapping.object_type)
             store.matches.promote(mapping.object_type, run_id)
             store.cursors.advance(mapping.object_type, started_ms, full=True)
+            store.modified.prune(
+                mapping.object_type, started_ms - int(DEFAULT_OVERLAP.total_seconds() * 1000)
+            )
             return report
 
     records = read_all(client, mapping.object_type, read_properties(mapping), run_id=run_id)
@@ -294,6 +317,8 @@ class _SearchState:
     calls: int = 0
     restarts: int = 0
     newest_ms: int | None = None
+    seen: set[str] = field(default_factory=set)
+    known: KnownTimes | None = None  # our writes' times, kept up to date by every read
 
 
 async def search_modified_since(
@@ -306,11 +331,15 @@ async def search_modified_since(
     state: _SearchState | None = None,
     page_size: int = SEARCH_PAGE,
     cap: int = SEARCH_CAP,
+    until_ms: int | None = None,
+    first_page: dict[str, Any] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every record modified at or after ``since_ms``, oldest first, each once."""
+    """Every record modified at or after ``since_ms`` (and at or before ``until_ms``), oldest
+    first, each once per refresh. ``first_page``: the answer to this range's first page,
+    already fetched (by a count check)."""
     state = state or _SearchState()
     prop = modified_property(object_type)
-    seen: set[str] = set()
+    seen = state.seen
     low = since_ms
     by_id_from: str | None = None  # walking one crowded millisecond by hs_object_id
     while True:
@@ -318,33 +347,23 @@ async def search_modified_since(
         last_ms: int | None = None
         last_id: str | None = None
         while True:
-            if by_id_from is None:
-                filters = [{"propertyName": prop, "operator": "GTE", "value": str(low)}]
-                sort = prop
+            if first_page is not None:
+                page, first_page = first_page, None
             else:
-                filters = [
-                    {"propertyName": prop, "operator": "EQ", "value": str(low)},
-                    {"propertyName": "hs_object_id", "operator": "GT", "value": by_id_from},
-                ]
-                sort = "hs_object_id"
-            state.calls += 1
-            page = await client.search(
-                object_type,
-                {
-                    "filterGroups": [{"filters": filters}],
-                    "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
-                    "properties": properties,
-                    "limit": page_size,
-                    "after": str(after),
-                },
-                request_id=f"{run_id}-inc-{object_type}-{state.calls}",
-            )
+                state.calls += 1
+                page = await client.search(
+                    object_type,
+                    _window_query(prop, low, until_ms, by_id_from, properties, page_size, after),
+                    request_id=f"{run_id}-inc-{object_type}-{state.calls}",
+                )
             for record in page.get("results") or ():
                 rid = str(record.get("id"))
                 ms = _ms((record.get("properties") or {}).get(prop)) or _ms(record.get("updatedAt"))
                 if ms is not None:
                     last_ms = ms
                     state.newest_ms = max(state.newest_ms or ms, ms)
+                    if state.known is not None:
+                        state.known.saw(rid, ms)
                 last_id = rid
                 if rid not in seen:
                     seen.add(rid)
@@ -354,6 +373,8 @@ async def search_modified_since(
                 if by_id_from is None:
                     return
                 by_id_from, low = None, low + 1  # that millisecond is done
+                if until_ms is not None and low > until_ms:
+                    return
                 break
             if int(nxt) + page_size > cap:  # the next page would pass the 10,000 cap
                 state.restarts += 1
@@ -367,6 +388,86 @@ async def search_modified_since(
             after = int(nxt)
 
 
+def _window_query(
+    prop: str,
+    low: int,
+    until_ms: int | None,
+    by_id_from: str | None,
+    properties: list[str],
+    page_size: int,
+    after: int,
+) -> dict[str, Any]:
+    """One search page: modified in [low, until] by date, or one millisecond by id."""
+    if by_id_from is None:
+        filters = [{"propertyName": prop, "operator": "GTE", "value": str(low)}]
+        if until_ms is not None:
+            filters.append({"propertyName": prop, "operator": "LTE", "value": str(until_ms)})
+        sort = prop
+    else:
+        filters = [
+            {"propertyName": prop, "operator": "EQ", "value": str(low)},
+            {"propertyName": "hs_object_id", "operator": "GT", "value": by_id_from},
+        ]
+        sort = "hs_object_id"
+    return {
+        "filterGroups": [{"filters": filters}],
+        "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+        "properties": properties,
+        "limit": page_size,
+        "after": str(after),
+    }
+
+
+def modified_records(
+    client: HubSpotClient,
+    object_type: str,
+    properties: list[str],
+    since_ms: int,
+    *,
+    run_id: str,
+    state: _SearchState,
+    own: tuple[list[str], list[int]],
+    stats: WindowStats,
+    readback_limit: int | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """The records an incremental refresh must read: everything modified since ``since_ms``,
+    except stretches only our own confirmed writes (``own``: HubSpot ids and ``updatedAt``
+    ms) fill, when there are more of those than ``readback_limit`` (see
+    :mod:`spokesync.sync.own_window`)."""
+    limit = own_window.READBACK_LIMIT if readback_limit is None else readback_limit
+    ids, times = own
+    if len(ids) <= limit:
+        return search_modified_since(
+            client, object_type, properties, since_ms, run_id=run_id, state=state
+        )
+    state.known = KnownTimes(ids, times)
+    prop = modified_property(object_type)
+
+    async def page(lo: int, hi: int | None, after: int) -> dict[str, Any]:
+        state.calls += 1
+        return await client.search(
+            object_type,
+            _window_query(prop, lo, hi, None, properties, own_window.COUNT_LIMIT, after),
+            request_id=f"{run_id}-inc-{object_type}-{state.calls}",
+        )
+
+    def read(
+        lo: int, hi: int | None, first: dict[str, Any] | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        return search_modified_since(
+            client,
+            object_type,
+            properties,
+            lo,
+            run_id=run_id,
+            state=state,
+            until_ms=hi,
+            first_page=first,
+        )
+
+    return checked_records(state.known, since_ms, page, read, stats)
+
+
 async def incremental_refresh(
     settings: Settings,
     mapping: MappingSpec,
@@ -374,16 +475,23 @@ async def incremental_refresh(
     run_id: str,
     *,
     overlap: dt.timedelta = DEFAULT_OVERLAP,
+    readback_limit: int | None = None,
 ) -> RefreshReport:
     """Read the records modified since the cursor (see the module docstring). Falls back to
-    a full refresh when the object has no cursor yet."""
+    a full refresh when the object has no cursor yet. Stretches of the window only our own
+    confirmed writes fill are counted, not read, when there are more than ``readback_limit``
+    of those (default :data:`spokesync.sync.own_window.READBACK_LIMIT`)."""
     with StateStore(settings.state_db, [mapping]) as store:
         cursor = store.cursors.get(mapping.object_type)
     if cursor is None:
         return await full_refresh(settings, mapping, client, run_id)
     started = time.perf_counter()
     started_ms = _now_ms()
-    since = cursor.cursor_ms - int(overlap.total_seconds() * 1000)
+    lag_ms = int(overlap.total_seconds() * 1000)
+    since = cursor.cursor_ms - lag_ms
+    with StateStore(settings.state_db, [mapping]) as store:
+        own = store.modified.since(mapping.object_type, since)
+    prop = modified_property(mapping.object_type)
     managed = mapping.managed_properties
     collector = PortalCollector(
         mapping.object_type,
@@ -411,13 +519,27 @@ async def incremental_refresh(
             store.matches.update_portal(collector)
             remapped = _remap_merges(store, mapping, tracker, run_id=run_id)
             store.matches.promote(mapping.object_type, run_id)
+            store.modified.record_reads(mapping.object_type, _read_times(read, prop))
             # Never move past "now minus the overlap" on an empty window: indexing lag.
-            newest = state.newest_ms if state.newest_ms is not None else since
+            seen = [m for m in (state.newest_ms, window.newest_ms) if m is not None]
+            newest = max(seen) if seen else since
             store.cursors.advance(mapping.object_type, min(newest, started_ms), full=False)
+            moved = store.cursors.get(mapping.object_type)
+            if moved is not None:  # no later window starts before this
+                store.modified.prune(mapping.object_type, moved.cursor_ms - lag_ms)
             return report
 
-    records = search_modified_since(
-        client, mapping.object_type, read_properties(mapping), since, run_id=run_id, state=state
+    window = WindowStats()
+    records = modified_records(
+        client,
+        mapping.object_type,
+        read_properties(mapping),
+        since,
+        run_id=run_id,
+        state=state,
+        own=own,
+        stats=window,
+        readback_limit=readback_limit,
     )
     drift = await _stream_into(records, store_records)
     with StateStore(settings.state_db, [mapping]) as store:
@@ -431,4 +553,8 @@ async def incremental_refresh(
         restarts=state.restarts,
         duration_s=time.perf_counter() - started,
         cursor=now_cursor.cursor if now_cursor else None,
+        known=len(own[0]),
+        known_verified=window.verified,
+        count_checks=window.count_calls,
+        own_window_s=window.window_ms / 1000,
     )
