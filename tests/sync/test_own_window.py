@@ -135,12 +135,17 @@ def test_people_editing_after_the_push_are_read_alone(monkeypatch: pytest.Monkey
     assert (calls, stats.count_calls, stats.verified) == (7, 5, 970)
 
 
-def test_a_record_nobody_of_ours_wrote_inside_the_push_is_found_by_halving() -> None:
+def test_a_record_nobody_of_ours_wrote_inside_the_push_is_found_by_halving(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """10,000 of ours (100 batches, one part), one foreign edit at 1_030_500. Counts: the
     part (10,001 ≠ 10,000) → right half from the median 1_049_000 (5,000 = 5,000) → left
     (5,001) → its right half after 1_024_000 (2,501) → after 1_037_000 (1,200 = 1,200) →
     1_024_001..1_037_000 (1,301 ≠ 1,300; too few to split: read, 6 more pages) → the left
-    quarter (2,500 = 2,500). 7 counts + 6 pages + tail + head = 15 calls, not 51 pages."""
+    quarter (2,500 = 2,500). 7 counts + 6 pages + tail + head = 15 calls, not 51 pages.
+    (Parts of 10,000 and a ``total`` taken as exact at any size, to keep the numbers round.)"""
+    monkeypatch.setattr(own_window, "PART_RECORDS", 10_000)
+    monkeypatch.setattr(own_window, "TRUSTED_TOTAL", 10**9)
     ours = _push(100)
     portal = {**ours, "99": 1_030_500}
     read, calls, stats = _refresh(portal, ours)
@@ -162,13 +167,25 @@ def test_an_edit_after_our_write_to_a_later_part_of_the_push_is_found(
     assert (calls, stats.count_calls) == (8, 5)  # + the last part's second page
 
 
+def test_a_count_at_or_past_the_cap_never_proves_a_part_clean(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HubSpot's ``total`` is not documented exact past 10,000: a part whose count reaches
+    the trusted bound is read (here the bound is 1,000: 4 more pages after the count's)."""
+    monkeypatch.setattr(own_window, "PART_RECORDS", 1000)
+    monkeypatch.setattr(own_window, "TRUSTED_TOTAL", 1000)
+    ours = _push(10)
+    read, calls, stats = _refresh(dict(ours), ours)
+    assert (len(read), calls, stats.count_calls, stats.verified) == (1000, 7, 1, 0)
+
+
 def test_the_documented_blind_spot_an_edit_within_the_same_part() -> None:
     """An edit to one of ours landing in the part of our own write keeps every count: the
     refresh does not see it (docs/existing-portal.md; the weekly full refresh does)."""
     ours = _push(100)
     portal = {**ours, "11000": 1_010_500}  # ours at 1_010_000, edited 0.5 s later
     read, calls, _ = _refresh(portal, ours)
-    assert (read, calls) == ([], 3)
+    assert (read, calls) == ([], 4)  # tail, the two parts of 5,000 (both add up), head
 
 
 def test_a_push_small_enough_is_read_back_whole() -> None:
