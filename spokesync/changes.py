@@ -28,6 +28,9 @@ class RecordChange:
     properties: dict[str, str]
     as_of: dt.date  # partition date the desired values were computed for
     kind: ChangeKind = "update"
+    # The values are the plan's own canonical forms (the diff sets it): the store saves them as
+    # they are instead of canonicalising them again (SQL canonical forms are idempotent).
+    canonical: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,7 @@ class ConfirmedWrite:
     correlation_id: str | None = None  # HubSpot's correlation id of the confirming batch
     event_id: str | None = None  # the canonical event that caused the write, if any
     updated_at: str | None = None  # HubSpot's ``updatedAt`` of the record after this write
+    canonical: bool = False  # the values are canonical already (see RecordChange.canonical)
 
 
 @dataclass(frozen=True, slots=True)

@@ -213,6 +213,7 @@ class ChangePlan:
             properties=props,
             as_of=self.as_of,
             kind=kind if kind in ("create", "adopt") else "update",  # type: ignore[arg-type]
+            canonical=True,  # new_value is the desired state's canonical form
         )
 
     def adoption_rows(self, decision: str | None = None) -> list[tuple[object, ...]]:

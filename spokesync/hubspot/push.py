@@ -169,6 +169,7 @@ def _merge(existing: _Item | None, change: RecordChange, key: str, trace: str) -
         kind="create"
         if "create" in (existing.change.kind, change.kind)
         else ("adopt" if "adopt" in (existing.change.kind, change.kind) else "update"),
+        canonical=existing.change.canonical and change.canonical,
     )
     return existing
 
@@ -368,6 +369,7 @@ class _Push:
                 created=bool(result.get("new", False)),
                 correlation_id=response.correlation_id,
                 updated_at=result.get("updatedAt"),
+                canonical=item.change.canonical,
             )
             for item, result in confirmed.values()
         ]

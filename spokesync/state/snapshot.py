@@ -72,6 +72,7 @@ CONFIRMED_SCHEMA = pa.schema(
         ("as_of", pa.date32()),
         ("correlation_id", pa.string()),
         ("event_id", pa.string()),
+        ("canonical", pa.bool_()),  # raw is canonical already (the plan's value): kept as is
     ]
 )
 _REFRESH_CHUNK = 50_000
@@ -222,6 +223,7 @@ def confirmed_segments(
             cols["as_of"].append(w.as_of)
             cols["correlation_id"].append(w.correlation_id)
             cols["event_id"].append(w.event_id)
+            cols["canonical"].append(w.canonical)
     done.extend(current.values())
     return done
 
@@ -239,15 +241,18 @@ def _canonical_value_sql(
         # is settled by the Python rules afterwards (see ``write_confirmed``).
         return f"try({sql_canonical(form, 'c.raw', 'VARCHAR')})"
 
+    # A value the plan canonicalised is its own canonical form ('' = a clear: no value); the
+    # rules run only on the others (SQL's CASE evaluates a branch only for its rows).
+    trusted = "WHEN c.canonical THEN NULLIF(c.raw, '')"
     if len(by_form) <= 1:
         (form,) = by_form or {"string": []}
-        return one(form), {}
+        return f"CASE {trusted} ELSE {one(form)} END", {}
     params = {f"form_{n}": props for n, props in enumerate(by_form.values())}
     whens = " ".join(
         f"WHEN list_contains($form_{n}, c.property) THEN {one(form)}"
         for n, form in enumerate(by_form)
     )
-    return f"CASE {whens} END", params
+    return f"CASE {trusted} {whens} END", params
 
 
 def _settle_unread_values(con: duckdb.DuckDBPyConnection, forms: Mapping[str, str] | None) -> None:

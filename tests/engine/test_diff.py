@@ -43,6 +43,7 @@ def test_first_sync_creates_every_record_in_full(
     ]
     assert [c.properties for c in changes] == [_props(1), _props(2), _props(3)]
     assert {c.as_of for c in changes} == {AS_OF}
+    assert {c.canonical for c in changes} == {True}  # the store saves them as they are
     p.close()
 
 

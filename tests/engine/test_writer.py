@@ -3,6 +3,7 @@ order kept across dead letters and confirmations, errors surfaced to the caller.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from pathlib import Path
@@ -230,6 +231,29 @@ def test_confirmed_values_are_stored_canonically_by_type(
             },
             "A2": {"renewal_date": None, "last_seen_at": "2026-01-02T03:04:05.000Z"},
         }
+
+
+def test_the_plans_canonical_values_are_saved_as_sent(tmp_path: Path, write_mapping) -> None:  # type: ignore[no-untyped-def]
+    """A write the plan produced (``canonical=True``) is saved as it is ('' clears) without
+    running the rules (its values are the plan's canonical forms, which the rules leave
+    unchanged: tests/engine/test_canonical.py); the same text from elsewhere (a replayed
+    letter, a test) is canonicalised. One group holds both. The odd text flagged canonical
+    here only shows which path ran: the plan never produces it."""
+    mapping = write_mapping("companies", TYPED_MAPPING)
+    odd = {"name": " Acme ", "numberofemployees": "10.50", "renewal_date": ""}
+    planned = dataclasses.replace(_write("A1", odd), canonical=True)
+    threads = "SELECT current_setting('threads')"
+    with StateStore(tmp_path / "s.duckdb", [mapping]) as store:
+        with store.connection.connection() as con:
+            before = con.execute(threads).fetchall()
+        with store.writer() as sink:
+            sink.record_confirmed([planned, _write("A2", odd)], "run-1")
+        assert store.snapshot_values("companies") == {
+            "A1": {"name": " Acme ", "numberofemployees": "10.50", "renewal_date": None},
+            "A2": {"name": "Acme", "numberofemployees": "10.5", "renewal_date": None},
+        }
+        with store.connection.connection() as con:  # the writer's DuckDB settings are undone
+            assert con.execute(threads).fetchall() == before
 
 
 def test_fingerprints_kept_in_step_equal_a_rebuild(

@@ -297,6 +297,19 @@ def test_transient_statuses_back_off_with_full_jitter(statuses: tuple[int, ...])
     assert len(fake.records) == 30
 
 
+def test_confirmed_writes_keep_whether_the_values_are_the_plans_canonical_forms() -> None:
+    """The plan's changes are canonical (the store then saves them as sent); a record merged
+    from a planned change and another one is not."""
+    planned = [dataclasses.replace(c, canonical=True) for c in changes(3)]
+    other = dataclasses.replace(changes(1, start=2)[0], properties={"city": "Oslo"})
+    _, sink, _ = push(FakeHubSpot(), [planned, [other]])
+    assert {w.external_id: w.canonical for w in sink.confirmed} == {
+        "acct-00000": True,
+        "acct-00001": True,
+        "acct-00002": False,
+    }
+
+
 def test_a_retry_resends_the_same_json_bytes() -> None:
     """The body is encoded once (orjson) for every attempt: the retry of a 503 sends exactly
     the bytes of the first attempt, as JSON with its content type, byte-equal to what httpx's
