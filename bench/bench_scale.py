@@ -110,6 +110,14 @@ def report(name: str, figures: list[dict], run, calls: int, sandbox_cpu: float, 
             + "  ".join(f"{float(f.get(f'stage_{s}_s', 0.0)):8.1f}" for s in stages)
             + f"  {float(f.get('state_write_s', 0.0)):.1f} ({f.get('state_commits', 0)})"
         )
+        peaks = [
+            f"{s} {float(f[f'stage_{s}_peak_rss_mb']):,.0f}"
+            + (f" ({float(f[f'stage_{s}_rss_mb']):,.0f})" if f"stage_{s}_rss_mb" in f else "")
+            for s in dict.fromkeys(("refresh", *stages))
+            if f"stage_{s}_peak_rss_mb" in f
+        ]
+        if peaks:
+            print("    peak RSS MB at the end of each stage (resident then): " + ", ".join(peaks))
     if calls:
         floor_w, floor_all = writes * 10 / limit, calls * 10 / limit
         print(
@@ -177,9 +185,10 @@ def main() -> None:
                 before = sandbox.stats()["requests_total"]
                 cpu0 = process_cpu_s(sandbox.process.pid)
                 load = os.getloadavg()[0]
+                # exit 9 (dropped): the sample's planted bad rows stay quarantined
                 run = cli(env, "sync", "--no-ingest", *mapping_args, *flags,
                           "--rate-limit", str(args.rate_limit),
-                          "--concurrency", str(args.concurrency))  # fmt: skip
+                          "--concurrency", str(args.concurrency), ok=(0, 9))  # fmt: skip
                 sandbox_cpu = process_cpu_s(sandbox.process.pid) - cpu0
                 calls = sandbox.stats()["requests_total"] - before
                 figures = run_figures(state_db, run_ids(state_db)[-1])

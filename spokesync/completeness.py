@@ -16,31 +16,11 @@ from pathlib import Path
 import duckdb
 
 from spokesync.diff import ChangePlan
-from spokesync.state.completeness import LATEST_SQL, LabelledLink, LinkCompleteness
+from spokesync.state.completeness import LATEST_SQL, LinkCompleteness
 from spokesync.state.store import StateStore
 from spokesync.warehouse import sql_literal
 
 __all__ = ["LinkCompleteness", "latest_completeness", "measure_plan", "measure_tasks"]
-
-
-def plan_links(plan: ChangePlan) -> list[LabelledLink]:
-    """Every link the plan's records want (not only changed records), with its label."""
-    labels = {
-        (s.to_object_type, s.association_type_id or 0, s.category): s.label or ""
-        for s in plan.association_specs
-    }
-    return [
-        (
-            link.from_object_type,
-            link.from_external_id,
-            link.to_object_type,
-            link.to_external_id,
-            link.association_type_id,
-            link.category,
-            labels.get((link.to_object_type, link.association_type_id, link.category), ""),
-        )
-        for link in plan.associations(changed_only=False)
-    ]
 
 
 def measure_plan(store: StateStore, plan: ChangePlan, run_id: str) -> list[LinkCompleteness]:
@@ -48,7 +28,7 @@ def measure_plan(store: StateStore, plan: ChangePlan, run_id: str) -> list[LinkC
 
     A kind whose records want no link at all is reported with 0 desired, so a mapping whose
     SQL stopped producing targets shows up instead of vanishing from the report."""
-    measured = store.completeness.measure(plan_links(plan))
+    measured = store.completeness.measure(plan.association_table(changed_only=False))
     seen = {(m.to_type, m.label) for m in measured}
     for spec in plan.association_specs:
         if (spec.to_object_type, spec.label or "") not in seen:

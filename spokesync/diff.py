@@ -48,6 +48,7 @@ from spokesync.desired import (
 )
 from spokesync.hubspot.redact import mask_email, mask_value
 from spokesync.mapping.spec import MappingSpec, quote_identifier
+from spokesync.memory import peak_rss_mb
 from spokesync.plan_rules import RuleStats, apply_field_rules
 from spokesync.rollout import Rollout
 from spokesync.state.store import StateStore, StateStoreBusy
@@ -55,6 +56,18 @@ from spokesync.tolerance import tolerated_sql
 from spokesync.warehouse import sql_literal
 
 PLAN_TABLE = "plan"
+_EMPTY_LINKS = pa.schema(
+    [
+        ("from_type", pa.string()),
+        ("from_external_id", pa.string()),
+        ("to_type", pa.string()),
+        ("to_external_id", pa.string()),
+        ("type_id", pa.int32()),
+        ("category", pa.string()),
+        ("label", pa.string()),
+        ("remove_stale", pa.bool_()),
+    ]
+).empty_table()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +102,7 @@ class ChangePlan:
         self.spill_dir: Path | None = None  # DuckDB temp files (with a memory limit)
         self.desired_s = 0.0  # building the desired state (wall seconds)
         self.diff_s = 0.0  # the diff against the snapshot, adoption and field rules
+        self.desired_peak_rss_mb = 0.0  # the process's peak memory once desired state was built
         self.as_of = as_of
         self.rollout = rollout
         self.desired = desired
@@ -255,33 +269,60 @@ class ChangePlan:
             .to_arrow_reader(8192)
         )
 
-    def associations(self, changed_only: bool = True) -> list[AssociationLink]:
-        """Association links of the mapping's records (default: only records in this plan),
-        by external ids on both sides; resolve HubSpot ids with ``StateStore.hubspot_ids``.
-        Re-creating an existing association is a no-op in HubSpot, so sending these is safe."""
-        out: list[AssociationLink] = []
+    def association_table(self, changed_only: bool = True) -> pa.Table:
+        """Association links of the mapping's records (default: only records in this plan) as
+        one Arrow table, in (target type, from id) order: ``from_type``, ``from_external_id``,
+        ``to_type``, ``to_external_id``, ``type_id``, ``category``, ``label``,
+        ``remove_stale``. Built in DuckDB: a first sync's millions of links never become
+        Python objects."""
         where = (
-            f"WHERE {ID_COLUMN} IN (SELECT {ID_COLUMN} FROM {PLAN_TABLE})" if changed_only else ""
+            f" AND {ID_COLUMN} IN (SELECT {ID_COLUMN} FROM {PLAN_TABLE})" if changed_only else ""
         )
+        parts, params = [], {"ot": self.object_type}
         for i, spec in enumerate(self.association_specs):
             col = quote_identifier(f"__assoc_{i}")
-            rows = self.con.execute(
-                f"SELECT {ID_COLUMN}, {col} FROM {DESIRED_TABLE} {where} "
-                f"{'AND' if where else 'WHERE'} {col} IS NOT NULL ORDER BY {ID_COLUMN}"
-            ).fetchall()
-            out += [
-                AssociationLink(
-                    from_object_type=self.object_type,
-                    from_external_id=ext,
-                    to_object_type=spec.to_object_type,
-                    to_external_id=target,
-                    association_type_id=spec.association_type_id or 0,
-                    category=spec.category,
-                    remove_stale=spec.remove_stale,
-                )
-                for ext, target in rows
-            ]
-        return out
+            parts.append(
+                f"SELECT $ot AS from_type, {ID_COLUMN} AS from_external_id, $to{i} AS to_type, "
+                f"{col} AS to_external_id, CAST($tid{i} AS INTEGER) AS type_id, "
+                f"$cat{i} AS category, $label{i} AS label, $rm{i} AS remove_stale, "
+                f"{i} AS spec FROM {DESIRED_TABLE} WHERE {col} IS NOT NULL{where}"
+            )
+            params |= {
+                f"to{i}": spec.to_object_type,
+                f"tid{i}": spec.association_type_id or 0,
+                f"cat{i}": spec.category,
+                f"label{i}": spec.label or "",
+                f"rm{i}": spec.remove_stale,
+            }
+        if not parts:
+            return _EMPTY_LINKS
+        return (
+            self.con.cursor()
+            .sql(
+                "SELECT * EXCLUDE (spec) FROM (" + " UNION ALL ".join(parts) + ") "
+                "ORDER BY spec, from_external_id",
+                params=params,
+            )
+            .to_arrow_table()
+            .cast(_EMPTY_LINKS.schema)
+        )
+
+    def associations(self, changed_only: bool = True) -> list[AssociationLink]:
+        """:meth:`association_table` as objects (small plans, tools and tests); resolve HubSpot
+        ids with ``StateStore.hubspot_ids``. Re-creating an existing association is a no-op in
+        HubSpot, so sending these is safe."""
+        return [
+            AssociationLink(
+                from_object_type=r["from_type"],
+                from_external_id=r["from_external_id"],
+                to_object_type=r["to_type"],
+                to_external_id=r["to_external_id"],
+                association_type_id=r["type_id"],
+                category=r["category"],
+                remove_stale=r["remove_stale"],
+            )
+            for r in self.association_table(changed_only).to_pylist()
+        ]
 
     def fields_changed_by_property(self) -> dict[str, int]:
         return dict(
@@ -628,6 +669,7 @@ def plan_changes(
         started = time.perf_counter()
         stats = build_desired(con, mapping, as_of, rollout)
         desired_s = time.perf_counter() - started
+        desired_peak = peak_rss_mb()
         try:
             con.execute(f"ATTACH {sql_literal(str(store_path))} AS st (READ_ONLY)")
         except duckdb.IOException as e:
@@ -673,6 +715,7 @@ def plan_changes(
         change_plan.fields_held = int(held[0] or 0)
         change_plan.held_newest_as_of = held[1]
         change_plan.desired_s = desired_s
+        change_plan.desired_peak_rss_mb = desired_peak
         change_plan.diff_s = time.perf_counter() - started - desired_s
         change_plan.fields_within_tolerance = int(saved[0] or 0)
         change_plan.records_within_tolerance = int(saved[1] or 0)

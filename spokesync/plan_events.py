@@ -8,6 +8,7 @@ records HubSpot confirmed (:meth:`spokesync.state.events.EventStore.record`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import duckdb
 
@@ -22,22 +23,29 @@ def plan_events(
     as_of: dt.date,
     run_id: str,
     plan_table: str = "plan",
-) -> list[CanonicalEvent]:
-    out: list[CanonicalEvent] = []
+) -> Iterator[CanonicalEvent]:
+    """The plan's events, one at a time (streamed from DuckDB: a first sync has one or more
+    per record, so they are never all built at once)."""
     for i, spec in enumerate(mapping.events):
         p = f"{EVENT_PREFIX}{i}"
         srcs = [quote_identifier(f"{p}_src{j}") for j in range(len(spec.source_rows))]
-        rows = con.execute(
-            f"SELECT {ID_COLUMN}, {quote_identifier(p + '_occ')}, {quote_identifier(p + '_at')}"
-            + "".join(f", {s}" for s in srcs)
-            + f" FROM {DESIRED_TABLE} WHERE {quote_identifier(p)} AND {ID_COLUMN} IN ("
-            f"SELECT {ID_COLUMN} FROM {plan_table} WHERE list_contains($props, property)) "
-            f"ORDER BY {ID_COLUMN}",
-            {"props": list(spec.properties)},
-        ).fetchall()
-        for ext, occ, at, *keys in rows:
-            out.append(
-                CanonicalEvent(
+        reader = (
+            con.cursor()
+            .sql(
+                f"SELECT {ID_COLUMN}, {quote_identifier(p + '_occ')}, "
+                f"{quote_identifier(p + '_at')}"
+                + "".join(f", {s}" for s in srcs)
+                + f" FROM {DESIRED_TABLE} WHERE {quote_identifier(p)} AND {ID_COLUMN} IN ("
+                f"SELECT {ID_COLUMN} FROM {plan_table} WHERE list_contains($props, property)) "
+                f"ORDER BY {ID_COLUMN}",
+                params={"props": list(spec.properties)},
+            )
+            .to_arrow_reader(8192)
+        )
+        for batch in reader:
+            columns = [batch.column(c).to_pylist() for c in range(batch.num_columns)]
+            for ext, occ, at, *keys in zip(*columns, strict=True):
+                yield CanonicalEvent(
                     event_id=event_id(spec.type, mapping.object_type, ext, occ),
                     type=spec.type,
                     object_type=mapping.object_type,
@@ -53,5 +61,3 @@ def plan_events(
                     run_id=run_id,
                     data={"occurrence": occ},
                 )
-            )
-    return out

@@ -5,6 +5,8 @@ Everything comes from flags or environment variables, never from files in the re
 - ``SPOKESYNC_HOME``     where the warehouse and the state live (default ``./data``)
 - ``SPOKESYNC_LANDING``  landing files (default ``$SPOKESYNC_HOME/landing``)
 - ``SPOKESYNC_ENV``      ``dev`` (default), ``test`` or ``prod``
+- ``SPOKESYNC_MEMORY_LIMIT`` / ``SPOKESYNC_TEMP_DIR``  DuckDB's memory in one process (default
+  ``1.5GB``) and where it spills (see :mod:`spokesync.duckdb_memory`)
 - ``HUBSPOT_BASE_URL_<ENV>`` (else ``HUBSPOT_BASE_URL``) default: the local sandbox in
   ``dev``/``test``, ``https://api.hubapi.com`` in ``prod``
 - ``HUBSPOT_ACCESS_TOKEN_<ENV>`` the environment's private-app / service-key token; the
@@ -89,6 +91,9 @@ class Settings(BaseModel):
         landing = Path(
             str(overrides.pop("landing", None) or e.get("SPOKESYNC_LANDING", home / "landing"))
         )
+        from spokesync.duckdb_memory import memory_budget, temp_root
+
+        memory_budget(e), temp_root(e)  # a bad SPOKESYNC_MEMORY_LIMIT / _TEMP_DIR fails here
         default_url = HUBSPOT_PROD_URL if env == "prod" else SANDBOX_DEFAULT_URL
         url = str(
             overrides.pop("hubspot_base_url", None)

@@ -24,6 +24,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spokesync import duckdb_memory
+
 # Tables that are partitioned by day (the partition column ``date`` comes from the path).
 PARTITIONED_TABLES: tuple[str, ...] = (
     "product_usage",
@@ -133,6 +135,7 @@ def connect(warehouse_dir: Path, database: str = ":memory:") -> duckdb.DuckDBPyC
     (nothing is enriched; gates report "the provider does not know the domain").
     """
     con = duckdb.connect(database)
+    duckdb_memory.configure(con, "work")  # SPOKESYNC_MEMORY_LIMIT's share, a private spill dir
     for table in (*ALL_TABLES, QUARANTINE, *REFERENCE_TABLES):
         glob = _table_glob(Path(warehouse_dir), table)
         if glob is None:

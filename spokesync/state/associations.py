@@ -34,7 +34,11 @@ ASSOCIATION_COLUMNS = (
 )  # fmt: skip
 
 
-def association_table(links: Iterable[LinkRow]) -> pa.Table:
+def association_table(links: Iterable[LinkRow] | pa.Table) -> pa.Table:
+    """Links as the store's Arrow table; a table (e.g. ``ChangePlan.association_table``) keeps
+    its columns as they are, without a detour through Python."""
+    if isinstance(links, pa.Table):
+        return links.select(list(ASSOCIATION_COLUMNS)).cast(_SCHEMA)
     cols = list(zip(*links, strict=True)) or [[] for _ in ASSOCIATION_COLUMNS]
     return pa.table(
         {
@@ -44,13 +48,18 @@ def association_table(links: Iterable[LinkRow]) -> pa.Table:
     )
 
 
+_SCHEMA = pa.schema(
+    [(name, pa.int32() if name == "type_id" else pa.string()) for name in ASSOCIATION_COLUMNS]
+)
+
+
 class AssociationStore:
     ASSOCIATION_COLUMNS = ASSOCIATION_COLUMNS
 
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def _select_links(self, links: Iterable[LinkRow], sql: str) -> list[LinkRow]:
+    def _select_links(self, links: Iterable[LinkRow] | pa.Table, sql: str) -> list[LinkRow]:
         """Run ``sql`` (a SELECT of link rows) with ``links`` registered as ``wanted_links``."""
         table = association_table(links)
         if table.num_rows == 0:
@@ -61,7 +70,7 @@ class AssociationStore:
             con.unregister("wanted_links")
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
-    def missing(self, links: Iterable[LinkRow]) -> list[LinkRow]:
+    def missing(self, links: Iterable[LinkRow] | pa.Table) -> list[LinkRow]:
         """The links (from_type, from_external_id, to_type, to_external_id, type_id, category)
         HubSpot has not confirmed yet (in no particular order)."""
         return self._select_links(
@@ -70,7 +79,7 @@ class AssociationStore:
             "(from_type, from_external_id, to_type, to_external_id, type_id, category)",
         )
 
-    def stale(self, links: Iterable[LinkRow]) -> list[LinkRow]:
+    def stale(self, links: Iterable[LinkRow] | pa.Table) -> list[LinkRow]:
         """Confirmed links of the given records that the records no longer want: same record,
         target object and type, another target (a contact that moved to another company)."""
         return self._select_links(

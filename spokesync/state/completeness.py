@@ -94,15 +94,19 @@ class CompletenessStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def measure(self, links: Iterable[LabelledLink]) -> list[LinkCompleteness]:
+    def measure(self, links: Iterable[LabelledLink] | pa.Table) -> list[LinkCompleteness]:
         """Per kind of ``links``: desired, confirmed (same pair, type and category in the
-        association snapshot) and waiting (an end without a HubSpot id in the snapshot)."""
-        rows = list(links)
-        if not rows:
+        association snapshot) and waiting (an end without a HubSpot id in the snapshot).
+        ``links``: rows, or an Arrow table with (at least) those columns."""
+        if isinstance(links, pa.Table):
+            table = links.select(_LINK_SCHEMA.names).cast(_LINK_SCHEMA)
+        else:
+            rows = list(links)
+            table = pa.Table.from_pylist(
+                [dict(zip(_LINK_SCHEMA.names, r, strict=True)) for r in rows], schema=_LINK_SCHEMA
+            )
+        if table.num_rows == 0:
             return []
-        table = pa.Table.from_pylist(
-            [dict(zip(_LINK_SCHEMA.names, r, strict=True)) for r in rows], schema=_LINK_SCHEMA
-        )
         with self._c.connection() as con:
             con.register("desired_links", table)
             try:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from spokesync import duckdb_memory
 from spokesync.canonical import configure_connection
 
 
@@ -90,6 +91,7 @@ class Connection:
                 f"state store {self.path} cannot be opened (another process is probably "
                 f"writing to it; DuckDB allows one writer per file): {e}"
             ) from e
+        duckdb_memory.configure(con, "state")  # its share of SPOKESYNC_MEMORY_LIMIT
         configure_connection(con)
         self._setup(con)
         return con

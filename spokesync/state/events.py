@@ -6,14 +6,18 @@ writes of a run also links those value-history rows (same run, record, propertie
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from spokesync.events import CanonicalEvent
 from spokesync.state.connection import Connection, now
+
+EVENT_CHUNK = 20_000  # events built, serialised and recorded at a time
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS canonical_events (
@@ -35,17 +39,33 @@ class EventStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def record(self, events: Iterable[CanonicalEvent], *, confirmed_only: bool = True) -> int:
+    def record(
+        self,
+        events: Iterable[CanonicalEvent],
+        *,
+        confirmed_only: bool = True,
+        chunk: int = EVENT_CHUNK,
+    ) -> int:
         """Record events not seen before; link this run's value history to them. With
         ``confirmed_only``, an event is recorded only if HubSpot confirmed at least one of its
         properties for the record in the event's run. Returns how many were new.
 
-        Set-based (one statement per step, not three per event): the events go in as one Arrow
-        table; among repeats of an id the first wins, and a history row goes to the first event
-        (in the order given) that explains it."""
-        batch = list(events)
-        if not batch:
-            return 0
+        Set-based (one statement per step, not three per event), ``chunk`` events at a time in
+        one transaction, so a first sync's hundreds of thousands of events are never all held
+        in Python: among repeats of an id the first wins (a later chunk finds it recorded), and
+        a history row goes to the first event (in the order given) that explains it (a later
+        chunk only claims rows no earlier event claimed)."""
+        it = iter(events)
+        new = 0
+        with self._c.transaction() as con:
+            while batch := list(itertools.islice(it, chunk)):
+                new += self._record_chunk(con, batch, confirmed_only)
+        return new
+
+    @staticmethod
+    def _record_chunk(
+        con: duckdb.DuckDBPyConnection, batch: list[CanonicalEvent], confirmed_only: bool
+    ) -> int:
         table = pa.table(
             {
                 "ord": pa.array(range(len(batch)), pa.int64()),
@@ -64,32 +84,31 @@ class EventStore:
                 "props": pa.array([list(e.properties) for e in batch], pa.list_(pa.string())),
             }
         )
-        with self._c.transaction() as con:
-            con.register("events_in", table)  # replaced by the next call if this one fails
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE events_ok AS SELECT * FROM events_in e "
-                "WHERE NOT $confirmed OR len(e.props) = 0 OR EXISTS (SELECT 1 FROM "
-                "value_history v WHERE v.object_type = e.ot AND v.external_id = e.ext AND "
-                "v.run_id = e.run AND list_contains(e.props, v.property))",
-                {"confirmed": confirmed_only},
-            )
-            (new,) = con.execute(
-                "INSERT INTO canonical_events SELECT event_id, type, version, ot, ext, "
-                "CAST(occurred AS TIMESTAMPTZ), as_of, run, payload, $now FROM (SELECT *, "
-                "row_number() OVER (PARTITION BY event_id ORDER BY ord) AS n FROM events_ok) "
-                "WHERE n = 1 AND event_id NOT IN (SELECT event_id FROM canonical_events)",
-                {"now": now()},
-            ).fetchone() or (0,)
-            con.execute(
-                "UPDATE value_history SET event_id = m.event_id FROM (SELECT ot, ext, run, "
-                "prop, arg_min(event_id, ord) AS event_id FROM (SELECT ot, ext, run, "
-                "unnest(props) AS prop, event_id, ord FROM events_ok) GROUP BY ALL) m "
-                "WHERE value_history.object_type = m.ot AND value_history.external_id = "
-                "m.ext AND value_history.run_id = m.run AND value_history.property = m.prop "
-                "AND value_history.event_id IS NULL"
-            )
-            con.execute("DROP TABLE events_ok")
-            con.unregister("events_in")
+        con.register("events_in", table)  # replaced by the next call if this one fails
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE events_ok AS SELECT * FROM events_in e "
+            "WHERE NOT $confirmed OR len(e.props) = 0 OR EXISTS (SELECT 1 FROM "
+            "value_history v WHERE v.object_type = e.ot AND v.external_id = e.ext AND "
+            "v.run_id = e.run AND list_contains(e.props, v.property))",
+            {"confirmed": confirmed_only},
+        )
+        (new,) = con.execute(
+            "INSERT INTO canonical_events SELECT event_id, type, version, ot, ext, "
+            "CAST(occurred AS TIMESTAMPTZ), as_of, run, payload, $now FROM (SELECT *, "
+            "row_number() OVER (PARTITION BY event_id ORDER BY ord) AS n FROM events_ok) "
+            "WHERE n = 1 AND event_id NOT IN (SELECT event_id FROM canonical_events)",
+            {"now": now()},
+        ).fetchone() or (0,)
+        con.execute(
+            "UPDATE value_history SET event_id = m.event_id FROM (SELECT ot, ext, run, "
+            "prop, arg_min(event_id, ord) AS event_id FROM (SELECT ot, ext, run, "
+            "unnest(props) AS prop, event_id, ord FROM events_ok) GROUP BY ALL) m "
+            "WHERE value_history.object_type = m.ot AND value_history.external_id = "
+            "m.ext AND value_history.run_id = m.run AND value_history.property = m.prop "
+            "AND value_history.event_id IS NULL"
+        )
+        con.execute("DROP TABLE events_ok")
+        con.unregister("events_in")
         return int(new)
 
     def events(

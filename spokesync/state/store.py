@@ -196,10 +196,10 @@ class StateStore:
     ) -> int:
         return self.snapshot.mark_verified(object_type, external_ids, as_of)
 
-    def missing_associations(self, links: Iterable[LinkRow]) -> list[LinkRow]:
+    def missing_associations(self, links: Iterable[LinkRow] | pa.Table) -> list[LinkRow]:
         return self.associations.missing(links)
 
-    def stale_associations(self, links: Iterable[LinkRow]) -> list[LinkRow]:
+    def stale_associations(self, links: Iterable[LinkRow] | pa.Table) -> list[LinkRow]:
         return self.associations.stale(links)
 
     def drop_associations(self, links: Iterable[LinkRow]) -> None:

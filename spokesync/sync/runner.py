@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from spokesync import warehouse
 from spokesync.changes import RecordChange
 from spokesync.completeness import LinkCompleteness, measure_plan, measure_tasks
@@ -71,6 +73,7 @@ from spokesync.mapping.list_spec import ListMappingSpec, load_list_mapping, load
 from spokesync.mapping.loader import MappingError, load_mappings
 from spokesync.mapping.spec import MappingSpec
 from spokesync.mapping.task_spec import TaskTriggerSpec, load_task_trigger, load_task_triggers
+from spokesync.memory import peak_rss_mb, rss_mb
 from spokesync.plan_events import plan_events
 from spokesync.progress import Progress, ProgressSink
 from spokesync.rollout import Rollout
@@ -192,6 +195,9 @@ class ObjectSyncSummary:
     # plan_other, push (until every result is saved), associations, finish (verify, events);
     # a shadow run: planned_rows (saving the planned changes) instead of push … finish
     stages: dict[str, float] = field(default_factory=dict)
+    # per stage, the process's memory at its end (MiB): peak so far, and resident now
+    stage_peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    stage_rss_mb: dict[str, float] = field(default_factory=dict)
     # Per kind of link: desired links HubSpot confirmed (measured after the push).
     completeness: list[LinkCompleteness] = field(default_factory=list)
 
@@ -292,6 +298,10 @@ class ObjectSyncSummary:
             meta.update({k: v for k, v in self.refresh.as_metadata().items() if k != "object_type"})
         for stage, seconds in self.stages.items():
             meta[f"stage_{stage}_s"] = round(seconds, 3)
+        for stage, mb in self.stage_peak_rss_mb.items():
+            meta[f"stage_{stage}_peak_rss_mb"] = round(mb, 1)
+        for stage, mb in self.stage_rss_mb.items():
+            meta[f"stage_{stage}_rss_mb"] = round(mb, 1)
         if self.parked:
             meta["records_parked"] = self.parked
         if self.retried:
@@ -307,6 +317,14 @@ class ObjectSyncSummary:
             meta[f"links_desired_{c.key}"] = c.desired
             meta[f"links_confirmed_{c.key}"] = c.confirmed
         return meta
+
+    def memory_mark(self, stage: str, peak: float | None = None) -> None:
+        """Note the process's memory at the end of ``stage`` (``peak``: the peak measured then,
+        when the stage ended earlier than this call)."""
+        self.stage_peak_rss_mb[stage] = peak_rss_mb() if peak is None else peak
+        now = rss_mb()
+        if now is not None and peak is None:
+            self.stage_rss_mb[stage] = now
 
     def line(self) -> str:
         mode = "shadow (no writes)" if self.shadow else "push"
@@ -486,6 +504,7 @@ async def sync_object(
         failure = explain(exc, env=settings.env)
         return stopped_summary(settings, mapping, as_of, run_id, shadow, step, failure)
     stages = {"setup": setup_done - started, "refresh": time.perf_counter() - setup_done}
+    peak_before_plan = peak_rss_mb()  # setup and refresh (the refresh holds its pages)
     mark = time.perf_counter()
     with plan_changes(
         settings.state_db, settings.warehouse_dir, mapping, as_of, options.rollout
@@ -527,6 +546,9 @@ async def sync_object(
         stages["plan_other"] = (
             time.perf_counter() - mark - change_plan.desired_s - change_plan.diff_s
         )
+        summary.memory_mark("refresh", peak_before_plan)
+        summary.memory_mark("desired", change_plan.desired_peak_rss_mb)
+        summary.memory_mark("diff")
         with StateStore(settings.state_db, [mapping]) as store:
             store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)
             summary.rejected_records = store.rejected.record(
@@ -543,6 +565,7 @@ async def sync_object(
                         run_id, mapping.object_type, change_plan.planned_rows()
                     )
                     stages["planned_rows"] = time.perf_counter() - mark
+                    summary.memory_mark("planned_rows")
                 else:
                     assert client is not None
                     # Results are saved by a writer thread, several batches per transaction,
@@ -568,6 +591,7 @@ async def sync_object(
                         await sink.drain()
                     # push: from the first batch to the last result saved (drained)
                     stages["push"], mark = time.perf_counter() - mark, time.perf_counter()
+                    summary.memory_mark("push")
                     summary.parked, summary.retried = letters.parked_skipped, letters.retried
                     summary.replay_in_step = letters.in_step(store, change_plan)
                     try:
@@ -580,6 +604,7 @@ async def sync_object(
                         summary.failure, status = failure, "failed"
                     summary.completeness = measure_plan(store, change_plan, run_id)
                     stages["associations"], mark = time.perf_counter() - mark, time.perf_counter()
+                    summary.memory_mark("associations")
                     # Adopted records take the values HubSpot already held (not re-sent).
                     store.matches.promote(mapping.object_type, run_id)
                     # Records now in step as of this day (pushed or already equal, not
@@ -590,6 +615,7 @@ async def sync_object(
                         plan_events(change_plan.con, mapping, as_of, run_id)
                     )
                     stages["finish"] = time.perf_counter() - mark
+                    summary.memory_mark("finish")
             except PushAborted as exc:
                 failure = explain(exc, env=settings.env)
                 summary.push, summary.error, status = exc.report, failure.message, "failed"
@@ -667,7 +693,7 @@ async def archive_stale_associations(
     client: HubSpotClient,
     store: StateStore,
     object_type: str,
-    wanted: list[LinkRow],
+    wanted: pa.Table,
     run_id: str,
 ) -> list[AssociationReport]:
     """Remove links spokesync made that a record no longer wants (it moved to another
@@ -706,21 +732,10 @@ async def push_associations(
     association snapshot does not hold yet, and only once both ends have a HubSpot id — a link
     whose target HubSpot rejected is sent by a later run, after the target is written.
     Re-creating an existing association is a no-op in HubSpot, so a retry is safe."""
-    links = change_plan.associations(changed_only=False)
-    wanted: list[LinkRow] = [
-        (
-            link.from_object_type,
-            link.from_external_id,
-            link.to_object_type,
-            link.to_external_id,
-            link.association_type_id,
-            link.category,
-        )
-        for link in links
-    ]
-    removable = [w for w, link in zip(wanted, links, strict=True) if link.remove_stale]
+    wanted = change_plan.association_table(changed_only=False)  # Arrow: never all in Python
+    removable = wanted.filter(wanted.column("remove_stale"))
     reports: list[AssociationReport] = []
-    if removable:
+    if removable.num_rows:
         reports = await archive_stale_associations(
             client, store, change_plan.object_type, removable, run_id
         )

@@ -12,6 +12,7 @@ from spokesync.events import CanonicalEvent
 from spokesync.mapping import MappingSpec
 from spokesync.state import StateStore
 from spokesync.state import snapshot as snapshot_module
+from spokesync.state.events import EVENT_CHUNK
 
 D1 = dt.date(2026, 1, 1)
 D2 = dt.date(2026, 1, 2)
@@ -147,8 +148,9 @@ def _event(eid: str, ext: str, props: list[str], run: str = "run-1") -> Canonica
     )
 
 
+@pytest.mark.parametrize("chunk", [EVENT_CHUNK, 1, 2])  # events recorded a chunk at a time
 def test_events_are_recorded_for_confirmed_writes_and_claim_their_history_rows(
-    state_db: Path, accounts_mapping: MappingSpec
+    state_db: Path, accounts_mapping: MappingSpec, chunk: int
 ) -> None:
     with StateStore(state_db, [accounts_mapping]) as store:
         store.record_confirmed(
@@ -163,7 +165,8 @@ def test_events_are_recorded_for_confirmed_writes_and_claim_their_history_rows(
                 _event("ev-3", "A2", ["name"]),  # nothing confirmed for A2's name: not recorded
                 _event("ev-4", "A1", []),  # explains no property: recorded as it is
                 _event("ev-5", "A1", ["name"], run="run-0"),  # another run's writes: no
-            ]
+            ],
+            chunk=chunk,
         )
         assert new == 3
         assert sorted(store.events.counts().items()) == [("account_enriched", 3)]
