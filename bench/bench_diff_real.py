@@ -137,6 +137,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accounts", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=3)
+    ap.add_argument("--keep", type=Path, help="set up in this folder, keep it, reuse it next time")
     ap.add_argument("--run-one", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--as-of", type=dt.date.fromisoformat, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -145,9 +146,15 @@ def main() -> int:
         return 0
     print(f"{describe()} duckdb={duckdb.__version__}")
     with tempfile.TemporaryDirectory(prefix="bench_diff_real_") as tmp:
-        root = Path(tmp)
+        root = args.keep or Path(tmp)
         t0 = time.perf_counter()
-        days = setup(root, args.accounts, args.days)
+        if args.keep and (root / "days.json").exists():  # set up by an earlier run: reuse
+            days = json.loads((root / "days.json").read_text())
+            print(f"reusing the warehouse and snapshot in {root}")
+        else:
+            root.mkdir(parents=True, exist_ok=True)
+            days = setup(root, args.accounts, args.days)
+            (root / "days.json").write_text(json.dumps(days))
         t_setup = time.perf_counter() - t0
         load = os.getloadavg()[0]
         cmd = [sys.executable, "-m", "bench.bench_diff_real", "--run-one", str(root)]
