@@ -54,11 +54,13 @@ class Winners:
         file_index: int,
         row_numbers: np.ndarray,
         first_ordinal: int,
+        hashes: np.ndarray | None = None,
     ) -> tuple[np.ndarray, Displaced | None]:
         """Offer one chunk's valid rows (in file order). Returns which of them win for now
         (to be written, with ordinals ``first_ordinal + k`` for the k-th winner) and the rows
-        written earlier that they displace."""
-        hashes = self._hash(keys)
+        written earlier that they displace. ``hashes``: the keys' DuckDB ``hash`` when the
+        caller has it already (the fast path computes it in its check query)."""
+        hashes = self._hash(keys) if hashes is None else np.asarray(hashes, dtype=np.uint64)
         n = len(hashes)
         u = (
             np.zeros(n, dtype=np.int64)

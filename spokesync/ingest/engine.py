@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import re
 import time
@@ -23,26 +24,28 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES, SOURCES
+from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES, SOURCES, null_tokens
 from spokesync.ingest.dedupe import Displaced, Winners
-from spokesync.ingest.quarantine import quarantine_table, raw_rows
+from spokesync.ingest.quarantine import quarantine_table, raw_rows, scanned_quarantine
 from spokesync.ingest.readers import (
     DEFAULT_CHUNK_ROWS,
-    RawChunk,
     UnreadableFile,
     landing_files,
     read_source,
 )
 from spokesync.ingest.report import IngestReport, save_report
 from spokesync.ingest.rules import check_chunk
+from spokesync.ingest.scan import Refused, ScanBatch, first_line_number, scan
 from spokesync.ingest.threads import BackgroundWriter, prefetch
 from spokesync.ingest.validate import failures_frame
 from spokesync.warehouse import master_path, partition_path, quarantine_path
 
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Daily export file names: invoices_2026-01-05.csv, tickets_2026-01-05.jsonl (not temp files).
+log = logging.getLogger(__name__)
 _DAILY_FILE = re.compile(r"^[a-z]+_(\d{4}-\d{2}-\d{2})\.(csv|jsonl)$")
 
 
@@ -107,52 +110,215 @@ def _ingest(
     chunk_rows: int,
 ) -> IngestReport:
     started = time.perf_counter()
-    spec = SOURCES[source]
-    schema = spec.arrow_schema()
-    report = IngestReport(source, day, run_id)
     files = landing_files(source, landing, day)
     if not files:
         where = landing / "master" if day is None else landing
         raise IngestError(f"no landing files for {source} on {day or 'master'} under {where}")
-    report.files = [str(f.relative_to(landing)) for f in files]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{run_id}.tmp")
-    quarantined: list[pa.Table] = []
-
-    def _quarantine(
-        con: duckdb.DuckDBPyConnection, chunk: RawChunk, rows: pd.DataFrame, fails: pd.DataFrame
-    ) -> pa.Table:
-        return _quarantine_file(con, chunk.file, rows, fails)
-
-    def _quarantine_file(
-        con: duckdb.DuckDBPyConnection, file: str, rows: pd.DataFrame, fails: pd.DataFrame
-    ) -> pa.Table:
-        return quarantine_table(
-            con, source=source, partition=day, file=file, run_id=run_id, at=now,
-            rows=rows, failures=fails,
-        )  # fmt: skip
-
-    seen = Winners(newest_wins=spec.updated_at is not None)
-    file_index = {
-        str(f.relative_to(landing)) if f.is_relative_to(landing) else str(f): i
-        for i, f in enumerate(files)
-    }
-    file_names = list(file_index)
-    displaced: list[Displaced] = []
-    written = 0
-    now = dt.datetime.now(dt.UTC)
-    preview: pd.DataFrame | None = None
-    failed_counts: Counter[str] = Counter()
-    added: list[str] = []
-    missing: list[str] = []
     try:
+        try:
+            run = _Run(source, day, landing, run_id, files, tmp)
+            run.scan_files(chunk_rows)
+        except Refused as why:
+            # Not a file the fast path reproduces exactly: the streaming readers instead.
+            log.debug("ingest %s %s: line-by-line path (%s)", source, day or "master", why)
+            run = _Run(source, day, landing, run_id, files, tmp)
+            run.read_files(chunk_rows)
+        report = run.finish()
+        qpath = _write_quarantine(warehouse_dir, source, day, run_id, run.quarantined)
+        os.replace(tmp, out)
+    except UnreadableFile as e:
+        raise IngestError(f"{source} {day or 'master'}: {e}; nothing was written") from e
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    _clean_old_quarantine(warehouse_dir, source, day, run_id)
+    report.quarantine_path = str(qpath) if qpath else None
+    report.output_path = str(out)
+    report.preview_markdown = _preview(run.preview, report)
+    report.duration_s = time.perf_counter() - started
+    save_report(warehouse_dir, report)
+    return report
+
+
+class _Run:
+    """One attempt at a partition: its output file, de-duplication state, quarantine rows
+    and counts. The fast path (:meth:`scan_files`) and the streaming readers
+    (:meth:`read_files`) fill the same state; :meth:`finish` completes the report."""
+
+    def __init__(
+        self,
+        source: str,
+        day: str | None,
+        landing: Path,
+        run_id: str,
+        files: list[Path],
+        tmp: Path,
+    ) -> None:
+        self.source, self.day, self.landing, self.run_id = source, day, landing, run_id
+        self.spec = SOURCES[source]
+        self.schema = self.spec.arrow_schema()
+        self.files, self.tmp = files, tmp
+        self.report = IngestReport(source, day, run_id)
+        self.report.files = [str(f.relative_to(landing)) for f in files]
+        self.file_index = {
+            str(f.relative_to(landing)) if f.is_relative_to(landing) else str(f): i
+            for i, f in enumerate(files)
+        }
+        self.seen = Winners(newest_wins=self.spec.updated_at is not None)
+        self.displaced: list[Displaced] = []
+        self.quarantined: list[pa.Table] = []
+        self.failed_counts: Counter[str] = Counter()
+        self.added: list[str] = []
+        self.missing: list[str] = []
+        self.written = 0
+        self.preview: pd.DataFrame | None = None
+        self.now = dt.datetime.now(dt.UTC)
+
+    # -- the fast path -------------------------------------------------------------------
+    def scan_files(self, chunk_rows: int) -> None:
+        tokens = null_tokens(self.source)
         with (
-            pq.ParquetWriter(tmp, schema, compression="snappy") as writer,
+            pq.ParquetWriter(self.tmp, self.schema, compression="snappy") as writer,
             BackgroundWriter(writer) as writes,
         ):
-            for chunk in prefetch(read_source(source, files, landing, chunk_rows)):
+            for rel, path in zip(self.file_index, self.files, strict=True):
+                columns, batches = scan(self.source, path, rel, self.day, tokens, chunk_rows)
+                self.added += [
+                    c for c in columns if c not in self.spec.column_names and c not in self.added
+                ]
+                self.missing += [
+                    c for c in self.spec.column_names if c not in columns and c not in self.missing
+                ]
+                bad: list[pa.Table] = []
+                for batch in batches:
+                    bad += self._scanned(batch, rel, writes)
+                if bad:
+                    self._quarantine_scanned(rel, pa.concat_tables(bad))
+
+    def _scanned(self, batch: ScanBatch, rel: str, writes: BackgroundWriter) -> list[pa.Table]:
+        """Write one batch's winning valid rows; return its quarantine parts (failing rows,
+        rows of a duplicated key that lost)."""
+        b, spec = batch.table, self.spec
+        n = b.num_rows
+        self.report.rows_read += n
+        ok = b.column("__ok").to_numpy(zero_copy_only=False)
+        changed = b.column("__changed").to_numpy(zero_copy_only=False)
+        self.report.rows_normalised += int(np.count_nonzero(changed))
+        base = first_line_number(spec.format) + batch.offset
+        valid = ok.copy()
+        positions = np.flatnonzero(ok)
+        parts: list[pa.Table] = []
+        if len(positions):
+            mask = pa.array(ok)
+            keys = b.column(spec.key).filter(mask)
+            hashes = b.column("__h").to_numpy(zero_copy_only=False)[positions]
+            updated = None
+            if spec.updated_at is not None:
+                updated = b.column("__u").to_numpy(zero_copy_only=False)[positions]
+            win, gone = self.seen.offer(
+                keys, updated, self.file_index[rel], base + positions, self.written, hashes
+            )
+            if gone is not None:
+                self.displaced.append(gone)
+            if not win.all():
+                dups = positions[~win]
+                valid[dups] = False
+                parts.append(self._superseded_here(b, dups, base, b.schema.field("__fails").type))
+        n_good = int(np.count_nonzero(valid))
+        if n_good:
+            good = pa.Table.from_batches([b]).select(self.schema.names)
+            if n_good < n:
+                good = good.filter(pa.array(valid))
+            good = good.cast(self.schema)
+            writes.submit(good)
+            if self.preview is None:
+                self.preview = good.slice(0, 5).to_pandas()
+        self.report.rows_valid += n_good
+        self.written += n_good
+        failing = ~ok
+        if failing.any():
+            at = np.flatnonzero(failing)
+            sel = pa.array(failing)
+            parts.append(
+                pa.table(
+                    {
+                        "row_number": pa.array(base + at, pa.int64()),
+                        "raw_row": b.column("__raw").filter(sel),
+                        "fails": b.column("__fails").filter(sel),
+                    }
+                )
+            )
+        return parts
+
+    def _superseded_here(
+        self, b: pa.RecordBatch, dups: np.ndarray, base: int, fails_type: pa.DataType
+    ) -> pa.Table:
+        """Rows of a key that lost within this batch (or to a row already kept): quarantined
+        as superseded, ``raw_row`` holding the row as loaded (it passed every check)."""
+        rows = pa.Table.from_batches([b]).select(self.schema.names).take(pa.array(dups))
+        con = self.seen.con
+        con.register("q_dups", rows)
+        try:
+            raw = con.sql("SELECT CAST(to_json(d) AS VARCHAR) AS r FROM q_dups d").to_arrow_table()
+        finally:
+            con.unregister("q_dups")
+        keys = rows.column(self.spec.key).to_pylist()
+        fails = pa.array(
+            [[{"column": self.spec.key, "check": "superseded", "failure_case": k}] for k in keys],
+            fails_type,
+        )
+        return pa.table(
+            {
+                "row_number": pa.array(base + dups, pa.int64()),
+                "raw_row": raw.column("r"),
+                "fails": fails,
+            }
+        )
+
+    def _quarantine_scanned(self, rel: str, rows: pa.Table) -> None:
+        flat = pc.list_flatten(rows.column("fails"))
+        names = pc.binary_join_element_wise(
+            pc.fill_null(pc.struct_field(flat, "column"), "None"),
+            pc.struct_field(flat, "check"),
+            ":",
+        )
+        self.failed_counts.update(names.to_pylist())
+        self.quarantined.append(
+            scanned_quarantine(
+                self.seen.con,
+                source=self.source,
+                partition=self.day,
+                file=rel,
+                run_id=self.run_id,
+                at=self.now,
+                rows=rows,
+            )  # fmt: skip
+        )
+
+    # -- the streaming readers -----------------------------------------------------------
+    def _quarantine(
+        self, con: duckdb.DuckDBPyConnection, file: str, rows: pd.DataFrame, fails: pd.DataFrame
+    ) -> pa.Table:
+        return quarantine_table(
+            con, source=self.source, partition=self.day, file=file, run_id=self.run_id,
+            at=self.now, rows=rows, failures=fails,
+        )  # fmt: skip
+
+    def read_files(self, chunk_rows: int) -> None:
+        source, spec, schema, seen, report = (
+            self.source, self.spec, self.schema, self.seen, self.report,
+        )  # fmt: skip
+        with (
+            pq.ParquetWriter(self.tmp, schema, compression="snappy") as writer,
+            BackgroundWriter(writer) as writes,
+        ):
+            for chunk in prefetch(read_source(source, self.files, self.landing, chunk_rows)):
                 report.rows_read += len(chunk.unparsed) + chunk.table.num_rows
-                added += [c for c in chunk.columns if c not in spec.column_names and c not in added]
+                self.added += [
+                    c for c in chunk.columns if c not in spec.column_names and c not in self.added
+                ]
                 if chunk.unparsed:
                     pos = -1 - np.arange(len(chunk.unparsed))  # not rows of the frame
                     check = "parse_json" if spec.format == "jsonl" else "parse_csv"
@@ -164,13 +330,13 @@ def _ingest(
                         }
                     )
                     fails = failures_frame(pos, None, check, [u.error for u in chunk.unparsed])
-                    quarantined.append(_quarantine(seen.con, chunk, bad_rows, fails))
-                    failed_counts[f"None:{check}"] += len(chunk.unparsed)
+                    self.quarantined.append(self._quarantine(seen.con, chunk.file, bad_rows, fails))
+                    self.failed_counts[f"None:{check}"] += len(chunk.unparsed)
                 if chunk.table.num_rows == 0:
-                    missing += [c for c in spec.column_names if c not in chunk.columns]
+                    self.missing += [c for c in spec.column_names if c not in chunk.columns]
                     continue
-                v = check_chunk(source, chunk.table, day)
-                missing += [c for c in v.columns_missing if c not in missing]
+                v = check_chunk(source, chunk.table, self.day)
+                self.missing += [c for c in v.columns_missing if c not in self.missing]
                 report.rows_normalised += v.normalised
                 valid = v.valid.copy()
                 failures = v.failures
@@ -183,10 +349,14 @@ def _ingest(
                         stamps = v.table.column(spec.updated_at).filter(mask)
                         updated = stamps.cast(pa.int64()).to_numpy()
                     win, gone = seen.offer(
-                        keys, updated, file_index[chunk.file], chunk.row_numbers[positions], written
+                        keys,
+                        updated,
+                        self.file_index[chunk.file],
+                        chunk.row_numbers[positions],
+                        self.written,
                     )
                     if gone is not None:
-                        displaced.append(gone)
+                        self.displaced.append(gone)
                     if not win.all():
                         dups = positions[~win]
                         dup_keys = keys.filter(pa.array(~win)).to_pylist()
@@ -197,10 +367,10 @@ def _ingest(
                 if n_good:
                     good = v.table.filter(pa.array(valid)).cast(schema)
                     writes.submit(good)
-                    if preview is None:
-                        preview = good.slice(0, 5).to_pandas()
+                    if self.preview is None:
+                        self.preview = good.slice(0, 5).to_pandas()
                 report.rows_valid += n_good
-                written += n_good
+                self.written += n_good
                 bad_positions = np.flatnonzero(~valid)
                 if len(bad_positions):
                     bad_rows = pd.DataFrame(
@@ -210,36 +380,32 @@ def _ingest(
                             "raw_row": raw_rows(chunk, bad_positions, seen.con),
                         }
                     )
-                    quarantined.append(_quarantine(seen.con, chunk, bad_rows, failures))
+                    self.quarantined.append(
+                        self._quarantine(seen.con, chunk.file, bad_rows, failures)
+                    )
                     counts = (
                         failures["column"].astype("str") + ":" + failures["check"].astype("str")
                     )
-                    failed_counts.update(counts.value_counts().to_dict())
-        if displaced:
-            gone = _drop_displaced(tmp, schema, displaced)
+                    self.failed_counts.update(counts.value_counts().to_dict())
+
+    # -- both ----------------------------------------------------------------------------
+    def finish(self) -> IngestReport:
+        """Remove rows displaced after they were written; complete the report."""
+        report, spec = self.report, self.spec
+        if self.displaced:
+            gone = _drop_displaced(self.tmp, self.schema, self.displaced)
             report.rows_valid -= gone.num_rows
-            quarantined += _superseded_rows(
-                seen.con, gone, displaced, file_names, spec.key, _quarantine_file
-            )
-            failed_counts[f"{spec.key}:superseded"] += gone.num_rows
-        report.rows_superseded = failed_counts.get(f"{spec.key}:superseded", 0)
-        report.rows_quarantined = sum(t.num_rows for t in quarantined)
-        report.columns_added, report.columns_missing = sorted(set(added)), sorted(set(missing))
-        report.failed_checks = dict(sorted(failed_counts.items()))
-        qpath = _write_quarantine(warehouse_dir, source, day, run_id, quarantined)
-        os.replace(tmp, out)
-    except UnreadableFile as e:
-        raise IngestError(f"{source} {day or 'master'}: {e}; nothing was written") from e
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    _clean_old_quarantine(warehouse_dir, source, day, run_id)
-    report.quarantine_path = str(qpath) if qpath else None
-    report.output_path = str(out)
-    report.preview_markdown = _preview(preview, report)
-    report.duration_s = time.perf_counter() - started
-    save_report(warehouse_dir, report)
-    return report
+            self.quarantined += _superseded_rows(
+                self.seen.con, gone, self.displaced, list(self.file_index), spec.key,
+                self._quarantine,
+            )  # fmt: skip
+            self.failed_counts[f"{spec.key}:superseded"] += gone.num_rows
+        report.rows_superseded = self.failed_counts.get(f"{spec.key}:superseded", 0)
+        report.rows_quarantined = sum(t.num_rows for t in self.quarantined)
+        report.columns_added = sorted(set(self.added))
+        report.columns_missing = sorted(set(self.missing))
+        report.failed_checks = dict(sorted(self.failed_counts.items()))
+        return report
 
 
 def _drop_displaced(tmp: Path, schema: pa.Schema, displaced: list[Displaced]) -> pa.Table:

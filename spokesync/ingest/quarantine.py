@@ -73,6 +73,53 @@ ORDER BY r.row_number
 """
 
 
+# The same sentence for a failure held as a struct ``x`` (the fast path's failure lists).
+_DESCRIBE_X = (
+    _DESCRIBE.replace('"column"', 'x."column"')
+    .replace('"check"', 'x."check"')
+    .replace("failure_case", "x.failure_case")
+)
+
+# The fast path's failing rows (``q_scan``: pos, row_number, raw_row and fails, a list of
+# {column, check, failure_case} structs in reporting order) as quarantine rows.
+_SCANNED_SQL = f"""
+SELECT $source AS source, $partition AS partition, $file AS file, row_number, raw_row,
+       CAST(to_json(fails) AS VARCHAR) AS failed_checks,
+       $file || ' ' || $unit || ' ' || row_number || ': '
+         || coalesce(array_to_string(list_transform(fails, lambda x: {_DESCRIBE_X}), '; '),
+                     'failed validation') AS error,
+       $run_id AS run_id, $at AS quarantined_at
+FROM q_scan ORDER BY row_number
+"""
+
+
+def scanned_quarantine(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source: str,
+    partition: str | None,
+    file: str,
+    run_id: str,
+    at: dt.datetime,
+    rows: pa.Table,
+) -> pa.Table:
+    """Quarantine rows for the fast path's failing rows of one file (see ``_SCANNED_SQL``)."""
+    con.register("q_scan", rows)
+    try:
+        params = {
+            "source": source,
+            "partition": partition,
+            "file": file,
+            "unit": "row" if file.endswith(".parquet") else "line",
+            "run_id": run_id,
+            "at": at,
+        }
+        table = con.sql(_SCANNED_SQL, params=params).to_arrow_table()
+    finally:
+        con.unregister("q_scan")
+    return table.cast(QUARANTINE_SCHEMA)
+
+
 def raw_rows(chunk: RawChunk, positions: np.ndarray, con: duckdb.DuckDBPyConnection) -> list[str]:
     """The raw records at ``positions`` as JSON objects (values as landed, before any fix)."""
     if len(positions) == 0:

@@ -1,0 +1,205 @@
+"""The fast path: DuckDB reads one landing file and checks it in the same query.
+
+DuckDB's own readers (``read_parquet``, ``read_csv``, ``read_json``) feed the contract's
+checks (:func:`spokesync.ingest.rules.scan_query`) directly: no Arrow copy of the raw text, no
+pandas, no per-row Python. The result streams back in batches of typed warehouse columns plus
+a pass/fail flag; only failing rows carry their raw JSON and their failures.
+
+A file the fast path cannot reproduce exactly is refused (:class:`Refused`) and the engine
+ingests it with the streaming readers of :mod:`spokesync.ingest.readers`, which keep every
+landed character and line number:
+
+- CSV: a line with the wrong number of fields, a stray quote, bytes that are not UTF-8, a
+  header with a repeated name or without a required column, or no null token at all;
+- JSONL: a line that is not a JSON object, blank lines (line numbers would shift), a text
+  value that is a JSON number, ``NaN``/``Infinity``, an object or an array (DuckDB renders
+  those again: ``12.50`` would load as ``12.5``), or a contract field absent from the first
+  lines (missing-column drift);
+- Parquet: a file DuckDB cannot read.
+
+Extra JSONL fields are found in the first :data:`SNIFF_BYTES` of the file (a field that first
+appears later is dropped without being reported in ``columns_added``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import mmap
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spokesync.ingest.contract import SOURCES
+from spokesync.ingest.rules import scan_query
+
+SNIFF_BYTES = 1 << 20
+BATCH_ROWS = 1 << 20  # rows per batch streamed back from DuckDB
+
+
+class Refused(Exception):
+    """The fast path cannot reproduce this file exactly; the message says why."""
+
+
+@dataclass(slots=True)
+class ScanBatch:
+    table: pa.RecordBatch  # warehouse columns + __ok, __changed, __h, __u, __raw, __fails
+    offset: int  # position of the batch's first row in the file
+
+
+_local = threading.local()
+
+
+def connection() -> duckdb.DuckDBPyConnection:
+    """This thread's DuckDB connection for scans (one thread: one file at a time per core;
+    more cores work on other days, see :mod:`spokesync.ingest.parallel`)."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET threads = 1")
+        con.execute("SET enable_progress_bar = false")
+        # The optimizer turns ``x IN (…)`` into a join, which merges the query's layers so
+        # that every value is computed again wherever it is used (2x the CPU here).
+        con.execute("SET disabled_optimizers = 'in_clause'")
+        _local.con = con
+    return con
+
+
+def first_line_number(fmt: str) -> int:
+    """The line (row index for Parquet) of a file's first data row."""
+    return {"csv": 2, "jsonl": 1, "parquet": 0}[fmt]
+
+
+def scan(
+    source: str,
+    path: Path,
+    rel: str,
+    day: str | None,
+    tokens: tuple[str, ...],
+    batch_rows: int = BATCH_ROWS,
+) -> tuple[list[str], Iterator[ScanBatch]]:
+    """The file's columns (as landed, in order) and its checked rows in batches. Raises
+    :class:`Refused` up front or while iterating."""
+    spec = SOURCES[source]
+    params: dict[str, object] = {"path": str(path)}
+    json_text = False
+    null_map: tuple[str, ...] | None = None
+    if spec.format == "parquet":
+        try:
+            schema = pq.read_schema(path)
+        except (OSError, pa.ArrowException) as e:
+            raise Refused(f"{rel}: cannot read Parquet file: {e}") from e
+        columns = schema.names
+        present = tuple((n, schema.field(n).type) for n in columns)
+        reader = "read_parquet($path)"
+    elif spec.format == "csv":
+        columns = _csv_header(path, rel)
+        if not tokens:
+            raise Refused(f"{rel}: no null tokens")
+        present = tuple((n, None) for n in columns)
+        params["columns"] = dict.fromkeys(columns, "VARCHAR")
+        params["tokens"] = list(tokens)
+        reader = (
+            "read_csv($path, header = true, auto_detect = false, delim = ',', quote = '\"', "
+            "escape = '\"', columns = $columns, nullstr = $tokens, strict_mode = true)"
+        )
+    else:
+        columns = _jsonl_keys(path, rel, spec.column_names)
+        present = tuple((n, None) for n in columns)
+        params["columns"] = dict.fromkeys(columns, "VARCHAR")
+        reader = "read_json($path, format = 'newline_delimited', columns = $columns)"
+        null_map, json_text = tokens, True
+        if tokens and tokens != ("",):
+            params["tokens"] = list(tokens)
+    missing = [c for c in spec.required_columns if c not in columns]
+    if missing:
+        raise Refused(f"{rel}: required column(s) {missing} missing")
+    query = scan_query(source, present, day, reader, null_map, json_text)
+    return columns, _batches(query.sql, params, path, rel, spec.format, batch_rows)
+
+
+def _batches(
+    sql: str, params: dict[str, object], path: Path, rel: str, fmt: str, batch_rows: int
+) -> Iterator[ScanBatch]:
+    con = connection()
+    offset = 0
+    try:
+        for batch in con.sql(sql, params=params).to_arrow_reader(batch_rows):
+            if fmt == "jsonl" and _any(batch.column("__odd")):
+                raise Refused(f"{rel}: a text value is a JSON number, object or array")
+            yield ScanBatch(batch, offset)
+            offset += batch.num_rows
+    except duckdb.Error as e:
+        raise Refused(f"{rel}: {str(e).splitlines()[0]}") from e
+    if fmt == "jsonl" and _line_count(path) != offset:
+        raise Refused(f"{rel}: blank or multi-line records (line numbers would shift)")
+
+
+def _any(column: pa.Array) -> bool:
+    return bool(np.any(column.to_numpy(zero_copy_only=False)))
+
+
+def _csv_header(path: Path, rel: str) -> list[str]:
+    try:
+        with path.open("rb") as fh:
+            header = fh.readline().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise Refused(f"{rel}: {e}") from e
+    names = next(csv.reader([header]), [])
+    if not names or len(set(names)) != len(names) or any(n.startswith("__") for n in names):
+        raise Refused(f"{rel}: header {names!r} is empty or repeats a name")
+    return names
+
+
+def _jsonl_keys(path: Path, rel: str, contract: list[str]) -> list[str]:
+    """Contract fields, then the extra fields of the first lines (in order of appearance)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError as e:
+        raise Refused(f"{rel}: {e}") from e
+    lines = head.split(b"\n")
+    if len(head) == SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last one may be cut
+    seen: dict[str, None] = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError as e:
+            raise Refused(f"{rel}: invalid JSON in the first lines: {e}") from e
+        if not isinstance(rec, dict):
+            raise Refused(f"{rel}: a line is not a JSON object")
+        seen.update(dict.fromkeys(rec))
+    absent = [c for c in contract if c not in seen]
+    if absent:
+        raise Refused(f"{rel}: field(s) {absent} absent from the first lines")
+    extra = [k for k in seen if k not in contract]
+    if any(k.startswith("__") for k in extra):
+        raise Refused(f"{rel}: a field name starts with '__'")
+    return [*contract, *extra]
+
+
+def _line_count(path: Path) -> int:
+    """Lines of a text file (a last line without a newline counts), without reading it into
+    Python objects: NumPy counts newline bytes over a memory map."""
+    with path.open("rb") as fh:
+        size = fh.seek(0, 2)
+        if size == 0:
+            return 0
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            step, n = 8 << 20, 0
+            for off in range(0, size, step):
+                view = np.frombuffer(mm, np.uint8, count=min(step, size - off), offset=off)
+                n += int(np.count_nonzero(view == 10))
+                del view
+            last = mm[size - 1]
+    return n + (last != 10)

@@ -1,0 +1,149 @@
+"""The fast path (DuckDB reads and checks each file in one query) against the streaming readers.
+
+Every other ingest test runs whichever path a file takes; these check that clean files do
+take the fast path, that files it cannot reproduce exactly are handed to the streaming readers,
+and that both paths load and quarantine the same rows with the same reasons.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from spokesync.ingest import engine
+from spokesync.ingest.contract import SOURCES
+from spokesync.ingest.scan import Refused
+from spokesync.warehouse import connect
+from tests.ingest.landing import DAY, ingest, land, row
+
+
+def _mixed_rows(source: str) -> list[dict[str, str | None]]:
+    """Valid rows, rows failing each kind of check, and a duplicated key (newest wins)."""
+    spec = SOURCES[source]
+    rows = [row(source, i) for i in range(1, 6)]
+    text = [c.name for c in spec.columns if c.kind == "str" and not c.nullable]
+    rows[1][text[-1]] = "   "  # blank
+    rows[2][spec.key] = None  # not_nullable
+    enum = next((c.name for c in spec.columns if c.allowed), None)
+    if enum:
+        rows[3][enum] = "nope"  # isin
+    dup = dict(rows[0])
+    if spec.updated_at:
+        dup[spec.updated_at] = "2026-01-05T12:00:00Z"  # newer: this one wins
+    rows.append(dup)
+    return rows
+
+
+def _no_streaming(self: object, chunk_rows: int) -> None:
+    raise AssertionError("the streaming readers were used")
+
+
+def _refuse(*args: object, **kwargs: object) -> None:
+    raise Refused("forced for the test")
+
+
+def _outcome(wh: Path, source: str) -> tuple[list[tuple], list[tuple]]:
+    con = connect(wh)
+    loaded = con.execute(f'SELECT * FROM "{source}" ORDER BY 1').fetchall()
+    quarantine = con.execute(
+        "SELECT file, row_number, failed_checks, error, raw_row FROM quarantine "
+        "ORDER BY row_number, failed_checks"
+    ).fetchall()
+    return loaded, quarantine
+
+
+@pytest.mark.parametrize("source", ["subscriptions", "support_tickets", "product_usage", "users"])
+def test_clean_files_take_the_fast_path_and_agree_with_the_streaming_readers(
+    tmp_path: Path, source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _mixed_rows(source)
+    land(tmp_path / "in", source, rows)
+    with monkeypatch.context() as m:
+        m.setattr(engine._Run, "read_files", _no_streaming)
+        fast = ingest(tmp_path / "in", tmp_path / "fast", source)
+    with monkeypatch.context() as m:
+        m.setattr(engine, "scan", _refuse)
+        slow = ingest(tmp_path / "in", tmp_path / "slow", source)
+    assert fast.rows_read == slow.rows_read == 6
+    counts = (fast.rows_valid, fast.rows_quarantined, fast.rows_superseded)
+    assert counts == (slow.rows_valid, slow.rows_quarantined, slow.rows_superseded)
+    assert fast.failed_checks == slow.failed_checks
+    assert fast.rows_normalised == slow.rows_normalised
+    assert fast.columns_added == slow.columns_added
+    assert fast.columns_missing == slow.columns_missing
+    f_loaded, f_q = _outcome(tmp_path / "fast", source)
+    s_loaded, s_q = _outcome(tmp_path / "slow", source)
+    assert f_loaded == s_loaded
+    assert len(f_loaded) == fast.rows_valid
+    # Same rows, checks and sentences; raw_row is the landed row for failing rows on both
+    # paths (a superseded row passed every check: the fast path shows it as loaded).
+    assert [q[:4] for q in f_q] == [q[:4] for q in s_q]
+    for f, s in zip(f_q, s_q, strict=True):
+        if "superseded" not in f[2]:
+            assert json.loads(f[4]) == json.loads(s[4])
+    key = SOURCES[source].key
+    if SOURCES[source].updated_at:
+        assert fast.failed_checks[f"{key}:superseded"] == 1
+
+
+def test_the_fast_path_reports_each_failure_exactly(tmp_path: Path) -> None:
+    """Hand-written expectations for one failing CSV row of subscriptions (line 3)."""
+    rows = [row("subscriptions", 1), row("subscriptions", 2, plan="platinum", seats="0")]
+    land(tmp_path / "in", "subscriptions", rows)
+    report = ingest(tmp_path / "in", tmp_path / "wh", "subscriptions")
+    assert (report.rows_valid, report.rows_quarantined) == (1, 1)
+    assert report.failed_checks == {"plan:isin": 1, "seats:greater_than_or_equal_to": 1}
+    ((number, checks, error, raw),) = (
+        connect(tmp_path / "wh")
+        .execute("SELECT row_number, failed_checks, error, raw_row FROM quarantine")
+        .fetchall()
+    )
+    assert number == 3
+    assert json.loads(checks) == [
+        {"column": "plan", "check": "isin", "failure_case": "platinum"},
+        {"column": "seats", "check": "greater_than_or_equal_to", "failure_case": "0"},
+    ]
+    assert error == (
+        f"erp/subscriptions/subscriptions_{DAY}.csv line 3: field 'plan' failed isin: "
+        "'platinum'; field 'seats' failed greater_than_or_equal_to: '0'"
+    )
+    assert json.loads(raw)["seats"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("why", "text"),
+    [
+        ("a float in a free-text field", '"description": 12.50'),
+        ("an object in a free-text field", '"description": {"a": 1}'),
+        ("a blank line", None),
+    ],
+)
+def test_jsonl_the_fast_path_cannot_reproduce_goes_to_the_line_reader(
+    tmp_path: Path, why: str, text: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [json.dumps(row("support_tickets", i)) for i in range(1, 4)]
+    if text is None:
+        lines.insert(1, "")
+    else:
+        lines[1] = lines[1].replace('"description": "Please"', text)
+    land(tmp_path / "in", "support_tickets", [], raw="\n".join(lines) + "\n")
+    used: list[str] = []
+    real = engine._Run.read_files
+
+    def streaming(self: engine._Run, chunk_rows: int) -> None:
+        used.append(why)
+        real(self, chunk_rows)
+
+    monkeypatch.setattr(engine._Run, "read_files", streaming)
+    report = ingest(tmp_path / "in", tmp_path / "wh", "support_tickets")
+    assert used == [why]
+    assert (report.rows_read, report.rows_valid) == (3, 3)
+    got = dict(
+        connect(tmp_path / "wh")
+        .execute("SELECT ticket_id, description FROM support_tickets")
+        .fetchall()
+    )
+    if text is not None and "12.50" in text:
+        assert got["TCK-12"] == "12.50"
