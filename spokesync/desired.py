@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from spokesync import warehouse
-from spokesync.canonical import configure_connection, sql_canonical
+from spokesync.canonical import NUMERIC_TEXT, configure_connection, sql_canonical
 from spokesync.mapping.spec import FieldSpec, MappingSpec, quote_identifier
 from spokesync.quality import register_macros
 from spokesync.rollout import Rollout
@@ -277,37 +277,75 @@ _NEVER_VANISH = frozenset({"string", "enumeration", "email"})
 _BLANK = "' \t\n\x0b\x0c\r'"
 
 
+def _shown(expr: str) -> str:
+    """SQL: the source value as a reason shows it — JSON-quoted (control characters escaped),
+    at most 40 characters."""
+    v = f"CAST(({expr}) AS VARCHAR)"
+    return (
+        f"(CAST(to_json(left({v}, 40)) AS VARCHAR) "
+        f"|| CASE WHEN length({v}) > 40 THEN ' (cut)' ELSE '' END)"
+    )
+
+
+def _options_sql(options: list[str]) -> str:
+    return "[" + ", ".join(warehouse.sql_literal(o) for o in options) + "]"
+
+
+def _listed(options: list[str]) -> str:
+    shown = ", ".join(options[:6]) + (f", … ({len(options)} in all)" if len(options) > 6 else "")
+    return f"one of the field's options ({shown})"
+
+
 def _non_finite_sql(mapping: MappingSpec, exprs: list[str], types: list[str]) -> str | None:
     """SQL giving why the first unreadable field of a source row cannot be sent (NULL: every
     field can), or None when no field can hold such a value.
 
-    Unreadable: a number that is inf or NaN, or any value present in the source (not NULL,
-    not blank) whose canonical form is NULL — a date that is no date, ``maybe`` for a bool,
-    ``https://`` for a domain. Such a value must never become "no value" (``null_policy:
-    clear`` would clear HubSpot's) nor stop the whole mapping: its record is rejected."""
+    Unreadable: a value present in the source (not NULL, not blank) that HubSpot's property
+    type would refuse or that would vanish on the way — text that is no number in a number
+    field (``12abc``, ``inf``), a float that is inf or NaN, a date that is no date, ``maybe``
+    for a bool, ``https://`` for a domain, an enumeration value that is not among the field's
+    ``options``. Such a value is never sent (HubSpot would dead-letter the record) and never
+    becomes "no value" (``null_policy: clear`` would clear HubSpot's), nor does it stop the
+    whole mapping: its record is rejected, the reason naming the field and the value."""
     whens = []
+    tail = ": the record is not sent, HubSpot keeps its values"
     for f, expr, t in zip(mapping.fields, exprs, types, strict=True):
         form, t = f.canonical_form, t.upper()
-        if form in _NEVER_VANISH or t in _ALWAYS_READABLE.get(form, ()):
+        canonical_sql = sql_canonical(form, expr, t)
+        text = f"trim(CAST(({expr}) AS VARCHAR), {_BLANK})"
+        present = f"{text} <> ''"
+        holds = f"{warehouse.sql_literal(f'field {f.property} holds ')} || {_shown(expr)}"
+        if form in ("enumeration", "enumeration_multi") and f.options:
+            opts = _options_sql(list(f.options))
+            values = (
+                f"[{canonical_sql}]"
+                if form == "enumeration"
+                else f"string_split({canonical_sql}, ';')"
+            )
+            test = f"({canonical_sql} IS NOT NULL AND NOT list_has_all({opts}, {values}))"
+            why = f", which is not {_listed(list(f.options))}{tail}"
+        elif form in _NEVER_VANISH or t in _ALWAYS_READABLE.get(form, ()):
             continue
-        if form == "number" and t in _FLOAT_TYPES:
+        elif form == "number" and t in _FLOAT_TYPES:
             test = f"NOT isfinite(({expr}))"
+            holds = warehouse.sql_literal(f"field {f.property}")
+            why = f" is not a finite number (inf or NaN){tail}"
         elif form == "number" and (t.startswith("DECIMAL") or t == "NULL"):
             continue
+        elif form == "number" and t == "VARCHAR":  # numeric text only: 12abc is no number
+            test = f"({present} AND NOT regexp_full_match({text}, '{NUMERIC_TEXT}'))"
+            why = f", which is not a finite number{tail}"
         else:
-            text = f"trim(CAST(({expr}) AS VARCHAR), {_BLANK})"
-            test = f"({text} <> '' AND ({sql_canonical(form, expr, t)}) IS NULL)"
-        if form == "number":
-            why = "is not a finite number (inf or NaN)"
-        else:
-            why = f"holds a value that cannot be read as {_FORM_NAMES.get(form, form)}"
-        reason = f"field {f.property} {why}: the record is not sent, HubSpot keeps its values"
-        whens.append(f"WHEN coalesce({test}, false) THEN {warehouse.sql_literal(reason)}")
+            test = f"({present} AND ({canonical_sql}) IS NULL)"
+            why = f", which cannot be read as {_FORM_NAMES.get(form, form)}{tail}"
+        reason = f"{holds} || {warehouse.sql_literal(why)}"
+        whens.append(f"WHEN coalesce({test}, false) THEN {reason}")
     return f"CASE {' '.join(whens)} END" if whens else None
 
 
 _FORM_NAMES = {
     "bool": "a bool (true/false, yes/no, 1/0)",
+    "number": "a number",
     "date": "a date",
     "datetime": "a date and time",
     "domain": "a domain",

@@ -345,6 +345,12 @@ class HubSpotClient:
                 continue
             return response
 
+    async def backoff(self, attempt: int, status_code: int | None = None) -> None:
+        """Wait the retry policy's full-jitter delay after failed attempt ``attempt``, for a
+        caller that re-sends a write itself after checking what the failed one applied (a
+        task create: see :mod:`spokesync.hubspot.tasks`)."""
+        await self._sleep(self.retry.backoff_s(attempt, status_code))
+
     def _count(self, write: bool) -> None:
         self.stats.calls += 1
         if write:

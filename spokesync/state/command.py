@@ -174,6 +174,12 @@ def _replay(settings: Settings, args: argparse.Namespace, store: StateStore) -> 
         print(f"no open dead letters for {args.object}")
         return 0
     store.mark_replayed(d.letter_id for d in letters)  # un-parks them
+    if args.object == "tasks":  # task creates: the ledger holds them pending
+        print(
+            f"marked {len(letters)} task dead letters replayed; the next sync looks for each "
+            "task by its marker and creates the ones HubSpot does not hold, once"
+        )
+        return 0
     if args.mark_only:
         print(f"marked {len(letters)} dead letters replayed; the next sync re-plans and sends them")
         return 0
@@ -263,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
                             r.object_type,
                             r.as_of,
                             _mask(r.external_id) if r.external_id is not None else "(empty)",
-                            r.reason,
+                            _EMAIL.sub(lambda m: _mask(m[0]), r.reason),  # it shows the value
                         ]
                         for r in found
                     ],

@@ -405,6 +405,7 @@ class SyncSummary:
     def exit_code(self) -> ExitCode:
         """0 only when every mapping is in step; else the most serious outcome."""
         codes = [o.outcome for o in self.objects]
+        codes += [t.outcome for t in self.tasks]
         codes += [x.outcome for x in self.lists]
         return worst(codes)
 

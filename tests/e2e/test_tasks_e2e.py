@@ -13,10 +13,18 @@ import textwrap
 
 import pytest
 
+from spokesync.exit_codes import ExitCode
 from spokesync.sandbox.launcher import SandboxProcess
 from spokesync.settings import Settings
 from spokesync.state.store import StateStore
-from spokesync.sync.runner import SyncOptions, latest_partition, run_sync
+from spokesync.sync.runner import (
+    SyncOptions,
+    default_mapping_paths,
+    latest_partition,
+    run_sync,
+    task_trigger_folder,
+)
+from tests.e2e.test_fault_routes import write_requests
 
 pytestmark = pytest.mark.e2e
 
@@ -151,3 +159,79 @@ def test_sigkill_between_create_and_ledger_write_creates_nothing_twice(
     third = run_sync(settings)
     assert (third.tasks[0].already_created, third.tasks[0].created) == (3, 0)
     assert task_creates(sandbox) == []
+
+
+TASK_CREATE = r"/tasks/batch/create$"
+# Only what the tasks need: the companies (the tasks' records) and the trigger.
+COMPANIES_AND_TASKS = SyncOptions(
+    mapping_paths=[p for p in default_mapping_paths() if p.stem == "companies"],
+    task_trigger_paths=[task_trigger_folder() / "usage_threshold.yaml"],
+)
+# The one task batch meets these faults on its first sends; then the sends HubSpot saw, and
+# how many of the ten tasks the run found by marker (its answer lost) instead of creating them.
+TASK_FAULTS = {
+    # a 5xx, a dropped connection, a 2xx without the tasks, then a 429 the client waits out
+    # (within one logical send; each waits HubSpot's 10 s window): four sends, five requests
+    "transient": ([503, "drop", "empty", 429], 5, 0),
+    "applied, answer lost": (["drop_after_apply"], 1, 10),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TASK_FAULTS))
+def test_task_create_faults_are_retried_in_the_run_without_a_second_task(
+    fixed_settings: Settings, sandbox: SandboxProcess, kind: str
+) -> None:
+    settings = fixed_settings
+    script, sent, found = TASK_FAULTS[kind]
+    sandbox.set_faults(writes_only=True, scripts={TASK_CREATE: list(script)})
+    first = run_sync(settings, COMPANIES_AND_TASKS)
+    assert sandbox.faults()["scripts"][TASK_CREATE] == []  # every scripted fault was met
+    (report,) = first.tasks
+    assert (report.intents, report.created + report.recovered, report.recovered) == (
+        10, 10, found,
+    )  # fmt: skip
+    assert (report.unconfirmed, report.errors, report.outcome) == (0, [], ExitCode.OK)
+    assert len(task_creates(sandbox)) == sent
+    assert_exactly_the_expected_tasks(sandbox)  # one task per crossing, linked to its company
+    with StateStore(settings.state_db) as store:
+        assert store.tasks.counts() == {"created": 10}
+        assert store.open_dead_letters("tasks") == []
+
+    sandbox.set_faults()
+    sandbox.clear_requests()
+    again = run_sync(settings, COMPANIES_AND_TASKS)
+    assert (again.tasks[0].already_created, again.tasks[0].created) == (10, 0)
+    assert write_requests(sandbox) == []
+    assert_exactly_the_expected_tasks(sandbox)
+
+
+def test_task_creates_out_of_retries_are_dead_letters_and_go_again_next_run(
+    fixed_settings: Settings, sandbox: SandboxProcess
+) -> None:
+    settings = fixed_settings
+    sandbox.set_faults(writes_only=True, scripts={TASK_CREATE: [503, "drop", "empty"] * 2})
+    first = run_sync(settings, COMPANIES_AND_TASKS)
+    (report,) = first.tasks
+    assert (report.created, report.recovered, report.unconfirmed, report.sends) == (0, 0, 10, 6)
+    assert report.outcome == ExitCode.DEAD_LETTERED
+    assert first.exit_code == ExitCode.DEAD_LETTERED  # cron sees it
+    assert sandbox.export("tasks") == []
+    with StateStore(settings.state_db) as store:
+        letters = store.open_dead_letters("tasks")
+        assert store.tasks.counts() == {"pending": 10}
+    assert sorted(d.payload["about"]["external_id"] for d in letters) == sorted(EXPECTED)
+    # The last of the six sends was answered 2xx without the tasks.
+    assert {(d.category, d.attempts) for d in letters} == {("NOT_CONFIRMED", 6)}
+
+    sandbox.set_faults()
+    second = run_sync(settings, COMPANIES_AND_TASKS)
+    (report,) = second.tasks
+    assert (report.created, report.recovered, report.unconfirmed) == (10, 0, 0)
+    assert report.outcome == ExitCode.OK
+    assert_exactly_the_expected_tasks(sandbox)
+    with StateStore(settings.state_db) as store:
+        assert store.open_dead_letters("tasks") == []
+        assert len(store.open_dead_letters("tasks", ("resolved",))) == 10
+    sandbox.clear_requests()
+    run_sync(settings, COMPANIES_AND_TASKS)
+    assert write_requests(sandbox) == []

@@ -57,6 +57,9 @@ text = st.one_of(
     st.builds(lambda a, b, c: a + b + c, st.sampled_from(WS), st.sampled_from(SQL_LIKE), st.text()),
 )
 maybe_text = st.one_of(st.none(), text)
+# Option-like values (the specs' options draw from OPTION_POOL too, so some are among them).
+OPTION_POOL = ["SOFTWARE", "RETAIL", "Ünïcode"]
+INDUSTRIES = ["SOFTWARE", " RETAIL ", "SOFTWARE;RETAIL", "RETAIL; SOFTWARE;", "Ünïcode", "software"]
 KEYS = ["K1", "K1 ", " K1", "K2", "k2", "\u00a0K3", "", "   ", "\t"]
 stamp = st.datetimes(
     min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2030, 1, 1), timezones=st.just(dt.UTC)
@@ -74,7 +77,7 @@ def source_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
             "account_id": draw(st.one_of(st.sampled_from(KEYS), maybe_text)),
             "name": draw(maybe_text),
             "domain": draw(st.one_of(st.sampled_from(DOMAINS), maybe_text)),
-            "industry": draw(maybe_text),
+            "industry": draw(st.one_of(st.sampled_from(INDUSTRIES), maybe_text)),
             "country": draw(st.one_of(st.sampled_from(NUMBERS + DATES + BOOLS), maybe_text)),
             "employee_count": draw(
                 st.one_of(
@@ -107,11 +110,14 @@ TEMPLATES: list[tuple[str, dict[str, Any]]] = [
     ("enumeration", {"column": "industry"}),
     ("enumeration_multi", {"column": "industry"}),
 ]
-option = st.text(
-    st.characters(blacklist_categories=("Cs", "Zs", "Cc"), blacklist_characters=";"),
-    min_size=1,
-    max_size=12,
-).filter(lambda o: o == o.strip())
+option = st.one_of(
+    st.sampled_from(OPTION_POOL),
+    st.text(
+        st.characters(blacklist_categories=("Cs", "Zs", "Cc"), blacklist_characters=";"),
+        min_size=1,
+        max_size=12,
+    ).filter(lambda o: o == o.strip()),
+)
 
 
 @st.composite
@@ -164,6 +170,7 @@ def _blank(value: Any) -> bool:
 
 
 _NON_FINITE = re.compile(r"[+-]?(inf|infinity|nan)", re.IGNORECASE)
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")  # written by hand
 
 
 def _readable(spec: MappingSpec, field: Any, value: Any) -> str | None | bool:
@@ -185,13 +192,15 @@ def _readable(spec: MappingSpec, field: Any, value: Any) -> str | None | bool:
         except ValueError:
             return False
         return canonical(form, parsed.replace(tzinfo=parsed.tzinfo or dt.UTC))
-    if (
-        form == "number"
-        and isinstance(value, str)
-        and _NON_FINITE.fullmatch(value.strip(" \t\n\x0b\x0c\r"))
-    ):
-        return False
+    if form == "number" and isinstance(value, str):
+        # numeric text only (HubSpot refuses 12abc, and inf/NaN are no value to send)
+        stripped = value.strip(" \t\n\x0b\x0c\r")
+        if _NON_FINITE.fullmatch(stripped) or not _NUMBER.fullmatch(stripped):
+            return False
     out = canonical(form, value)
+    values = (out or "").split(";") if form == "enumeration_multi" else [out]
+    if out is not None and field.options and not set(values) <= set(field.options):
+        return False  # an enumeration value not among the field's options: HubSpot refuses it
     return False if out is None else out
 
 

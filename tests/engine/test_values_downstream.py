@@ -146,3 +146,98 @@ def test_two_users_sharing_an_email_the_newest_is_the_contact_and_the_other_is_l
     assert [(r["external_id"], json.loads(r["record"])["spokesync_user_id"]) for r in rejected] == [
         ("ann@example.com", "U1")
     ]
+
+
+# '/' stands for ';' in the tags (a mapping's SQL is one statement: no ';' in it).
+UNSENDABLE = """
+object_type: companies
+id: {property: spokesync_account_id, column: account_id}
+source:
+  sql: |
+    SELECT account_id, seats, active, renews, tier, replace(tags, '/', chr(59)) AS tags
+    FROM (VALUES
+      ('B01', ' 12 ', 'yes', '2026-03-01', 'GOLD', 'b/a'),
+      ('B02', '12abc', 'yes', '2026-03-01', 'GOLD', 'a'),
+      ('B03', ' inf ', 'yes', '2026-03-01', 'GOLD', 'a'),
+      ('B04', '١٢', 'yes', '2026-03-01', 'GOLD', 'a'),
+      ('B05', '1,200', 'yes', '2026-03-01', 'GOLD', 'a'),
+      ('B06', '12', 'maybe', '2026-03-01', 'GOLD', 'a'),
+      ('B07', '12', 'yes', '2026-02-30', 'GOLD', 'a'),
+      ('B08', '12', 'yes', 'next tuesday', 'GOLD', 'a'),
+      ('B09', '12', 'yes', '2026-03-01', 'PLATINUM', 'a'),
+      ('B10', '12', 'yes', '2026-03-01', 'gold', 'a'),
+      ('B11', '12', 'yes', '2026-03-01', 'GOLD', 'a/zz'),
+      ('B12', '', '  ', NULL, ' ', '/'),
+      ('B13', '1e3', 'No', '2026-03-01T23:30:00', ' SILVER ', ' a /b/'),
+      ('B14', 'x' || repeat('9', 60), 'yes', '2026-03-01', 'GOLD', 'a')
+    ) AS t(account_id, seats, active, renews, tier, tags)
+fields:
+  - {property: spokesync_seats, type: number, column: seats, null_policy: clear,
+     label: Seats, group: spokesync}
+  - {property: spokesync_active, type: bool, column: active, label: Active, group: spokesync}
+  - {property: spokesync_renews_on, type: date, column: renews, label: Renews, group: spokesync}
+  - {property: spokesync_tier, type: enumeration, column: tier, options: [GOLD, SILVER],
+     label: Tier, group: spokesync}
+  - {property: spokesync_tags, type: enumeration_multi, column: tags, options: [a, b],
+     label: Tags, group: spokesync}
+"""
+_KEEPS = ": the record is not sent, HubSpot keeps its values"
+
+
+def test_values_hubspot_would_refuse_are_rejected_up_front_naming_field_and_value(
+    wh: Warehouse,
+    state_db: Path,
+    write_mapping: Callable[[str, str], MappingSpec],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    mapping = write_mapping("companies", UNSENDABLE)
+    table, _ = desired_table(wh.root, mapping, AS_OF)
+    sent = {r.pop("external_id"): r for r in table.to_pylist()}
+    assert sent == {
+        "B01": {"spokesync_seats": "12", "spokesync_active": "true",
+                "spokesync_renews_on": "2026-03-01", "spokesync_tier": "GOLD",
+                "spokesync_tags": "a;b"},
+        "B12": {"spokesync_seats": None, "spokesync_active": None, "spokesync_renews_on": None,
+                "spokesync_tier": None, "spokesync_tags": None},  # blank: no value, not refused
+        "B13": {"spokesync_seats": "1000", "spokesync_active": "false",
+                "spokesync_renews_on": "2026-03-01", "spokesync_tier": "SILVER",
+                "spokesync_tags": "a;b"},
+    }  # fmt: skip
+    with plan_changes(state_db, wh.root, mapping, AS_OF) as plan:
+        rows = plan.rejected_rows().to_pylist()
+        planned = {c.external_id for batch in plan.batches() for c in batch}
+    assert planned == {"B01", "B12", "B13"}  # never sent: not even as "no value"
+    tier = ", which is not one of the field's options (GOLD, SILVER)"
+    assert sorted((r["external_id"], r["reason"]) for r in rows) == [
+        ("B02", 'field spokesync_seats holds "12abc", which is not a finite number' + _KEEPS),
+        ("B03", 'field spokesync_seats holds " inf ", which is not a finite number' + _KEEPS),
+        ("B04", 'field spokesync_seats holds "١٢", which is not a finite number' + _KEEPS),
+        ("B05", 'field spokesync_seats holds "1,200", which is not a finite number' + _KEEPS),
+        ("B06", 'field spokesync_active holds "maybe", which cannot be read as a bool '
+                "(true/false, yes/no, 1/0)" + _KEEPS),
+        ("B07", 'field spokesync_renews_on holds "2026-02-30", which cannot be read as a date'
+                + _KEEPS),
+        ("B08", 'field spokesync_renews_on holds "next tuesday", which cannot be read as a date'
+                + _KEEPS),
+        ("B09", 'field spokesync_tier holds "PLATINUM"' + tier + _KEEPS),
+        ("B10", 'field spokesync_tier holds "gold"' + tier + _KEEPS),  # options are exact
+        ("B11", 'field spokesync_tags holds "a;zz", which is not one of the field\'s options '
+                "(a, b)" + _KEEPS),
+        ("B14", 'field spokesync_seats holds "x' + "9" * 39 + '" (cut), which is not a finite '
+                "number" + _KEEPS),
+    ]  # fmt: skip
+
+    # Listed by `spokesync state rejected` after a (shadow) sync, none of them sent.
+    home = wh.root.parent
+    settings = Settings.from_env(environ={}, home=home, env="test")
+    summary = run_sync(
+        settings, SyncOptions(mapping_paths=[mapping.path], shadow=True, as_of=AS_OF)
+    )
+    (obj,) = summary.objects
+    assert obj.rejected_records == 11
+    capsys.readouterr()
+    assert main(["state", "--home", str(home), "--env", "test", "rejected"]) == 0
+    out = capsys.readouterr().out
+    lines = [x for x in out.splitlines() if x.startswith(f"| {summary.run_id}")]
+    assert len(lines) == 11
+    assert any('| B02 | field spokesync_seats holds "12abc"' in x for x in lines)
