@@ -21,6 +21,9 @@ from tests.e2e.test_sync_e2e import BY_TYPE, desired_state
 
 pytestmark = pytest.mark.e2e
 COMPANIES = BY_TYPE["companies"]
+# A name beyond HubSpot's 65,536 characters: a value only HubSpot refuses (spokesync rejects up
+# front what it can know: numbers, bools, dates, enumeration options).
+TOO_LONG = "N" * 70_000
 
 
 @pytest.fixture
@@ -47,7 +50,7 @@ def test_rejected_records_are_parked_until_their_values_change(
     )
     bad = accounts[1:3]
     for account in bad:
-        rewrite_master(home, "accounts", "account_id", account, industry="NOT_AN_INDUSTRY")
+        rewrite_master(home, "accounts", "account_id", account, name=TOO_LONG)
     first = run_sync(settings, SyncOptions(mapping_paths=[COMPANIES.path]))
     (companies,) = first.objects
     assert companies.push is not None and companies.push.records_dead_lettered == 2
@@ -64,7 +67,7 @@ def test_rejected_records_are_parked_until_their_values_change(
     assert "parked 2 (rejected before, unchanged: not sent)" in second.to_text()
 
     # One is fixed at the source: exactly that one is sent; the other stays parked.
-    rewrite_master(home, "accounts", "account_id", bad[0], industry="COMPUTER_SOFTWARE")
+    rewrite_master(home, "accounts", "account_id", bad[0], name="Fixed Name One")
     sandbox.clear_requests()
     third = run_sync(settings, SyncOptions(mapping_paths=[COMPANIES.path]))
     assert sent_ids(sandbox) == [bad[0]]
@@ -73,7 +76,7 @@ def test_rejected_records_are_parked_until_their_values_change(
         assert [d.external_id for d in store.open_dead_letters("companies")] == [bad[1]]
 
     # A value change that is still invalid is sent once (the values changed), then parked again.
-    rewrite_master(home, "accounts", "account_id", bad[1], industry="STILL_NOT_ONE")
+    rewrite_master(home, "accounts", "account_id", bad[1], name="M" * 70_000)
     sandbox.clear_requests()
     run_sync(settings, SyncOptions(mapping_paths=[COMPANIES.path]))
     assert sent_ids(sandbox) == [bad[1]]
@@ -119,10 +122,10 @@ def test_replay_re_plans_from_the_current_desired_state(
         desired_state(settings, latest_partition(settings.warehouse_dir))["companies"]
     )
     bad = accounts[0]
-    rewrite_master(home, "accounts", "account_id", bad, industry="NOT_AN_INDUSTRY")
+    rewrite_master(home, "accounts", "account_id", bad, name=TOO_LONG)
     run_sync(settings, SyncOptions(mapping_paths=[COMPANIES.path]))
     # The source is fixed; replay sends the fixed value, never the stored bad payload.
-    rewrite_master(home, "accounts", "account_id", bad, industry="COMPUTER_SOFTWARE")
+    rewrite_master(home, "accounts", "account_id", bad, name="Fixed Name Oy")
     sandbox.clear_requests()
     code = main(["state", "replay", "--object", "companies", "--mapping", str(COMPANIES.path)])
     out = capsys.readouterr().out
@@ -130,13 +133,13 @@ def test_replay_re_plans_from_the_current_desired_state(
     assert "dead-lettered 0" in out
     (call,) = upsert_requests(sandbox)
     (sent,) = call["body"]["inputs"]
-    assert sent["id"] == bad and sent["properties"]["industry"] == "COMPUTER_SOFTWARE"
+    assert sent["id"] == bad and sent["properties"]["name"] == "Fixed Name Oy"
     assert "replayed 1 records of companies from the current desired state" in out
     assert "1 confirmed, 0 dead-lettered again" in out
     held = next(
         r for r in sandbox.export("companies") if r["properties"][COMPANIES.id.property] == bad
     )
-    assert held["properties"]["industry"] == "COMPUTER_SOFTWARE"
+    assert held["properties"]["name"] == "Fixed Name Oy"
     with StateStore(settings.state_db) as store:
         assert store.open_dead_letters("companies", ("open", "replayed")) == []
 

@@ -209,8 +209,10 @@ def test_faults_and_429_bursts_end_in_exact_state_with_three_dead_letters(
     as_of = latest_partition(settings.warehouse_dir)
     accounts = sorted(desired_state(settings, as_of)["companies"])
     bad = accounts[3:6]
-    for account in bad:  # a value outside HubSpot's industry options
-        rewrite_master(home, "accounts", "account_id", account, industry="NOT_AN_INDUSTRY")
+    domains = {}
+    for account in bad:  # a domain beyond HubSpot's 65,536 characters: only HubSpot refuses it
+        domains[account] = desired_state(settings, as_of)["companies"][account]["domain"]
+        rewrite_master(home, "accounts", "account_id", account, domain="d" * 70_000 + ".example")
     # 10% 5xx on upserts, plus a 429 (HubSpot's TEN_SECONDLY_ROLLING body) on the first one.
     sandbox.set_faults(
         seed=5,
@@ -241,7 +243,7 @@ def test_faults_and_429_bursts_end_in_exact_state_with_three_dead_letters(
     # The warehouse is fixed: the next sync writes exactly the three, resolves their dead
     # letters, and creates the associations that were waiting for those companies.
     for account in bad:
-        rewrite_master(home, "accounts", "account_id", account, industry="COMPUTER_SOFTWARE")
+        rewrite_master(home, "accounts", "account_id", account, domain=domains[account])
     sandbox.clear_requests()
     again = run_sync(settings)
     sent = [i["id"] for c in upsert_requests(sandbox) for i in c["body"]["inputs"]]
