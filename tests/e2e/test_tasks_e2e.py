@@ -168,57 +168,57 @@ COMPANIES_AND_TASKS = SyncOptions(
     task_trigger_paths=[task_trigger_folder() / "usage_threshold.yaml"],
 )
 # The one task batch meets these faults on its first sends; then the sends HubSpot saw, and
-# how many of the ten tasks the run found by marker (its answer lost) instead of creating them.
+# how many of the three tasks the run found by marker (its answer lost) instead of creating them.
 TASK_FAULTS = {
     # a 5xx, a dropped connection, a 2xx without the tasks, then a 429 the client waits out
     # (within one logical send; each waits HubSpot's 10 s window): four sends, five requests
     "transient": ([503, "drop", "empty", 429], 5, 0),
-    "applied, answer lost": (["drop_after_apply"], 1, 10),
+    "applied, answer lost": (["drop_after_apply"], 1, 3),
 }
 
 
 @pytest.mark.parametrize("kind", sorted(TASK_FAULTS))
 def test_task_create_faults_are_retried_in_the_run_without_a_second_task(
-    fixed_settings: Settings, sandbox: SandboxProcess, kind: str
+    usage_settings: Settings, sandbox: SandboxProcess, kind: str
 ) -> None:
-    settings = fixed_settings
+    settings = usage_settings
     script, sent, found = TASK_FAULTS[kind]
     sandbox.set_faults(writes_only=True, scripts={TASK_CREATE: list(script)})
     first = run_sync(settings, COMPANIES_AND_TASKS)
     assert sandbox.faults()["scripts"][TASK_CREATE] == []  # every scripted fault was met
     (report,) = first.tasks
     assert (report.intents, report.created + report.recovered, report.recovered) == (
-        10, 10, found,
+        3, 3, found,
     )  # fmt: skip
     assert (report.unconfirmed, report.errors, report.outcome) == (0, [], ExitCode.OK)
     assert len(task_creates(sandbox)) == sent
     assert_exactly_the_expected_tasks(sandbox)  # one task per crossing, linked to its company
     with StateStore(settings.state_db) as store:
-        assert store.tasks.counts() == {"created": 10}
+        assert store.tasks.counts() == {"created": 3}
         assert store.open_dead_letters("tasks") == []
 
     sandbox.set_faults()
     sandbox.clear_requests()
     again = run_sync(settings, COMPANIES_AND_TASKS)
-    assert (again.tasks[0].already_created, again.tasks[0].created) == (10, 0)
+    assert (again.tasks[0].already_created, again.tasks[0].created) == (3, 0)
     assert write_requests(sandbox) == []
     assert_exactly_the_expected_tasks(sandbox)
 
 
 def test_task_creates_out_of_retries_are_dead_letters_and_go_again_next_run(
-    fixed_settings: Settings, sandbox: SandboxProcess
+    usage_settings: Settings, sandbox: SandboxProcess
 ) -> None:
-    settings = fixed_settings
+    settings = usage_settings
     sandbox.set_faults(writes_only=True, scripts={TASK_CREATE: [503, "drop", "empty"] * 2})
     first = run_sync(settings, COMPANIES_AND_TASKS)
     (report,) = first.tasks
-    assert (report.created, report.recovered, report.unconfirmed, report.sends) == (0, 0, 10, 6)
+    assert (report.created, report.recovered, report.unconfirmed, report.sends) == (0, 0, 3, 6)
     assert report.outcome == ExitCode.DEAD_LETTERED
     assert first.exit_code == ExitCode.DEAD_LETTERED  # cron sees it
     assert sandbox.export("tasks") == []
     with StateStore(settings.state_db) as store:
         letters = store.open_dead_letters("tasks")
-        assert store.tasks.counts() == {"pending": 10}
+        assert store.tasks.counts() == {"pending": 3}
     assert sorted(d.payload["about"]["external_id"] for d in letters) == sorted(EXPECTED)
     # The last of the six sends was answered 2xx without the tasks.
     assert {(d.category, d.attempts) for d in letters} == {("NOT_CONFIRMED", 6)}
@@ -226,12 +226,12 @@ def test_task_creates_out_of_retries_are_dead_letters_and_go_again_next_run(
     sandbox.set_faults()
     second = run_sync(settings, COMPANIES_AND_TASKS)
     (report,) = second.tasks
-    assert (report.created, report.recovered, report.unconfirmed) == (10, 0, 0)
+    assert (report.created, report.recovered, report.unconfirmed) == (3, 0, 0)
     assert report.outcome == ExitCode.OK
     assert_exactly_the_expected_tasks(sandbox)
     with StateStore(settings.state_db) as store:
         assert store.open_dead_letters("tasks") == []
-        assert len(store.open_dead_letters("tasks", ("resolved",))) == 10
+        assert len(store.open_dead_letters("tasks", ("resolved",))) == 3
     sandbox.clear_requests()
     run_sync(settings, COMPANIES_AND_TASKS)
     assert write_requests(sandbox) == []
