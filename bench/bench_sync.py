@@ -42,13 +42,15 @@ from spokesync.sandbox.launcher import SandboxProcess
 # Runs a CLI command and prints its peak RSS (KiB) on stderr's last line.
 _RSS_WRAPPER = (
     "import gc, resource, runpy, sys, time\n"
-    "gc_s, gc_n, gc_t0 = [0.0, 0.0, 0.0], [0, 0, 0], [0.0]\n"
+    "gc_s, gc_n, gc_t0, gc_ev = [0.0, 0.0, 0.0], [0, 0, 0], [0.0], []\n"
     "def on_gc(phase, info):\n"
     "    if phase == 'start':\n"
     "        gc_t0[0] = time.thread_time()\n"
     "    else:\n"
-    "        gc_s[info['generation']] += time.thread_time() - gc_t0[0]\n"
+    "        took = time.thread_time() - gc_t0[0]\n"
+    "        gc_s[info['generation']] += took\n"
     "        gc_n[info['generation']] += 1\n"
+    "        gc_ev.append((time.time(), took))\n"
     "gc.callbacks.append(on_gc)\n"
     "sys.argv = ['spokesync', *sys.argv[1:]]\n"
     "try:\n"
@@ -56,6 +58,7 @@ _RSS_WRAPPER = (
     "finally:\n"
     "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
     "    print('GC_S', *gc_s, *gc_n, file=sys.stderr)\n"
+    "    print('GC_EV', *(f'{t:.3f}:{d:.5f}' for t, d in gc_ev), file=sys.stderr)\n"
     "    print('PEAK_RSS_KB', u.ru_maxrss, file=sys.stderr)\n"
     "    c = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
     "    print('CPU_S', u.ru_utime + u.ru_stime + c.ru_utime + c.ru_stime, file=sys.stderr)\n"
@@ -71,6 +74,11 @@ class CliRun:
     # (unix time, CPU s of the CLI process, of its main thread (the event loop), of the
     # watched process) every SAMPLE_S
     samples: list[tuple[float, float, float, float]] = field(default_factory=list)
+    gc_events: list[tuple[float, float]] = field(default_factory=list)  # (unix time, CPU s)
+
+    def gc_between(self, start: float, end: float) -> float:
+        """CPU seconds of garbage collections that ended between two unix times."""
+        return sum(d for t, d in self.gc_events if start <= t <= end)
 
     def cpu_between(self, start: float, end: float) -> tuple[float, float, float]:
         """CPU seconds the CLI process, its main thread and the watched process used between
@@ -164,7 +172,10 @@ def cli(
     if proc.returncode not in ok:
         raise SystemExit(f"spokesync {' '.join(args)} failed:\n{stdout}\n{stderr}")
     rss = cpu = 0.0
+    gc_events = []
     for line in stderr.splitlines():
+        if line.startswith("GC_EV"):
+            gc_events = [tuple(map(float, e.split(":"))) for e in line.split()[1:]]
         if line.startswith("GC_S"):
             gc = line.split()[1:]
             print(
@@ -175,7 +186,7 @@ def cli(
             rss = int(line.split()[1]) / 1024
         elif line.startswith("CPU_S"):
             cpu = float(line.split()[1])
-    return CliRun(wall, rss, stdout, cpu, samples)
+    return CliRun(wall, rss, stdout, cpu, samples, gc_events)  # type: ignore[arg-type]
 
 
 def process_cpu_s(pid: int) -> float:
@@ -248,9 +259,11 @@ def cpu_lines(figures: list[dict[str, object]], limit: int) -> str:
         mine = sum(float(f["sync_cpu"]) for f in rows)  # type: ignore[arg-type]
         loop = sum(float(f["loop_cpu"]) for f in rows)  # type: ignore[arg-type]
         theirs = sum(float(f["sandbox_cpu"]) for f in rows)  # type: ignore[arg-type]
+        gc = sum(float(f["gc_cpu"]) for f in rows)  # type: ignore[arg-type]
         out.append(
             f"    {label:<9} {n:>4} calls: sync {mine / n * 1000:5.1f} ms/call (event loop "
-            f"{loop / n * 1000:4.1f}, other threads {(mine - loop) / n * 1000:4.1f}; used "
+            f"{loop / n * 1000:4.1f} of which GC {gc / n * 1000:3.1f}, other threads "
+            f"{(mine - loop) / n * 1000:4.1f}; used "
             f"{mine / wall:4.0%} of a core, needs {mine / n * limit / 10:4.0%} at the ceiling); "
             f"sandbox {theirs / n * 1000:5.1f} ms/call (used {theirs / wall:4.0%}, needs "
             f"{theirs / n * limit / 10:4.0%})"
@@ -276,6 +289,7 @@ def report(name: str, figures: list[dict[str, object]], run: CliRun, limit: int,
     for f in figures:  # CPU of both processes over the object's push phase
         if "t0" in f:
             f["sync_cpu"], f["loop_cpu"], f["sandbox_cpu"] = run.cpu_between(f["t0"], f["end"])  # type: ignore[arg-type]
+            f["gc_cpu"] = run.gc_between(f["t0"], f["end"])  # type: ignore[arg-type]
     print(f"\n{name}: spokesync sync wall {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB")
     print(
         "  object     changed  write calls (⌈n/100⌉)  429s  push s   rec/s  % ceil  "

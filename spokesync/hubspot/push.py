@@ -128,7 +128,10 @@ def trace_id(object_type: str, key: str) -> str:
 
 @dataclass(slots=True)
 class _Item:
-    """One deduplicated input and what happened to it so far."""
+    """One deduplicated input and what happened to it so far.
+
+    ``properties`` is never changed once the item is sent (merging happens at intake and
+    replaces the dict), so payloads, confirmed writes and dead letters share it, uncopied."""
 
     key: str
     change: RecordChange
@@ -145,21 +148,21 @@ class _Item:
         if self.adopt:
             return {
                 "id": self.change.hubspot_id,
-                "properties": dict(self.properties),
+                "properties": self.properties,
                 "objectWriteTraceId": self.trace,
             }
         return {
             "id": self.key,
             "idProperty": id_property,
-            "properties": dict(self.properties),
+            "properties": self.properties,
             "objectWriteTraceId": self.trace,
         }
 
 
-def _merge(existing: _Item | None, change: RecordChange, key: str, trace: str) -> _Item:
-    if existing is None:
-        return _Item(key, change, dict(change.properties), trace)
-    existing.properties.update(change.properties)  # later wins
+def _merge(existing: _Item | None, change: RecordChange, key: str, object_type: str) -> _Item:
+    if existing is None:  # the change's own dict: never changed in place (see _Item)
+        return _Item(key, change, change.properties, trace_id(object_type, key))
+    existing.properties = {**existing.properties, **change.properties}  # later wins
     existing.change = RecordChange(
         object_type=change.object_type,
         external_id=key,
@@ -186,7 +189,7 @@ def build_batches(
     for chunk in changes:
         for change in chunk:
             key = canonical_key(id_property, change.external_id)
-            pending[key] = _merge(pending.get(key), change, key, trace_id(object_type, key))
+            pending[key] = _merge(pending.get(key), change, key, object_type)
     payloads = [item.payload(id_property) for item in pending.values()]
     return [payloads[i : i + batch_size] for i in range(0, len(payloads), batch_size)]
 
@@ -228,10 +231,7 @@ class _Push:
                 if item_key in pending:
                     self.report.records_deduplicated += 1
                 pending[item_key] = _merge(
-                    pending.get(item_key),
-                    change,
-                    item_key,
-                    trace_id(self.object_type, item_key),
+                    pending.get(item_key), change, item_key, self.object_type
                 )
             if len(pending) >= self.config.dedupe_window:
                 # Send whole batches now; the remainder waits to be packed with what follows.
@@ -364,7 +364,7 @@ class _Push:
                 object_type=self.object_type,
                 external_id=item.key,
                 hubspot_id=str(result["id"]),
-                properties=dict(item.properties),
+                properties=item.properties,
                 as_of=item.change.as_of,
                 created=bool(result.get("new", False)),
                 correlation_id=response.correlation_id,

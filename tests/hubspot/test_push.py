@@ -138,6 +138,8 @@ def test_duplicates_are_merged_later_wins() -> None:
         ("acct-1", "B"),
         ("acct-2", "C"),
     ]
+    # merging never changes the caller's changes (the push shares their dicts, uncopied)
+    assert (first.properties, second.properties) == ({"name": "A", "city": "Oslo"}, {"name": "B"})
 
 
 def test_contacts_match_back_by_lowercased_email_out_of_order() -> None:
