@@ -9,7 +9,9 @@ mappings run through ``sync_object`` (full refresh → plan with adoption in Duc
 HTTP to the sandbox subprocess. Calls are counted by the sandbox per route (exact).
 
     .venv/bin/python -m bench.bench_adoption_sandbox --accounts 16667    # ≈ 10k / 30k
-    .venv/bin/python -m bench.bench_adoption_sandbox --accounts 166667   # ≈ 100k / 300k
+    # the size (≈ 100k companies / 300k contacts in the portal), one step per run:
+    .venv/bin/python -m bench.bench_adoption_sandbox --accounts 166667 --portal-contacts 0.6
+        --workdir /tmp/adoption --steps prepare      # then companies, contacts, next-night
 
 ``--rate-limit`` is the sandbox's and the client's budget per 10 s (default: high, so the
 wall time is spokesync's and the sandbox's work; at HubSpot's 190 per 10 s the calls alone set
@@ -82,6 +84,12 @@ def main() -> int:
     ap.add_argument("--rate-limit", type=int, default=100_000, help="requests per 10 s")
     ap.add_argument("--edited", type=float, default=0.01, help="share edited by people")
     ap.add_argument(
+        "--portal-contacts",
+        type=float,
+        default=0.5,
+        help="share of the warehouse's users already in HubSpot (0.6 at 166,667 accounts: 300k)",
+    )
+    ap.add_argument(
         "--readback-limit",
         type=int,
         default=None,
@@ -134,7 +142,12 @@ def run(tmp: Path, args: argparse.Namespace) -> int:
         print(f"sandbox up in {time.perf_counter() - started:.1f} s", flush=True)
         if "prepare" in args.steps:
             t0 = time.perf_counter()
-            spec = {"seed": 7, "accounts": args.accounts, "start": START.isoformat()}
+            spec = {
+                "seed": 7,
+                "accounts": args.accounts,
+                "start": START.isoformat(),
+                "contacts": args.portal_contacts,
+            }
             response = httpx.post(
                 f"{sandbox.base_url}/__sandbox/seed-portal", json=spec, timeout=None
             )
