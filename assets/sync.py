@@ -678,7 +678,9 @@ def build_task_asset(trigger: TaskTriggerSpec) -> dg.AssetsDefinition:
                 "tasks_recovered": report.recovered,
                 "already_created": report.already_created,
                 "waiting_for_record": report.waiting_for_record,
-                "unconfirmed": report.unconfirmed,
+                "unconfirmed": report.unconfirmed,  # dead letters, sent again next run
+                "parked": report.parked,  # refused by HubSpot: not sent until they change
+                "task_create_calls": report.sends,
                 "incomplete_window": report.incomplete_window,
                 "older_than_lookback": report.stale,
             }
