@@ -20,9 +20,10 @@ Forms:
   fractional zeros (``10.50`` → ``10.5``, ``1e3`` → ``1000``, ``1e-7`` → ``0.0000001``, ``-0`` →
   ``0``). Integers, decimals and numeric text keep every digit (``2**53 + 1``,
   ``12345678901234567890.12`` stay as they are: no float step); a float (DOUBLE) contributes
-  the shortest decimal that round-trips it (Python ``repr``). NaN/±inf → no value here; the
-  desired-state builder rejects such records before this (a non-finite number is never sent
-  as "no value").
+  the shortest decimal that round-trips it (Python ``repr``). NaN/±inf → no value here, and
+  text that is no number stays text (a HubSpot value like that differs, so it is overwritten);
+  on the desired side the desired-state builder rejects records holding either before this
+  (never sent, not as "no value" either: see :mod:`spokesync.desired`).
 - ``bool``: ``true`` / ``false``.
 - ``date``: ``YYYY-MM-DD`` (datetimes are taken in UTC; epoch milliseconds accepted).
 - ``datetime``: ISO-8601 UTC with milliseconds, ``2026-01-02T03:04:05.000Z`` (naive values are
