@@ -72,17 +72,19 @@ class CliRun:
     stdout: str
     cpu_s: float = 0.0  # user + system of the CLI process (threads and worker processes)
     # (unix time, CPU s of the CLI process, of its main thread (the event loop), of the
-    # watched process) every SAMPLE_S
-    samples: list[tuple[float, float, float, float]] = field(default_factory=list)
+    # watched process, then the seconds each process's threads waited runnable for a CPU)
+    # every SAMPLE_S
+    samples: list[tuple[float, ...]] = field(default_factory=list)
     gc_events: list[tuple[float, float]] = field(default_factory=list)  # (unix time, CPU s)
 
     def gc_between(self, start: float, end: float) -> float:
         """CPU seconds of garbage collections that ended between two unix times."""
         return sum(d for t, d in self.gc_events if start <= t <= end)
 
-    def cpu_between(self, start: float, end: float) -> tuple[float, float, float]:
+    def cpu_between(self, start: float, end: float) -> tuple[float, ...]:
         """CPU seconds the CLI process, its main thread and the watched process used between
-        two unix times (linear between samples)."""
+        two unix times, and the seconds the two processes waited for a CPU (linear between
+        samples)."""
 
         def at(t: float, col: int) -> float:
             s = self.samples
@@ -96,10 +98,22 @@ class CliRun:
                     return a[col - 1] + f * (b[col - 1] - a[col - 1])
             return s[-1][col]
 
-        return tuple(at(end, c) - at(start, c) for c in (1, 2, 3))  # type: ignore[return-value]
+        return tuple(at(end, c) - at(start, c) for c in (1, 2, 3, 4, 5))
 
 
 SAMPLE_S = 0.25
+
+
+def runqueue_wait_s(pid: int) -> float:
+    """Seconds the threads of ``pid`` spent runnable but waiting for a CPU (the kernel's
+    schedstat, summed over its live threads): CPU starvation, as opposed to idling."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
 
 
 def py_spy() -> str:
@@ -139,7 +153,7 @@ def cli(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-    samples: list[tuple[float, float, float, float]] = []
+    samples: list[tuple[float, ...]] = []
     stop = threading.Event()
 
     def sample() -> None:
@@ -158,6 +172,8 @@ def cli(
                     mine.user + mine.system,
                     main.user_time + main.system_time if main else 0.0,
                     theirs.user + theirs.system if theirs else 0.0,
+                    runqueue_wait_s(proc.pid),
+                    runqueue_wait_s(watch) if watch else 0.0,
                 )
             )
 
@@ -246,8 +262,9 @@ def object_figures(state_db: Path, run_id: str, limit: int) -> list[dict[str, ob
 
 
 def cpu_lines(figures: list[dict[str, object]], limit: int) -> str:
-    """CPU per upsert call of the sync process and the sandbox over the push phases, and the
-    share of a core each needs to keep the ceiling's pace (limit / 10 calls a second)."""
+    """CPU per upsert call of the sync process and the sandbox over the push phases, the share
+    of a core each needs to keep the ceiling's pace (limit / 10 calls a second), and the part
+    of the ceiling the CPU they got allows."""
     pushed = [f for f in figures if f.get("calls")]
     calls = sum(int(f["calls"]) for f in pushed)  # type: ignore[call-overload]
     if not calls:
@@ -267,6 +284,13 @@ def cpu_lines(figures: list[dict[str, object]], limit: int) -> str:
             f"{mine / wall:4.0%} of a core, needs {mine / n * limit / 10:4.0%} at the ceiling); "
             f"sandbox {theirs / n * 1000:5.1f} ms/call (used {theirs / wall:4.0%}, needs "
             f"{theirs / n * limit / 10:4.0%})"
+        )
+        # Runnable but not running: time the threads waited for a CPU (starved, not idle).
+        waited = sum(float(f["sync_wait"]) for f in rows)  # type: ignore[arg-type]
+        waited_sb = sum(float(f["sandbox_wait"]) for f in rows)  # type: ignore[arg-type]
+        out.append(
+            f"    {'':<9} waited for a CPU: sync {waited:5.1f} s (vs {mine:4.1f} s running), "
+            f"sandbox {waited_sb:5.1f} s (vs {theirs:4.1f} s), over a {wall:.1f} s push"
         )
     return "\n".join(out)
 
@@ -288,7 +312,9 @@ def report(name: str, figures: list[dict[str, object]], run: CliRun, limit: int,
     ceiling = limit * 100 / 10
     for f in figures:  # CPU of both processes over the object's push phase
         if "t0" in f:
-            f["sync_cpu"], f["loop_cpu"], f["sandbox_cpu"] = run.cpu_between(f["t0"], f["end"])  # type: ignore[arg-type]
+            (f["sync_cpu"], f["loop_cpu"], f["sandbox_cpu"], f["sync_wait"], f["sandbox_wait"]) = (
+                run.cpu_between(f["t0"], f["end"])  # type: ignore[arg-type]
+            )
             f["gc_cpu"] = run.gc_between(f["t0"], f["end"])  # type: ignore[arg-type]
     print(f"\n{name}: spokesync sync wall {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB")
     print(
