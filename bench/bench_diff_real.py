@@ -138,6 +138,7 @@ def main() -> int:
     ap.add_argument("--accounts", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="set up in this folder, keep it, reuse it next time")
+    ap.add_argument("--setup-only", action="store_true", help="with --keep: only set up")
     ap.add_argument("--run-one", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--as-of", type=dt.date.fromisoformat, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -156,6 +157,9 @@ def main() -> int:
             days = setup(root, args.accounts, args.days)
             (root / "days.json").write_text(json.dumps(days))
         t_setup = time.perf_counter() - t0
+        if args.setup_only:
+            print(f"set up {args.accounts:,} accounts in {root} in {t_setup:.0f} s")
+            return 0
         load = os.getloadavg()[0]
         cmd = [sys.executable, "-m", "bench.bench_diff_real", "--run-one", str(root)]
         res = json.loads(
