@@ -123,6 +123,20 @@ class PropertyHistory:
         if out:
             self._db.executemany("INSERT INTO property_versions VALUES (?, ?, ?, ?, ?, ?, ?)", out)
 
+    def append_writes(
+        self, type_id: str, writes: Iterable[tuple[int, str, WriteSource, dict[str, str]]]
+    ) -> None:
+        """``writes``: (record id, timestamp, source, the values that write changed), one per
+        record write — stored as :meth:`append` stores those values (one row per write), without
+        a tuple per value first. Writes that changed nothing store nothing."""
+        out = [
+            _row(type_id, (rid, stamp, src), changed)
+            for rid, stamp, src, changed in writes
+            if changed
+        ]
+        if out:
+            self._db.executemany("INSERT INTO property_versions VALUES (?, ?, ?, ?, ?, ?, ?)", out)
+
     def _writes(
         self, type_id: str, ids: list[int], order: str
     ) -> Iterable[tuple[int, str, WriteSource, dict[str, str]]]:

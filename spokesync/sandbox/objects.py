@@ -330,13 +330,11 @@ class ObjectService:
         previous: dict[int, dict[str, str]] = {}
         # what the unique index must forget (all values only when search shows the old state)
         keep = None if self.search_lag_s > 0 else self.store.unique.get(ot.type_id, {})
-        versions: list[tuple[int, str, str, str, WriteSource]] = []
         changed: list[dict[str, str]] = []  # per record: the values that really changed
         for rec, values in changes:
             if rec is None:
                 rid = next(new_ids)
                 props = {k: v for k, v in values.items() if v != ""}
-                versions.extend((rid, k, v, stamp, source) for k, v in props.items())
                 changed.append(dict(props))
                 props.update(
                     {
@@ -356,7 +354,6 @@ class ObjectService:
                 for k, v in self._forward_only(ot, rec, values, source).items():
                     if v == rec.properties.get(k, ""):
                         continue
-                    versions.append((rec.id, k, v, stamp, source))
                     changed[-1][k] = v
                     if v == "":
                         rec.properties.pop(k, None)
@@ -366,7 +363,14 @@ class ObjectService:
                 rec.updated_at = stamp
                 out.append((rec, False))
         self.store.save_records(ot.type_id, [r for r, _ in out], previous=previous)
-        self.store.history.append(ot.type_id, versions)
+        # one history row per record write: the values it changed, in the order written
+        self.store.history.append_writes(
+            ot.type_id,
+            (
+                (rec.id, stamp, source, values)
+                for (rec, _), values in zip(out, changed, strict=True)
+            ),
+        )
         for rec, was_created in out:
             self._lag_search(ot, rec.id, None if was_created else previous[rec.id])
         created = sum(1 for _, c in out if c)
