@@ -166,7 +166,7 @@ def _quarantined(report: Any) -> dict[str, str]:
 
 
 @settings(
-    max_examples=6,
+    max_examples=5,
     deadline=None,
     derandomize=True,  # the same examples on every CI run
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
