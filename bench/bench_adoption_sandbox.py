@@ -90,6 +90,9 @@ def main() -> int:
         help="share of the warehouse's users already in HubSpot (0.6 at 166,667 accounts: 300k)",
     )
     ap.add_argument(
+        "--objects", default="companies,contacts", help="which objects the steps run for"
+    )
+    ap.add_argument(
         "--readback-limit",
         type=int,
         default=None,
@@ -175,8 +178,11 @@ async def _sync(
 ) -> None:
     options = SyncOptions(rate_limit_per_10s=args.rate_limit, quarantine_error_rate=1.0)
     client = make_client(settings, options)
+    wanted = [n.strip() for n in args.objects.split(",") if n.strip()]
     mappings = {
-        n: load_mapping(DEFAULT_MAPPINGS_DIR / f"{n}.yaml") for n in ("companies", "contacts")
+        n: load_mapping(DEFAULT_MAPPINGS_DIR / f"{n}.yaml")
+        for n in ("companies", "contacts")
+        if n in wanted
     }
     try:
         for name, mapping in mappings.items():
