@@ -318,7 +318,8 @@ def write_confirmed(
             ") s ON s.external_id = c.external_id AND s.property = c.property",
             {**rng, **params},
         )
-        _settle_unread_values(con, forms)
+        if not all(segment.columns["canonical"]):  # the plan's values are never left unread
+            _settle_unread_values(con, forms)
         in_range = (
             "snapshot.object_type = $ot AND snapshot.external_id >= $lo "
             "AND snapshot.external_id <= $hi"
