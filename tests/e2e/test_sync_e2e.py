@@ -123,6 +123,13 @@ def test_first_sync_creates_all_then_zero_writes_then_exactly_one_field(
         assert o.push.records_dead_lettered == 0
     assert_sandbox_matches(sandbox, expected)
     assert_associated_to_their_company(sandbox)
+    # Each stage's memory is recorded: the process's peak so far never falls stage to stage.
+    stages = ("refresh", "desired", "diff", "push", "associations", "finish")
+    for o in first.objects:
+        meta = o.to_metadata()
+        peaks = [float(meta[f"stage_{s}_peak_rss_mb"]) for s in stages]
+        assert peaks == sorted(peaks) and peaks[0] > 0
+        assert all(0 < float(meta[f"stage_{s}_rss_mb"]) <= peaks[-1] for s in stages[2:])
 
     sandbox.clear_requests()
     second = run_sync(settings)
