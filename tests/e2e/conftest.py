@@ -71,7 +71,9 @@ def fixed_settings(
 # - ACC-000010: USR-32 daily, USR-33 and 34 from Jan 2: crosses on Jan 2 with 3;
 # - ACC-000014: USR-43 … 46 daily to Dec 22, quiet Dec 23 … 30, back on Dec 31: the count is 4
 #   to Dec 28, 0 on Dec 29 and 30, 4 on Dec 31 (and it started at 4 on Dec 20: warm-up);
-# - ACC-000033: USR-103 daily, USR-104 and 105 on Jan 3 only: crosses on Jan 3 with 3.
+# - ACC-000033: USR-103 daily, USR-104 and 105 on Jan 3 only: crosses on Jan 3 with 3;
+# - ACC-000017: USR-53 daily, USR-54 and 55 on Dec 27 only: crosses on Dec 27 with 3, a real
+#   crossing (its window Dec 20 … 27 is whole) but 7 days before Jan 3: history, no task.
 USAGE_DAYS = [dt.date(2025, 12, 20) + dt.timedelta(days=i) for i in range(15)]
 
 
@@ -86,6 +88,9 @@ def hand_usage(day: dt.date) -> list[tuple[str, str]]:
     rows.append(("ACC-000033", "USR-0000103"))
     if day == dt.date(2026, 1, 3):
         rows += [("ACC-000033", "USR-0000104"), ("ACC-000033", "USR-0000105")]
+    rows.append(("ACC-000017", "USR-0000053"))
+    if day == dt.date(2025, 12, 27):
+        rows += [("ACC-000017", "USR-0000054"), ("ACC-000017", "USR-0000055")]
     return rows
 
 

@@ -101,10 +101,11 @@ def test_one_task_per_crossing_across_reruns_and_a_backfill(
     rerun = run_sync(settings)
     assert (rerun.tasks[0].already_created, rerun.tasks[0].created) == (3, 0)
     # A backfill replaying Jan 2 sees that day's and Dec 31's crossings again (its look-back
-    # reaches Dec 27): already created.
+    # reaches Dec 27): already created. ACC-000017's Dec 27 crossing is in that look-back but
+    # 7 days before the newest data (Jan 3): history, no task.
     backfill = run_sync(settings, SyncOptions(as_of=J2))
     assert (backfill.tasks[0].intents, backfill.tasks[0].already_created) == (2, 2)
-    assert backfill.tasks[0].created == 0
+    assert (backfill.tasks[0].created, backfill.tasks[0].stale) == (0, 1)
     assert task_creates(sandbox) == []
     assert_exactly_the_expected_tasks(sandbox)
 
