@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json as jsonlib
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from spokesync.hubspot.errors import (
     ApiError,
     DailyLimitReached,
     HubSpotAuthError,
+    HubSpotConfigError,
     HubSpotError,
     RetriesExhausted,
     parse_batch_errors,
@@ -42,6 +44,17 @@ from spokesync.hubspot.scopes import missing_scopes_message
 log = get_logger(__name__)
 
 DEFAULT_API_VERSION = "2026-03"
+# HubSpot's own objects, addressed by name in every path. Any other object is a custom object,
+# which HubSpot addresses only by its objectTypeId (2-…), fully qualified name
+# (p{portal}_{name}) or p_{name}: its bare name gets 400 "Unable to infer object type from".
+STANDARD_OBJECT_TYPES = frozenset(
+    {
+        "contacts", "companies", "deals", "tickets", "tasks", "notes", "calls", "emails",
+        "meetings", "communications", "postal_mail", "products", "line_items", "quotes",
+        "leads", "users",
+    }
+)  # fmt: skip
+_ADDRESSABLE = re.compile(r"^(?:\d+-\d+|p\d*_\w+)$")
 USER_AGENT = f"spokesync/{__version__}"
 
 
@@ -185,8 +198,19 @@ class HubSpotClient:
     # -- paths ---------------------------------------------------------------------------------
 
     def type_path(self, object_type: str) -> str:
-        """How a path names ``object_type``: a custom object by its ``objectTypeId``."""
-        return self.object_type_ids.get(object_type, object_type)
+        """How a path names ``object_type``: a custom object by its ``objectTypeId``, read from
+        the schemas API (:mod:`spokesync.hubspot.schemas`) before any path names it."""
+        registered = self.object_type_ids.get(object_type)
+        if registered is not None:
+            return registered
+        if object_type in STANDARD_OBJECT_TYPES or _ADDRESSABLE.match(object_type):
+            return object_type
+        raise HubSpotConfigError(
+            f"custom object {object_type!r}: HubSpot addresses it by its objectTypeId, which was "
+            "not read from the schemas API before this request (HubSpot refuses a custom "
+            "object's bare name). Does the portal have its schema yet? `spokesync sync` finds "
+            "or creates it."
+        )
 
     def objects_path(self, object_type: str, suffix: str = "") -> str:
         """``/crm/objects/2026-03/{type}{suffix}`` (or ``/crm/v3/objects/…`` for ``v3``)."""

@@ -96,8 +96,14 @@ FEATURES: dict[str, Feature] = {
 }
 
 
+# A date-versioned path's version segment (``/crm/objects/2026-03/…``): year-month only, so a
+# custom object's type id in a v3 path (``/crm/v3/objects/2-123/…``) is read as the object.
+_VERSION = r"(?:\d{4}-\d{2}/)?"
+
+
 def feature_for(method: str, path: str) -> tuple[Feature, str | None]:
-    """Which feature a request belongs to, and the object type it is about (if any)."""
+    """Which feature a request belongs to, and the object type it is about (if any: a type id
+    such as ``2-123`` for a custom object, as the path names it)."""
     if re.search(r"/crm/(?:v3/)?lists\b", path):
         return FEATURES["lists"], None
     if re.search(r"/crm/(?:v\d+/)?(?:pipelines|owners)\b", path):
@@ -105,13 +111,13 @@ def feature_for(method: str, path: str) -> tuple[Feature, str | None]:
     m = re.search(r"/crm-object-schemas/[^/]+/schemas(?:/([^/]+))?", path)
     if m:
         return FEATURES["custom-object schema"], m[1] or "custom"
-    m = re.search(r"/crm/(?:v\d+/)?properties/(?:[\d-]+/)?([^/]+)", path)
+    m = re.search(rf"/crm/(?:v\d+/)?properties/{_VERSION}([^/]+)", path)
     if m:
         return FEATURES["ensure-properties"], m[1]
-    m = re.search(r"/associations/(?:[\d-]+/)?([^/]+)/", path)
+    m = re.search(rf"/associations/{_VERSION}([^/]+)/", path)
     if m:
         return FEATURES["associations"], m[1]
-    m = re.search(r"/crm/(?:v\d+/)?objects/(?:[\d-]+/)?([^/]+)", path)
+    m = re.search(rf"/crm/(?:v\d+/)?objects/{_VERSION}([^/]+)", path)
     if m:
         if method == "GET" or path.endswith(("/batch/read", "/search")):
             return FEATURES["refresh"], m[1]

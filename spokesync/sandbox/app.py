@@ -835,7 +835,7 @@ class SandboxApp:
         include_archived = str(query.get("archived", "false")).lower() == "true"
         wanted = query.get("objectType")
         types = (
-            [self.objects.object_type(wanted)] if wanted else list(self.store.object_types.values())
+            [self.objects.admin_type(wanted)] if wanted else list(self.store.object_types.values())
         )
         linked: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
         for (ft, fid, to), targets in self.store.associations.items():

@@ -42,6 +42,12 @@ def validation_error(message: str, **extra: Any) -> ApiError:
     return ApiError(400, error_body(message, "VALIDATION_ERROR", **extra))
 
 
+def unknown_object_type(name: str) -> ApiError:
+    """HubSpot's answer to a path naming no object type it knows (a custom object's bare name
+    among them): 400, and the body has no ``category`` (a recorded answer; docs/sandbox.md)."""
+    return ApiError(400, error_body(f"Unable to infer object type from: {name}"))
+
+
 def not_found() -> ApiError:
     return ApiError(404, error_body("resource not found"))
 

@@ -21,7 +21,7 @@ def edit(objects: ObjectService, body: Any) -> tuple[int, Any]:
     stamp = (
         normalize_datetime("timestamp", str(body["timestamp"])) if body.get("timestamp") else None
     )
-    ot = objects.object_type(str(body["objectType"]))
+    ot = objects.admin_type(str(body["objectType"]))
     with objects.store.transaction():
-        rec = objects.write_as(ot.name, body.get("id"), body["properties"], source, stamp)
+        rec = objects.write_as(ot.type_id, body.get("id"), body["properties"], source, stamp)
     return 200, objects.record_json(ot, rec, sorted(rec.properties))

@@ -296,7 +296,7 @@ class MetadataService:
                 f"Object name {name!r} is invalid: use letters, digits and underscores, starting "
                 "with a letter"
             )
-        if self.store.resolve_type(name) is not None:
+        if self.store.custom_type_named(name) or self.store.resolve_type(name):
             raise ApiError(
                 409,
                 error_body(f"Object type with name {name} already exists", "OBJECT_ALREADY_EXISTS"),

@@ -198,16 +198,34 @@ class Store:
 
     # ---------------------------------------------------------------- lookups
     def resolve_type(self, name: str) -> ObjectTypeDef | None:
-        """By type id (``0-1``, ``2-…``), plural or singular name, or ``p{portal}_{name}``."""
+        """The object type a path or body names, as HubSpot reads it: a standard object by
+        type id (``0-1``), plural or singular name; a custom object only by its type id
+        (``2-…``), fully qualified name (``p{portal}_{name}``) or short-hand ``p_{name}``. A
+        custom object's bare name is refused, as HubSpot refuses it since June 2025 (400
+        "Unable to infer object type from: …"; see docs/sandbox.md)."""
         key = name.strip().lower()
         if key in self.object_types:
             return self.object_types[key]
         for ot in self.object_types.values():
-            if key in (ot.name.lower(), ot.singular.lower()) or (
-                ot.fully_qualified_name and key == ot.fully_qualified_name.lower()
-            ):
+            if ot.type_id.startswith("2-"):
+                names = {f"p_{ot.name.lower()}", (ot.fully_qualified_name or "").lower()}
+            else:
+                names = {ot.name.lower(), ot.singular.lower()}
+            if key in names:
                 return ot
         return None
+
+    def custom_type_named(self, name: str) -> ObjectTypeDef | None:
+        """The custom object whose schema ``name`` this is (a create's uniqueness check)."""
+        key = name.strip().lower()
+        return next(
+            (
+                ot
+                for ot in self.object_types.values()
+                if ot.type_id.startswith("2-") and ot.name.lower() == key
+            ),
+            None,
+        )
 
     def sorted_ids(self, type_id: str) -> list[int]:
         """Record ids of a type in order (only :meth:`forget_records` deletes, and it drops the

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from spokesync.canonical import canonical
 from spokesync.hubspot.client import HubSpotClient
+from spokesync.hubspot.schemas import resolve_custom_objects
 from spokesync.mapping.spec import MappingSpec
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings
@@ -75,6 +76,8 @@ async def sync_records(
     as_of = options.as_of or latest_partition(settings.warehouse_dir)
     report = TargetedReport(as_of=as_of)
     report.ignored_types = sorted(t for t in hubspot_ids if t not in by_type)
+    # A custom object's records are read by its objectTypeId: find it before the first read.
+    await resolve_custom_objects(client, [by_type[t] for t in hubspot_ids if t in by_type], run_id)
     # Objects others associate to go first (as in a full run).
     ordered = sorted(
         (by_type[t] for t in hubspot_ids if t in by_type),

@@ -82,6 +82,20 @@ def test_feature_of_each_write_route() -> None:
             "associations",
             "contacts",
         ),
+        # A custom object by its type id, in v3 and date-versioned paths alike.
+        ("POST", "/crm/v3/objects/2-123/batch/upsert"): ("push", "2-123"),
+        ("POST", "/crm/objects/2026-03/2-123/batch/upsert"): ("push", "2-123"),
+        ("POST", "/crm/v3/objects/2-123/search"): ("refresh", "2-123"),
+        ("GET", "/crm/v3/objects/2-123/456"): ("refresh", "2-123"),
+        ("POST", "/crm/v3/properties/2-123/batch/create"): ("ensure-properties", "2-123"),
+        ("GET", "/crm/properties/2026-03/2-123"): ("ensure-properties", "2-123"),
+        ("POST", "/crm/v4/associations/2-123/0-2/batch/create"): ("associations", "2-123"),
+        ("GET", "/crm/associations/2026-03/2-123/companies/labels"): ("associations", "2-123"),
+        ("GET", "/crm/v4/objects/2-123/456/associations/tasks"): ("refresh", "2-123"),
+        ("POST", "/crm-object-schemas/v3/schemas/2-123/associations"): (
+            "custom-object schema",
+            "2-123",
+        ),
     }
     for (method, path), (feature, object_type) in cases.items():
         f, ot = feature_for(method, path)

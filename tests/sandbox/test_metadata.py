@@ -231,10 +231,53 @@ def test_patch_property_options_and_get_schema_by_each_name(api: Api) -> None:
             "properties": [{"name": "code"}],
         },
     )
-    for key in (schema["objectTypeId"], "seat", "p12345678_seat"):
+    for key in (schema["objectTypeId"], "p12345678_seat", "p_seat"):
         status, body = api.get(f"/crm-object-schemas/v3/schemas/{key}")
         assert (status, body["objectTypeId"]) == (200, schema["objectTypeId"])
+    # By fully qualified name or type id only, as HubSpot documents (its bare name: unknown).
+    assert api.get("/crm-object-schemas/v3/schemas/seat")[0] == 404
     assert api.get("/crm-object-schemas/v3/schemas/nothing")[0] == 404
     status, pipeline = api.get("/crm/v3/pipelines/deals/renewals")
     assert (status, pipeline["label"]) == (200, "Renewals Pipeline")
     assert api.get("/crm/v3/pipelines/deals/nope")[0] == 404
+
+
+def test_a_custom_object_is_addressed_as_hubspot_accepts_never_by_its_bare_name(api: Api) -> None:
+    """HubSpot accepts a custom object's objectTypeId (2-…), fully qualified name
+    (p{portal}_{name}) or short-hand p_{name} in every path; its bare name gets 400 "Unable to
+    infer object type from: …" with no category (since June 2025; docs/sandbox.md)."""
+    schema = {
+        "name": "vendor",
+        "labels": {"singular": "Vendor", "plural": "Vendors"},
+        "primaryDisplayProperty": "vendor_id",
+        "requiredProperties": ["vendor_id"],
+        "properties": [{"name": "vendor_id", "label": "Vendor id", "hasUniqueValue": True}],
+        "associatedObjects": ["COMPANY"],
+    }
+    status, created = api.post("/crm-object-schemas/v3/schemas", schema)
+    assert status == 201
+    type_id = created["objectTypeId"]
+    status, rec = api.post(f"/crm/v3/objects/{type_id}", {"properties": {"vendor_id": "V1"}})
+    assert status == 201
+    for name in (type_id, "p12345678_vendor", "p_vendor", "P_VENDOR"):
+        status, body = api.get(f"/crm/v3/objects/{name}/{rec['id']}?properties=vendor_id")
+        assert (status, body["properties"]["vendor_id"]) == (200, "V1"), name
+        assert api.get(f"/crm/v3/properties/{name}/vendor_id")[0] == 200, name
+        assert api.get(f"/crm/v4/associations/{name}/companies/labels")[0] == 200, name
+    for call, path, name in (
+        ("GET", f"/crm/v3/objects/vendor/{rec['id']}", "vendor"),
+        ("POST", "/crm/v3/objects/vendor/batch/upsert", "vendor"),
+        ("POST", "/crm/objects/2026-03/vendor/search", "vendor"),
+        ("GET", "/crm/v3/properties/vendor", "vendor"),
+        ("GET", "/crm/v4/associations/vendor/companies/labels", "vendor"),
+        ("GET", "/crm/v3/objects/vendors", "vendors"),  # nor by its plural label
+    ):
+        status, body = api.call(call, path, {"inputs": []} if call == "POST" else None)
+        assert status == 400, path
+        assert body == {
+            "status": "error",
+            "message": f"Unable to infer object type from: {name}",
+            "correlationId": api.last.headers["X-HubSpot-Correlation-Id"],
+        }, path
+    # The schema's own name still makes a second create a conflict.
+    assert api.post("/crm-object-schemas/v3/schemas", schema)[0] == 409
