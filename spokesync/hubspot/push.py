@@ -23,7 +23,9 @@ What it guarantees (see docs/push.md):
 
 Dedupe holds records in memory in windows of ``PushConfig.dedupe_window`` unique keys; windows are
 sent one after another, so a duplicate that arrives in a later window is written after (and
-wins over) the earlier one, never in the same batch.
+wins over) the earlier one, never in the same batch. The next window is read while one is sent
+and its batches queue behind that one's last ones, so the calls in flight never drain between
+windows (a record changed again in a later window waits for the window holding it).
 """
 
 from __future__ import annotations
@@ -217,28 +219,61 @@ class _Push:
         self.daily_stop: str | None = None
         self.aborted = False  # set on 401/403 or a config error: send nothing more
         self.semaphore = asyncio.Semaphore(config.concurrency)
+        self.batches_left = 0  # batches of windows started and not finished
+        self.batch_done = asyncio.Event()
 
     # -- intake --------------------------------------------------------------------------------
 
     async def run(self, changes: Iterable[list[RecordChange]]) -> None:
         pending: dict[str, _Item] = {}
-        for chunk in changes:
-            for change in chunk:
-                self.report.records_in += 1
-                item_key = self._accept(change)
-                if item_key is None:
-                    continue
-                if item_key in pending:
-                    self.report.records_deduplicated += 1
-                pending[item_key] = _merge(
-                    pending.get(item_key), change, item_key, self.object_type
-                )
-            if len(pending) >= self.config.dedupe_window:
-                # Send whole batches now; the remainder waits to be packed with what follows.
-                full = len(pending) // self.config.batch_size * self.config.batch_size
-                keys = list(pending)[:full]
-                await self._send_all([pending.pop(k) for k in keys])
-        await self._send_all(list(pending.values()))
+        # Full windows being sent while the next one is read: (task, keys). A window is started
+        # once the one before it has no more batches left than can be in flight, so the calls
+        # never drain between windows and at most about two windows are held in memory.
+        sending: list[tuple[asyncio.Task[None], set[str]]] = []
+        try:
+            for chunk in changes:
+                for change in chunk:
+                    self.report.records_in += 1
+                    item_key = self._accept(change)
+                    if item_key is None:
+                        continue
+                    if any(item_key in keys for _, keys in sending):
+                        # a record of a window still being sent: its later change goes after
+                        await self._join(sending)
+                    if item_key in pending:
+                        self.report.records_deduplicated += 1
+                    pending[item_key] = _merge(
+                        pending.get(item_key), change, item_key, self.object_type
+                    )
+                if len(pending) >= self.config.dedupe_window:
+                    # Send whole batches now; the remainder waits to be packed with what follows.
+                    full = len(pending) // self.config.batch_size * self.config.batch_size
+                    keys = list(pending)[:full]
+                    await self._room()
+                    sending = [(t, k) for t, k in sending if not t.done()] + [
+                        (asyncio.create_task(self._send_all([pending.pop(k) for k in keys])),
+                         set(keys))
+                    ]  # fmt: skip
+                    await asyncio.sleep(0)  # its first batches go out before reading on
+            await self._send_all(list(pending.values()))
+            await self._join(sending)
+        finally:
+            for task, _ in sending:  # stopped early (an error): nothing keeps sending
+                task.cancel()
+            await asyncio.gather(*(t for t, _ in sending), return_exceptions=True)
+
+    async def _room(self) -> None:
+        """Wait until the windows being sent have at most ``concurrency`` batches left."""
+        while self.batches_left > self.config.concurrency and not self.aborted:
+            self.batch_done.clear()
+            await self.batch_done.wait()
+
+    @staticmethod
+    async def _join(sending: list[tuple[asyncio.Task[None], set[str]]]) -> None:
+        """Wait for the windows being sent; the first one's error stops the push."""
+        while sending:
+            task, _ = sending.pop(0)
+            await task
 
     def _accept(self, change: RecordChange) -> str | None:
         """The canonical key of a change, or ``None`` after dead-lettering a malformed one."""
@@ -267,20 +302,30 @@ class _Push:
         batches = []
         for group in ([i for i in items if not i.adopt], [i for i in items if i.adopt]):
             batches += [group[i : i + size] for i in range(0, len(group), size)]
+        self.batches_left += len(batches)
+        finished = [0]
         try:
             async with asyncio.TaskGroup() as group:
                 for batch in batches:
-                    group.create_task(self._guarded(batch))
+                    group.create_task(self._guarded(batch, finished))
         except BaseExceptionGroup as group_error:
             # One batch failed in a way that stops the push (or the sink raised): surface that
             # exception itself, not the task group's wrapper.
             errors = group_error.exceptions
             stop = [e for e in errors if isinstance(e, HubSpotAuthError | HubSpotConfigError)]
             raise (stop or list(errors))[0] from None
+        finally:  # batches cancelled before they started never ran their own count down
+            self.batches_left -= len(batches) - finished[0]
+            self.batch_done.set()
 
-    async def _guarded(self, batch: list[_Item]) -> None:
-        async with self.semaphore:
-            await self._send(batch)
+    async def _guarded(self, batch: list[_Item], finished: list[int]) -> None:
+        try:
+            async with self.semaphore:
+                await self._send(batch)
+        finally:
+            finished[0] += 1
+            self.batches_left -= 1
+            self.batch_done.set()
 
     def _next_seq(self) -> int:
         self.seq += 1

@@ -615,3 +615,67 @@ def test_a_failing_sink_surfaces_its_own_exception() -> None:
 
     with pytest.raises(OSError, match="read-only"):
         asyncio.run(go())
+
+
+class SlowFake(FakeHubSpot):
+    """Answers after a real (short) delay per call number, logging when each call starts and
+    ends, so that calls overlap as over a network."""
+
+    def __init__(self, delays: dict[int, float]) -> None:
+        super().__init__()
+        self.delays = delays
+        self.events: list[tuple[str, int]] = []
+        self.started: list[str] = []  # the first input's id of each call, in the order sent
+
+    def transport(self) -> httpx.MockTransport:
+        async def handle(request: httpx.Request) -> httpx.Response:
+            n = sum(kind == "start" for kind, _ in self.events) + 1  # calls numbered as sent
+            self.events.append(("start", n))
+            self.started.append(json.loads(request.content)["inputs"][0]["id"])
+            await asyncio.sleep(self.delays.get(n, 0.001))
+            response = self.handle(request)
+            self.events.append(("end", n))
+            return response
+
+        return httpx.MockTransport(handle)
+
+
+WINDOWS = PushConfig(concurrency=2, dedupe_window=200)
+
+
+def test_the_next_window_is_sent_while_the_last_batches_of_one_are_in_flight() -> None:
+    """Windows of ``dedupe_window`` records do not drain the calls in flight between them: the
+    first batch of window 2 goes as soon as a slot is free, while window 1's slow second batch
+    is still out (it used to wait for all of window 1). Calls stay ⌈n/100⌉, all in order."""
+    fake = SlowFake({2: 0.2})
+    report, sink, _ = push(
+        fake, [changes(100, start=i) for i in range(0, 600, 100)], config=WINDOWS
+    )
+    assert report.records_ok == 600 and fake.upsert_calls() == 6
+    assert fake.events.index(("start", 3)) < fake.events.index(("end", 2))
+    assert fake.started == [f"acct-{i:05d}" for i in range(0, 600, 100)]
+
+
+def test_a_record_changed_again_in_a_later_window_is_written_after_the_first_write() -> None:
+    """A later change of a record still being sent waits for that window: HubSpot ends with the
+    later value, never the earlier one written last."""
+    fake = SlowFake({1: 0.2})  # the batch holding the record's first change is slow
+    again = dataclasses.replace(changes(1, start=5)[0], properties={"name": "new"})
+    chunks = [changes(100), changes(100, start=100), [again, *changes(99, start=200)]]
+    chunks.append(changes(100, start=299))
+    report, sink, _ = push(fake, chunks, config=WINDOWS)
+    assert fake.records["acct-00005"]["name"] == "new"
+    writes = [n for n, body in enumerate(fake.bodies, 1) if any(
+        i["id"] == "acct-00005" for i in body["inputs"])]  # fmt: skip
+    assert len(writes) == 2
+    assert fake.events.index(("end", writes[0])) < fake.events.index(("start", writes[1]))
+    assert report.records_ok == 400 and fake.upsert_calls() == 4
+
+
+def test_a_401_in_a_window_being_sent_stops_the_push_without_hanging() -> None:
+    fake = SlowFake({})
+    unauthorized = error_response(401, "INVALID_AUTHENTICATION", "Authentication failed.")
+    fake.script = lambda req, n: unauthorized if n == 1 else None
+    with pytest.raises(PushAborted, match="HTTP 401"):
+        push(fake, [changes(100, start=i) for i in range(0, 1000, 100)], config=WINDOWS)
+    assert fake.upsert_calls() <= WINDOWS.concurrency  # what was in flight, nothing after
