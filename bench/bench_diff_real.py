@@ -44,13 +44,19 @@ MAPPING = Path(__file__).resolve().parent.parent / "mappings" / "companies.yaml"
 
 def setup(root: Path, accounts: int, days: int) -> list[str]:
     landing, wh = root / "landing", root / "warehouse"
-    generate(GeneratorConfig(accounts=accounts, days=days, seed=7), landing)
+    # Each step is skipped when an earlier, interrupted setup in the same folder finished it
+    # (partition files are renamed into place whole, so one that exists is complete).
+    if not (landing / "generated.ok").exists():
+        generate(GeneratorConfig(accounts=accounts, days=days, seed=7), landing)
+        (landing / "generated.ok").write_text("")
     for source in MASTER_SOURCES:
-        ingest_master(source, landing, wh, "bench")
+        if not warehouse.master_path(wh, source).exists():
+            ingest_master(source, landing, wh, "bench")
     out: set[str] = set()
     for source in PARTITIONED_SOURCES:
         for day in landed_partitions(source, landing):
-            ingest_partition(source, day, landing, wh, "bench")
+            if not warehouse.partition_path(wh, source, day).exists():
+                ingest_partition(source, day, landing, wh, "bench")
             out.add(day)
     # HubSpot's owners, as a sync reads them: the mapping routes by owner email.
     warehouse.write_reference(wh, "hubspot_owners", _owners(wh))
@@ -65,6 +71,7 @@ def setup(root: Path, accounts: int, days: int) -> list[str]:
         for p, c in zip(props, cols, strict=True)
     )
     con.execute(f"CREATE TABLE snap AS SELECT * FROM ({long}) WHERE value IS NOT NULL")
+    (root / "state.duckdb").unlink(missing_ok=True)  # an interrupted setup's, half written
     store = StateStore(root / "state.duckdb")
     store.ensure_schema()
     con.execute(f"ATTACH '{root / 'state.duckdb'}' AS st")
