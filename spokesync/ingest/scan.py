@@ -136,8 +136,10 @@ def _batches(
                 raise Refused(f"{rel}: a text value is a JSON number, object or array")
             yield ScanBatch(batch, offset)
             offset += batch.num_rows
-    except duckdb.Error as e:
-        raise Refused(f"{rel}: {str(e).splitlines()[0]}") from e
+    except (duckdb.Error, pa.ArrowException, OSError) as e:
+        # An error DuckDB meets after the first batch reaches Python through Arrow's stream
+        # reader, as OSError/ArrowInvalid (a truncated last line of a large JSONL file).
+        raise Refused(f"{rel}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
     if fmt == "jsonl" and _line_count(path) != offset:
         raise Refused(f"{rel}: blank or multi-line records (line numbers would shift)")
 

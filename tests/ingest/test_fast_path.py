@@ -147,3 +147,36 @@ def test_jsonl_the_fast_path_cannot_reproduce_goes_to_the_line_reader(
     )
     if text is not None and "12.50" in text:
         assert got["TCK-12"] == "12.50"
+
+
+BIG = 6000  # rows: the landing file is well past the fast path's first-lines sniff (1 MiB)
+
+
+@pytest.mark.parametrize(
+    ("source", "bad_line"),
+    [
+        # the export cut off inside a string escape (found at 1M accounts: the ingest stopped)
+        ("support_tickets", '{"ticket_id": "TCK-cut", "subject": "Caf\\u00'),
+        ("support_tickets", '{"ticket_id": "TCK-cut", "subject": "cut off'),
+        ("support_tickets", "not json at all"),
+        ("subscriptions", "SUB-cut,ACC-1,extra,fields,,,,,,,,,,,,"),
+    ],
+)
+def test_a_bad_line_deep_in_a_large_file_is_quarantined_not_fatal(
+    tmp_path: Path, source: str, bad_line: str
+) -> None:
+    """DuckDB reports a malformed line found after streaming began through Arrow's reader (an
+    ``OSError``, not a ``duckdb.Error``): the file goes to the streaming readers, which
+    quarantine that one line and load every other row."""
+    rows = [row(source, i) for i in range(1, BIG + 1)]
+    path = land(tmp_path / "in", source, rows)
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        fh.write(bad_line + ("\r\n" if source == "subscriptions" else "\n"))
+    report = ingest(tmp_path / "in", tmp_path / "wh", source)
+    assert (report.rows_read, report.rows_valid, report.rows_quarantined) == (BIG + 1, BIG, 1)
+    con = connect(tmp_path / "wh")
+    assert con.execute(f'SELECT count(*) FROM "{source}"').fetchone() == (BIG,)
+    bad_number = BIG + (2 if source == "subscriptions" else 1)  # CSV: the header is line 1
+    ((number, raw),) = con.execute("SELECT row_number, raw_row FROM quarantine").fetchall()
+    assert number == bad_number
+    assert bad_line.split(",")[0] in raw
