@@ -85,6 +85,27 @@ def test_truncated_jsonl_line_is_quarantined_with_its_parse_error_and_the_rest_l
     assert loaded["ticket_id"].tolist() == ["TCK-0", "TCK-1", "TCK-2"]
 
 
+def test_a_big_jsonl_file_cut_off_mid_escape_is_quarantined_not_a_failed_ingest(
+    tmp_path: Path,
+) -> None:
+    """Found at 1M accounts: DuckDB's reader had already streamed a first batch when it met
+    the cut line, so its error came as pyarrow's OSError, which the fast path did not hand
+    to the line-by-line path: the whole partition failed instead of quarantining one line."""
+    n = 6000  # ~2 MB: more than the reader's first batch
+    good = [json.dumps(_ticket(i, description="caf\u00e9 " * 10)) for i in range(n)]
+    cut = json.dumps(_ticket(n, subject="API \u2014 429s"))  # the dash written as \u2014
+    cut = cut[: cut.index("\\u2014") + 4]  # the file ends inside that escape: \u20
+    _write_tickets(tmp_path / "in", [*good, cut])
+    report = ingest_partition("support_tickets", DAY, tmp_path / "in", tmp_path / "wh", "r1")
+    assert (report.rows_read, report.rows_valid, report.rows_quarantined) == (n + 1, n, 1)
+    q = _quarantine(tmp_path / "wh", "support_tickets", "r1")
+    assert q["row_number"].tolist() == [n + 1] and q["raw_row"].tolist() == [cut]
+    (failure,) = json.loads(q["failed_checks"].iat[0])
+    assert failure["check"] == "parse_json"
+    loaded = pd.read_parquet(partition_path(tmp_path / "wh", "support_tickets", DAY))
+    assert len(loaded) == n and loaded["ticket_id"].iat[-1] == f"TCK-{n - 1}"
+
+
 def test_unreadable_parquet_fails_the_partition_naming_the_file_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
