@@ -18,7 +18,7 @@ range, in its first page. So for a range of time:
 Records ours did not touch land at times where we expect no record, records of ours edited
 later leave their range: both break the count. What a count cannot see (documented in
 docs/existing-portal.md, closed by the weekly full refresh or the record's next edit): an edit
-to a record we wrote that was made *before* our write in the same push (ours then moved the
+to a record we wrote made after that sync's refresh and *before* our write of it (ours moved the
 date again), and an edit landing in the same counted part (at most ``PART_RECORDS`` of our
 writes, seconds of a push) as our write of that record; also one edit exactly offset by a
 record HubSpot archived in the same part. That is why a push small enough to read back cheaply
