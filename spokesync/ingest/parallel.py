@@ -1,5 +1,6 @@
 """Ingest many days of one source on every core: one worker process per core, one partition
-per task (validation is pandas/pandera work under the GIL, so threads would not help).
+per task (each partition's DuckDB scan runs on one thread, its conversion and de-duplication
+hold the GIL, so whole days in parallel processes use the cores best).
 
 A single-run backfill over a range calls this; one day runs in-process (no worker start-up).
 Workers are spawned (not forked: DuckDB and Arrow hold threads), and each day's files are

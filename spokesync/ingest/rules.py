@@ -87,7 +87,8 @@ def _parse(kind: str, t: str) -> str:
     keeps DuckDB's casts from accepting what the contract does not (``1e3``, ``12,50``)."""
     typ = SQL_TYPES[kind]
     guard = {"int": _INT, "decimal": _DECIMAL, "timestamp": _TIMESTAMP, "date": _DATE}[kind]
-    return f"CASE WHEN regexp_full_match({t}, {_lit(guard)}) THEN TRY_CAST(trim({t}) AS {typ}) END"
+    # No trim(): DuckDB's casts skip the ASCII whitespace the guards allow (``\\s``).
+    return f"CASE WHEN regexp_full_match({t}, {_lit(guard)}) THEN TRY_CAST({t} AS {typ}) END"
 
 
 def _typed_input(kind: str, arrow_type: pa.DataType) -> bool:
@@ -116,14 +117,27 @@ def _email_ok_sql() -> str:
     )
 
 
+def _is_one_of(code: str, chars: str) -> str:
+    """Is the code point ``code`` one of ``chars`` (whitespace: none is in 33–132, where
+    nearly every first and last character of real values is, so the list is rarely asked)."""
+    assert not any(33 <= ord(c) <= 132 for c in chars)
+    codes = ", ".join(str(ord(c)) for c in chars)
+    return f"(CASE WHEN {code} BETWEEN 33 AND 132 THEN false ELSE {code} IN ({codes}) END)"
+
+
 def _trim(x: str, chars: str) -> str:
     """``trim(x, chars)``, asked only of values that start or end with one of ``chars``
     (DuckDB's trim with a character list costs ~1 µs a value; the test costs ~20 ns)."""
-    codes = ", ".join(str(ord(c)) for c in chars)
-    return (
-        f"CASE WHEN ord({x}) IN ({codes}) OR ord(right({x}, 1)) IN ({codes}) "
-        f"THEN trim({x}, {_lit(chars)}) ELSE {x} END"
-    )
+    first, last = _is_one_of(f"ord({x})", chars), _is_one_of(f"ord(right({x}, 1))", chars)
+    return f"CASE WHEN {first} OR {last} THEN trim({x}, {_lit(chars)}) ELSE {x} END"
+
+
+def _blank(x: str, chars: str) -> str:
+    """``x`` is empty or only ``chars``: a blank value starts with one of them. A CASE, not
+    AND/OR: DuckDB evaluates both sides of AND/OR for every row of a vector, a CASE branch
+    only for its rows (the trim costs ~1 µs)."""
+    first = _is_one_of(f"ord({x})", chars)
+    return f"(CASE WHEN {x} = '' THEN true WHEN {first} THEN trim({x}, {_lit(chars)}) = '' END)"
 
 
 def _normalise(col: Column, v: str) -> str:
@@ -157,6 +171,7 @@ class _Plan:
     root: str
     checks: list[_Check]
     fixes: bool  # trimming or normalising may change the value (normalised rows)
+    root_failed: str  # the root failure as a boolean (on ``x`` and ``{v}``), never NULL
 
 
 def _window_checks(col: Column, day: str | None, v: str) -> list[_Check]:
@@ -183,16 +198,16 @@ def _plan(col: Column, x: str, arrow_type: pa.DataType | None, day: str | None) 
     text = x if arrow_type is None or pa.types.is_string(arrow_type) else f"CAST({x} AS VARCHAR)"
     v = "{v}"
     roots = [] if col.nullable else [f"WHEN {x} IS NULL THEN 'not_nullable'"]
+    root_failed = [] if col.nullable else [f"{x} IS NULL"]
     checks: list[_Check] = []
     fixes = False
     if col.kind == "str":
         value = _trim(text, UNICODE_WHITESPACE) if col.identifier else text
         fixes = col.identifier or col.normalise is not None
         if not col.nullable:
-            blank = (
-                f"{value} = ''" if col.identifier else f"({_trim(text, UNICODE_WHITESPACE)}) = ''"
-            )
+            blank = f"{value} = ''" if col.identifier else _blank(text, UNICODE_WHITESPACE)
             roots.append(f"WHEN {blank} THEN 'blank'")
+            root_failed.append(f"coalesce({blank}, false)")
         if col.normalise is not None:
             value = _normalise(col, value)
         if col.pattern is not None:
@@ -208,6 +223,7 @@ def _plan(col: Column, x: str, arrow_type: pa.DataType | None, day: str | None) 
             nf = f"regexp_full_match(lower(trim({text})), {_lit(_NON_FINITE)})"
             check = f"CASE WHEN {nf} THEN 'not_finite' ELSE {check} END"
         roots.append(f"WHEN {v} IS NULL AND {text} IS NOT NULL THEN {check}")
+        root_failed.append(f"({v} IS NULL AND {text} IS NOT NULL)")
     if col.allowed is not None:
         allowed = ", ".join(_lit(a) for a in col.allowed)
         checks.append(_Check("isin", f"{v} NOT IN ({allowed})"))
@@ -216,7 +232,7 @@ def _plan(col: Column, x: str, arrow_type: pa.DataType | None, day: str | None) 
     if col.kind in ("timestamp", "date"):
         checks += _window_checks(col, day, v)
     root = f"CASE {' '.join(roots)} END" if roots else "CAST(NULL AS VARCHAR)"
-    return _Plan(col, text, value, root, checks, fixes)
+    return _Plan(col, text, value, root, checks, fixes, " OR ".join(root_failed) or "false")
 
 
 @dataclass(slots=True)
@@ -407,21 +423,20 @@ def scan_query(
                 x = f"CASE WHEN list_contains($tokens, {x}) THEN NULL ELSE {x} END"
         mapped.append(f"{x} AS {_ident(n)}")
     src = f"(SELECT {', '.join(mapped)} FROM {reader})"
-    values, roots, outputs, ok_parts, changed_parts, items, odd = [], [], [], [], [], [], []
+    values, outputs, failed_any, changed_parts, items, odd = [], [], [], [], [], []
     for i, col in enumerate(spec.columns):
         x = _ident(col.name) if col.name in types else "CAST(NULL AS VARCHAR)"
         p = _plan(col, x, types.get(col.name), day)
-        v, r = f"__v{i}", f"__r{i}"
+        v = f"__v{i}"
         values.append(f"CAST({p.value} AS {SQL_TYPES[col.kind]}) AS {v}")
-        roots.append(f"{_on(p.root, v)} AS {r}")
         outputs.append(f"{v} AS {_ident(col.name)}")
         failed = [f"coalesce({_on(c.failed, v)}, false)" for c in p.checks]
-        ok_parts.append(f"{r} IS NULL")
-        if failed:
-            ok_parts.append(f"NOT ({r} IS NULL AND ({' OR '.join(failed)}))")
+        # Pass/fail from booleans only; the root's name (a string CASE) is worked out for
+        # failing rows only, inside the failure list.
+        failed_any += [f"({_on(p.root_failed, v)})", *failed]
         if p.fixes:
             changed_parts.append(f"coalesce({p.text} IS NOT NULL AND {v} <> {p.text}, false)")
-        name = _lit(col.name)
+        name, r = _lit(col.name), f"({_on(p.root, v)})"
         items.append(
             f"{{'column': {name}, 'check': {r}, "
             f"'failure_case': CASE WHEN {r} <> 'not_nullable' THEN {p.text} END}}"
@@ -434,7 +449,7 @@ def scan_query(
         if json_text and col.name in types and _free_text(col):
             first = ", ".join(str(c) for c in _JSON_NON_STRING_FIRST)
             looks = f"regexp_full_match({x}, {_lit(_JSON_NON_STRING)})"
-            odd.append(f"(ord({x}) IN ({first}) AND {looks})")
+            odd.append(f"(CASE WHEN ord({x}) IN ({first}) THEN {looks} ELSE false END)")
     key = spec.columns.index(spec.column(spec.key))
     stamp = (
         f"epoch_us(__v{spec.columns.index(spec.column(spec.updated_at))})"
@@ -444,9 +459,9 @@ def scan_query(
     raw = "{" + ", ".join(f"{_lit(n)}: {_ident(n)}" for n in names) + "}"
     extra = f", coalesce({' OR '.join(odd)}, false) AS __odd" if odd else ""
     checked = (
-        f"SELECT *, {' AND '.join(ok_parts)} AS __ok, "
+        f"SELECT *, {' AND '.join(f'NOT {c}' for c in failed_any)} AS __ok, "
         f"{' OR '.join(changed_parts) or 'false'} AS __changed FROM "
-        f"(SELECT *, {', '.join(roots)} FROM (SELECT *, {', '.join(values)} FROM {src}))"
+        f"(SELECT *, {', '.join(values)} FROM {src})"
     )
     sql = (
         f"SELECT {', '.join(outputs)}, __ok, __changed, hash(__v{key}) AS __h, {stamp} AS __u, "

@@ -8,11 +8,13 @@ and that both paths load and quarantine the same rows with the same reasons.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from spokesync.ingest import engine
+from spokesync.ingest import scan as scan_module
 from spokesync.ingest.contract import SOURCES
 from spokesync.ingest.scan import Refused
 from spokesync.warehouse import connect
@@ -180,3 +182,48 @@ def test_a_bad_line_deep_in_a_large_file_is_quarantined_not_fatal(
     ((number, raw),) = con.execute("SELECT row_number, raw_row FROM quarantine").fetchall()
     assert number == bad_number
     assert bad_line.split(",")[0] in raw
+
+
+class _FailsAfterOneBatch:
+    """The scan connection, but its stream raises OSError after the first batch: how DuckDB's
+    error for a bad line deep in a large file (a truncated last line cut inside a ``\\u``
+    escape, seen at ~90 MB) reaches Python through Arrow's stream reader."""
+
+    def __init__(self, con: object) -> None:
+        self.con = con
+
+    def sql(self, query: str, params: dict[str, object]) -> _FailsAfterOneBatch:
+        self.rel = self.con.sql(query, params=params)  # type: ignore[attr-defined]
+        return self
+
+    def to_arrow_reader(self, rows: int) -> Iterator[object]:
+        batches = iter(self.rel.to_arrow_reader(rows))
+        yield next(batches)
+        raise OSError("Invalid Input Error: Malformed JSON ... invalid escaped sequence")
+
+
+def test_an_error_deep_in_a_large_file_hands_it_to_the_line_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [json.dumps(row("support_tickets", i, priority="bad" if i == 42 else "low"))
+             for i in range(1, 51)]  # fmt: skip
+    land(tmp_path / "in", "support_tickets", [], raw="\n".join(lines) + "\n")
+    real = scan_module.connection()
+    monkeypatch.setattr(scan_module, "connection", lambda: _FailsAfterOneBatch(real))
+    used: list[int] = []
+    streaming = engine._Run.read_files
+
+    def spy(self: engine._Run, chunk_rows: int) -> None:
+        used.append(chunk_rows)
+        streaming(self, chunk_rows)
+
+    monkeypatch.setattr(engine._Run, "read_files", spy)
+    report = engine.ingest_partition(
+        "support_tickets", DAY, tmp_path / "in", tmp_path / "wh", "r1", chunk_rows=10
+    )
+    assert used == [10]  # the whole partition again, from a fresh output file
+    assert (report.rows_read, report.rows_valid, report.rows_quarantined) == (50, 49, 1)
+    assert report.failed_checks == {"priority:isin": 1}
+    con = connect(tmp_path / "wh")
+    assert con.execute("SELECT row_number FROM quarantine").fetchall() == [(42,)]
+    assert con.execute("SELECT count(*) FROM support_tickets").fetchone() == (49,)
