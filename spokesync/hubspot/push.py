@@ -250,6 +250,11 @@ class _Push:
                     full = len(pending) // self.config.batch_size * self.config.batch_size
                     keys = list(pending)[:full]
                     await self._room()
+                    # a window that already ended with an error (a 401) stops the push here:
+                    # dropping it unread would lose the error and leave its records unsent
+                    for task, _ in sending:
+                        if task.done():
+                            task.result()
                     sending = [(t, k) for t, k in sending if not t.done()] + [
                         (asyncio.create_task(self._send_all([pending.pop(k) for k in keys])),
                          set(keys))
