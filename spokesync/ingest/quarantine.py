@@ -106,18 +106,25 @@ def scanned_quarantine(
     """Quarantine rows for the fast path's failing rows of one file (see ``_SCANNED_SQL``)."""
     con.register("q_scan", rows)
     try:
-        params = {
-            "source": source,
-            "partition": partition,
-            "file": file,
-            "unit": "row" if file.endswith(".parquet") else "line",
-            "run_id": run_id,
-            "at": at,
-        }
+        params = _params(source, partition, file, run_id, at)
         table = con.sql(_SCANNED_SQL, params=params).to_arrow_table()
     finally:
         con.unregister("q_scan")
     return table.cast(QUARANTINE_SCHEMA)
+
+
+def _params(
+    source: str, partition: str | None, file: str, run_id: str, at: dt.datetime
+) -> dict[str, object]:
+    """The quarantine SQL's parameters for one file (Parquet rows, text files' lines)."""
+    return {
+        "source": source,
+        "partition": partition,
+        "file": file,
+        "unit": "row" if file.endswith(".parquet") else "line",
+        "run_id": run_id,
+        "at": at,
+    }
 
 
 def raw_rows(chunk: RawChunk, positions: np.ndarray, con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -159,14 +166,7 @@ def quarantine_table(
     con.register("q_rows", rows)
     con.register("q_failures", failures)
     try:
-        params = {
-            "source": source,
-            "partition": partition,
-            "file": file,
-            "unit": "row" if file.endswith(".parquet") else "line",
-            "run_id": run_id,
-            "at": at,
-        }
+        params = _params(source, partition, file, run_id, at)
         table = con.sql(_QUARANTINE_SQL, params=params).to_arrow_table()
     finally:
         con.unregister("q_rows")
