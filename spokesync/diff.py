@@ -51,23 +51,13 @@ from spokesync.mapping.spec import MappingSpec, quote_identifier
 from spokesync.memory import peak_rss_mb
 from spokesync.plan_rules import RuleStats, apply_field_rules
 from spokesync.rollout import Rollout
+from spokesync.state.associations import LABELLED_LINK_SCHEMA
 from spokesync.state.store import StateStore, StateStoreBusy
 from spokesync.tolerance import tolerated_sql
 from spokesync.warehouse import sql_literal
 
 PLAN_TABLE = "plan"
-_EMPTY_LINKS = pa.schema(
-    [
-        ("from_type", pa.string()),
-        ("from_external_id", pa.string()),
-        ("to_type", pa.string()),
-        ("to_external_id", pa.string()),
-        ("type_id", pa.int32()),
-        ("category", pa.string()),
-        ("label", pa.string()),
-        ("remove_stale", pa.bool_()),
-    ]
-).empty_table()
+_EMPTY_LINKS = LABELLED_LINK_SCHEMA.append(pa.field("remove_stale", pa.bool_())).empty_table()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,15 +20,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-import threading
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from spokesync.emails import LABEL_RE, LOCAL_RE, MAX_DOMAIN, MAX_LOCAL, known_tlds
+from spokesync.ingest.connections import thread_connection
 from spokesync.ingest.contract import (
     DECIMAL_PRECISION,
     DECIMAL_SCALE,
@@ -247,19 +246,6 @@ class Checked:
     columns_missing: list[str]
 
 
-_local = threading.local()
-
-
-def _duckdb() -> duckdb.DuckDBPyConnection:
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET threads = 1")  # one chunk per thread; more cores: one day per worker
-        _local.con = con
-    return con
-
-
 @functools.lru_cache(maxsize=512)
 def _queries(
     source: str, present: tuple[tuple[str, pa.DataType], ...], day: str | None
@@ -334,7 +320,7 @@ def check_chunk(source: str, raw: pa.Table, day: str | None) -> Checked:
     kept = [c for c in present if c in spec.column_names]
     key = tuple((c, raw.schema.field(c).type) for c in kept)
     main, failures_sql = _queries(source, key, day)
-    con = _duckdb()
+    con = thread_connection("rules")
     raw = raw.select(kept)  # noqa: F841 - read by DuckDB's replacement scan
     out = con.sql(main).to_arrow_table()
     ok = out.column("__ok").to_numpy(zero_copy_only=False)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import json
 import mmap
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spokesync.ingest.connections import thread_connection
 from spokesync.ingest.contract import SOURCES
 from spokesync.ingest.rules import scan_query
 
@@ -53,23 +53,11 @@ class ScanBatch:
     offset: int  # position of the batch's first row in the file
 
 
-_local = threading.local()
-
-
 def connection() -> duckdb.DuckDBPyConnection:
-    """This thread's DuckDB connection for scans (one thread: one file at a time per core;
-    more cores work on other days, see :mod:`spokesync.ingest.parallel`)."""
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET threads = 1")
-        con.execute("SET enable_progress_bar = false")
-        # The optimizer turns ``x IN (…)`` into a join, which merges the query's layers so
-        # that every value is computed again wherever it is used (2x the CPU here).
-        con.execute("SET disabled_optimizers = 'in_clause'")
-        _local.con = con
-    return con
+    """This thread's DuckDB connection for scans."""
+    # The optimizer turns ``x IN (…)`` into a join, which merges the query's layers so that
+    # every value is computed again wherever it is used (2x the CPU here).
+    return thread_connection("scan", "SET disabled_optimizers = 'in_clause'")
 
 
 def first_line_number(fmt: str) -> int:

@@ -15,16 +15,15 @@ checks that the two agree.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
+from spokesync.ingest.connections import thread_connection
 from spokesync.ingest.contract import DECIMAL_PRECISION, DECIMAL_SCALE, SOURCES, Column
 from spokesync.ingest.normalise import normalise
 from spokesync.ingest.schemas import schema_for
@@ -66,19 +65,6 @@ def _parse_sql(kind: str, x: str) -> str:
                 f"CASE WHEN regexp_full_match({x}, '{_DATE}') THEN TRY_CAST(trim({x}) AS DATE) END"
             )
     raise ValueError(kind)
-
-
-_local = threading.local()
-
-
-def _duckdb() -> duckdb.DuckDBPyConnection:
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET threads = 1")  # one chunk per thread; parallelism is per partition
-        _local.con = con
-    return con
 
 
 def failures_frame(
@@ -213,7 +199,11 @@ def _parse_typed(
         select.append(f"{_parse_sql(col.kind, x)} AS p{i}")
         if col.kind in ("int", "decimal"):
             select.append(f"regexp_full_match(lower(trim({x})), '{_NON_FINITE}') AS nf{i}")
-    parsed = _duckdb().sql(f"SELECT {', '.join(select)} FROM raw_table").to_arrow_table()
+    parsed = (
+        thread_connection("validate")
+        .sql(f"SELECT {', '.join(select)} FROM raw_table")
+        .to_arrow_table()
+    )
     for i, col in enumerate(todo):
         text = texts[col.name]
         values = parsed.column(f"p{i}").combine_chunks()

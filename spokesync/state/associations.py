@@ -38,7 +38,7 @@ def association_table(links: Iterable[LinkRow] | pa.Table) -> pa.Table:
     """Links as the store's Arrow table; a table (e.g. ``ChangePlan.association_table``) keeps
     its columns as they are, without a detour through Python."""
     if isinstance(links, pa.Table):
-        return links.select(list(ASSOCIATION_COLUMNS)).cast(_SCHEMA)
+        return links.select(list(ASSOCIATION_COLUMNS)).cast(LINK_SCHEMA)
     cols = list(zip(*links, strict=True)) or [[] for _ in ASSOCIATION_COLUMNS]
     return pa.table(
         {
@@ -48,9 +48,12 @@ def association_table(links: Iterable[LinkRow] | pa.Table) -> pa.Table:
     )
 
 
-_SCHEMA = pa.schema(
+LINK_SCHEMA = pa.schema(
     [(name, pa.int32() if name == "type_id" else pa.string()) for name in ASSOCIATION_COLUMNS]
 )
+# A link with its label ('' for the pair's unlabeled association): what plans and the
+# completeness measure carry.
+LABELLED_LINK_SCHEMA = LINK_SCHEMA.append(pa.field("label", pa.string()))
 
 
 class AssociationStore:

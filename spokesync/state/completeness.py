@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from spokesync.state.associations import LABELLED_LINK_SCHEMA
 from spokesync.state.connection import Connection, now
 
 DDL: tuple[str, ...] = (
@@ -77,17 +78,6 @@ class LinkCompleteness:
 # A desired link with its label: (from_type, from_external_id, to_type, to_external_id,
 # type_id, category, label).
 LabelledLink = tuple[str, str, str, str, int, str, str]
-_LINK_SCHEMA = pa.schema(
-    [
-        ("from_type", pa.string()),
-        ("from_external_id", pa.string()),
-        ("to_type", pa.string()),
-        ("to_external_id", pa.string()),
-        ("type_id", pa.int32()),
-        ("category", pa.string()),
-        ("label", pa.string()),
-    ]
-)
 
 
 class CompletenessStore:
@@ -99,11 +89,12 @@ class CompletenessStore:
         association snapshot) and waiting (an end without a HubSpot id in the snapshot).
         ``links``: rows, or an Arrow table with (at least) those columns."""
         if isinstance(links, pa.Table):
-            table = links.select(_LINK_SCHEMA.names).cast(_LINK_SCHEMA)
+            table = links.select(LABELLED_LINK_SCHEMA.names).cast(LABELLED_LINK_SCHEMA)
         else:
             rows = list(links)
             table = pa.Table.from_pylist(
-                [dict(zip(_LINK_SCHEMA.names, r, strict=True)) for r in rows], schema=_LINK_SCHEMA
+                [dict(zip(LABELLED_LINK_SCHEMA.names, r, strict=True)) for r in rows],
+                schema=LABELLED_LINK_SCHEMA,
             )
         if table.num_rows == 0:
             return []
