@@ -406,17 +406,7 @@ class HubSpotClient:
         on_attempt: OnAttempt | None = None,
     ) -> BatchResponse:
         """``POST …/{type}/batch/upsert`` with ``{"inputs": inputs}`` (≤ 100 inputs)."""
-        if len(inputs) > 100:
-            raise ValueError(f"batch/upsert takes at most 100 inputs, got {len(inputs)}")
-        response = await self.request(
-            "POST",
-            self.objects_path(object_type, "/batch/upsert"),
-            json={"inputs": inputs},
-            request_id=request_id,
-            write=True,
-            on_attempt=on_attempt,
-        )
-        return BatchResponse.from_response(response)
+        return await self._batch_write(object_type, "upsert", inputs, request_id, on_attempt)
 
     async def batch_update(
         self,
@@ -429,11 +419,21 @@ class HubSpotClient:
         """``POST …/{type}/batch/update`` by HubSpot record id (≤ 100 inputs ``{"id",
         "properties"}``). Used only to adopt an existing record: setting the same values again
         is harmless, so a retry is safe."""
+        return await self._batch_write(object_type, "update", inputs, request_id, on_attempt)
+
+    async def _batch_write(
+        self,
+        object_type: str,
+        verb: str,
+        inputs: list[dict[str, Any]],
+        request_id: str,
+        on_attempt: OnAttempt | None,
+    ) -> BatchResponse:
         if len(inputs) > 100:
-            raise ValueError(f"batch/update takes at most 100 inputs, got {len(inputs)}")
+            raise ValueError(f"batch/{verb} takes at most 100 inputs, got {len(inputs)}")
         response = await self.request(
             "POST",
-            self.objects_path(object_type, "/batch/update"),
+            self.objects_path(object_type, f"/batch/{verb}"),
             json={"inputs": inputs},
             request_id=request_id,
             write=True,

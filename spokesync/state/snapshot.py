@@ -403,6 +403,31 @@ def save_confirmed(
     modified.record_writes(con, writes)
 
 
+def _measure_drift(
+    con: duckdb.DuckDBPyConnection,
+    report: DriftReport,
+    params: dict[str, object],
+    sample_limit: int,
+) -> None:
+    """Drift of ``incoming`` (the values read from HubSpot) against the snapshot of
+    ``params["ot"]``: counts and the first ``sample_limit`` drifted values, into ``report``."""
+    drifted = (
+        "FROM snapshot s JOIN incoming i ON s.external_id = i.external_id "
+        "AND s.property = i.property WHERE s.object_type = $ot AND s.value IS DISTINCT FROM i.value"
+    )
+    report.values_drifted, report.records_drifted = con.execute(
+        f"SELECT count(*), count(DISTINCT s.external_id) {drifted}", params
+    ).fetchall()[0]
+    report.samples = [
+        DriftedValue(*row)
+        for row in con.execute(
+            f"SELECT s.external_id, s.property, s.value, i.value {drifted} "
+            "ORDER BY s.external_id, s.property LIMIT $lim",
+            {**params, "lim": sample_limit},
+        ).fetchall()
+    ]
+
+
 class SnapshotStore:
     """Snapshot reads, full-refresh replace, fingerprints and as-of verification."""
 
@@ -476,22 +501,7 @@ class SnapshotStore:
                     flush()
             flush()
             params = {"ot": object_type}
-            report.values_drifted, report.records_drifted = con.execute(
-                "SELECT count(*), count(DISTINCT s.external_id) FROM snapshot s JOIN incoming i "
-                "ON s.external_id = i.external_id AND s.property = i.property "
-                "WHERE s.object_type = $ot AND s.value IS DISTINCT FROM i.value",
-                params,
-            ).fetchall()[0]
-            report.samples = [
-                DriftedValue(*row)
-                for row in con.execute(
-                    "SELECT s.external_id, s.property, s.value, i.value FROM snapshot s "
-                    "JOIN incoming i ON s.external_id = i.external_id AND s.property = i.property "
-                    "WHERE s.object_type = $ot AND s.value IS DISTINCT FROM i.value "
-                    "ORDER BY s.external_id, s.property LIMIT $lim",
-                    {**params, "lim": sample_limit},
-                ).fetchall()
-            ]
+            _measure_drift(con, report, params, sample_limit)
             if not partial:
                 (report.records_missing,) = con.execute(
                     "SELECT count(DISTINCT external_id) FROM snapshot WHERE object_type = $ot "
@@ -571,22 +581,7 @@ class SnapshotStore:
                 "incoming", pa.table({k: pa.array(v, pa.string()) for k, v in rows.items()})
             )
             try:
-                report.values_drifted, report.records_drifted = con.execute(
-                    "SELECT count(*), count(DISTINCT s.external_id) FROM snapshot s JOIN incoming i "
-                    "ON s.external_id = i.external_id AND s.property = i.property "
-                    "WHERE s.object_type = $ot AND s.value IS DISTINCT FROM i.value",
-                    params,
-                ).fetchall()[0]
-                report.samples = [
-                    DriftedValue(*row)
-                    for row in con.execute(
-                        "SELECT s.external_id, s.property, s.value, i.value FROM snapshot s JOIN "
-                        "incoming i ON s.external_id = i.external_id AND s.property = i.property "
-                        "WHERE s.object_type = $ot AND s.value IS DISTINCT FROM i.value "
-                        "ORDER BY s.external_id, s.property LIMIT $lim",
-                        {**params, "lim": sample_limit},
-                    ).fetchall()
-                ]
+                _measure_drift(con, report, params, sample_limit)
                 con.execute(
                     "CREATE OR REPLACE TEMP TABLE refreshed AS SELECT i.external_id, "
                     "i.hubspot_id, i.property, i.value, s.as_of FROM incoming i LEFT JOIN "
