@@ -46,6 +46,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--as-of", type=dt.date.fromisoformat, help="partition date (default: newest)"
     )
     parser.add_argument("--no-ingest", action="store_true", help="skip ingesting new landing files")
+    parser.add_argument(
+        "--refresh",
+        choices=["incremental", "full", "none"],
+        default="incremental",
+        help="how the snapshot is read back from HubSpot before each push: 'incremental' "
+        "(default) reads the records modified since the last refresh, so people's edits are "
+        "seen (a full read when an object was never read); 'full' re-reads every record, "
+        "so records deleted in HubSpot are re-created and lists re-read (after a large push "
+        "people edited during, or to reconcile); 'none' trusts the snapshot and reads "
+        "nothing: people's edits since the last refresh are not seen, so a person's value "
+        "may be overwritten (a re-run right after a sync). Shadow runs never read back",
+    )
     parser.add_argument("--rollout-percent", type=float, help="write only this stable %% of ids")
     parser.add_argument("--rollout-where", help="write only records matching this SQL predicate")
     parser.add_argument(
@@ -90,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         rate_limit_per_10s=args.rate_limit,
         daily_budget=args.daily_budget,
         progress=True,
+        refresh=args.refresh,
     )
     # Errors (a mapping naming a property HubSpot lacks, the state DB busy, …) are reported
     # by the CLI's one handler (spokesync.cli.report) with their exit code.

@@ -92,6 +92,19 @@ class RefreshReport:
     duration_s: float = 0.0
     cursor: dt.datetime | None = None
 
+    def line(self) -> str:
+        """One line for the sync summary."""
+        d = self.drift
+        text = (
+            f"{self.mode}: read {_n(d.records_read, 'record')} ({_n(self.calls, 'call')}), "
+            f"{_n(d.values_drifted, 'value')} drifted on {_n(d.records_drifted, 'record')}"
+        )
+        if self.mode == "full":
+            text += f", {_n(d.records_missing, 'record')} missing in HubSpot"
+        if self.merges_remapped:
+            text += f", {_n(self.merges_remapped, 'merge')} followed"
+        return text
+
     def as_metadata(self) -> dict[str, int | float | str]:
         meta: dict[str, int | float | str] = dict(self.drift.as_metadata())
         meta.update(
@@ -112,6 +125,10 @@ class RefreshReport:
         if self.cursor is not None:
             meta["refresh_cursor"] = self.cursor.isoformat()
         return meta
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _ms(value: Any) -> int | None:

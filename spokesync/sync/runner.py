@@ -416,6 +416,8 @@ class SyncSummary:
         lines = [head]
         for o in self.objects:
             lines.append("  " + o.line())
+            if o.refresh is not None:
+                lines.append("    refresh: " + o.refresh.line())
             if o.completeness:
                 lines.append("    links: " + "; ".join(c.line() for c in o.completeness))
         for t in self.tasks:
