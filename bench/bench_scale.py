@@ -7,8 +7,9 @@ Everything is the real path, each step a CLI process: ``spokesync sample-data`` 
 ingest`` → ``spokesync sync --mapping companies.yaml --mapping contacts.yaml`` (desired state and
 the DuckDB diff against the state store, the rate-limited push, write-through by the writer
 thread, contacts → companies associations) against a sandbox process on loopback that enforces
-``--rate-limit`` requests per rolling 10 s. The sample generator makes 1–5 users per account
-(3.0 on average), so N accounts are N companies and ~3N contacts.
+``--rate-limit`` requests per rolling 10 s. ``--users-per-account`` (default 5: the issue's 1M
+companies + 5M contacts from 1M accounts) is the generator's mean; each account gets
+1 … 2 × mean − 1 users.
 
 1. **first sync**: every record is new;
 2. **daily sync**: 5% of the accounts get another head count and 5% of the users another job
@@ -23,6 +24,14 @@ saved), associations, finish; plus the writer thread's busy time (state writes).
 
 ``--plan-only`` stops after ingest and a shadow sync (desired state and diff against an empty
 store, nothing sent): the non-push stages at sizes whose push would take hours of rate limit.
+
+Resuming (a 1M first sync is an hour of rate limit by itself): ``--keep DIR`` keeps the work
+folder; ``--reuse`` takes the warehouse already there (fresh state store and sandbox);
+``--resume`` takes the warehouse, the state store and the sandbox's data as the last run left
+them and runs only the 5% day (again: each such day changes another 5%). ``--stages`` prints,
+per sync, the issue's breakdown (ingest, desired, diff, push, associations, state writes, the
+rest) next to the rate-limit floor; ``--json FILE`` appends every figure as one JSON line per
+sync, so runs at 100k, 1M and 5M can be put side by side (``--growth FILE`` prints that).
 """
 
 from __future__ import annotations
@@ -128,9 +137,55 @@ def report(name: str, figures: list[dict], run, calls: int, sandbox_cpu: float, 
         )
 
 
+def stage_breakdown(
+    name: str,
+    figures: list[dict],
+    run,
+    writes: int,
+    limit: int,
+    ingest_s: float | None,
+    show: bool = True,
+) -> dict[str, float]:
+    """The issue's stages (seconds summed over the objects) and the rate-limit floor.
+
+    push is until every result is saved; state writes is the writer thread's busy time, which
+    runs during the push (so it is not added to the wall)."""
+    total = {k: 0.0 for k in ("setup", "refresh", "desired", "diff", "plan_other", "push")}
+    total |= {"associations": 0.0, "finish": 0.0, "state_writes": 0.0}
+    for f in figures:
+        for k in total:
+            key = "state_write_s" if k == "state_writes" else f"stage_{k}_s"
+            total[k] += float(f.get(key, 0.0))
+    floor = writes * 10 / limit
+    if not show:
+        return {**total, "floor_s": floor, "write_calls": writes}
+    print(f"  {name} — stages (s): " + (f"ingest {ingest_s:.1f} | " if ingest_s else "")
+          + " | ".join(f"{k} {v:.1f}" for k, v in total.items()))  # fmt: skip
+    print(
+        f"  wall {run.wall_s:.1f} s vs rate-limit floor {floor:.1f} s ({writes:,} write calls "
+        f"× 10 s / {limit}): {run.wall_s / floor if floor else float('nan'):.2f}×, "
+        f"goal ≤ 1.10×; peak RSS {run.peak_rss_mb:,.0f} MB (goal < 2,048)"
+    )
+    return {**total, "floor_s": floor, "write_calls": writes}
+
+
+def print_growth(path: Path) -> None:
+    """Each stage per size from the JSON lines ``--json`` wrote, and its growth per record."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    keys = ("ingest", "desired", "diff", "push", "associations", "state_writes", "finish")
+    print("sync | records | wall s | floor s | peak RSS MB | " + " | ".join(keys))
+    for r in sorted(rows, key=lambda r: (r["sync"], r["records"])):
+        print(
+            f"{r['sync']} | {r['records']:,} | {r['wall_s']:.1f} | {r['floor_s']:.1f} | "
+            f"{r['peak_rss_mb']:,.0f} | "
+            + " | ".join(f"{r['stages'].get(k, 0.0):.1f}" for k in keys)
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--users-per-account", type=int, default=5, help="mean (1 … 2m−1)")
     parser.add_argument("--rate-limit", type=int, default=250, help="requests per 10 s")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--plan-only", action="store_true", help="ingest + shadow plan only")
@@ -140,7 +195,20 @@ def main() -> None:
         action="store_true",
         help="with --keep: use the warehouse already there (fresh state store and sandbox)",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --keep: warehouse, state store and sandbox as left; run only the 5%% day",
+    )
+    parser.add_argument("--stages", action="store_true", help="print the stage breakdown")
+    parser.add_argument("--json", type=Path, help="append each sync's figures to this file")
+    parser.add_argument("--growth", type=Path, help="print the figures --json collected; exit")
     args = parser.parse_args()
+    if args.growth:
+        print_growth(args.growth)
+        return
+    if (args.reuse or args.resume) and not args.keep:
+        parser.error("--reuse and --resume need --keep DIR")
 
     with tempfile.TemporaryDirectory() as tmp:
         home = args.keep or Path(tmp)
@@ -149,14 +217,20 @@ def main() -> None:
         env.pop("HUBSPOT_TOKEN", None)
         print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} at start")
         started = time.perf_counter()
-        if args.reuse and args.keep:
+        ingest_s: float | None = None
+        if args.resume:
+            print(f"resuming in {home}: warehouse, state store and sandbox as the last run left")
+        elif args.reuse:
             shutil.rmtree(home / "state", ignore_errors=True)
-            (home / "sandbox.sqlite").unlink(missing_ok=True)
+            for old in home.glob("sandbox.sqlite*"):
+                old.unlink()
             print(f"reusing the warehouse in {home} (ingest not measured again)")
         else:
             gen = cli(env, "sample-data", "--out", str(home / "landing"), "--days", "1",
-                      "--accounts", str(args.accounts), "--seed", "7")  # fmt: skip
+                      "--accounts", str(args.accounts), "--seed", "7",
+                      "--users-per-account", str(args.users_per_account))  # fmt: skip
             ingest = cli(env, "ingest", "--all", "--landing", str(home / "landing"))
+            ingest_s = ingest.wall_s
             print(
                 f"sample data {gen.wall_s:.1f} s; ingest {ingest.wall_s:.1f} s wall, "
                 f"{ingest.cpu_s:.1f} s CPU, peak RSS {ingest.peak_rss_mb:,.0f} MB "
@@ -175,9 +249,12 @@ def main() -> None:
             env["HUBSPOT_BASE_URL"] = sandbox.base_url
             cli(env, "hubspot", "ensure-properties")
             state_db = home / "state" / "test.duckdb"
-            syncs = [("shadow plan", ["--shadow"])] if args.plan_only else [
-                ("first sync", []), ("daily sync (5% changed)", [])
-            ]  # fmt: skip
+            if args.plan_only:
+                syncs = [("shadow plan", ["--shadow"])]
+            elif args.resume:
+                syncs = [("daily sync (5% changed)", [])]
+            else:
+                syncs = [("first sync", []), ("daily sync (5% changed)", [])]
             for name, flags in syncs:
                 if name.startswith("daily"):
                     changed = change_five_percent(home / "warehouse")
@@ -192,8 +269,26 @@ def main() -> None:
                 sandbox_cpu = process_cpu_s(sandbox.process.pid) - cpu0
                 calls = sandbox.stats()["requests_total"] - before
                 figures = run_figures(state_db, run_ids(state_db)[-1])
-                report(f"{name} (load {load:.1f} → {os.getloadavg()[0]:.1f})", figures, run,
+                load_end = os.getloadavg()[0]
+                report(f"{name} (load {load:.1f} → {load_end:.1f})", figures, run,
                        calls, sandbox_cpu, args.rate_limit)  # fmt: skip
+                writes = sum(int(f.get("write_calls", 0)) for f in figures)
+                first = name == "first sync" or name.startswith("shadow")
+                breakdown = stage_breakdown(name, figures, run, writes, args.rate_limit,
+                                            ingest_s if first else None, args.stages)  # fmt: skip
+                if args.json:
+                    line = {
+                        "sync": name.split(" (")[0], "accounts": rows["accounts"],
+                        "users": rows["users"], "records": sum(rows.values()),
+                        "wall_s": run.wall_s, "peak_rss_mb": run.peak_rss_mb,
+                        "cpu_s": run.cpu_s, "sandbox_cpu_s": sandbox_cpu, "calls": calls,
+                        "floor_s": breakdown.pop("floor_s"), "load": [load, load_end],
+                        "stages": {**breakdown, **({"ingest": ingest_s} if first and ingest_s
+                                                   else {})},
+                        "objects": figures,
+                    }  # fmt: skip
+                    with args.json.open("a") as out:
+                        out.write(json.dumps(line) + "\n")
                 print("  " + run.stdout.strip().replace("\n", "\n  "))
         print(f"\nwhole bench {time.perf_counter() - started:.0f} s")
 

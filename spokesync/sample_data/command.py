@@ -15,6 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="landing folder (default $SPOKESYNC_LANDING)")
     parser.add_argument("--days", type=int, default=d.days, help="days of daily files")
     parser.add_argument("--accounts", type=int, default=d.accounts)
+    parser.add_argument(
+        "--users-per-account",
+        type=int,
+        default=d.users_per_account,
+        help="mean users (contacts) per account; each has 1 … 2 × mean − 1 (default 3)",
+    )
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument(
         "--start",
@@ -53,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = GeneratorConfig(
         seed=args.seed,
         accounts=args.accounts,
+        users_per_account=args.users_per_account,
         days=args.days,
         **({"start": args.start} if args.start else {}),
         events_per_day=args.events_per_day,

@@ -79,6 +79,9 @@ class GeneratorConfig(BaseModel):
 
     seed: int = 7
     accounts: int = Field(2000, ge=1)
+    # mean users per account (1 … 2 × mean − 1 each); 5 makes the issue's 1M companies + 5M
+    # contacts from 1M accounts
+    users_per_account: int = Field(3, ge=1, le=50)
     days: int = Field(30, ge=0)
     # After ``days`` (fields validate in order), so the factory sees it.
     start: dt.date = Field(default_factory=lambda data: default_start(data["days"]))
@@ -533,7 +536,7 @@ def _write_tickets(cfg: GeneratorConfig, co: Company, out: Path, di: int, day: d
 def generate(cfg: GeneratorConfig, out: Path) -> dict[str, int]:
     """Write master data and ``cfg.days`` days; returns rows written per source."""
     out = Path(out)
-    co = Company.build(cfg.seed, cfg.accounts, cfg.start)
+    co = Company.build(cfg.seed, cfg.accounts, cfg.start, cfg.users_per_account)
     totals = write_master(cfg, co, out)
     for di in range(cfg.days):
         for source, n in write_day(cfg, co, out, di).items():
@@ -549,7 +552,7 @@ def append_day(out: Path) -> tuple[str, dict[str, int]]:
     if not params.exists():
         raise FileNotFoundError(f"{params} not found: run `spokesync sample-data` first")
     cfg = GeneratorConfig.model_validate_json(params.read_text())
-    co = Company.build(cfg.seed, cfg.accounts, cfg.start)
+    co = Company.build(cfg.seed, cfg.accounts, cfg.start, cfg.users_per_account)
     counts = write_day(cfg, co, out, cfg.days)
     day = (cfg.start + dt.timedelta(days=cfg.days)).isoformat()
     _save_params(cfg.model_copy(update={"days": cfg.days + 1}), out)

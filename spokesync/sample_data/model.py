@@ -179,13 +179,15 @@ def pick(words: np.ndarray, idx: np.ndarray) -> pa.Array:
 
 
 def iso_ts(us: np.ndarray) -> pa.Array:
-    """ISO-8601 UTC strings (``2026-01-02T03:04:05Z``) for microsecond epochs."""
-    ts = pa.array(us, pa.timestamp("us", tz="UTC"))
-    return pc.strftime(ts, format="%Y-%m-%dT%H:%M:%SZ")
+    """ISO-8601 UTC strings with microseconds (``2026-01-02T03:04:05.000000Z``) for
+    microsecond epochs: Arrow's cast to text (4× cheaper than ``strftime``, same text)."""
+    text = pc.cast(pa.array(us, pa.timestamp("us")), pa.string())
+    return pc.binary_join_element_wise(pc.utf8_replace_slice(text, 10, 11, "T"), "Z", "")
 
 
 def iso_date(us: np.ndarray) -> pa.Array:
-    return pc.strftime(pa.array(us, pa.timestamp("us", tz="UTC")), format="%Y-%m-%d")
+    days = pa.array(np.floor_divide(us, US_PER_DAY), pa.int32()).cast(pa.date32())
+    return pc.cast(days, pa.string())
 
 
 @dataclass(frozen=True)
@@ -228,13 +230,17 @@ class Company:
         return len(self.user_account)
 
     @classmethod
-    def build(cls, seed: int, n_accounts: int, start: dt.date) -> Company:
+    def build(
+        cls, seed: int, n_accounts: int, start: dt.date, users_per_account: int = 3
+    ) -> Company:
+        """``users_per_account``: the mean; each account has 1 … 2 × mean − 1 users (uniform),
+        so the default 3 gives 1–5 and 5 gives 1–9 (1M accounts → ~5M users)."""
         rng = np.random.default_rng([seed, 1])
         n = n_accounts
         start_us = day_start_us(start)
         created = start_us - rng.integers(30, 1500, n) * US_PER_DAY - rng.integers(0, US_PER_DAY, n)
         updated = created + ((start_us - created) * rng.random(n)).astype(np.int64)
-        n_users = rng.integers(1, 6, n).astype(np.int64)
+        n_users = rng.integers(1, 2 * users_per_account, n).astype(np.int64)
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(n_users, out=offsets[1:])
         total = int(offsets[-1])

@@ -4,6 +4,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from spokesync.cli import main
@@ -13,6 +14,7 @@ from spokesync.sample_data.generator import (
     default_start,
     generate,
 )
+from spokesync.sample_data.model import Company, iso_date, iso_ts
 
 START = dt.date(2026, 1, 1)  # the tests below write dates by hand
 
@@ -117,3 +119,29 @@ def test_cli_sample_without_start_ends_yesterday(tmp_path: Path, capsys) -> None
     assert f"… {yesterday})" in capsys.readouterr().out
     days = sorted(p.name for p in (landing / "product_usage").iterdir())
     assert days == [f"date={yesterday - dt.timedelta(days=1)}", f"date={yesterday}"]
+
+
+def test_users_per_account_sets_the_mean_and_the_range() -> None:
+    start = dt.date(2026, 1, 1)
+    five = Company.build(5, 2000, start, users_per_account=5)
+    per_account = np.diff(five.user_offset)
+    assert per_account.min() == 1 and per_account.max() == 9
+    assert 4.8 < per_account.mean() < 5.2
+    assert five.n_users == int(per_account.sum()) == len(five.user_account)
+    # the default is what it always was: 1–5 users, the very draw of the code before the option
+    default = Company.build(5, 2000, start)
+    assert np.diff(default.user_offset)[:12].tolist() == [2, 1, 5, 2, 5, 1, 5, 2, 1, 2, 1, 3]
+    assert default.n_users == 5971
+    one = Company.build(5, 50, start, users_per_account=1)
+    assert one.n_users == 50
+
+
+def test_timestamps_and_dates_as_the_files_have_always_written_them() -> None:
+    us = np.array([0, 1_600_000_000_000_001, -86_400_000_000 - 1, 1_767_225_599_999_999])
+    assert iso_ts(us).to_pylist() == [
+        "1970-01-01T00:00:00.000000Z",
+        "2020-09-13T12:26:40.000001Z",
+        "1969-12-30T23:59:59.999999Z",
+        "2025-12-31T23:59:59.999999Z",
+    ]
+    assert iso_date(us).to_pylist() == ["1970-01-01", "2020-09-13", "1969-12-30", "2025-12-31"]
