@@ -11,6 +11,11 @@ time includes the helper threads (read-ahead, Parquet writer) and DuckDB.
 
     .venv/bin/python -m bench.bench_ingest --rows 2000000 --format all
 
+Next to each ingest the bench measures the floor on the same file, in its own process: DuckDB
+alone copying it to Parquet (one thread, the fast path's reader SQL), ``COPY (SELECT * FROM
+read_X(...)) TO 'out.parquet'``, as landed (text) and with each contract column cast to its
+warehouse type (``TRY_CAST``), and prints the ingest's CPU over the typed floor's.
+
 ``--days N`` (N > 1) lands N days per format and ingests them as one backfill does
 (``spokesync.ingest.parallel.ingest_partitions``, one worker process per core): it prints the
 CPU seconds of all workers over the wall time, i.e. how many cores the backfill kept busy.
@@ -59,6 +64,43 @@ def _ingest_child(source: str, landing: Path, warehouse: Path, chunk_rows: int) 
             }
         )
     )
+
+
+def _floor_child(source: str, landing: Path, out_dir: Path) -> None:
+    """CPU seconds of bare DuckDB copies of the day's files to Parquet: as landed, and with
+    the contract's columns cast to their warehouse types (no checks, no quarantine)."""
+    from spokesync.ingest.contract import SOURCES, null_tokens
+    from spokesync.ingest.readers import landing_files
+    from spokesync.ingest.rules import SQL_TYPES
+    from spokesync.ingest.scan import connection, reader
+
+    spec = SOURCES[source]
+    con = connection()
+    files = landing_files(source, landing, DAY)
+    result: dict[str, float] = {}
+    for variant in ("raw", "typed"):
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        for i, path in enumerate(files):
+            r = reader(source, path, path.name, null_tokens(source))
+            if variant == "raw":
+                select = "*"
+            else:
+                select = ", ".join(
+                    f'TRY_CAST("{c.name}" AS {SQL_TYPES[c.kind]}) AS "{c.name}"'
+                    for c in spec.columns
+                )
+            out = out_dir / f"floor-{variant}-{i}.parquet"
+            con.execute(
+                f"COPY (SELECT {select} FROM {r.sql}) TO '{out}' (FORMAT parquet, "
+                "COMPRESSION snappy)",
+                {k: v for k, v in r.params.items() if f"${k}" in r.sql},
+            )
+            out.unlink()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        result[variant] = round(
+            usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime, 2
+        )
+    print(json.dumps(result))
 
 
 def _backfill_child(source: str, landing: Path, warehouse: Path, days: list[str]) -> None:
@@ -173,12 +215,28 @@ def run_one(fmt: str, args: argparse.Namespace, tmp: Path) -> None:
     ).stdout  # fmt: skip
     f = json.loads(out.strip().splitlines()[-1])
     per_core = f["rows_read"] / f["ingest_cpu_s"] if f["ingest_cpu_s"] else 0
+    floor = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "bench.bench_ingest", "--floor-child", SOURCE[fmt],
+             str(landing), str(tmp / fmt)],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1]
+    )  # fmt: skip
     print(
         f"{fmt:<8} {SOURCE[fmt]:<16} {f['rows_read']:>11,} rows ({size_mb:,.0f} MB, generated in "
         f"{gen_s:.1f}s): {f['rows_valid']:,} valid, {f['rows_quarantined']:,} quarantined in "
         f"{f['seconds']}s wall = {f['rows_per_s']:,} rows/s; ingest CPU {f['ingest_cpu_s']}s "
         f"(process {f['cpu_s']}s incl. imports) = {per_core:,.0f} rows/s per core; "
         f"peak RSS {f['peak_rss_mb']} MB"
+    )
+    raw_rate = f["rows_read"] / floor["raw"] if floor["raw"] else 0
+    typed_rate = f["rows_read"] / floor["typed"] if floor["typed"] else 0
+    ratio = f["ingest_cpu_s"] / floor["typed"] if floor["typed"] else 0
+    print(
+        f"{'':<8} floor (bare DuckDB COPY to Parquet, same file, one thread): as landed "
+        f"{floor['raw']}s CPU = {raw_rate:,.0f} rows/s per core; columns cast "
+        f"{floor['typed']}s = {typed_rate:,.0f} rows/s per core; ingest / typed floor = "
+        f"{ratio:.2f}x"
     )
 
 
@@ -193,9 +251,13 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=1, help="> 1: a backfill over this many days")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--backfill-child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _ingest_child(args.child[0], Path(args.child[1]), Path(args.child[2]), args.chunk_rows)
+        return
+    if args.floor_child:
+        _floor_child(args.floor_child[0], Path(args.floor_child[1]), Path(args.floor_child[2]))
         return
     if args.backfill_child:
         source, landing, warehouse, days = args.backfill_child

@@ -65,16 +65,21 @@ def first_line_number(fmt: str) -> int:
     return {"csv": 2, "jsonl": 1, "parquet": 0}[fmt]
 
 
-def scan(
-    source: str,
-    path: Path,
-    rel: str,
-    day: str | None,
-    tokens: tuple[str, ...],
-    batch_rows: int = BATCH_ROWS,
-) -> tuple[list[str], Iterator[ScanBatch]]:
-    """The file's columns (as landed, in order) and its checked rows in batches. Raises
-    :class:`Refused` up front or while iterating."""
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """DuckDB SQL reading one landing file as the checks expect it (see :func:`reader`)."""
+
+    sql: str  # a table function call, e.g. ``read_csv($path, …)``
+    params: dict[str, object]
+    columns: list[str]  # as landed, in order
+    present: tuple[tuple[str, pa.DataType | None], ...]  # name and Arrow type (None: text)
+    null_map: tuple[str, ...] | None  # text values the query maps to NULL (JSONL)
+    json_text: bool
+
+
+def reader(source: str, path: Path, rel: str, tokens: tuple[str, ...]) -> Reader:
+    """How DuckDB reads ``path`` for the fast path; raises :class:`Refused` when it cannot
+    reproduce the file exactly (known before reading it)."""
     spec = SOURCES[source]
     params: dict[str, object] = {"path": str(path)}
     json_text = False
@@ -85,8 +90,10 @@ def scan(
         except (OSError, pa.ArrowException) as e:
             raise Refused(f"{rel}: cannot read Parquet file: {e}") from e
         columns = schema.names
-        present = tuple((n, schema.field(n).type) for n in columns)
-        reader = "read_parquet($path)"
+        present: tuple[tuple[str, pa.DataType | None], ...] = tuple(
+            (n, schema.field(n).type) for n in columns
+        )
+        sql = "read_parquet($path)"
     elif spec.format == "csv":
         columns = _csv_header(path, rel)
         if not tokens:
@@ -94,7 +101,7 @@ def scan(
         present = tuple((n, None) for n in columns)
         params["columns"] = dict.fromkeys(columns, "VARCHAR")
         params["tokens"] = list(tokens)
-        reader = (
+        sql = (
             "read_csv($path, header = true, auto_detect = false, delim = ',', quote = '\"', "
             "escape = '\"', columns = $columns, nullstr = $tokens, strict_mode = true)"
         )
@@ -102,15 +109,30 @@ def scan(
         columns = _jsonl_keys(path, rel, spec.column_names)
         present = tuple((n, None) for n in columns)
         params["columns"] = dict.fromkeys(columns, "VARCHAR")
-        reader = "read_json($path, format = 'newline_delimited', columns = $columns)"
+        sql = "read_json($path, format = 'newline_delimited', columns = $columns)"
         null_map, json_text = tokens, True
         if tokens and tokens != ("",):
             params["tokens"] = list(tokens)
     missing = [c for c in spec.required_columns if c not in columns]
     if missing:
         raise Refused(f"{rel}: required column(s) {missing} missing")
-    query = scan_query(source, present, day, reader, null_map, json_text)
-    return columns, _batches(query.sql, params, path, rel, spec.format, batch_rows)
+    return Reader(sql, params, columns, present, null_map, json_text)
+
+
+def scan(
+    source: str,
+    path: Path,
+    rel: str,
+    day: str | None,
+    tokens: tuple[str, ...],
+    batch_rows: int = BATCH_ROWS,
+) -> tuple[list[str], Iterator[ScanBatch]]:
+    """The file's columns (as landed, in order) and its checked rows in batches. Raises
+    :class:`Refused` up front or while iterating."""
+    r = reader(source, path, rel, tokens)
+    query = scan_query(source, r.present, day, r.sql, r.null_map, r.json_text)
+    fmt = SOURCES[source].format
+    return r.columns, _batches(query.sql, r.params, path, rel, fmt, batch_rows)
 
 
 def _batches(
