@@ -16,6 +16,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from spokesync.ingest.arrays import arrow_of
+
 _EMPTY_I64 = np.empty(0, dtype=np.int64)
 
 
@@ -102,7 +104,7 @@ class Winners:
                     self.ordinals[at].copy(),
                     self.files[at].copy(),
                     self.rows[at].copy(),
-                    keys.take(pa.array(cand[newer])).to_pylist(),
+                    keys.take(arrow_of(cand[newer])).to_pylist(),
                 )
         winners = np.flatnonzero(win)
         ordinals = first_ordinal + np.arange(len(winners), dtype=np.int64)

@@ -23,25 +23,17 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from spokesync.ingest.arrays import arrow_of, numpy_of
 from spokesync.ingest.contract import MASTER_SOURCES, PARTITIONED_SOURCES, SOURCES, null_tokens
 from spokesync.ingest.dedupe import Displaced, Winners
-from spokesync.ingest.quarantine import quarantine_table, raw_rows, scanned_quarantine
-from spokesync.ingest.readers import (
-    DEFAULT_CHUNK_ROWS,
-    UnreadableFile,
-    landing_files,
-    read_source,
-)
+from spokesync.ingest.quarantine import Frame, quarantine_table, scanned_quarantine
+from spokesync.ingest.readers import DEFAULT_CHUNK_ROWS, UnreadableFile, landing_files
 from spokesync.ingest.report import IngestReport, save_report
-from spokesync.ingest.rules import check_chunk
 from spokesync.ingest.scan import Refused, ScanBatch, first_line_number, scan
 from spokesync.ingest.threads import BackgroundWriter, prefetch
-from spokesync.ingest.validate import failures_frame
 from spokesync.warehouse import master_path, partition_path, quarantine_path
 
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -138,7 +130,7 @@ def _ingest(
     _clean_old_quarantine(warehouse_dir, source, day, run_id)
     report.quarantine_path = str(qpath) if qpath else None
     report.output_path = str(out)
-    report.preview_markdown = _preview(run.preview, report)
+    report.preview_markdown = _preview(run.seen.con, run.preview, report)
     report.duration_s = time.perf_counter() - started
     save_report(warehouse_dir, report)
     return report
@@ -189,7 +181,7 @@ class _Run:
         self.added: list[str] = []
         self.missing: list[str] = []
         self.written = 0
-        self.preview: pd.DataFrame | None = None
+        self.preview: pa.Table | None = None
         self.now = dt.datetime.now(dt.UTC)
 
     # -- the fast path -------------------------------------------------------------------
@@ -219,20 +211,20 @@ class _Run:
         b, spec = batch.table, self.spec
         n = b.num_rows
         self.report.rows_read += n
-        ok = b.column("__ok").to_numpy(zero_copy_only=False)
-        changed = b.column("__changed").to_numpy(zero_copy_only=False)
+        ok = numpy_of(b.column("__ok"))
+        changed = numpy_of(b.column("__changed"))
         self.report.rows_normalised += int(np.count_nonzero(changed))
         base = first_line_number(spec.format) + batch.offset
         valid = ok.copy()
         positions = np.flatnonzero(ok)
         parts: list[pa.Table] = []
         if len(positions):
-            mask = pa.array(ok)
+            mask = arrow_of(ok)
             keys = b.column(spec.key).filter(mask)
-            hashes = b.column("__h").to_numpy(zero_copy_only=False)[positions]
+            hashes = numpy_of(b.column("__h").filter(mask))
             updated = None
             if spec.updated_at is not None:
-                updated = b.column("__u").to_numpy(zero_copy_only=False)[positions]
+                updated = numpy_of(b.column("__u").filter(mask))  # never NULL where ok
             win, gone = self.seen.offer(
                 keys, updated, self.file_index[rel], base + positions, self.written, hashes
             )
@@ -246,21 +238,21 @@ class _Run:
         if n_good:
             good = pa.Table.from_batches([b]).select(self.schema.names)
             if n_good < n:
-                good = good.filter(pa.array(valid))
+                good = good.filter(arrow_of(valid))
             good = good.cast(self.schema)
             writes.submit(good)
             if self.preview is None:
-                self.preview = good.slice(0, 5).to_pandas()
+                self.preview = good.slice(0, 5)
         self.report.rows_valid += n_good
         self.written += n_good
         failing = ~ok
         if failing.any():
             at = np.flatnonzero(failing)
-            sel = pa.array(failing)
+            sel = arrow_of(failing)
             parts.append(
                 pa.table(
                     {
-                        "row_number": pa.array(base + at, pa.int64()),
+                        "row_number": arrow_of(base + at),
                         "raw_row": b.column("__raw").filter(sel),
                         "fails": b.column("__fails").filter(sel),
                     }
@@ -273,49 +265,38 @@ class _Run:
     ) -> pa.Table:
         """Rows of a key that lost within this batch (or to a row already kept): quarantined
         as superseded, ``raw_row`` holding the row as loaded (it passed every check)."""
-        rows = pa.Table.from_batches([b]).select(self.schema.names).take(pa.array(dups))
+        rows = pa.Table.from_batches([b]).select(self.schema.names).take(arrow_of(dups))
         con = self.seen.con
+        key = self.spec.key
         con.register("q_dups", rows)
         try:
-            raw = con.sql("SELECT CAST(to_json(d) AS VARCHAR) AS r FROM q_dups d").to_arrow_table()
+            out = con.sql(
+                "SELECT CAST(to_json(d) AS VARCHAR) AS r, [{'column': $key, "
+                "'check': 'superseded', 'failure_case': CAST(d[$key] AS VARCHAR)}] AS f "
+                "FROM q_dups d",
+                params={"key": key},
+            ).to_arrow_table()
         finally:
             con.unregister("q_dups")
-        keys = rows.column(self.spec.key).to_pylist()
-        fails = pa.array(
-            [[{"column": self.spec.key, "check": "superseded", "failure_case": k}] for k in keys],
-            fails_type,
-        )
         return pa.table(
             {
-                "row_number": pa.array(base + dups, pa.int64()),
-                "raw_row": raw.column("r"),
-                "fails": fails,
+                "row_number": arrow_of(base + dups),
+                "raw_row": out.column("r"),
+                "fails": out.column("f").cast(fails_type),
             }
         )
 
     def _quarantine_scanned(self, rel: str, rows: pa.Table) -> None:
-        flat = pc.list_flatten(rows.column("fails"))
-        names = pc.binary_join_element_wise(
-            pc.fill_null(pc.struct_field(flat, "column"), "None"),
-            pc.struct_field(flat, "check"),
-            ":",
-        )
-        self.failed_counts.update(names.to_pylist())
-        self.quarantined.append(
-            scanned_quarantine(
-                self.seen.con,
-                source=self.source,
-                partition=self.day,
-                file=rel,
-                run_id=self.run_id,
-                at=self.now,
-                rows=rows,
-            )  # fmt: skip
-        )
+        table, counts = scanned_quarantine(
+            self.seen.con, source=self.source, partition=self.day, file=rel,
+            run_id=self.run_id, at=self.now, rows=rows,
+        )  # fmt: skip
+        self.failed_counts.update(counts)
+        self.quarantined.append(table)
 
     # -- the streaming readers -----------------------------------------------------------
     def _quarantine(
-        self, con: duckdb.DuckDBPyConnection, file: str, rows: pd.DataFrame, fails: pd.DataFrame
+        self, con: duckdb.DuckDBPyConnection, file: str, rows: Frame, fails: Frame
     ) -> pa.Table:
         return quarantine_table(
             con, source=self.source, partition=self.day, file=file, run_id=self.run_id,
@@ -323,6 +304,15 @@ class _Run:
         )  # fmt: skip
 
     def read_files(self, chunk_rows: int) -> None:
+        # pandas, the chunk checks and the readers' parsing: only for a partition the fast
+        # path refused (a worker on the fast path never imports pandas or pandera).
+        import pandas as pd
+
+        from spokesync.ingest.chunk_check import check_chunk
+        from spokesync.ingest.quarantine import raw_rows
+        from spokesync.ingest.readers import read_source
+        from spokesync.ingest.validate import failures_frame
+
         source, spec, schema, seen, report = (
             self.source, self.spec, self.schema, self.seen, self.report,
         )  # fmt: skip
@@ -384,7 +374,7 @@ class _Run:
                     good = v.table.filter(pa.array(valid)).cast(schema)
                     writes.submit(good)
                     if self.preview is None:
-                        self.preview = good.slice(0, 5).to_pandas()
+                        self.preview = good.slice(0, 5)
                 report.rows_valid += n_good
                 self.written += n_good
                 bad_positions = np.flatnonzero(~valid)
@@ -459,9 +449,7 @@ def _superseded_rows(
     displaced: list[Displaced],
     file_names: list[str],
     key: str,
-    quarantine_file: Callable[
-        [duckdb.DuckDBPyConnection, str, pd.DataFrame, pd.DataFrame], pa.Table
-    ],
+    quarantine_file: Callable[[duckdb.DuckDBPyConnection, str, Frame, Frame], pa.Table],
 ) -> list[pa.Table]:
     """Quarantine rows for rows displaced after they were written (their values as loaded)."""
     files = np.concatenate([d.files for d in displaced])
@@ -478,10 +466,17 @@ def _superseded_rows(
     for f in np.unique(files):
         at = np.flatnonzero(files == f)
         pos = -1 - at  # not positions of any chunk
-        rows = pd.DataFrame(
-            {"pos": pos, "row_number": numbers[at], "raw_row": [raw[i] for i in at]}
+        rows = pa.table(
+            {"pos": pos, "row_number": numbers[at], "raw_row": pa.array([raw[i] for i in at])}
         )
-        fails = failures_frame(pos, key, "superseded", [keys[i] for i in at])
+        fails = pa.table(
+            {
+                "pos": pos,
+                "column": pa.array([key] * len(at), pa.string()),
+                "check": pa.array(["superseded"] * len(at), pa.string()),
+                "failure_case": pa.array([keys[i] for i in at]),
+            }
+        )
         out.append(quarantine_file(con, file_names[int(f)], rows, fails))
     return out
 
@@ -507,14 +502,23 @@ def _clean_old_quarantine(warehouse_dir: Path, source: str, day: str | None, run
             old.unlink(missing_ok=True)
 
 
-def _preview(frame: pd.DataFrame | None, report: IngestReport) -> str:
+def _preview(con: duckdb.DuckDBPyConnection, table: pa.Table | None, report: IngestReport) -> str:
     head = (
         f"**{report.source}** {report.partition or 'master'}: {report.rows_read} read, "
         f"{report.rows_valid} valid, {report.rows_quarantined} quarantined"
     )
-    if frame is None or frame.empty:
+    if table is None or table.num_rows == 0:
         return head + "\n\n(no valid rows)"
-    cells = frame.astype("str").fillna("")
-    lines = ["| " + " | ".join(cells.columns) + " |", "|" + "---|" * len(cells.columns)]
-    lines += ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in cells.values]
+    lines = ["| " + " | ".join(table.column_names) + " |", "|" + "---|" * table.num_columns]
+    text = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in table.column_names)
+    con.register("q_preview", table)
+    try:
+        rows = con.execute(
+            f"SELECT {text} FROM q_preview"
+        ).fetchall()  # values as DuckDB shows them
+    finally:
+        con.unregister("q_preview")
+    for row in rows:
+        cells = ("" if v is None else v.replace("|", "\\|") for v in row)
+        lines.append("| " + " | ".join(cells) + " |")
     return head + "\n\n" + "\n".join(lines)

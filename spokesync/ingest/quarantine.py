@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from spokesync.ingest.readers import RawChunk
 from spokesync.warehouse import QUARANTINE
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from spokesync.ingest.readers import RawChunk
+
+# A relation DuckDB reads: the streaming readers pass pandas frames, the fast path Arrow.
+Frame: TypeAlias = "pd.DataFrame | pa.Table"
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -93,6 +100,12 @@ FROM q_scan ORDER BY row_number
 """
 
 
+_SCANNED_COUNTS_SQL = """
+SELECT coalesce(f."column", 'None') || ':' || f."check" AS name, count(*) AS n
+FROM (SELECT unnest(fails) AS f FROM q_scan) GROUP BY ALL
+"""
+
+
 def scanned_quarantine(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -102,15 +115,17 @@ def scanned_quarantine(
     run_id: str,
     at: dt.datetime,
     rows: pa.Table,
-) -> pa.Table:
-    """Quarantine rows for the fast path's failing rows of one file (see ``_SCANNED_SQL``)."""
+) -> tuple[pa.Table, dict[str, int]]:
+    """Quarantine rows for the fast path's failing rows of one file (see ``_SCANNED_SQL``),
+    and how many times each ``column:check`` failed among them."""
     con.register("q_scan", rows)
     try:
         params = _params(source, partition, file, run_id, at)
         table = con.sql(_SCANNED_SQL, params=params).to_arrow_table()
+        counts = dict(con.execute(_SCANNED_COUNTS_SQL).fetchall())
     finally:
         con.unregister("q_scan")
-    return table.cast(QUARANTINE_SCHEMA)
+    return table.cast(QUARANTINE_SCHEMA), counts
 
 
 def _params(
@@ -155,8 +170,8 @@ def quarantine_table(
     file: str,
     run_id: str,
     at: dt.datetime,
-    rows: pd.DataFrame,
-    failures: pd.DataFrame,
+    rows: Frame,
+    failures: Frame,
 ) -> pa.Table:
     """Quarantine rows for one chunk.
 

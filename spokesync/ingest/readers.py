@@ -14,9 +14,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -24,6 +24,9 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from spokesync.ingest.contract import SOURCES, null_tokens
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_CHUNK_ROWS = 1_000_000
 CSV_BLOCK_BYTES = 16 << 20  # Arrow's CSV streaming block size
@@ -51,6 +54,8 @@ class RawChunk:
     @property
     def frame(self) -> pd.DataFrame:
         """The rows as pandas (for the pandera reference path and tests)."""
+        import pandas as pd  # the reference path only: the engine never needs pandas here
+
         return self.table.to_pandas(
             types_mapper={pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}.get
         )

@@ -1,10 +1,11 @@
-"""The contract's checks as DuckDB SQL: the path the engine runs on every chunk.
+"""The contract's checks as DuckDB SQL, generated from :mod:`spokesync.ingest.contract`.
 
-One query per chunk, generated from :mod:`spokesync.ingest.contract`, takes the chunk as read
-(an Arrow table: text for CSV/JSONL, typed for Parquet) and returns the warehouse columns
-(trimmed, normalised, parsed exactly) plus one flag per row: does it pass every check. Only the
-rows that fail (few) go through a second query that lists each failure with its column, check
-and failing value. No pandas and no per-row Python on the way.
+:func:`scan_query` is the fast path's query (:mod:`spokesync.ingest.scan`): it reads one
+landing file with DuckDB's own reader and returns per row the warehouse columns (trimmed,
+normalised, parsed exactly), a pass flag, and — for failing rows only — the raw row and each
+failure with its column, check and failing value. The streaming readers check chunks already
+in Arrow with the same column plans (:mod:`spokesync.ingest.chunk_check`). No pandas and no
+per-row Python on the way.
 
 The rules are the pandera schema's (:mod:`spokesync.ingest.schemas`, built from the same
 contract), written for DuckDB; ``tests/ingest/test_rules_oracle.py`` checks on generated rows
@@ -22,12 +23,9 @@ import functools
 import re
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from spokesync.emails import LABEL_RE, LOCAL_RE, MAX_DOMAIN, MAX_LOCAL, known_tlds
-from spokesync.ingest.connections import thread_connection
 from spokesync.ingest.contract import (
     DECIMAL_PRECISION,
     DECIMAL_SCALE,
@@ -35,16 +33,14 @@ from spokesync.ingest.contract import (
     SOURCES,
     Column,
 )
-from spokesync.ingest.schemas import VALID_EMAIL
-from spokesync.ingest.validate import (
-    _DATE,
-    _DECIMAL,
-    _INT,
-    _NON_FINITE,
-    _TIMESTAMP,
-    NO_FAILURES,
+from spokesync.ingest.lexicon import (
+    DATE_TEXT,
+    DECIMAL_TEXT,
+    INT_TEXT,
+    NON_FINITE_TEXT,
+    TIMESTAMP_TEXT,
     UNICODE_WHITESPACE,
-    failures_frame,
+    VALID_EMAIL,
 )
 
 # What Python's str.strip() / Arrow's utf8_trim_whitespace (pandas' .str.strip()) remove:
@@ -85,7 +81,12 @@ def _parse(kind: str, t: str) -> str:
     """Text ``t`` parsed to ``kind`` exactly (NULL when it does not parse): the regex guard
     keeps DuckDB's casts from accepting what the contract does not (``1e3``, ``12,50``)."""
     typ = SQL_TYPES[kind]
-    guard = {"int": _INT, "decimal": _DECIMAL, "timestamp": _TIMESTAMP, "date": _DATE}[kind]
+    guard = {
+        "int": INT_TEXT,
+        "decimal": DECIMAL_TEXT,
+        "timestamp": TIMESTAMP_TEXT,
+        "date": DATE_TEXT,
+    }[kind]
     # No trim(): DuckDB's casts skip the ASCII whitespace the guards allow (``\\s``).
     return f"CASE WHEN regexp_full_match({t}, {_lit(guard)}) THEN TRY_CAST({t} AS {typ}) END"
 
@@ -219,7 +220,7 @@ def _plan(col: Column, x: str, arrow_type: pa.DataType | None, day: str | None) 
         value = _parse(col.kind, text)
         check = f"'parse_{col.kind}'"
         if col.kind in ("int", "decimal"):
-            nf = f"regexp_full_match(lower(trim({text})), {_lit(_NON_FINITE)})"
+            nf = f"regexp_full_match(lower(trim({text})), {_lit(NON_FINITE_TEXT)})"
             check = f"CASE WHEN {nf} THEN 'not_finite' ELSE {check} END"
         roots.append(f"WHEN {v} IS NULL AND {text} IS NOT NULL THEN {check}")
         root_failed.append(f"({v} IS NULL AND {text} IS NOT NULL)")
@@ -234,124 +235,9 @@ def _plan(col: Column, x: str, arrow_type: pa.DataType | None, day: str | None) 
     return _Plan(col, text, value, root, checks, fixes, " OR ".join(root_failed) or "false")
 
 
-@dataclass(slots=True)
-class Checked:
-    """A chunk after the checks: the warehouse columns (same positions as the input)."""
-
-    table: pa.Table  # contract columns, warehouse types
-    valid: np.ndarray  # bool per row
-    failures: pd.DataFrame  # pos, column, check, failure_case (only failing rows)
-    normalised: int
-    columns_added: list[str]
-    columns_missing: list[str]
-
-
-@functools.lru_cache(maxsize=512)
-def _queries(
-    source: str, present: tuple[tuple[str, pa.DataType], ...], day: str | None
-) -> tuple[str, str]:
-    """The main query (warehouse values + ``__ok`` + ``__changed``, from relation ``raw``) and
-    the failures query (from relation ``bad``: the failing rows plus ``__pos``), for the
-    chunk's columns and their Arrow types."""
-    spec = SOURCES[source]
-    types = dict(present)
-    values, roots, outputs, ok_parts, changed_parts, failure_selects = [], [], [], [], [], []
-    for i, col in enumerate(spec.columns):
-        x = _ident(col.name) if col.name in types else "CAST(NULL AS VARCHAR)"
-        p = _plan(col, x, types.get(col.name), day)
-        v, r = f"__v{i}", f"__r{i}"
-        values.append(f"CAST({p.value} AS {SQL_TYPES[col.kind]}) AS {v}")
-        roots.append(f"{_on(p.root, v)} AS {r}")
-        outputs.append(f"{v} AS {_ident(col.name)}")
-        failed = [f"coalesce({_on(c.failed, v)}, false)" for c in p.checks]
-        ok_parts.append(f"{r} IS NULL")
-        if failed:
-            ok_parts.append(f"NOT ({r} IS NULL AND ({' OR '.join(failed)}))")
-        if p.fixes:
-            changed_parts.append(f"coalesce({p.text} IS NOT NULL AND {v} <> {p.text}, false)")
-        # This column's failures, in order: its root failure, else each check that fails.
-        name = _lit(col.name)
-        failure_selects.append(
-            f"SELECT __pos, {i} AS __col, 0 AS __seq, {name} AS col, {r} AS chk, "
-            f"CASE WHEN {r} <> 'not_nullable' THEN {p.text} END AS val FROM b "
-            f"WHERE {r} IS NOT NULL"
-        )
-        for k, (c, cond) in enumerate(zip(p.checks, failed, strict=True)):
-            failure_selects.append(
-                f"SELECT __pos, {i} AS __col, {k + 1} AS __seq, {name} AS col, "
-                f"{_lit(c.check)} AS chk, CAST({v} AS VARCHAR) AS val FROM b "
-                f"WHERE {r} IS NULL AND {cond}"
-            )
-    ok = " AND ".join(ok_parts)
-    changed = " OR ".join(changed_parts) or "false"
-
-    def layers(src: str) -> str:
-        return f"(SELECT *, {', '.join(roots)} FROM (SELECT *, {', '.join(values)} FROM {src}))"
-
-    main = f"SELECT {', '.join(outputs)}, {ok} AS __ok, {changed} AS __changed FROM {layers('raw')}"
-    failures = (
-        f"WITH b AS {layers('bad')} "
-        'SELECT __pos AS pos, col AS "column", chk AS "check", val AS failure_case FROM ('
-        + " UNION ALL ".join(failure_selects)
-        + ") ORDER BY __pos, __col, __seq"
-    )
-    return main, failures
-
-
 def _on(condition: str, v: str) -> str:
     """A condition written on ``{v}``, on the column's value ``v``."""
     return condition.replace("{v}", v)
-
-
-def check_chunk(source: str, raw: pa.Table, day: str | None) -> Checked:
-    """Check one chunk (columns as read) against the contract; see the module docstring."""
-    spec = SOURCES[source]
-    n = raw.num_rows
-    present = raw.column_names
-    added = [c for c in present if c not in spec.column_names]
-    missing = [c.name for c in spec.columns if c.name not in present]
-    schema = spec.arrow_schema()
-    missing_required = [c for c in missing if c in spec.required_columns]
-    if missing_required:
-        every = np.repeat(np.arange(n), len(missing_required))
-        columns = np.tile(np.array(missing_required, dtype=object), n)
-        fails = failures_frame(every, columns, "column_in_dataframe", None)
-        return Checked(schema.empty_table(), np.zeros(n, dtype=bool), fails, 0, added, missing)
-    kept = [c for c in present if c in spec.column_names]
-    key = tuple((c, raw.schema.field(c).type) for c in kept)
-    main, failures_sql = _queries(source, key, day)
-    con = thread_connection("rules")
-    raw = raw.select(kept)  # noqa: F841 - read by DuckDB's replacement scan
-    out = con.sql(main).to_arrow_table()
-    ok = out.column("__ok").to_numpy(zero_copy_only=False)
-    normalised = int(np.count_nonzero(out.column("__changed").to_numpy(zero_copy_only=False)))
-    table = out.select(schema.names).cast(_loose(schema))
-    if ok.all():
-        return Checked(table, ok, NO_FAILURES, normalised, added, missing)
-    bad_pos = np.flatnonzero(~ok)
-    bad = raw.filter(pa.array(~ok)).append_column(  # noqa: F841 - read by DuckDB
-        "__pos", pa.array(bad_pos, pa.int64())
-    )  # filter, not take: take would first copy every chunk of the table into one
-    found = con.sql(failures_sql).to_arrow_table()
-    fails = pd.DataFrame(
-        {
-            "pos": found.column("pos").to_numpy(),
-            **{
-                c: pd.Series(found.column(src).to_pylist(), dtype=object)
-                for c, src in (
-                    ("column", "column"),
-                    ("check", "check"),
-                    ("failure_case", "failure_case"),
-                )
-            },
-        }
-    )
-    return Checked(table, ok, fails, normalised, added, missing)
-
-
-def _loose(schema: pa.Schema) -> pa.Schema:
-    """The warehouse schema with every field nullable (failing rows may hold nulls)."""
-    return pa.schema([f.with_nullable(True) for f in schema])
 
 
 # What DuckDB's JSON reader makes of a value that is not a JSON string, read into a VARCHAR

@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spokesync.ingest.arrays import numpy_of
 from spokesync.ingest.connections import thread_connection
 from spokesync.ingest.contract import SOURCES
 from spokesync.ingest.rules import scan_query
@@ -155,7 +156,7 @@ def _batches(
 
 
 def _any(column: pa.Array) -> bool:
-    return bool(np.any(column.to_numpy(zero_copy_only=False)))
+    return bool(np.any(numpy_of(column)))
 
 
 def _csv_header(path: Path, rel: str) -> list[str]:

@@ -15,6 +15,7 @@ import pandera.pandas as pa
 
 from spokesync.emails import is_valid_email
 from spokesync.ingest.contract import EARLIEST, SOURCES, Column
+from spokesync.ingest.lexicon import VALID_EMAIL
 
 PANDERA_DTYPES: dict[str, object] = {
     "str": "str",
@@ -34,9 +35,6 @@ def _earliest(col: Column) -> pd.Timestamp:
 def _valid_emails(values: pd.Series) -> pd.Series:
     """HubSpot's contact-email rule per value (each distinct address checked once)."""
     return values.map(is_valid_email).astype(bool)
-
-
-VALID_EMAIL = "valid_email"
 
 
 def _full_match(pattern: str) -> pa.Check:

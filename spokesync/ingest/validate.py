@@ -25,22 +25,22 @@ import pyarrow.compute as pc
 
 from spokesync.ingest.connections import thread_connection
 from spokesync.ingest.contract import DECIMAL_PRECISION, DECIMAL_SCALE, SOURCES, Column
+from spokesync.ingest.lexicon import (
+    DATE_TEXT,
+    DECIMAL_TEXT,
+    INT_TEXT,
+    NON_FINITE_TEXT,
+    TIMESTAMP_TEXT,
+    UNICODE_WHITESPACE,
+)
 from spokesync.ingest.normalise import normalise
 from spokesync.ingest.schemas import schema_for
 
 FAILURE_COLUMNS = ["pos", "column", "check", "failure_case"]
-# Every character Python's str.isspace() calls whitespace (incl. no-break and ideographic
-# spaces), plus the zero-width space and the byte-order mark that exports leave behind.
-UNICODE_WHITESPACE = "\u0009\u000a\u000b\u000c\u000d\u001c\u001d\u001e\u001f\u0020\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\u200b\ufeff"  # == every c with c.isspace(), + U+200B, U+FEFF (tests/ingest/test_contract.py)
 # Checks whose failure explains every other failure of the same cell (the value is unusable).
 _ROOT_CHECKS = ("parse_", "blank", "not_finite")
-
-_INT = r"\s*[+-]?[0-9]+(\.0*)?\s*"
-_INT_DIGITS = DECIMAL_PRECISION - DECIMAL_SCALE
-_DECIMAL = rf"\s*[+-]?([0-9]{{1,{_INT_DIGITS}}}(\.[0-9]{{0,{DECIMAL_SCALE}}})?|\.[0-9]{{1,{DECIMAL_SCALE}}})\s*"
-_NON_FINITE = r"[+-]?(inf|infinity|nan)"
-_DATE = r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*"
-_TIMESTAMP = r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?"
+_INT, _DECIMAL, _NON_FINITE = INT_TEXT, DECIMAL_TEXT, NON_FINITE_TEXT
+_DATE, _TIMESTAMP = DATE_TEXT, TIMESTAMP_TEXT
 
 
 def _parse_sql(kind: str, x: str) -> str:

@@ -43,3 +43,35 @@ def test_workers_setting_is_checked(monkeypatch) -> None:  # type: ignore[no-unt
         raise AssertionError("no error")
     monkeypatch.delenv("SPOKESYNC_INGEST_WORKERS")
     assert default_workers() == (os.cpu_count() or 1)
+
+
+_WORKER = """
+import sys
+from pathlib import Path
+from spokesync.ingest.engine import ingest_partition
+report = ingest_partition(sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), "r")
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pandas", "pandera"))
+print(report.rows_read, report.rows_valid, report.rows_quarantined, len(heavy), heavy[:3])
+"""
+
+
+def test_a_fast_path_worker_never_imports_pandas_or_pandera(tmp_path: Path) -> None:
+    """What a backfill worker imports and runs for a clean day (the fast path): no pandas and
+    no pandera (they cost ~1.5 s of CPU per spawned worker), yet bad rows are quarantined."""
+    import subprocess
+    import sys
+
+    landing = tmp_path / "landing"
+    generate(GeneratorConfig(seed=5, accounts=60, days=1, start=dt.date(2026, 1, 1)), landing)
+    out = {}
+    for source in ("subscriptions", "support_tickets", "product_usage"):
+        (day,) = landed_partitions(source, landing)
+        run = subprocess.run(
+            [sys.executable, "-c", _WORKER, source, day, str(landing), str(tmp_path / "wh")],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        out[source] = run.stdout.split()
+    for source, (read, valid, quarantined, heavy, *names) in out.items():
+        assert int(read) == int(valid) + int(quarantined) > 0, source
+        assert (heavy, names) == ("0", ["[]"]), (source, names)
+    assert any(int(q) for _, _, q, *_ in out.values())  # the planted mess was quarantined

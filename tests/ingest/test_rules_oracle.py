@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spokesync.emails import is_valid_email
+from spokesync.ingest.chunk_check import check_chunk
 from spokesync.ingest.contract import SOURCES, Column
-from spokesync.ingest.rules import check_chunk
 from spokesync.ingest.validate import UNICODE_WHITESPACE, validate_chunk
 from tests.ingest.landing import DAY, VALID
 
