@@ -7,6 +7,14 @@ set into an in-memory temp table, and **detaches** before returning. The returne
 store (write-through) while the plan is being iterated, in the same process. Close the plan
 (or use it as a context manager) to free its memory.
 
+While a store is open for writing in this process (a push, its writer thread), DuckDB refuses
+a second attach of its file ("Unique file handle conflict"). ``plan_changes(..., store=…)``
+therefore plans *inside the store's own DuckDB instance*: a cursor of the store's connection,
+an in-memory working database attached to it (desired state, diff, plan), and the store's
+tables read through views under the same ``st.`` names. That is how the sync plans the next
+mapping while one pushes; the store's instance then holds the whole memory budget (cached pages
+and working data, one limit) until the plan is closed.
+
 Rules, per (record, property):
 
 - warehouse-owned: send when the canonical value differs from the snapshot's — unless it is
@@ -23,10 +31,12 @@ Rules, per (record, property):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +47,7 @@ import pyarrow as pa
 
 from spokesync import warehouse
 from spokesync.adoption import ADOPTION_TABLE, plan_adoption
+from spokesync.canonical import configure_connection
 from spokesync.changes import RecordChange
 from spokesync.desired import (
     DESIRED_TABLE,
@@ -52,6 +63,7 @@ from spokesync.memory import peak_rss_mb
 from spokesync.plan_rules import RuleStats, apply_field_rules
 from spokesync.rollout import Rollout
 from spokesync.state.associations import LABELLED_LINK_SCHEMA
+from spokesync.state.connection import host_plan, release_plan
 from spokesync.state.store import StateStore, StateStoreBusy
 from spokesync.tolerance import tolerated_sql
 from spokesync.warehouse import sql_literal
@@ -85,6 +97,10 @@ class ChangePlan:
         rollout: Rollout | None,
     ) -> None:
         self._con: duckdb.DuckDBPyConnection | None = con
+        # planning inside the state store's instance: the working database's name, the store
+        # file and its catalog (see the module doc); None for a plan of its own instance
+        self._work_db: str | None = None
+        self._host: tuple[Path, str] | None = None
         self.object_type = mapping.object_type
         self.mapping_version = mapping.version
         self.id_property = mapping.id.property
@@ -146,8 +162,22 @@ class ChangePlan:
             raise RuntimeError("this change plan is closed")
         return self._con
 
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """Another connection to the plan's tables (a reader of its own)."""
+        cur = self.con.cursor()
+        if self._work_db is not None:
+            cur.execute(f"USE {self._work_db}")
+        return cur
+
     def close(self) -> None:
         if self._con is not None:
+            if self._work_db is not None and self._host is not None:
+                path, catalog = self._host
+                try:
+                    self._con.execute(f"USE {_quote_name(catalog)}")
+                    self._con.execute(f"DETACH {self._work_db}")
+                finally:
+                    release_plan(path, self._con)
             self._con.close()
             self._con = None
         if self.spill_dir is not None:
@@ -181,7 +211,7 @@ class ChangePlan:
         if size < 1:
             raise ValueError("batch size must be at least 1")
         reader = (
-            self.con.cursor()
+            self.cursor()
             .sql(
                 f"SELECT {ID_COLUMN}, hubspot_id, kind, property, new_value FROM {PLAN_TABLE} "
                 f"ORDER BY {ID_COLUMN}, property"
@@ -241,7 +271,7 @@ class ChangePlan:
     def desired_ids(self) -> pa.RecordBatchReader:
         """The external ids of every desired record (for ``StateStore.mark_verified``)."""
         return (
-            self.con.cursor()
+            self.cursor()
             .sql(f"SELECT {ID_COLUMN} AS external_id FROM {DESIRED_TABLE}")
             .to_arrow_reader(65536)
         )
@@ -249,7 +279,7 @@ class ChangePlan:
     def planned_rows(self) -> pa.RecordBatchReader:
         """Rows for the ``planned_changes`` table (see ``StateStore.record_planned_changes``)."""
         return (
-            self.con.cursor()
+            self.cursor()
             .sql(
                 f"SELECT $ot AS object_type, {ID_COLUMN} AS external_id, hubspot_id, property, "
                 f"old_value, new_value, kind, as_of FROM {PLAN_TABLE} "
@@ -287,7 +317,7 @@ class ChangePlan:
         if not parts:
             return _EMPTY_LINKS
         return (
-            self.con.cursor()
+            self.cursor()
             .sql(
                 "SELECT * EXCLUDE (spec) FROM (" + " UNION ALL ".join(parts) + ") "
                 "ORDER BY spec, from_external_id",
@@ -630,6 +660,46 @@ def _fingerprint_sql(mapping: MappingSpec) -> tuple[str, str]:
     return snap, cand
 
 
+def _quote_name(name: str) -> str:
+    """Quote a catalog or table name DuckDB gave (the store file's stem may hold any
+    character; these are not mapping identifiers)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _hosted_connection(
+    store: StateStore, warehouse_dir: Path
+) -> tuple[duckdb.DuckDBPyConnection, str, str]:
+    """A cursor of the open ``store``'s connection, using a fresh in-memory working database
+    with the warehouse views and, in its schema ``st``, a view per store table (so the plan's
+    SQL reads ``st.snapshot`` as it does from an attached file). Returns (cursor, working
+    database, the store's catalog)."""
+    con = store.connection.cursor()
+    work = f"spokesync_plan_{uuid.uuid4().hex[:12]}"
+    host_plan(store.path, con)
+    try:
+        configure_connection(con)
+        row = con.execute("SELECT current_database()").fetchall()[0]
+        catalog = str(row[0])
+        tables = con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = $c "
+            "AND schema_name = 'main' ORDER BY table_name",
+            {"c": catalog},
+        ).fetchall()
+        con.execute(f"ATTACH ':memory:' AS {work}")
+        con.execute(f"USE {work}")
+        con.execute("CREATE SCHEMA st")
+        source = _quote_name(catalog)
+        for (table,) in tables:
+            name = _quote_name(table)
+            con.execute(f"CREATE VIEW st.{name} AS SELECT * FROM {source}.main.{name}")
+        warehouse.create_views(con, warehouse_dir)
+    except BaseException:
+        release_plan(store.path, con)
+        con.close()
+        raise
+    return con, work, catalog
+
+
 def plan_changes(
     store_path: Path,
     warehouse_dir: Path,
@@ -638,21 +708,34 @@ def plan_changes(
     rollout: Rollout | None = None,
     *,
     memory_limit: str | None = None,
+    store: StateStore | None = None,
 ) -> ChangePlan:
     """Diff ``mapping``'s desired state for ``as_of`` against the snapshot in ``store_path``.
 
     The state DB is attached read-only only while the change set is computed (see module doc).
     ``memory_limit`` (e.g. ``"1GB"``) caps DuckDB's memory; beyond it DuckDB spills to a
     private temporary directory that ``close()`` removes.
+
+    ``store``: the open store of ``store_path``; the plan is then made in its DuckDB instance
+    (see module doc), so it can run while the store is being written (another mapping's push),
+    e.g. in a thread of its own. ``memory_limit`` does not apply then: the instance has the
+    whole ``SPOKESYNC_MEMORY_LIMIT``.
     """
-    StateStore(store_path).ensure_schema()
-    con = warehouse.connect(Path(warehouse_dir))
+    host: tuple[str, str] | None = None
+    if store is None:
+        StateStore(store_path).ensure_schema()
+        con = warehouse.connect(Path(warehouse_dir))
+    else:
+        con, work_db, catalog = _hosted_connection(store, Path(warehouse_dir))
+        host = (work_db, catalog)
     spill_dir: Path | None = None
     try:
-        # Every result that needs an order says so (ORDER BY); letting DuckDB drop insertion
-        # order makes the big intermediate tables cheaper to build.
-        con.execute("SET preserve_insertion_order = false")
-        if memory_limit:
+        if host is None:
+            # Every result that needs an order says so (ORDER BY); letting DuckDB drop
+            # insertion order makes the big intermediate tables cheaper to build. (A global
+            # setting: not changed on the store's instance, whose tables others read.)
+            con.execute("SET preserve_insertion_order = false")
+        if memory_limit and host is None:
             spill_dir = Path(tempfile.mkdtemp(prefix="spokesync-diff-"))
             con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
             con.execute(f"SET temp_directory = {sql_literal(str(spill_dir))}")
@@ -660,12 +743,20 @@ def plan_changes(
         stats = build_desired(con, mapping, as_of, rollout)
         desired_s = time.perf_counter() - started
         desired_peak = peak_rss_mb()
-        try:
-            con.execute(f"ATTACH {sql_literal(str(store_path))} AS st (READ_ONLY)")
-        except duckdb.IOException as e:
-            raise StateStoreBusy(
-                f"state store {store_path} cannot be read (another process is writing): {e}"
-            ) from e
+        if host is None:
+            try:
+                con.execute(f"ATTACH {sql_literal(str(store_path))} AS st (READ_ONLY)")
+            except duckdb.IOException as e:
+                raise StateStoreBusy(
+                    f"state store {store_path} cannot be read (another process is writing): {e}"
+                ) from e
+            except duckdb.Error as e:
+                if "file handle conflict" not in str(e).lower():
+                    raise
+                raise StateStoreBusy(
+                    f"state store {store_path} is open in this process: plan inside it "
+                    f"(plan_changes(..., store=the open store)): {e}"
+                ) from e
         try:
             params = {"ot": mapping.object_type, "as_of": as_of}
             h_count = sum(1 for f in mapping.fields if f.owner == "hubspot")
@@ -694,11 +785,14 @@ def plan_changes(
             rules = apply_field_rules(con, mapping)
             saved = con.execute(SAVED_SQL, {"size": WRITE_BATCH}).fetchall()[0]
         finally:
-            con.execute("DETACH st")
+            if host is None:
+                con.execute("DETACH st")
         row = con.execute("SELECT count(*) FROM candidates").fetchall()[0]
         for table in ("changed", "candidates", "snap_fp"):
             con.execute(f"DROP TABLE {table}")
         change_plan = ChangePlan(con, mapping, as_of, stats, rollout)
+        if host is not None and store is not None:
+            change_plan._work_db, change_plan._host = host[0], (store.path, host[1])
         change_plan.spill_dir = spill_dir
         change_plan.rules = rules
         change_plan.records_compared = int(row[0]) if row else 0
@@ -712,6 +806,11 @@ def plan_changes(
         change_plan.write_calls_saved = int(saved[2] or 0)
         return change_plan
     except BaseException:
+        if host is not None and store is not None:
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"USE {_quote_name(host[1])}")
+                con.execute(f"DETACH {host[0]}")
+            release_plan(store.path, con)
         con.close()
         if spill_dir is not None:
             shutil.rmtree(spill_dir, ignore_errors=True)

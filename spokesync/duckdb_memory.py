@@ -38,7 +38,9 @@ DEFAULT_MEMORY_LIMIT = "1.5GB"
 WORK_SHARE = 2 / 3
 MIN_BYTES = 64 * 1024 * 1024  # below this DuckDB cannot run the plan's joins at all
 
-Role = Literal["work", "state"]
+# "all": the state store's instance while it also hosts the plans' working databases (one
+# DuckDB instance then holds both, so it gets the whole budget; see spokesync.diff).
+Role = Literal["work", "state", "all"]
 
 _UNITS = {
     "": 1,
@@ -78,8 +80,11 @@ def memory_budget(environ: Mapping[str, str] | None = None) -> int:
 
 
 def limit_bytes(role: Role, environ: Mapping[str, str] | None = None) -> int:
-    """One database's share of the budget: ``work`` (plans) or ``state`` (the state store)."""
+    """One database's share of the budget: ``work`` (plans), ``state`` (the state store) or
+    ``all`` (the state store hosting the plans too)."""
     budget = memory_budget(environ)
+    if role == "all":
+        return budget
     return int(budget * WORK_SHARE) if role == "work" else budget - int(budget * WORK_SHARE)
 
 
@@ -112,9 +117,16 @@ def configure(
     ``work`` connections always get a private spill folder (DuckDB's default for an in-memory
     database is ``.tmp`` in whatever the current directory is); the state store keeps DuckDB's
     ``<file>.tmp`` unless ``SPOKESYNC_TEMP_DIR`` is set."""
-    con.execute(f"SET memory_limit = '{limit_bytes(role, environ) // 1024}KiB'")
+    set_limit(con, role, environ)
     if role == "work" or temp_root(environ) is not None:
         con.execute(f"SET temp_directory = '{_quoted(str(spill_dir(environ)))}'")
+
+
+def set_limit(
+    con: duckdb.DuckDBPyConnection, role: Role, environ: Mapping[str, str] | None = None
+) -> None:
+    """Set the memory limit of ``con``'s DuckDB instance to ``role``'s share."""
+    con.execute(f"SET memory_limit = '{limit_bytes(role, environ) // 1024}KiB'")
 
 
 def _quoted(text: str) -> str:

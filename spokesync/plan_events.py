@@ -25,23 +25,20 @@ def plan_events(
     plan_table: str = "plan",
 ) -> Iterator[CanonicalEvent]:
     """The plan's events, one at a time (streamed from DuckDB: a first sync has one or more
-    per record, so they are never all built at once)."""
+    per record, so they are never all built at once). ``con``: a connection of the plan's own
+    (``ChangePlan.cursor()``), read by one query at a time."""
     for i, spec in enumerate(mapping.events):
         p = f"{EVENT_PREFIX}{i}"
         srcs = [quote_identifier(f"{p}_src{j}") for j in range(len(spec.source_rows))]
-        reader = (
-            con.cursor()
-            .sql(
-                f"SELECT {ID_COLUMN}, {quote_identifier(p + '_occ')}, "
-                f"{quote_identifier(p + '_at')}"
-                + "".join(f", {s}" for s in srcs)
-                + f" FROM {DESIRED_TABLE} WHERE {quote_identifier(p)} AND {ID_COLUMN} IN ("
-                f"SELECT {ID_COLUMN} FROM {plan_table} WHERE list_contains($props, property)) "
-                f"ORDER BY {ID_COLUMN}",
-                params={"props": list(spec.properties)},
-            )
-            .to_arrow_reader(8192)
-        )
+        reader = con.sql(
+            f"SELECT {ID_COLUMN}, {quote_identifier(p + '_occ')}, "
+            f"{quote_identifier(p + '_at')}"
+            + "".join(f", {s}" for s in srcs)
+            + f" FROM {DESIRED_TABLE} WHERE {quote_identifier(p)} AND {ID_COLUMN} IN ("
+            f"SELECT {ID_COLUMN} FROM {plan_table} WHERE list_contains($props, property)) "
+            f"ORDER BY {ID_COLUMN}",
+            params={"props": list(spec.properties)},
+        ).to_arrow_reader(8192)
         for batch in reader:
             columns = [batch.column(c).to_pylist() for c in range(batch.num_columns)]
             for ext, occ, at, *keys in zip(*columns, strict=True):

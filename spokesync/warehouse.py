@@ -136,6 +136,13 @@ def connect(warehouse_dir: Path, database: str = ":memory:") -> duckdb.DuckDBPyC
     """
     con = duckdb.connect(database)
     duckdb_memory.configure(con, "work")  # SPOKESYNC_MEMORY_LIMIT's share, a private spill dir
+    create_views(con, warehouse_dir)
+    return con
+
+
+def create_views(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:
+    """:func:`connect`'s views, created in ``con``'s current database (e.g. a working database
+    attached to the state store's DuckDB instance, see :func:`spokesync.diff.plan_changes`)."""
     for table in (*ALL_TABLES, QUARANTINE, *REFERENCE_TABLES):
         glob = _table_glob(Path(warehouse_dir), table)
         if glob is None:
@@ -148,4 +155,3 @@ def connect(warehouse_dir: Path, database: str = ":memory:") -> duckdb.DuckDBPyC
             f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM read_parquet('
             f"{sql_literal(glob)}, hive_partitioning={hive}, union_by_name=true)"
         )
-    return con

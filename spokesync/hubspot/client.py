@@ -14,11 +14,13 @@ exception messages (see :mod:`spokesync.hubspot.redact`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import dataclasses
 import json as jsonlib
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +137,25 @@ class ClientStats:
 
     def copy(self) -> ClientStats:
         return ClientStats(self.calls, self.write_calls, self.retries, self.rate_limited)
+
+
+# The counters of the current task's scope (see :func:`counting_calls`), besides the client's.
+_SCOPE: contextvars.ContextVar[ClientStats | None] = contextvars.ContextVar(
+    "spokesync_call_scope", default=None
+)
+
+
+@contextlib.contextmanager
+def counting_calls() -> Iterator[ClientStats]:
+    """Count the calls made inside this block, by this task and the tasks it starts — not
+    those of other tasks sharing the client meanwhile (the sync sets up and refreshes the next
+    mapping while one pushes, so the client's own counters mix both)."""
+    stats = ClientStats()
+    token = _SCOPE.set(stats)
+    try:
+        yield stats
+    finally:
+        _SCOPE.reset(token)
 
 
 class HubSpotClient:
@@ -263,6 +284,8 @@ class HubSpotClient:
             headers = {"X-Request-Id": rid}
             if attempt > 1:
                 self.stats.retries += 1
+                if (scope := _SCOPE.get()) is not None:
+                    scope.retries += 1
             sent_at = await self.limiter.acquire(search=search)
             started = time.perf_counter()
             try:
@@ -312,6 +335,8 @@ class HubSpotClient:
 
             if status == 429:
                 self.stats.rate_limited += 1
+                if (scope := _SCOPE.get()) is not None:
+                    scope.rate_limited += 1
                 limited += 1
                 err = response.error()
                 if err.policy_name == "DAILY":
@@ -376,9 +401,10 @@ class HubSpotClient:
         await self._sleep(self.retry.backoff_s(attempt, status_code))
 
     def _count(self, write: bool) -> None:
-        self.stats.calls += 1
-        if write:
-            self.stats.write_calls += 1
+        for stats in (self.stats, _SCOPE.get()):
+            if stats is not None:
+                stats.calls += 1
+                stats.write_calls += write
 
     @staticmethod
     def _report(

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from spokesync.changes import BatchLog, ConfirmedWrite, DeadLetter, PushSink, RecordChange
-from spokesync.hubspot.client import AttemptLog, BatchResponse, HubSpotClient
+from spokesync.hubspot.client import AttemptLog, BatchResponse, HubSpotClient, counting_calls
 from spokesync.hubspot.errors import (
     ApiError,
     DailyLimitReached,
@@ -651,19 +651,20 @@ async def push_changes(
     reject for every record; everything else ends in the sink (confirmed or dead-lettered).
     """
     push = _Push(client, object_type, id_property, sink, run_id, config or PushConfig())
-    before = client.stats.copy()
     started = time.perf_counter()
     error: HubSpotError | None = None
-    try:
-        await push.run(changes)
-    except (HubSpotAuthError, HubSpotConfigError) as exc:
-        error = exc
+    # this push's calls only: the next mapping's setup may share the client meanwhile
+    with counting_calls() as counted:
+        try:
+            await push.run(changes)
+        except (HubSpotAuthError, HubSpotConfigError) as exc:
+            error = exc
     report = push.report
     report.duration_s = time.perf_counter() - started
-    report.calls = client.stats.calls - before.calls
-    report.write_calls = client.stats.write_calls - before.write_calls
-    report.retries += client.stats.retries - before.retries
-    report.rate_limited = client.stats.rate_limited - before.rate_limited
+    report.calls = counted.calls
+    report.write_calls = counted.write_calls
+    report.retries += counted.retries
+    report.rate_limited = counted.rate_limited
     report.records_per_s = report.records_ok / report.duration_s if report.duration_s else 0.0
     report.stopped_reason = push.daily_stop
     if error is not None:

@@ -7,7 +7,9 @@ file and closes it again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +46,29 @@ _UNWRITABLE = ("read-only", "permission denied", "no space left", "disk quota")
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+# Store files whose DuckDB instance hosts plans' working databases right now, with how many
+# (see :func:`spokesync.diff.plan_changes` with ``store``): one instance holds both, so every
+# connection opened to such a file in this process keeps the whole memory budget on it.
+_PLAN_HOSTS: Counter[Path] = Counter()
+
+
+def host_plan(path: Path, con: duckdb.DuckDBPyConnection) -> None:
+    """A plan's working database now lives in ``con``'s instance (the store at ``path``)."""
+    _PLAN_HOSTS[path.resolve()] += 1
+    duckdb_memory.set_limit(con, "all")
+
+
+def release_plan(path: Path, con: duckdb.DuckDBPyConnection) -> None:
+    """That plan is closed; the last one gives the store its own share back."""
+    key = path.resolve()
+    _PLAN_HOSTS[key] -= 1
+    if _PLAN_HOSTS[key] <= 0:
+        del _PLAN_HOSTS[key]
+        # Only cached pages are left above the store's share: DuckDB evicts them.
+        with contextlib.suppress(duckdb.Error):
+            duckdb_memory.set_limit(con, "state")
 
 
 class Connection:
@@ -91,7 +116,8 @@ class Connection:
                 f"state store {self.path} cannot be opened (another process is probably "
                 f"writing to it; DuckDB allows one writer per file): {e}"
             ) from e
-        duckdb_memory.configure(con, "state")  # its share of SPOKESYNC_MEMORY_LIMIT
+        # its share of SPOKESYNC_MEMORY_LIMIT (all of it while plans live in the instance)
+        duckdb_memory.configure(con, "all" if self.path.resolve() in _PLAN_HOSTS else "state")
         configure_connection(con)
         self._setup(con)
         return con

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spokesync.canonical import canonical
-from spokesync.hubspot.client import HubSpotClient
+from spokesync.hubspot.client import HubSpotClient, counting_calls
 from spokesync.hubspot.read import read_all
 from spokesync.mapping.spec import MappingSpec
 from spokesync.settings import Settings
@@ -271,7 +271,6 @@ async def full_refresh(
     """Read every record of ``mapping``'s object back (see the module docstring)."""
     started = time.perf_counter()
     started_ms = _now_ms()
-    before = client.stats.calls
     managed = mapping.managed_properties
     collector = PortalCollector(
         mapping.object_type,
@@ -315,13 +314,15 @@ async def full_refresh(
             )
             return report
 
-    records = read_all(client, mapping.object_type, read_properties(mapping), run_id=run_id)
-    drift = await _stream_into(records, store_records)
+    # this refresh's calls only: another mapping may push through the same client meanwhile
+    with counting_calls() as counted:
+        records = read_all(client, mapping.object_type, read_properties(mapping), run_id=run_id)
+        drift = await _stream_into(records, store_records)
     return RefreshReport(
         drift=drift,
         mode="full",
         archived=missing,
-        calls=client.stats.calls - before,
+        calls=counted.calls,
         unowned=collector.unowned_records,
         merges_remapped=remapped,
         duration_s=time.perf_counter() - started,

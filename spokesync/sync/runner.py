@@ -10,7 +10,9 @@ batch) or, in shadow mode, record the plan and send nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import functools
 import os
 import time
 import uuid
@@ -453,7 +455,47 @@ async def sync_object(
     ids (a replay re-plans its records from the current desired state and sends just them).
 
     ``existing``: the object's HubSpot property definitions, when the caller read them already
-    (see :func:`check_mappings`)."""
+    (see :func:`check_mappings`). The two halves, :func:`prepare_object` and
+    :func:`push_object`, are what ``spokesync sync`` overlaps across mappings."""
+    prepared = await prepare_object(settings, mapping, as_of, run_id, options, client, existing)
+    return await push_object(settings, prepared, run_id, options, client, only)
+
+
+@dataclass
+class PreparedObject:
+    """One mapping up to its plan: setup and refresh done, the change plan built (open), or
+    the step that failed. :func:`push_object` takes it on (and closes the plan)."""
+
+    mapping: MappingSpec  # association types resolved
+    as_of: dt.date
+    shadow: bool
+    started: float
+    summary: ObjectSyncSummary | None = None  # with the plan's counts
+    change_plan: ChangePlan | None = None
+    stopped: tuple[str, Failure] | None = None  # (step, why) when the setup failed
+
+    def discard(self) -> None:
+        """Close the plan without pushing (the run stopped before this mapping)."""
+        if self.change_plan is not None:
+            self.change_plan.close()
+            self.change_plan = None
+
+
+async def prepare_object(
+    settings: Settings,
+    mapping: MappingSpec,
+    as_of: dt.date,
+    run_id: str,
+    options: SyncOptions,
+    client: HubSpotClient | None,
+    existing: dict[str, dict[str, Any]] | None = None,
+    host: StateStore | None = None,
+) -> PreparedObject:
+    """Setup (reference data, properties, association types), the snapshot refresh and the
+    plan of one mapping. ``host``: the run's open state store; the plan is then made in its
+    DuckDB instance, in a thread, so it can run while another mapping pushes (see
+    :func:`spokesync.diff.plan_changes`). Raises :class:`PropertyMismatchError` as
+    :func:`sync_object` does; a HubSpot error comes back as ``stopped``."""
     started = time.perf_counter()
     shadow = options.shadow or client is None
     props: EnsureReport | None = None
@@ -505,13 +547,25 @@ async def sync_object(
         raise  # the mapping disagrees with HubSpot: the run stops before any write
     except HubSpotError as exc:
         failure = explain(exc, env=settings.env)
-        return stopped_summary(settings, mapping, as_of, run_id, shadow, step, failure)
+        return PreparedObject(mapping, as_of, shadow, started, stopped=(step, failure))
     stages = {"setup": setup_done - started, "refresh": time.perf_counter() - setup_done}
     peak_before_plan = peak_rss_mb()  # setup and refresh (the refresh holds its pages)
     mark = time.perf_counter()
-    with plan_changes(
-        settings.state_db, settings.warehouse_dir, mapping, as_of, options.rollout
-    ) as change_plan:
+    if host is None:
+        change_plan = plan_changes(
+            settings.state_db, settings.warehouse_dir, mapping, as_of, options.rollout
+        )
+    else:  # off the event loop: another mapping's push goes on meanwhile
+        change_plan = await asyncio.to_thread(
+            plan_changes,
+            settings.state_db,
+            settings.warehouse_dir,
+            mapping,
+            as_of,
+            options.rollout,
+            store=host,
+        )
+    try:
         summary = ObjectSyncSummary(
             object_type=mapping.object_type,
             mapping_version=mapping.version,
@@ -552,83 +606,109 @@ async def sync_object(
         summary.memory_mark("refresh", peak_before_plan)
         summary.memory_mark("desired", change_plan.desired_peak_rss_mb)
         summary.memory_mark("diff")
-        with StateStore(settings.state_db, [mapping]) as store:
-            store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)
-            summary.rejected_records = store.rejected.record(
-                run_id, mapping.object_type, as_of, change_plan.rejected_rows()
-            )
-            store.matches.record_ambiguous(
-                mapping.object_type, change_plan.ambiguous_table(), run_id
-            )
-            status = "success"
-            try:
-                if shadow:
-                    mark = time.perf_counter()
-                    summary.planned_rows = store.record_planned_changes(
-                        run_id, mapping.object_type, change_plan.planned_rows()
+    except BaseException:
+        change_plan.close()
+        raise
+    return PreparedObject(mapping, as_of, shadow, started, summary, change_plan)
+
+
+async def push_object(
+    settings: Settings,
+    prepared: PreparedObject,
+    run_id: str,
+    options: SyncOptions,
+    client: HubSpotClient | None,
+    only: frozenset[str] | None = None,
+) -> ObjectSyncSummary:
+    """The rest of :func:`sync_object` after :func:`prepare_object`: the push (or, in shadow,
+    saving the plan), associations, the finish; closes the plan."""
+    mapping, as_of, shadow, started = (
+        prepared.mapping,
+        prepared.as_of,
+        prepared.shadow,
+        prepared.started,
+    )
+    if prepared.stopped is not None:
+        step, failure = prepared.stopped
+        return stopped_summary(settings, mapping, as_of, run_id, shadow, step, failure)
+    summary, change_plan = prepared.summary, prepared.change_plan
+    assert summary is not None and change_plan is not None
+    stages = summary.stages
+    with change_plan, StateStore(settings.state_db, [mapping]) as store:
+        store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)
+        summary.rejected_records = store.rejected.record(
+            run_id, mapping.object_type, as_of, change_plan.rejected_rows()
+        )
+        store.matches.record_ambiguous(mapping.object_type, change_plan.ambiguous_table(), run_id)
+        status = "success"
+        try:
+            if shadow:
+                mark = time.perf_counter()
+                summary.planned_rows = store.record_planned_changes(
+                    run_id, mapping.object_type, change_plan.planned_rows()
+                )
+                stages["planned_rows"] = time.perf_counter() - mark
+                summary.memory_mark("planned_rows")
+            else:
+                assert client is not None
+                # Results are saved by a writer thread, several batches per transaction,
+                # so saving never holds up the push; leaving the block saves the rest.
+                letters = PendingLetters(store, mapping, only)
+                progress = Progress(
+                    f"push {mapping.object_type}",
+                    change_plan.records_changed,
+                    enabled=options.progress,
+                )
+                mark = time.perf_counter()
+                with store.writer() as sink, progress:
+                    summary.state_writes = sink.stats
+                    summary.push = await push_changes(
+                        client,
+                        object_type=mapping.object_type,
+                        id_property=mapping.id.property,
+                        changes=letters.filter(change_plan.batches(options.push.batch_size)),
+                        sink=ProgressSink(sink, progress),
+                        run_id=run_id,
+                        config=options.push,
                     )
-                    stages["planned_rows"] = time.perf_counter() - mark
-                    summary.memory_mark("planned_rows")
-                else:
-                    assert client is not None
-                    # Results are saved by a writer thread, several batches per transaction,
-                    # so saving never holds up the push; leaving the block saves the rest.
-                    letters = PendingLetters(store, mapping, only)
-                    progress = Progress(
-                        f"push {mapping.object_type}",
-                        change_plan.records_changed,
-                        enabled=options.progress,
+                    await sink.drain()
+                # push: from the first batch to the last result saved (drained)
+                stages["push"], mark = time.perf_counter() - mark, time.perf_counter()
+                summary.memory_mark("push")
+                summary.parked, summary.retried = letters.parked_skipped, letters.retried
+                summary.replay_in_step = letters.in_step(store, change_plan)
+                try:
+                    summary.associations = await push_associations(
+                        client, store, change_plan, run_id
                     )
-                    mark = time.perf_counter()
-                    with store.writer() as sink, progress:
-                        summary.state_writes = sink.stats
-                        summary.push = await push_changes(
-                            client,
-                            object_type=mapping.object_type,
-                            id_property=mapping.id.property,
-                            changes=letters.filter(change_plan.batches(options.push.batch_size)),
-                            sink=ProgressSink(sink, progress),
-                            run_id=run_id,
-                            config=options.push,
-                        )
-                        await sink.drain()
-                    # push: from the first batch to the last result saved (drained)
-                    stages["push"], mark = time.perf_counter() - mark, time.perf_counter()
-                    summary.memory_mark("push")
-                    summary.parked, summary.retried = letters.parked_skipped, letters.retried
-                    summary.replay_in_step = letters.in_step(store, change_plan)
-                    try:
-                        summary.associations = await push_associations(
-                            client, store, change_plan, run_id
-                        )
-                    except HubSpotError as exc:  # 401/403, the daily budget, out of retries
-                        failure = explain(exc, env=settings.env)
-                        summary.error = f"associations stopped: {failure.message}"
-                        summary.failure, status = failure, "failed"
-                    summary.completeness = measure_plan(store, change_plan, run_id)
-                    stages["associations"], mark = time.perf_counter() - mark, time.perf_counter()
-                    summary.memory_mark("associations")
-                    # Adopted records take the values HubSpot already held (not re-sent).
-                    store.matches.promote(mapping.object_type, run_id)
-                    # Records now in step as of this day (pushed or already equal, not
-                    # dead-lettered): a backfill of an older day leaves them alone.
-                    store.mark_verified(mapping.object_type, change_plan.desired_ids(), as_of)
-                    # The business events these confirmed writes are (audit trail).
-                    summary.events_recorded = store.events.record(
-                        plan_events(change_plan.con, mapping, as_of, run_id)
-                    )
-                    stages["finish"] = time.perf_counter() - mark
-                    summary.memory_mark("finish")
-            except PushAborted as exc:
-                failure = explain(exc, env=settings.env)
-                summary.push, summary.error, status = exc.report, failure.message, "failed"
-                summary.failure = failure
-            except BaseException as exc:
-                summary.error, status = f"{type(exc).__name__}: {exc}", "failed"
-                raise
-            finally:
-                summary.duration_s = time.perf_counter() - started
-                store.finish_run(run_id, mapping.object_type, status, summary.to_metadata())
+                except HubSpotError as exc:  # 401/403, the daily budget, out of retries
+                    failure = explain(exc, env=settings.env)
+                    summary.error = f"associations stopped: {failure.message}"
+                    summary.failure, status = failure, "failed"
+                summary.completeness = measure_plan(store, change_plan, run_id)
+                stages["associations"], mark = time.perf_counter() - mark, time.perf_counter()
+                summary.memory_mark("associations")
+                # Adopted records take the values HubSpot already held (not re-sent).
+                store.matches.promote(mapping.object_type, run_id)
+                # Records now in step as of this day (pushed or already equal, not
+                # dead-lettered): a backfill of an older day leaves them alone.
+                store.mark_verified(mapping.object_type, change_plan.desired_ids(), as_of)
+                # The business events these confirmed writes are (audit trail).
+                summary.events_recorded = store.events.record(
+                    plan_events(change_plan.cursor(), mapping, as_of, run_id)
+                )
+                stages["finish"] = time.perf_counter() - mark
+                summary.memory_mark("finish")
+        except PushAborted as exc:
+            failure = explain(exc, env=settings.env)
+            summary.push, summary.error, status = exc.report, failure.message, "failed"
+            summary.failure = failure
+        except BaseException as exc:
+            summary.error, status = f"{type(exc).__name__}: {exc}", "failed"
+            raise
+        finally:
+            summary.duration_s = time.perf_counter() - started
+            store.finish_run(run_id, mapping.object_type, status, summary.to_metadata())
     return summary
 
 
@@ -849,34 +929,9 @@ async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSum
                     raise
                 except HubSpotError as exc:
                     setup_failed[mapping.object_type] = explain(exc, env=settings.env)
-        refused: Failure | None = None  # a 401: no mapping can work with this token
-        rate = options.quarantine_error_rate
-        rate = error_rate_from_env() if rate is None else rate
-        for mapping in mappings:
-            findings = quarantine_gate(settings.warehouse_dir, tables_read(mapping), as_of, rate)
-            failed = refused or setup_failed.get(mapping.object_type)
-            if findings:
-                summary.objects.append(blocked_summary(mapping, as_of, options.shadow, findings))
-            elif failed is not None:
-                step = "not started" if failed is refused else "checking properties"
-                summary.objects.append(
-                    stopped_summary(settings, mapping, as_of, run_id, options.shadow, step, failed)
-                )
-            else:
-                summary.objects.append(
-                    await sync_object(
-                        settings,
-                        mapping,
-                        as_of,
-                        run_id,
-                        options,
-                        client,
-                        existing.get(mapping.object_type),
-                    )
-                )
-            last = summary.objects[-1].failure
-            if last is not None and last.status == 401:
-                refused = last
+        await _sync_objects(
+            settings, options, run_id, mappings, summary, client, existing, setup_failed
+        )
         for trigger in _task_triggers(options):
             summary.tasks.append(
                 await run_task_trigger(settings, trigger, as_of, run_id, options, client)
@@ -892,6 +947,78 @@ async def _run(settings: Settings, options: SyncOptions, run_id: str) -> SyncSum
         if client is not None:
             await client.aclose()
     return summary
+
+
+async def _sync_objects(
+    settings: Settings,
+    options: SyncOptions,
+    run_id: str,
+    mappings: Sequence[MappingSpec],
+    summary: SyncSummary,
+    client: HubSpotClient | None,
+    existing: dict[str, dict[str, dict[str, Any]]],
+    setup_failed: dict[str, Failure],
+) -> None:
+    """Every mapping in push order, overlapped: while one mapping pushes (waiting on HubSpot's
+    rate limit), the next one is set up, refreshed and planned (the plan in a thread, inside the
+    state store's DuckDB instance, which the run keeps open for it). The pushes themselves stay
+    one after another, in order, so associations find their targets' HubSpot ids."""
+    as_of = summary.as_of
+    rate = options.quarantine_error_rate
+    rate = error_rate_from_env() if rate is None else rate
+    findings = {
+        m.object_type: quarantine_gate(settings.warehouse_dir, tables_read(m), as_of, rate)
+        for m in mappings
+    }
+    refused: Failure | None = None  # a 401: no mapping can work with this token
+    pending: dict[str, asyncio.Task[PreparedObject]] = {}
+
+    def runnable(m: MappingSpec) -> bool:
+        return refused is None and not findings[m.object_type] and m.object_type not in setup_failed
+
+    with StateStore(settings.state_db) as host:
+        prepare = functools.partial(
+            prepare_object, settings, as_of=as_of, run_id=run_id, options=options,
+            client=client, host=host,
+        )  # fmt: skip
+        try:
+            for i, mapping in enumerate(mappings):
+                failed = refused or setup_failed.get(mapping.object_type)
+                task = pending.pop(mapping.object_type, None)
+                if findings[mapping.object_type]:
+                    summary.objects.append(
+                        blocked_summary(
+                            mapping, as_of, options.shadow, findings[mapping.object_type]
+                        )
+                    )
+                elif failed is not None:
+                    if task is not None:  # planned ahead, then the token was refused
+                        (await task).discard()
+                    step = "not started" if failed is refused else "checking properties"
+                    summary.objects.append(
+                        stopped_summary(
+                            settings, mapping, as_of, run_id, options.shadow, step, failed
+                        )
+                    )
+                else:
+                    ot = mapping.object_type
+                    prepared = await (task or prepare(mapping, existing=existing.get(ot)))
+                    following = next((m for m in mappings[i + 1 :] if runnable(m)), None)
+                    if following is not None:
+                        nxt = following.object_type
+                        pending[nxt] = asyncio.create_task(
+                            prepare(following, existing=existing.get(nxt))
+                        )
+                    summary.objects.append(
+                        await push_object(settings, prepared, run_id, options, client)
+                    )
+                last = summary.objects[-1].failure
+                if last is not None and last.status == 401:
+                    refused = last
+        finally:
+            for task in pending.values():  # a run stopped early: close what was planned ahead
+                with contextlib.suppress(BaseException):
+                    (await task).discard()
 
 
 def push_order(mappings: Sequence[MappingSpec]) -> list[MappingSpec]:

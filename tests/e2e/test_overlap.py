@@ -1,0 +1,89 @@
+"""The sync overlaps its mappings: the next mapping is planned while one pushes (real sandbox,
+real state store, the CLI's run_sync)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from spokesync.sandbox.launcher import SandboxProcess
+from spokesync.settings import Settings
+from spokesync.state.store import StateStore
+from spokesync.sync import runner
+from spokesync.sync.runner import DEFAULT_MAPPINGS_DIR, SyncOptions, latest_partition, run_sync
+from tests.e2e.test_sync_e2e import assert_sandbox_matches, desired_state
+
+pytestmark = pytest.mark.e2e
+PATHS = [DEFAULT_MAPPINGS_DIR / "companies.yaml", DEFAULT_MAPPINGS_DIR / "contacts.yaml"]
+
+
+def test_contacts_are_planned_while_companies_push(
+    settings: Settings, sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The companies push does not return until the contacts plan is made (it waits up to
+    30 s): a sync that planned contacts only after the companies push would fail here. The
+    result is the sequential one: every record, exact write calls per object (the contacts'
+    setup calls made meanwhile are not counted in the companies push), every link."""
+    events: list[tuple[str, str]] = []
+    contacts_planned = threading.Event()
+    real_plan, real_push = runner.plan_changes, runner.push_changes
+
+    def plan(*args: Any, **kwargs: Any) -> Any:
+        object_type = args[2].object_type
+        events.append(("plan start", object_type))
+        made = real_plan(*args, **kwargs)
+        events.append(("plan end", object_type))
+        if object_type == "contacts":
+            contacts_planned.set()
+        return made
+
+    async def push(client: Any, **kwargs: Any) -> Any:
+        report = await real_push(client, **kwargs)
+        if kwargs["object_type"] == "companies":
+            for _ in range(600):
+                if contacts_planned.is_set():
+                    break
+                await asyncio.sleep(0.05)
+        events.append(("push end", kwargs["object_type"]))
+        return report
+
+    monkeypatch.setattr(runner, "plan_changes", plan)
+    monkeypatch.setattr(runner, "push_changes", push)
+    expected = desired_state(settings, latest_partition(settings.warehouse_dir))
+    expected = {k: expected[k] for k in ("companies", "contacts")}
+    sandbox.clear_requests()
+
+    summary = run_sync(settings, SyncOptions(mapping_paths=PATHS))
+
+    assert summary.ok, summary.to_text()
+    assert events == [
+        ("plan start", "companies"),
+        ("plan end", "companies"),
+        ("plan start", "contacts"),
+        ("plan end", "contacts"),
+        ("push end", "companies"),
+        ("push end", "contacts"),
+    ]
+    for o in summary.objects:
+        n = len(expected[o.object_type])
+        assert o.push is not None
+        assert (o.push.records_ok, o.push.records_created) == (n, n)
+        assert o.push.write_calls == o.push.calls == -(-n // 100)
+    contacts = summary.objects[1]
+    assert [(a.pairs_sent, a.pairs_ok, a.calls) for a in contacts.associations] == [
+        (len(expected["contacts"]), len(expected["contacts"]), 1)
+    ]
+    assert_sandbox_matches(sandbox, expected)
+    with StateStore(settings.state_db) as store, store.connection.connection() as con:
+        rows = con.execute(
+            "SELECT object_type, status FROM sync_runs WHERE run_id = $r ORDER BY 1",
+            {"r": summary.run_id},
+        ).fetchall()
+        attached = con.execute(
+            "SELECT count(*) FROM duckdb_databases() WHERE database_name LIKE 'spokesync_plan_%'"
+        ).fetchall()
+    assert rows == [("companies", "success"), ("contacts", "success")]
+    assert attached == [(0,)]  # every plan's working database is gone
