@@ -268,6 +268,11 @@ class ChangePlan:
             "ORDER BY external_id"
         ).to_arrow_table()
 
+    def planned_ids(self) -> set[str]:
+        """The external ids of the records this plan changes (what the push may send)."""
+        rows = self.con.sql(f"SELECT DISTINCT {ID_COLUMN} FROM {PLAN_TABLE}").to_arrow_table()
+        return set(rows.column(0).to_pylist())
+
     def desired_ids(self) -> pa.RecordBatchReader:
         """The external ids of every desired record (for ``StateStore.mark_verified``)."""
         return (

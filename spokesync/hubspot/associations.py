@@ -55,59 +55,117 @@ class AssociationReport:
         return self.pairs_sent - self.pairs_ok
 
 
-def _unique(pairs: Iterable[Pair], report: AssociationReport) -> list[Pair]:
-    unique: dict[Pair, None] = {}
-    for pair in pairs:
-        report.pairs_in += 1
-        unique[(str(pair[0]), str(pair[1]))] = None
-    return list(unique)
-
-
 def _named_ids(error: Any) -> set[str]:
     """Record ids a per-pair error names (``context.INVALID_OBJECT_IDS``, ``context.ids``)."""
     return {i for values in error.context.values() for i in values}
 
 
-async def associate(
-    client: HubSpotClient,
-    *,
-    from_type: str,
-    to_type: str,
-    pairs: Iterable[Pair],
-    association_type_id: int,
-    category: str = "HUBSPOT_DEFINED",
-    run_id: str,
-    batch_size: int = ASSOCIATION_BATCH_LIMIT,
-    confirm_attempts: int = CONFIRM_ATTEMPTS,
-    concurrency: int = CONCURRENCY,
-) -> AssociationReport:
-    """Create ``from_id → to_id`` associations of one type; see the module doc. Up to
-    ``concurrency`` calls are in flight (the client's rate limiter is the throttle): one call
-    at a time left a 300k-link run waiting a round trip per 2,000 links."""
-    if not 1 <= batch_size <= ASSOCIATION_BATCH_LIMIT:
-        raise ValueError(f"batch_size must be 1..{ASSOCIATION_BATCH_LIMIT}, got {batch_size}")
-    report = AssociationReport(from_type, to_type)
-    ordered = _unique(pairs, report)
-    report.pairs_sent = len(ordered)
-    types = [{"associationCategory": category, "associationTypeId": association_type_id}]
-    seq = itertools.count(1)
-    gate = asyncio.Semaphore(max(1, concurrency))
+class AssociationSender:
+    """Creates ``from_id → to_id`` associations of one type as pairs are offered: duplicates
+    dropped, every ``batch_size`` unique pairs one call, up to ``concurrency`` calls in flight
+    (the client's rate limiter is the throttle), all into one :class:`AssociationReport`.
+    :func:`associate` offers a whole list at once; the sync offers pairs while the push that
+    creates their records is still running. The calls are the same either way: the chunks are
+    cut from the sequence of unique pairs in the order offered."""
 
-    async def chunk(waiting: list[Pair]) -> None:
-        async with gate:
-            await _send_chunk(waiting)
+    def __init__(
+        self,
+        client: HubSpotClient,
+        *,
+        from_type: str,
+        to_type: str,
+        association_type_id: int,
+        category: str = "HUBSPOT_DEFINED",
+        run_id: str,
+        batch_size: int = ASSOCIATION_BATCH_LIMIT,
+        confirm_attempts: int = CONFIRM_ATTEMPTS,
+        concurrency: int = CONCURRENCY,
+    ) -> None:
+        if not 1 <= batch_size <= ASSOCIATION_BATCH_LIMIT:
+            raise ValueError(f"batch_size must be 1..{ASSOCIATION_BATCH_LIMIT}, got {batch_size}")
+        self.client = client
+        self.report = AssociationReport(from_type, to_type)
+        self.run_id = run_id
+        self.batch_size = batch_size
+        self.confirm_attempts = confirm_attempts
+        self._types = [{"associationCategory": category, "associationTypeId": association_type_id}]
+        self._seen: set[Pair] = set()
+        self._buffer: list[Pair] = []
+        self._seq = itertools.count(1)
+        self._gate = asyncio.Semaphore(max(1, concurrency))
+        self._tasks: list[asyncio.Future[None]] = []
 
-    async def _send_chunk(waiting: list[Pair]) -> None:
-        for send in range(1, confirm_attempts + 1):
-            n = next(seq)
-            inputs = [{"from": {"id": f}, "to": {"id": t}, "types": types} for f, t in waiting]
+    def offer(self, pair: Pair) -> None:
+        """Send this pair (with the next ones: a call starts once ``batch_size`` are waiting)."""
+        self.report.pairs_in += 1
+        key = (str(pair[0]), str(pair[1]))
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self.report.pairs_sent += 1
+        self._buffer.append(key)
+        if len(self._buffer) == self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Start a call for the pairs waiting, however few."""
+        if self._buffer:
+            waiting, self._buffer = self._buffer, []
+            self._tasks.append(asyncio.ensure_future(self._chunk(waiting)))
+
+    def failed(self) -> BaseException | None:
+        """The error a finished call raised (401/403, DAILY), if any."""
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                return task.exception()
+        return None
+
+    async def wait(self) -> AssociationReport:
+        """Send what is waiting, wait for every call; raises what a call raised (the other
+        calls are stopped first)."""
+        self.flush()
+        try:
+            await asyncio.gather(*self._tasks)
+        except BaseException:  # 401/403, DAILY: stop the others, then raise
+            await self.cancel()
+            raise
+        report = self.report
+        report.pairs_ok = len(report.confirmed)
+        if report.errors:
+            log.warning(
+                "associations %s→%s: %d errors, first: %s",
+                report.from_type,
+                report.to_type,
+                len(report.errors),
+                report.errors[0],
+            )
+        return report
+
+    async def cancel(self) -> None:
+        """Stop the calls in flight (what HubSpot confirmed so far stays in the report)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.report.pairs_ok = len(self.report.confirmed)
+
+    async def _chunk(self, waiting: list[Pair]) -> None:
+        async with self._gate:
+            await self._send_chunk(waiting)
+
+    async def _send_chunk(self, waiting: list[Pair]) -> None:
+        report, from_type, to_type = self.report, self.report.from_type, self.report.to_type
+        for send in range(1, self.confirm_attempts + 1):
+            n = next(self._seq)
+            inputs = [
+                {"from": {"id": f}, "to": {"id": t}, "types": self._types} for f, t in waiting
+            ]
             report.calls += 1
             try:
-                response = await client.batch_create_associations(
+                response = await self.client.batch_create_associations(
                     from_type,
                     to_type,
                     inputs,
-                    request_id=f"{run_id}-assoc-{from_type}-{to_type}-{n}",
+                    request_id=f"{self.run_id}-assoc-{from_type}-{to_type}-{n}",
                 )
             except RetriesExhausted as exc:
                 report.errors.append(str(exc))
@@ -131,10 +189,10 @@ async def associate(
             ]
             if not waiting:
                 return
-            if send < confirm_attempts:
+            if send < self.confirm_attempts:
                 log.warning(
                     "%s-assoc-%s-%s-%s: HTTP %s confirmed not %d pairs; sending them again",
-                    run_id,
+                    self.run_id,
                     from_type,
                     to_type,
                     n,
@@ -144,31 +202,41 @@ async def associate(
         report.unconfirmed += len(waiting)
         report.errors.append(
             f"NOT_CONFIRMED: HubSpot answered 2xx without a result for {len(waiting)} "
-            f"{from_type}→{to_type} pairs after {confirm_attempts} sends; the next run "
+            f"{from_type}→{to_type} pairs after {self.confirm_attempts} sends; the next run "
             "sends them again"
         )
 
-    tasks = [
-        asyncio.ensure_future(chunk(ordered[start : start + batch_size]))
-        for start in range(0, len(ordered), batch_size)
-    ]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:  # 401/403, DAILY: stop the others, then raise
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    report.pairs_ok = len(report.confirmed)
-    if report.errors:
-        log.warning(
-            "associations %s→%s: %d errors, first: %s",
-            from_type,
-            to_type,
-            len(report.errors),
-            report.errors[0],
-        )
-    return report
+
+async def associate(
+    client: HubSpotClient,
+    *,
+    from_type: str,
+    to_type: str,
+    pairs: Iterable[Pair],
+    association_type_id: int,
+    category: str = "HUBSPOT_DEFINED",
+    run_id: str,
+    batch_size: int = ASSOCIATION_BATCH_LIMIT,
+    confirm_attempts: int = CONFIRM_ATTEMPTS,
+    concurrency: int = CONCURRENCY,
+) -> AssociationReport:
+    """Create ``from_id → to_id`` associations of one type; see the module doc. Up to
+    ``concurrency`` calls are in flight (the client's rate limiter is the throttle): one call
+    at a time left a 300k-link run waiting a round trip per 2,000 links."""
+    sender = AssociationSender(
+        client,
+        from_type=from_type,
+        to_type=to_type,
+        association_type_id=association_type_id,
+        category=category,
+        run_id=run_id,
+        batch_size=batch_size,
+        confirm_attempts=confirm_attempts,
+        concurrency=concurrency,
+    )
+    for pair in pairs:
+        sender.offer(pair)
+    return await sender.wait()
 
 
 @dataclass(frozen=True, slots=True)

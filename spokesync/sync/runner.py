@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import pyarrow as pa
-
 from spokesync import warehouse
 from spokesync.changes import RecordChange
 from spokesync.completeness import LinkCompleteness, measure_plan, measure_tasks
@@ -37,12 +35,7 @@ from spokesync.diff import ChangePlan, plan_changes
 from spokesync.exit_codes import MEANING, ExitCode, worst
 from spokesync.failure import Failure, attach_summary, explain
 from spokesync.hubspot.association_types import resolve_association_types
-from spokesync.hubspot.associations import (
-    AssociationReport,
-    LabelArchive,
-    archive_labels,
-    associate,
-)
+from spokesync.hubspot.associations import AssociationReport
 from spokesync.hubspot.client import HubSpotClient
 from spokesync.hubspot.errors import HubSpotError
 from spokesync.hubspot.properties import (
@@ -80,8 +73,9 @@ from spokesync.plan_events import plan_events
 from spokesync.progress import Progress, ProgressSink
 from spokesync.rollout import Rollout
 from spokesync.settings import Settings, SettingsError
-from spokesync.state.store import DriftReport, LinkRow, StateStore
+from spokesync.state.store import DriftReport, StateStore
 from spokesync.state.writer import WriterStats
+from spokesync.sync.links import LinkPipeline
 from spokesync.sync.lists import ListReport, sync_list
 from spokesync.sync.refresh import RefreshReport, full_refresh, incremental_refresh
 from spokesync.task_triggers import plan_tasks
@@ -660,31 +654,35 @@ async def push_object(
                     enabled=options.progress,
                 )
                 mark = time.perf_counter()
-                with store.writer() as sink, progress:
-                    summary.state_writes = sink.stats
-                    summary.push = await push_changes(
-                        client,
-                        object_type=mapping.object_type,
-                        id_property=mapping.id.property,
-                        changes=letters.filter(change_plan.batches(options.push.batch_size)),
-                        sink=ProgressSink(sink, progress),
-                        run_id=run_id,
-                        config=options.push,
-                    )
-                    await sink.drain()
-                # push: from the first batch to the last result saved (drained)
-                stages["push"], mark = time.perf_counter() - mark, time.perf_counter()
-                summary.memory_mark("push")
-                summary.parked, summary.retried = letters.parked_skipped, letters.retried
-                summary.replay_in_step = letters.in_step(store, change_plan)
+                # Associations go out behind the upserts they need, during the push.
+                links = LinkPipeline(client, store, change_plan, run_id)
                 try:
-                    summary.associations = await push_associations(
-                        client, store, change_plan, run_id
-                    )
-                except HubSpotError as exc:  # 401/403, the daily budget, out of retries
-                    failure = explain(exc, env=settings.env)
-                    summary.error = f"associations stopped: {failure.message}"
-                    summary.failure, status = failure, "failed"
+                    await links.start()
+                    with store.writer() as sink, progress:
+                        summary.state_writes = sink.stats
+                        summary.push = await push_changes(
+                            client,
+                            object_type=mapping.object_type,
+                            id_property=mapping.id.property,
+                            changes=letters.filter(change_plan.batches(options.push.batch_size)),
+                            sink=links.sink(ProgressSink(sink, progress)),
+                            run_id=run_id,
+                            config=options.push,
+                        )
+                        await sink.drain()
+                    # push: from the first batch to the last result saved (drained)
+                    stages["push"], mark = time.perf_counter() - mark, time.perf_counter()
+                    summary.memory_mark("push")
+                    summary.parked, summary.retried = letters.parked_skipped, letters.retried
+                    summary.replay_in_step = letters.in_step(store, change_plan)
+                    try:
+                        summary.associations = await links.finish()
+                    except HubSpotError as exc:  # 401/403, the daily budget, out of retries
+                        failure = explain(exc, env=settings.env)
+                        summary.error = f"associations stopped: {failure.message}"
+                        summary.failure, status = failure, "failed"
+                finally:
+                    await links.close()  # the push stopped: record the links confirmed
                 summary.completeness = measure_plan(store, change_plan, run_id)
                 stages["associations"], mark = time.perf_counter() - mark, time.perf_counter()
                 summary.memory_mark("associations")
@@ -770,82 +768,6 @@ def stopped_summary(
         store.start_run(run_id, mapping.object_type, mapping.version, shadow, as_of)
         store.finish_run(run_id, mapping.object_type, "failed", summary.to_metadata())
     return summary
-
-
-async def archive_stale_associations(
-    client: HubSpotClient,
-    store: StateStore,
-    object_type: str,
-    wanted: pa.Table,
-    run_id: str,
-) -> list[AssociationReport]:
-    """Remove links spokesync made that a record no longer wants (it moved to another
-    company): only that association type, so labels people added stay. Only links HubSpot
-    confirmed removed leave the association snapshot; the others are tried again next run."""
-    stale = store.stale_associations(wanted)
-    groups: dict[str, list[LinkRow]] = {}
-    for link in stale:
-        groups.setdefault(link[2], []).append(link)
-    reports = []
-    for to_type, links in sorted(groups.items()):
-        from_ids = store.hubspot_ids(object_type, (x[1] for x in links))
-        to_ids = store.hubspot_ids(to_type, (x[3] for x in links))
-        ready = [x for x in links if x[1] in from_ids and x[3] in to_ids]
-        if ready:
-            report = await archive_labels(
-                client,
-                from_type=object_type,
-                to_type=to_type,
-                links=[LabelArchive(from_ids[x[1]], to_ids[x[3]], x[4], x[5]) for x in ready],
-                run_id=run_id,
-            )
-            reports.append(report)
-            store.drop_associations(
-                [x for x in ready if (from_ids[x[1]], to_ids[x[3]]) in report.confirmed]
-            )
-        # Links whose other end is gone from the snapshot cannot be addressed; forget them.
-        store.drop_associations([x for x in links if x not in ready])
-    return reports
-
-
-async def push_associations(
-    client: HubSpotClient, store: StateStore, change_plan: ChangePlan, run_id: str
-) -> list[AssociationReport]:
-    """Associate the mapping's records (v4 batch, up to 2,000 pairs a call): only links the
-    association snapshot does not hold yet, and only once both ends have a HubSpot id — a link
-    whose target HubSpot rejected is sent by a later run, after the target is written.
-    Re-creating an existing association is a no-op in HubSpot, so a retry is safe."""
-    wanted = change_plan.association_table(changed_only=False)  # Arrow: never all in Python
-    removable = wanted.filter(wanted.column("remove_stale"))
-    reports: list[AssociationReport] = []
-    if removable.num_rows:
-        reports = await archive_stale_associations(
-            client, store, change_plan.object_type, removable, run_id
-        )
-    groups: dict[tuple[str, int, str], list[LinkRow]] = {}
-    for link in store.missing_associations(wanted):
-        groups.setdefault((link[2], link[4], link[5]), []).append(link)
-    for (to_type, type_id, category), links in sorted(groups.items()):
-        from_ids = store.hubspot_ids(change_plan.object_type, (x[1] for x in links))
-        to_ids = store.hubspot_ids(to_type, (x[3] for x in links))
-        ready = [x for x in links if x[1] in from_ids and x[3] in to_ids]
-        if not ready:
-            continue
-        report = await associate(
-            client,
-            from_type=change_plan.object_type,
-            to_type=to_type,
-            pairs=[(from_ids[x[1]], to_ids[x[3]]) for x in ready],
-            association_type_id=type_id,
-            category=category,
-            run_id=run_id,
-        )
-        reports.append(report)
-        # Only links HubSpot confirmed enter the snapshot; the next run sends the others again.
-        store.record_associations(
-            [x for x in ready if (from_ids[x[1]], to_ids[x[3]]) in report.confirmed], run_id
-        )
-    return reports
 
 
 async def refresh_snapshot(

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from spokesync.hubspot.push import PushConfig
 from spokesync.sandbox.launcher import SandboxProcess
 from spokesync.settings import Settings
 from spokesync.state.store import StateStore
-from spokesync.sync import runner
+from spokesync.sync import links, runner
 from spokesync.sync.runner import DEFAULT_MAPPINGS_DIR, SyncOptions, latest_partition, run_sync
 from tests.e2e.test_sync_e2e import assert_sandbox_matches, desired_state
 
@@ -87,3 +88,45 @@ def test_contacts_are_planned_while_companies_push(
         ).fetchall()
     assert rows == [("companies", "success"), ("contacts", "success")]
     assert attached == [(0,)]  # every plan's working database is gone
+
+
+def test_links_go_out_during_the_push_behind_their_upserts(
+    settings: Settings, sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 10 pairs a call (2,000 in HubSpot; lowered so the 40-account sample needs several
+    calls) and 10 records an upsert, one at a time, link calls go out while the contacts are
+    still being upserted: the calls exactly ⌈contacts / 10⌉, every contact linked to exactly
+    its account's company, the association snapshot exactly what HubSpot holds."""
+    monkeypatch.setattr(links, "LINK_BATCH", 10)
+    expected = desired_state(settings, latest_partition(settings.warehouse_dir))
+    sandbox.clear_requests()
+
+    options = SyncOptions(mapping_paths=PATHS, push=PushConfig(batch_size=10, concurrency=1))
+    summary = run_sync(settings, options)
+
+    assert summary.ok, summary.to_text()
+    n = len(expected["contacts"])
+    (report,) = summary.objects[1].associations
+    assert (report.pairs_sent, report.pairs_ok, report.calls) == (n, n, -(-n // 10))
+    log = [r for r in sandbox.requests() if r["method"] == "POST"]
+    upserts = [i for i, r in enumerate(log) if r["path"].endswith("/contacts/batch/upsert")]
+    link_calls = [i for i, r in enumerate(log) if r["path"].endswith("/batch/create")]
+    assert len(upserts) == -(-n // 10) and len(link_calls) == -(-n // 10)
+    # links went out before the last upsert, and none before the first upsert was answered
+    assert upserts[0] < link_calls[0] < upserts[-1]
+    exported = sandbox.export()
+    company_of = {r["properties"]["spokesync_account_id"]: r["id"] for r in exported["companies"]}
+    contact_key = {r["id"]: r["properties"]["email"] for r in exported["contacts"]}
+    for record in exported["contacts"]:
+        account = record["properties"]["spokesync_account_id"]
+        ids = [x["id"] for x in record["associations"].get("companies", [])]
+        assert ids == [company_of[account]], record["id"]
+    with StateStore(settings.state_db) as store, store.connection.connection() as con:
+        recorded = con.execute(
+            "SELECT from_external_id, to_external_id FROM association_snapshot "
+            "WHERE from_type = 'contacts' ORDER BY 1"
+        ).fetchall()
+    account_of = {
+        contact_key[r["id"]]: r["properties"]["spokesync_account_id"] for r in exported["contacts"]
+    }
+    assert recorded == sorted(account_of.items())

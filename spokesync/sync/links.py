@@ -1,0 +1,272 @@
+"""A mapping's associations, sent behind the upserts they need (v4 batch, 2,000 pairs a call).
+
+Only links the association snapshot does not hold yet are sent, and only once both ends have
+a HubSpot id. :class:`LinkPipeline` does that *during* the mapping's push: the sink tells it
+each batch HubSpot confirmed, and a chunk of links goes out as soon as every record it names
+is settled, within the same client and rate budget as the push. The calls and the final links
+are those of sending everything after the push:
+
+- the links of each kind (target object, type, category) are taken in the order of their
+  records' external ids (the push's order), deduplicated, and cut into chunks of 2,000 in
+  that order, whether a chunk goes out during the push or after it;
+- a record the push sends is settled when HubSpot confirmed it (its id is then known); a record
+  the plan does not send is settled from the start, with the id the snapshot holds; a record
+  that ends dead-lettered, or is held back (parked), stops the early sending of that kind of
+  link there, and the rest is sent after the push, with the ids the store then holds — exactly
+  what sending after the push would have done;
+- links to the mapping's own object type wait for the end of the push (both ends move);
+- stale links (``remove_stale``) are removed before any link is added, as before.
+
+Only links HubSpot confirmed enter the association snapshot (also when a 401/403 or the daily
+budget stops the links half-way, or the push stops); the next run sends the others again.
+Re-creating an existing association is a no-op in HubSpot, so a retry is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from spokesync.changes import BatchLog, ConfirmedWrite, DeadLetter, PushSink
+from spokesync.diff import ChangePlan
+from spokesync.hubspot.associations import (
+    ASSOCIATION_BATCH_LIMIT,
+    AssociationReport,
+    AssociationSender,
+    LabelArchive,
+    Pair,
+    archive_labels,
+)
+from spokesync.hubspot.client import HubSpotClient
+from spokesync.state.store import LinkRow, StateStore
+
+LINK_BATCH = ASSOCIATION_BATCH_LIMIT  # pairs per call (HubSpot's v4 batch limit)
+
+
+@dataclass
+class _Kind:
+    """The missing links of one kind (target object, association type, category)."""
+
+    to_type: str
+    type_id: int
+    category: str
+    links: list[LinkRow]  # in the order of their records' external ids
+    early: bool  # may go out during the push (the target is another object type)
+    to_ids: dict[str, str] = field(default_factory=dict)  # targets' HubSpot ids (early kinds)
+    pos: int = 0  # links before this one are offered (or left out: an end without an id)
+    sender: AssociationSender | None = None
+    offered: list[tuple[LinkRow, Pair]] = field(default_factory=list)
+
+
+class LinkPipeline:
+    """The associations of one mapping's push; see the module doc. ``await start()`` before the
+    push, feed it the push's confirmations (:meth:`sink`), ``await finish()`` after the push's
+    results are saved; ``await close()`` on every way out (records what HubSpot confirmed)."""
+
+    def __init__(
+        self, client: HubSpotClient, store: StateStore, plan: ChangePlan, run_id: str
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.plan = plan
+        self.object_type = plan.object_type
+        self.run_id = run_id
+        self.kinds: list[_Kind] = []
+        self.reports: list[AssociationReport] = []
+        self._pending: set[str] = set()  # records the push may still confirm
+        self._ids: dict[str, str] = {}  # settled records' HubSpot ids
+        self._archive: asyncio.Future[list[AssociationReport]] | None = None
+        self._stopped = False  # an error, or the push stopped: no more early sending
+        self._closed = False
+
+    async def start(self) -> None:
+        """Work out what to send; start removing stale links (additions wait for it)."""
+        wanted = self.plan.association_table(changed_only=False)  # Arrow: not in Python
+        removable = wanted.filter(wanted.column("remove_stale"))
+        if removable.num_rows:
+            self._archive = asyncio.ensure_future(
+                archive_stale_associations(
+                    self.client, self.store, self.object_type, removable, self.run_id
+                )
+            )
+            self._archive.add_done_callback(lambda _: self._advance())
+        groups: dict[tuple[str, int, str], list[LinkRow]] = {}
+        for link in self.store.missing_associations(wanted):
+            groups.setdefault((link[2], link[4], link[5]), []).append(link)
+        if not groups:
+            return
+        self._pending = self.plan.planned_ids()
+        settled: set[str] = set()
+        for (to_type, type_id, category), links in sorted(groups.items()):
+            links.sort(key=lambda x: x[1])
+            early = to_type != self.object_type
+            kind = _Kind(to_type, type_id, category, links, early)
+            if early:
+                kind.to_ids = self.store.hubspot_ids(to_type, (x[3] for x in links))
+                settled.update(x[1] for x in links if x[1] not in self._pending)
+            self.kinds.append(kind)
+        self._ids = self.store.hubspot_ids(self.object_type, settled)
+        self._advance()
+
+    def sink(self, inner: PushSink) -> PushSink:
+        """``inner`` (the store's writer), also telling this pipeline what HubSpot confirmed."""
+        return _LinkSink(inner, self)
+
+    def confirmed(self, writes: list[ConfirmedWrite]) -> None:
+        for w in writes:
+            if w.object_type == self.object_type and w.external_id in self._pending:
+                self._pending.discard(w.external_id)
+                self._ids[w.external_id] = w.hubspot_id
+        self._advance()
+
+    def _advance(self) -> None:
+        """Offer every link whose ends are settled, in order, up to the first that is not."""
+        if self._stopped or (self._archive is not None and not self._archive.done()):
+            return
+        if self._archive is not None and self._archive.exception() is not None:
+            self._stopped = True
+            return
+        for kind in self.kinds:
+            if not kind.early:
+                continue
+            if kind.sender is not None and kind.sender.failed() is not None:
+                self._stopped = True
+                return
+            links = kind.links
+            while kind.pos < len(links):
+                link = links[kind.pos]
+                if link[1] in self._pending:
+                    break  # the push has not confirmed this record (yet)
+                self._offer(kind, link, self._ids.get(link[1]), kind.to_ids.get(link[3]))
+                kind.pos += 1
+
+    def _offer(self, kind: _Kind, link: LinkRow, from_id: str | None, to_id: str | None) -> None:
+        if from_id is None or to_id is None:
+            return  # an end without a HubSpot id: a later run sends it
+        if kind.sender is None:
+            kind.sender = AssociationSender(
+                self.client,
+                from_type=self.object_type,
+                to_type=kind.to_type,
+                association_type_id=kind.type_id,
+                category=kind.category,
+                run_id=self.run_id,
+                batch_size=LINK_BATCH,
+            )
+        pair = (from_id, to_id)
+        kind.offered.append((link, pair))
+        kind.sender.offer(pair)
+
+    async def finish(self) -> list[AssociationReport]:
+        """After the push (its results saved): send the rest with the ids the store holds now,
+        wait for every call, record the confirmed links. Raises a 401/403 or the daily budget
+        as before (after recording what was confirmed)."""
+        try:
+            if self._archive is not None:
+                self.reports.extend(await self._archive)
+            for kind in self.kinds:
+                if kind.sender is not None and (error := kind.sender.failed()) is not None:
+                    raise error
+                rest = kind.links[kind.pos :]
+                if rest:
+                    from_ids = self.store.hubspot_ids(self.object_type, (x[1] for x in rest))
+                    to_ids = self.store.hubspot_ids(kind.to_type, (x[3] for x in rest))
+                    for link in rest:
+                        self._offer(kind, link, from_ids.get(link[1]), to_ids.get(link[3]))
+                    kind.pos = len(kind.links)
+            for kind in self.kinds:
+                if kind.sender is not None:
+                    self.reports.append(await kind.sender.wait())
+        except BaseException:
+            await self.close()
+            raise
+        await self.close()
+        return self.reports
+
+    async def close(self) -> None:
+        """Stop what is still in flight and record every link HubSpot confirmed (once)."""
+        if self._closed:
+            return
+        self._closed = self._stopped = True
+        if self._archive is not None and not self._archive.done():
+            self._archive.cancel()
+            with contextlib.suppress(BaseException):
+                await self._archive
+        for kind in self.kinds:
+            if kind.sender is None:
+                continue
+            await kind.sender.cancel()  # a no-op for calls already answered
+            confirmed = kind.sender.report.confirmed
+            self.store.record_associations(
+                [link for link, pair in kind.offered if pair in confirmed], self.run_id
+            )
+
+
+class _LinkSink:
+    """A push sink that also feeds a :class:`LinkPipeline` the confirmations."""
+
+    def __init__(self, inner: PushSink, pipeline: LinkPipeline) -> None:
+        self._inner = inner
+        self._pipeline = pipeline
+
+    def record_confirmed(self, writes: list[ConfirmedWrite], run_id: str) -> None:
+        self._inner.record_confirmed(writes, run_id)
+        self._pipeline.confirmed(writes)
+
+    def record_dead_letters(self, letters: list[DeadLetter], run_id: str) -> None:
+        self._inner.record_dead_letters(letters, run_id)
+
+    def record_batch(self, entry: BatchLog) -> None:
+        self._inner.record_batch(entry)
+
+
+async def push_associations(
+    client: HubSpotClient, store: StateStore, change_plan: ChangePlan, run_id: str
+) -> list[AssociationReport]:
+    """Associate the mapping's records after its push (no push running: everything is
+    settled, so this is the pipeline's last step alone)."""
+    pipeline = LinkPipeline(client, store, change_plan, run_id)
+    try:
+        await pipeline.start()
+        return await pipeline.finish()
+    finally:
+        await pipeline.close()
+
+
+async def archive_stale_associations(
+    client: HubSpotClient,
+    store: StateStore,
+    object_type: str,
+    wanted: pa.Table,
+    run_id: str,
+) -> list[AssociationReport]:
+    """Remove links spokesync made that a record no longer wants (it moved to another
+    company): only that association type, so labels people added stay. Only links HubSpot
+    confirmed removed leave the association snapshot; the others are tried again next run."""
+    stale = store.stale_associations(wanted)
+    groups: dict[str, list[LinkRow]] = {}
+    for link in stale:
+        groups.setdefault(link[2], []).append(link)
+    reports = []
+    for to_type, links in sorted(groups.items()):
+        from_ids = store.hubspot_ids(object_type, (x[1] for x in links))
+        to_ids = store.hubspot_ids(to_type, (x[3] for x in links))
+        ready = [x for x in links if x[1] in from_ids and x[3] in to_ids]
+        if ready:
+            report = await archive_labels(
+                client,
+                from_type=object_type,
+                to_type=to_type,
+                links=[LabelArchive(from_ids[x[1]], to_ids[x[3]], x[4], x[5]) for x in ready],
+                run_id=run_id,
+            )
+            reports.append(report)
+            store.drop_associations(
+                [x for x in ready if (from_ids[x[1]], to_ids[x[3]]) in report.confirmed]
+            )
+        # Links whose other end is gone from the snapshot cannot be addressed; forget them.
+        store.drop_associations([x for x in links if x not in ready])
+    return reports
