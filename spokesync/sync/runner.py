@@ -613,9 +613,12 @@ async def push_object(
     options: SyncOptions,
     client: HubSpotClient | None,
     only: frozenset[str] | None = None,
+    pushed: asyncio.Event | None = None,
 ) -> ObjectSyncSummary:
     """The rest of :func:`sync_object` after :func:`prepare_object`: the push (or, in shadow,
-    saving the plan), associations, the finish; closes the plan."""
+    saving the plan), associations, the finish; closes the plan. ``pushed``: set once this
+    mapping's calls to HubSpot are over (or it stopped); the finish (state writes only) then
+    runs in a thread, so the caller can start the next mapping's push beside it."""
     mapping, as_of, shadow, started = (
         prepared.mapping,
         prepared.as_of,
@@ -686,15 +689,13 @@ async def push_object(
                 summary.completeness = measure_plan(store, change_plan, run_id)
                 stages["associations"], mark = time.perf_counter() - mark, time.perf_counter()
                 summary.memory_mark("associations")
-                # Adopted records take the values HubSpot already held (not re-sent).
-                store.matches.promote(mapping.object_type, run_id)
-                # Records now in step as of this day (pushed or already equal, not
-                # dead-lettered): a backfill of an older day leaves them alone.
-                store.mark_verified(mapping.object_type, change_plan.desired_ids(), as_of)
-                # The business events these confirmed writes are (audit trail).
-                summary.events_recorded = store.events.record(
-                    plan_events(change_plan.cursor(), mapping, as_of, run_id)
-                )
+                if pushed is None:
+                    finish_object(store, mapping, change_plan, run_id, summary)
+                else:  # HubSpot is done with this mapping: the next one pushes meanwhile
+                    pushed.set()
+                    await asyncio.to_thread(
+                        finish_object, store, mapping, change_plan, run_id, summary
+                    )
                 stages["finish"] = time.perf_counter() - mark
                 summary.memory_mark("finish")
         except PushAborted as exc:
@@ -705,9 +706,30 @@ async def push_object(
             summary.error, status = f"{type(exc).__name__}: {exc}", "failed"
             raise
         finally:
+            if pushed is not None:
+                pushed.set()
             summary.duration_s = time.perf_counter() - started
             store.finish_run(run_id, mapping.object_type, status, summary.to_metadata())
     return summary
+
+
+def finish_object(
+    store: StateStore,
+    mapping: MappingSpec,
+    change_plan: ChangePlan,
+    run_id: str,
+    summary: ObjectSyncSummary,
+) -> None:
+    """After the push and its links: state writes only, no HubSpot call."""
+    # Adopted records take the values HubSpot already held (not re-sent).
+    store.matches.promote(mapping.object_type, run_id)
+    # Records now in step as of this day (pushed or already equal, not dead-lettered): a
+    # backfill of an older day leaves them alone.
+    store.mark_verified(mapping.object_type, change_plan.desired_ids(), change_plan.as_of)
+    # The business events these confirmed writes are (audit trail).
+    summary.events_recorded = store.events.record(
+        plan_events(change_plan.cursor(), mapping, change_plan.as_of, run_id)
+    )
 
 
 class PendingLetters:
@@ -893,7 +915,8 @@ async def _sync_objects(
         for m in mappings
     }
     refused: Failure | None = None  # a 401: no mapping can work with this token
-    pending: dict[str, asyncio.Task[PreparedObject]] = {}
+    pending: dict[str, asyncio.Task[PreparedObject]] = {}  # planned ahead
+    finishing: list[asyncio.Task[ObjectSyncSummary]] = []  # pushed, finishing
 
     def runnable(m: MappingSpec) -> bool:
         return refused is None and not findings[m.object_type] and m.object_type not in setup_failed
@@ -931,16 +954,35 @@ async def _sync_objects(
                         pending[nxt] = asyncio.create_task(
                             prepare(following, existing=existing.get(nxt))
                         )
-                    summary.objects.append(
-                        await push_object(settings, prepared, run_id, options, client)
-                    )
+                    if prepared.stopped is not None:
+                        summary.objects.append(
+                            await push_object(settings, prepared, run_id, options, client)
+                        )
+                    else:
+                        # The push; its finish (state writes) runs beside the next push.
+                        pushed = asyncio.Event()
+                        pushing = asyncio.create_task(
+                            push_object(settings, prepared, run_id, options, client, pushed=pushed)
+                        )
+                        pushing.add_done_callback(lambda _, ev=pushed: ev.set())
+                        finishing.append(pushing)
+                        await pushed.wait()
+                        if pushing.done():
+                            await pushing  # raises what stopped it (a push abort is reported)
+                        assert prepared.summary is not None
+                        summary.objects.append(prepared.summary)  # push_object fills it
                 last = summary.objects[-1].failure
                 if last is not None and last.status == 401:
                     refused = last
         finally:
+            # every mapping's finish (its state writes) is done before the run ends
+            results = await asyncio.gather(*finishing, return_exceptions=True)
             for task in pending.values():  # a run stopped early: close what was planned ahead
                 with contextlib.suppress(BaseException):
                     (await task).discard()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
 
 def push_order(mappings: Sequence[MappingSpec]) -> list[MappingSpec]:

@@ -130,3 +130,46 @@ def test_links_go_out_during_the_push_behind_their_upserts(
         contact_key[r["id"]]: r["properties"]["spokesync_account_id"] for r in exported["contacts"]
     }
     assert recorded == sorted(account_of.items())
+
+
+def test_the_companies_finish_runs_beside_the_contacts_push(
+    settings: Settings, sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The companies' finish (verified marks, adoption promotion, events: state writes only)
+    does not return until the contacts push has begun (it waits up to 30 s): a sync that
+    pushed contacts only after it would time out here. Both finishes are done, with their
+    marks and events, when the run returns."""
+    contacts_pushing = threading.Event()
+    order: list[str] = []
+    real_finish, real_push = runner.finish_object, runner.push_changes
+
+    def finish(store: Any, mapping: Any, *args: Any) -> None:
+        if mapping.object_type == "companies":
+            order.append("companies finish waits")
+            order.append("overlapped" if contacts_pushing.wait(30) else "timed out")
+        real_finish(store, mapping, *args)
+        order.append(f"{mapping.object_type} finished")
+
+    async def push(client: Any, **kwargs: Any) -> Any:
+        if kwargs["object_type"] == "contacts":
+            contacts_pushing.set()
+            order.append("contacts push starts")
+        return await real_push(client, **kwargs)
+
+    monkeypatch.setattr(runner, "finish_object", finish)
+    monkeypatch.setattr(runner, "push_changes", push)
+
+    summary = run_sync(settings, SyncOptions(mapping_paths=PATHS))
+
+    assert summary.ok, summary.to_text()
+    assert order[:3] == ["companies finish waits", "contacts push starts", "overlapped"]
+    assert sorted(order[3:]) == ["companies finished", "contacts finished"]
+    with StateStore(settings.state_db) as store, store.connection.connection() as con:
+        verified = con.execute(
+            "SELECT object_type, count(*) FROM record_verified GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert verified == [
+        ("companies", summary.objects[0].records_desired),
+        ("contacts", summary.objects[1].records_desired),
+    ]
+    assert [o.stages["finish"] > 0 for o in summary.objects] == [True, True]
