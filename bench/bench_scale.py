@@ -86,6 +86,65 @@ def change_five_percent(warehouse_dir: Path) -> dict[str, int]:
     return changed
 
 
+def seed_snapshot(home: Path, state_db: Path, base_url: str, token: str) -> dict[str, int]:
+    """The state store as a first sync that pushed every record would leave it: HubSpot's
+    reference tables read from the sandbox (so the owners are those the sync will read), each
+    mapping's canonical desired state written as the snapshot (made-up HubSpot ids) and the
+    record fingerprints rebuilt. For sizes whose first sync is hours of rate limit: the day's
+    plan then costs what it would after that first sync (the sandbox holds no records, so
+    ``--seeded-day`` only plans: a shadow sync)."""
+    import asyncio
+
+    from spokesync.desired import DESIRED_TABLE, ID_COLUMN, build_desired
+    from spokesync.hubspot.client import HubSpotClient
+    from spokesync.hubspot.reference import refresh_reference
+    from spokesync.mapping import load_mapping
+    from spokesync.mapping.spec import quote_identifier
+    from spokesync.state.store import StateStore
+
+    async def reference() -> None:
+        async with HubSpotClient(base_url, token) as client:
+            await refresh_reference(client, home / "warehouse", "bench-seed")
+
+    asyncio.run(reference())
+    as_of = warehouse.newest_partition(home / "warehouse")
+    assert as_of is not None
+    state_db.parent.mkdir(parents=True, exist_ok=True)
+    with StateStore(state_db) as store:
+        store.ensure_schema()
+    seeded = {}
+    for path in MAPPINGS:
+        mapping = load_mapping(path)
+        con = warehouse.connect(home / "warehouse")
+        try:
+            # the seed is set-up, not measured: room to write tens of millions of rows
+            con.execute("SET memory_limit = '6GB'")
+            con.execute("SET preserve_insertion_order = false")
+            build_desired(con, mapping, as_of)
+            props = mapping.managed_properties
+            cols = [ID_COLUMN, *(quote_identifier(p) for p in props[1:])]
+            long = " UNION ALL ".join(
+                f"SELECT {ID_COLUMN}, '{p}' AS property, {c} AS value FROM {DESIRED_TABLE}"
+                for p, c in zip(props, cols, strict=True)
+            )
+            con.execute(f"ATTACH {warehouse.sql_literal(str(state_db))} AS st")
+            con.execute(
+                "INSERT INTO st.snapshot SELECT ?, external_id, 'H' || external_id, property, "
+                "value, ?, 'pushed', now(), 'bench-seed' FROM (" + long + ") "
+                "WHERE value IS NOT NULL",
+                [mapping.object_type, as_of],
+            )
+            seeded[mapping.object_type] = int(
+                con.execute(f"SELECT count(*) FROM {DESIRED_TABLE}").fetchall()[0][0]
+            )
+            con.execute("DETACH st")
+        finally:
+            con.close()
+    with StateStore(state_db) as store:
+        store.rebuild_record_fingerprints()
+    return seeded
+
+
 def run_figures(state_db: Path, run_id: str) -> list[dict[str, object]]:
     con = duckdb.connect(str(state_db), read_only=True)
     try:
@@ -151,7 +210,7 @@ def stage_breakdown(
     push is until every result is saved; state writes is the writer thread's busy time, which
     runs during the push (so it is not added to the wall)."""
     total = {k: 0.0 for k in ("setup", "refresh", "desired", "diff", "plan_other", "push")}
-    total |= {"associations": 0.0, "finish": 0.0, "state_writes": 0.0}
+    total |= {"associations": 0.0, "finish": 0.0, "state_writes": 0.0, "planned_rows": 0.0}
     for f in figures:
         for k in total:
             key = "state_write_s" if k == "state_writes" else f"stage_{k}_s"
@@ -161,6 +220,15 @@ def stage_breakdown(
         return {**total, "floor_s": floor, "write_calls": writes}
     print(f"  {name} — stages (s): " + (f"ingest {ingest_s:.1f} | " if ingest_s else "")
           + " | ".join(f"{k} {v:.1f}" for k, v in total.items()))  # fmt: skip
+    if name.startswith("shadow"):
+        planned = run.wall_s + floor
+        print(
+            f"  nothing sent: plan wall {run.wall_s:.1f} s + the push at the floor {floor:.1f} s "
+            f"({writes:,} write calls × 10 s / {limit}) = {planned:.1f} s for the day unless "
+            f"overlapped ({planned / floor if floor else float('nan'):.2f}× the floor); "
+            f"peak RSS {run.peak_rss_mb:,.0f} MB (goal < 2,048)"
+        )
+        return {**total, "floor_s": floor, "write_calls": writes}
     print(
         f"  wall {run.wall_s:.1f} s vs rate-limit floor {floor:.1f} s ({writes:,} write calls "
         f"× 10 s / {limit}): {run.wall_s / floor if floor else float('nan'):.2f}×, "
@@ -199,6 +267,12 @@ def main() -> None:
         "--resume",
         action="store_true",
         help="with --keep: warehouse, state store and sandbox as left; run only the 5%% day",
+    )
+    parser.add_argument(
+        "--seeded-day",
+        action="store_true",
+        help="seed the state store as a first sync would leave it, change 5%%, plan the day "
+        "(shadow sync; for sizes whose first sync is hours of rate limit)",
     )
     parser.add_argument("--stages", action="store_true", help="print the stage breakdown")
     parser.add_argument("--json", type=Path, help="append each sync's figures to this file")
@@ -249,14 +323,18 @@ def main() -> None:
             env["HUBSPOT_BASE_URL"] = sandbox.base_url
             cli(env, "hubspot", "ensure-properties")
             state_db = home / "state" / "test.duckdb"
-            if args.plan_only:
+            if args.seeded_day:
+                seeded = seed_snapshot(home, state_db, sandbox.base_url, sandbox.token)
+                print(f"seeded the state store as after a first sync: {seeded}")
+                syncs = [("shadow day (5% changed, seeded)", ["--shadow"])]
+            elif args.plan_only:
                 syncs = [("shadow plan", ["--shadow"])]
             elif args.resume:
                 syncs = [("daily sync (5% changed)", [])]
             else:
                 syncs = [("first sync", []), ("daily sync (5% changed)", [])]
             for name, flags in syncs:
-                if name.startswith("daily"):
+                if name.startswith(("daily", "shadow day")):
                     changed = change_five_percent(home / "warehouse")
                     print(f"\nchanged in the warehouse: {changed}")
                 before = sandbox.stats()["requests_total"]
@@ -273,7 +351,10 @@ def main() -> None:
                 report(f"{name} (load {load:.1f} → {load_end:.1f})", figures, run,
                        calls, sandbox_cpu, args.rate_limit)  # fmt: skip
                 writes = sum(int(f.get("write_calls", 0)) for f in figures)
-                first = name == "first sync" or name.startswith("shadow")
+                if name.startswith("shadow"):  # nothing sent: the calls the push would make
+                    writes = sum(math.ceil(int(f.get("records_changed", 0)) / 100)
+                                 for f in figures)  # fmt: skip
+                first = name == "first sync" or name.startswith("shadow plan")
                 breakdown = stage_breakdown(name, figures, run, writes, args.rate_limit,
                                             ingest_s if first else None, args.stages)  # fmt: skip
                 if args.json:
