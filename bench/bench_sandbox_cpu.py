@@ -10,6 +10,8 @@
    setting (``spokesync.sandbox.command``) is applied, as in ``spokesync sandbox``.
 
 Prints CPU per call by route, and checks every replayed answer has the captured status.
+``--save-log F`` keeps the capture; ``--log F`` replays it again (say, with another version of
+the sandbox on ``PYTHONPATH``), so two versions are compared on the very same requests.
 """
 
 from __future__ import annotations
@@ -110,10 +112,21 @@ async def replay(log: list[dict[str, Any]], db: Path) -> tuple[dict[str, list[fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=2000)
+    parser.add_argument(
+        "--save-log", type=Path, help="also write the captured requests to this file (JSON)"
+    )
+    parser.add_argument(
+        "--log",
+        type=Path,
+        help="replay this saved capture instead of capturing (an A/B of two "
+        "sandbox versions on the same requests)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        log = capture(home, args.accounts)
+        log = orjson.loads(args.log.read_bytes()) if args.log else capture(home, args.accounts)
+        if args.save_log:
+            args.save_log.write_bytes(orjson.dumps(log))
         per_route, mismatches = asyncio.run(replay(log, home / "replay.sqlite"))
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f}")
     print(f"{len(log):,} requests of two real syncs ({args.accounts:,} accounts), replayed:")

@@ -42,11 +42,10 @@ class GdprService:
                 if ot.type_id == "0-1" and id_property == "email":
                     self.store.block_email(normalise_email(raw))
                 return 204, None
-            for (ft, fid, tt), targets in list(self.store.associations.items()):
-                if ft == ot.type_id and fid == rec.id:
-                    for target in list(targets):
-                        self.store.remove_association(ft, fid, tt, target, None)
-                        self.store.remove_association(tt, target, ft, fid, None)
+            for tt, targets in list(self.store.associations.of_record(ot.type_id, rec.id)):
+                for target in targets:
+                    self.store.remove_association(ot.type_id, rec.id, tt, target, None)
+                    self.store.remove_association(tt, target, ot.type_id, rec.id, None)
             self.store.forget_records(ot.type_id, [rec.id])
             self.store.forget_merges(ot.type_id, rec.id)
             self.store.history.forget(ot.type_id, rec.id)

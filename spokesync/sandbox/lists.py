@@ -161,8 +161,7 @@ class ListService:
         )
 
     def _live(self, type_id: str, rid: int) -> bool:
-        rec = self.store.records.get(type_id, {}).get(rid)
-        return rec is not None and not rec.archived
+        return self.store.is_live(type_id, rid)
 
     def _normalise(self, lst: StaticList) -> None:
         """Members follow their records: deleted ones leave, merged ones become the survivor."""

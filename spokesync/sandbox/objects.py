@@ -30,7 +30,7 @@ from spokesync.sandbox.errors import (
 )
 from spokesync.sandbox.history import API_WRITE, PERSON_SOURCES, WriteSource, version_json
 from spokesync.sandbox.store import Record, Store
-from spokesync.sandbox.validation import format_datetime, normalize_value
+from spokesync.sandbox.validation import MAX_STRING_LENGTH, format_datetime, normalize_value
 
 MAX_BATCH_INPUTS = 100
 MAX_LIST_LIMIT = 100
@@ -241,8 +241,20 @@ class ObjectService:
             if ot.type_id in PIPELINE_PROPERTY
             else current
         )
+        email_name = "email" if ot.type_id == "0-1" else None
         for name, value in raw.items():
             prop = defs.get(name)
+            if (
+                type(value) is str
+                and prop is not None
+                and prop.type == "string"
+                and not prop.archived
+                and not prop.read_only_value
+                and name != email_name
+                and len(value) <= MAX_STRING_LENGTH
+            ):
+                values[name] = value  # what normalize_value answers for text, without a call
+                continue
             if prop is None or prop.archived:
                 msg = f'Property "{name}" does not exist'
                 errors.append(PropertyError(name, "PROPERTY_DOESNT_EXIST", msg))
@@ -895,7 +907,7 @@ class ObjectService:
         next_id: int | None = None
         for i in range(bisect.bisect_left(all_ids, after), len(all_ids)):
             rid = all_ids[i]
-            if records[rid].archived != archived:
+            if records.is_archived(rid) != archived:
                 continue
             if len(page) == limit:
                 next_id = rid

@@ -79,10 +79,10 @@ def _token_match(value: str, pattern: str) -> bool:
 class SearchService:
     def __init__(self, objects: ObjectService) -> None:
         self.objects = objects
-        # (type id, question) -> (store version, hits in order)
-        self._hits: OrderedDict[tuple[str, bytes], tuple[int, Sequence[Record]]] = OrderedDict()
-        # (type id, property) -> (store version, sort keys, records in key order)
-        self._index: dict[tuple[str, str], tuple[int, list[Any], list[Record]]] = {}
+        # (type id, question) -> (store version, ids of the hits in order)
+        self._hits: OrderedDict[tuple[str, bytes], tuple[int, Sequence[int]]] = OrderedDict()
+        # (type id, property) -> (store version, sort keys, record ids in key order)
+        self._index: dict[tuple[str, str], tuple[int, list[Any], list[int]]] = {}
 
     def _check(self, body: dict[str, Any]) -> None:
         groups = body.get("filterGroups") or []
@@ -118,8 +118,12 @@ class SearchService:
             target = self.objects.store.resolve_type(name.split(".", 1)[1])
             linked: set[str] = set()
             if target is not None:
-                key = (ot.type_id, rec.id, target.type_id)
-                linked = {str(i) for i in self.objects.store.associations.get(key, {})}
+                linked = {
+                    str(i)
+                    for i in self.objects.store.associations.target_ids(
+                        ot.type_id, rec.id, target.type_id
+                    )
+                }
             if op == "EQ":
                 return str(f.get("value")) in linked
             if op == "IN":
@@ -204,7 +208,8 @@ class SearchService:
                 "limit for search. Narrow the query (e.g. hs_object_id GT the last id) instead."
             )
         hits = self._cached_hits(ot, body)
-        page = hits[after : after + limit]
+        table = self.objects.store.records[ot.type_id]
+        page = [r if isinstance(r, Record) else table[r] for r in hits[after : after + limit]]
         props = body.get("properties") or None
         answer: dict[str, Any] = {
             "total": len(hits),
@@ -214,8 +219,9 @@ class SearchService:
             answer["paging"] = {"next": {"after": str(after + limit)}}
         return 200, answer
 
-    def _cached_hits(self, ot: ObjectTypeDef, body: dict[str, Any]) -> Sequence[Record]:
-        """Every hit of the question in ``body``, sorted; reused while nothing changed. With a
+    def _cached_hits(self, ot: ObjectTypeDef, body: dict[str, Any]) -> Sequence[Record | int]:
+        """Every hit of the question in ``body``, sorted (record ids, or the records search
+        sees while a search lag shows older values); reused while nothing changed. With a
         search lag the index view moves by itself, so then nothing is reused."""
         if self.objects.search_lag_s > 0 or self.objects.has_search_pending():
             return self._hits_of(ot, body)
@@ -237,30 +243,28 @@ class SearchService:
             self._hits.popitem(last=False)
         return hits
 
-    def _sorted_index(self, ot: ObjectTypeDef, prop: PropertyDef) -> tuple[list[Any], list[Record]]:
-        """Live records holding ``prop``, in (value, id) order, rebuilt when the portal changed."""
+    def _sorted_index(self, ot: ObjectTypeDef, prop: PropertyDef) -> tuple[list[Any], list[int]]:
+        """Ids of the live records holding ``prop``, in (value, id) order, with their values'
+        sort keys; rebuilt when the portal changed, from the packed records' one column."""
         key = (ot.type_id, prop.name)
         version = self.objects.store.version
         cached = self._index.get(key)
         if cached is not None and cached[0] == version:
             return cached[1], cached[2]
         memo: dict[str, Any] = {}  # a batch's records share one timestamp: parse it once
-        pairs: list[tuple[Any, int, Record]] = []
-        for rec in self.objects.store.records[ot.type_id].values():
-            raw = rec.properties.get(prop.name)
-            if rec.archived or raw in (None, ""):
-                continue
+        pairs: list[tuple[Any, int]] = []
+        for rid, raw in self.objects.store.records[ot.type_id].column(prop.name):
             value = memo.get(raw)
             if value is None:
                 value = memo[raw] = _comparable(prop, raw)
             if value is not None:
-                pairs.append((value, rec.id, rec))
-        pairs.sort(key=lambda p: (p[0], p[1]))
-        keys, recs = [p[0] for p in pairs], [p[2] for p in pairs]
-        self._index[key] = (version, keys, recs)
-        return keys, recs
+                pairs.append((value, rid))
+        pairs.sort()
+        keys, ids = [p[0] for p in pairs], [p[1] for p in pairs]
+        self._index[key] = (version, keys, ids)
+        return keys, ids
 
-    def _ranged_hits(self, ot: ObjectTypeDef, body: dict[str, Any]) -> Sequence[Record] | None:
+    def _ranged_hits(self, ot: ObjectTypeDef, body: dict[str, Any]) -> list[int] | None:
         """Hits of a one-group question with a range on a date or number property, from that
         property's sorted index; None when the question has another shape."""
         groups = body.get("filterGroups") or []
@@ -293,7 +297,7 @@ class SearchService:
             return None  # another sort: the general path
         desc = sort.get("direction") == "DESCENDING"
         prop = props[name]
-        keys, recs = self._sorted_index(ot, prop)
+        keys, ids = self._sorted_index(ot, prop)
         start, end = 0, len(keys)
         for f in filters:
             if f["propertyName"] != name or f["operator"] not in RANGE_OPERATORS:
@@ -315,24 +319,45 @@ class SearchService:
                 if high is None:
                     return []
                 end = min(end, bisect.bisect_right(keys, high))
-        hits: list[Record] = recs[start:end] if end > start else []
+        if end <= start:
+            return []
         rest = [
             f for f in filters if f["propertyName"] != name or f["operator"] not in RANGE_OPERATORS
         ]
         if rest:
-            hits = [r for r in hits if all(self._matches(ot, r, f) for f in rest)]
+            table = self.objects.store.records[ot.type_id]
+            pairs = [
+                (k, i)
+                for k, i in zip(keys[start:end], ids[start:end], strict=True)
+                if all(self._matches(ot, table[i], f) for f in rest)
+            ]
+        else:
+            pairs = list(zip(keys[start:end], ids[start:end], strict=True))
         if by == name:
             if desc:  # equal values stay in id order, as the full sort leaves them
-                hits = sorted(
-                    hits, key=lambda r: _comparable(prop, r.properties.get(name)), reverse=True
-                )
-            return hits
-        return sorted(hits, key=lambda r: r.id, reverse=desc)
+                pairs.sort(key=lambda p: p[0], reverse=True)
+            return [i for _, i in pairs]
+        return sorted((i for _, i in pairs), reverse=desc)
 
-    def _hits_of(self, ot: ObjectTypeDef, body: dict[str, Any]) -> list[Record]:
+    def _hits_of(self, ot: ObjectTypeDef, body: dict[str, Any]) -> list[Any]:
+        """Every hit, sorted: record ids, or while a search lag is or was on the records as
+        search sees them. A scan keeps only (sort key, id) per hit, not unpacked records."""
         groups = [g.get("filters") or [] for g in body.get("filterGroups") or []]
         query = str(body.get("query") or "").lower()
-        hits: list[Record] = []
+        sorts = body.get("sorts") or []
+        name, desc, prop = None, False, None
+        if sorts:
+            s = sorts[0]
+            if isinstance(s, str):
+                name, desc = s.lstrip("-"), s.startswith("-")
+            else:
+                name, desc = (
+                    s.get("propertyName", "hs_object_id"),
+                    s.get("direction") == "DESCENDING",
+                )
+            prop = self.objects.store.properties.get(ot.type_id, {}).get(name)
+        lagging = self.objects.search_lag_s > 0 or self.objects.has_search_pending()
+        rows: list[tuple[Any, int, Record | None]] = []  # (sort key, id, record if lagging)
         for stored in self.objects.store.records[ot.type_id].values():
             visible = self.objects.search_view(ot, stored)
             if visible is None:
@@ -348,28 +373,19 @@ class SearchService:
                 query in (rec.properties.get(p) or "").lower() for p in ot.default_properties
             ):
                 continue
-            hits.append(rec)
-        sorts = body.get("sorts") or []
-        if sorts:
-            s = sorts[0]
-            if isinstance(s, str):
-                name, desc = s.lstrip("-"), s.startswith("-")
+            if name is None:
+                key = None
+            elif name == "hs_object_id":
+                key = rec.id
             else:
-                name, desc = (
-                    s.get("propertyName", "hs_object_id"),
-                    s.get("direction") == "DESCENDING",
-                )
-            prop = self.objects.store.properties.get(ot.type_id, {}).get(name)
-
-            def key(r: Record) -> Any:
-                if name == "hs_object_id":
-                    return r.id
-                return _comparable(prop, r.properties.get(name))
-
-            hits.sort(key=lambda r: r.id)
-            present = [r for r in hits if key(r) not in (None, "")]
-            absent = [r for r in hits if key(r) in (None, "")]
-            hits = sorted(present, key=key, reverse=desc) + absent  # empty values sort last
-        else:
-            hits.sort(key=lambda r: r.id)
-        return hits
+                key = _comparable(prop, rec.properties.get(name))
+            rows.append((key, rec.id, rec if lagging else None))
+        rows.sort(key=lambda r: r[1])
+        if name is not None:
+            present = [r for r in rows if r[0] not in (None, "")]
+            absent = [r for r in rows if r[0] in (None, "")]
+            present.sort(key=lambda r: r[0], reverse=desc)
+            rows = present + absent  # empty values sort last
+        if lagging:
+            return [r[2] for r in rows]
+        return [r[1] for r in rows]

@@ -8,7 +8,6 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ from spokesync.sandbox.catalog import (
 )
 from spokesync.sandbox.history import TABLES as HISTORY_TABLES
 from spokesync.sandbox.history import PropertyHistory
+from spokesync.sandbox.links import AssociationIndex
+from spokesync.sandbox.records import Record, RecordTable
 
 FIRST_RECORD_ID = 10_000_001
 FIRST_CUSTOM_TYPE = 3_500_001
@@ -53,19 +54,6 @@ CREATE TABLE IF NOT EXISTS merged_ids (
   PRIMARY KEY (type_id, old_id));
 CREATE TABLE IF NOT EXISTS gdpr_blocklist (email TEXT PRIMARY KEY);
 """
-
-
-@dataclass(slots=True)
-class Record:
-    id: int
-    properties: dict[str, str]
-    created_at: str
-    updated_at: str
-    archived: bool = False
-    archived_at: str | None = None
-
-
-AssocKey = tuple[str, int, str]  # (from type id, from record id, to type id)
 
 
 class Store:
@@ -108,8 +96,10 @@ class Store:
         self.association_types: dict[tuple[str, str], list[AssociationType]] = {}
         for at in default_association_types():
             self.association_types.setdefault((at.from_type, at.to_type), []).append(at)
-        self.records: dict[str, dict[int, Record]] = {tid: {} for tid in self.object_types}
-        self.associations: dict[AssocKey, dict[int, set[int]]] = {}
+        self.records: dict[str, RecordTable] = {}
+        for tid in self.object_types:
+            self._table(tid)
+        self.associations = AssociationIndex()
         self._id_cache: dict[str, list[int]] = {}
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         self.next_id = int(meta.get("next_id", FIRST_RECORD_ID))
@@ -135,13 +125,15 @@ class Store:
         for tid, rid, created, updated, archived, archived_at, props in self._db.execute(
             "SELECT type_id, id, created_at, updated_at, archived, archived_at, properties FROM records"
         ):
-            self.records.setdefault(tid, {})[rid] = Record(
-                rid, orjson.loads(props), created, updated, bool(archived), archived_at
+            self._table(tid).put(
+                Record(rid, orjson.loads(props), created, updated, bool(archived), archived_at),
+                cache=False,
             )
+        add = self.associations.add
         for ft, fid, tt, tid_, type_id in self._db.execute(
             "SELECT from_type, from_id, to_type, to_id, type_id FROM associations"
         ):
-            self.associations.setdefault((ft, fid, tt), {}).setdefault(tid_, set()).add(type_id)
+            add(ft, fid, tt, tid_, type_id)
         self.merged: dict[str, dict[int, int]] = {}
         for tid, old, new in self._db.execute("SELECT type_id, old_id, new_id FROM merged_ids"):
             self.merged.setdefault(tid, {})[old] = new
@@ -168,7 +160,7 @@ class Store:
             primary_display_property=schema.get("primaryDisplayProperty"),
             schema=schema,
         )
-        self.records.setdefault(tid, {})
+        self._table(tid)
         self.properties.setdefault(tid, {})
         for d in props:
             p = PropertyDef.from_json(d)
@@ -183,18 +175,24 @@ class Store:
             },
         )
 
+    def _table(self, type_id: str) -> RecordTable:
+        table = self.records.get(type_id)
+        if table is None:
+            ot = self.object_types.get(type_id)
+            table = self.records[type_id] = RecordTable(
+                ot.created_property if ot else "createdate",
+                ot.modified_property if ot else "hs_lastmodifieddate",
+            )
+        return table
+
     def _rebuild_unique(self) -> None:
         self.unique: dict[str, dict[str, dict[str, int]]] = {}
         for tid in self.object_types:
-            index = {name: {} for name in self.unique_properties(tid)}
-            for rec in self.records.get(tid, {}).values():
-                if rec.archived:
-                    continue
-                for name, values in index.items():
-                    v = rec.properties.get(name)
-                    if v:
-                        values[v] = rec.id
-            self.unique[tid] = index
+            table = self._table(tid)
+            self.unique[tid] = {
+                name: {v: rid for rid, v in table.column(name)}
+                for name in self.unique_properties(tid)
+            }
 
     # ---------------------------------------------------------------- lookups
     def resolve_type(self, name: str) -> ObjectTypeDef | None:
@@ -256,6 +254,11 @@ class Store:
         rid = self.unique.get(type_id, {}).get(prop, {}).get(value)
         return None if rid is None else self.records[type_id].get(rid)
 
+    def is_live(self, type_id: str, rid: int) -> bool:
+        """A record of that type that is not archived (nothing unpacked)."""
+        table = self.records.get(type_id)
+        return table is not None and table.is_live(rid)
+
     def association_types_between(self, from_type: str, to_type: str) -> list[AssociationType]:
         return self.association_types.get((from_type, to_type), [])
 
@@ -308,9 +311,9 @@ class Store:
         self.version += 1
         rows = []
         index = self.unique.setdefault(type_id, {})
-        table = self.records.setdefault(type_id, {})
+        table = self._table(type_id)
         for rec in records:
-            table[rec.id] = rec
+            table.put(rec)
             old = (previous or {}).get(rec.id, {})
             for name, values in index.items():
                 old_v, new_v = old.get(name), None if rec.archived else rec.properties.get(name)
@@ -338,7 +341,7 @@ class Store:
     def forget_records(self, type_id: str, ids: list[int]) -> None:
         """Drop records for good (merged away, GDPR-deleted): no longer listed or archived."""
         self.version += 1
-        table = self.records.get(type_id, {})
+        table = self._table(type_id)
         index = self.unique.get(type_id, {})
         for rid in ids:
             rec = table.pop(rid, None)
@@ -380,9 +383,7 @@ class Store:
         self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int
     ) -> None:
         self.version += 1
-        self.associations.setdefault((from_type, from_id, to_type), {}).setdefault(
-            to_id, set()
-        ).add(type_id)
+        self.associations.add(from_type, from_id, to_type, to_id, type_id)
         self._pending_links.append((from_type, from_id, to_type, to_id, type_id))
         if not self._in_transaction:
             self._flush_links()
@@ -393,16 +394,8 @@ class Store:
         """Remove one type id between a pair, or every type when ``type_id`` is None."""
         self.version += 1
         self._flush_links()  # a link added earlier in this transaction goes first
-        targets = self.associations.get((from_type, from_id, to_type), {})
-        types = targets.get(to_id)
-        if types is None:
+        if not self.associations.remove(from_type, from_id, to_type, to_id, type_id):
             return
-        if type_id is None:
-            types.clear()
-        else:
-            types.discard(type_id)
-        if not types:
-            del targets[to_id]
         sql = "DELETE FROM associations WHERE from_type=? AND from_id=? AND to_type=? AND to_id=?"
         params: tuple[Any, ...] = (from_type, from_id, to_type, to_id)
         if type_id is not None:
@@ -415,10 +408,7 @@ class Store:
         self.properties.setdefault(type_id, {})[prop.name] = prop
         if prop.has_unique_value:
             index = self.unique.setdefault(type_id, {}).setdefault(prop.name, {})
-            for rec in self.records.get(type_id, {}).values():
-                v = rec.properties.get(prop.name)
-                if v and not rec.archived:
-                    index[v] = rec.id
+            index.update((v, rid) for rid, v in self._table(type_id).column(prop.name))
         self._db.execute(
             "INSERT OR REPLACE INTO custom_properties VALUES (?, ?, ?)",
             (type_id, prop.name, json.dumps(prop.to_json())),
