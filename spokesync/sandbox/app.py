@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from spokesync.sandbox import people
 from spokesync.sandbox.associations import AssociationService
 from spokesync.sandbox.autocompanies import AutoCompanies
+from spokesync.sandbox.bulk import BulkLoad, bulk_load_file
 from spokesync.sandbox.catalog import ObjectTypeDef
 from spokesync.sandbox.errors import (
     ApiError,
@@ -891,6 +892,11 @@ class SandboxApp:
                     return 400, {"error": str(exc)}
             if sub == "/seed-portal" and method == "GET":
                 return 200, self.seeder.manifest() or {}
+            if sub == "/bulk-load" and method == "POST":
+                try:
+                    return 200, bulk_load_file(self.objects, BulkLoad.model_validate(parsed))
+                except ValueError as exc:  # a refused row, a missing file, a bad body
+                    return 400, {"error": str(exc)}
             if sub == "/faults" and method == "GET":
                 return 200, self.faults.to_json()
             if sub == "/faults" and method in ("PUT", "PATCH", "DELETE"):
