@@ -11,6 +11,9 @@ times are one millisecond apart per 100 records, ending now, as a real push woul
 (never more than 100 records on one ``lastmodifieddate``, so search's 10,000-result cap can be
 walked as against HubSpot).
 
+Ids are consecutive in row order (``firstId`` … ``lastId`` in the answer; nothing else writes
+while a load runs), so a benchmark can give its state store the ids the portal holds.
+
 ``associate`` links each loaded record to the record of another type whose unique property
 holds the value of one of its columns (contacts → the company whose ``spokesync_account_id`` is
 the contact's), with the default type plus the given labels (``Primary``).
@@ -124,11 +127,13 @@ def bulk_load(
             raise BulkLoadError(f"no association label {sorted(missing)} from {ot.name}")
     base_ms = int(time.time() * 1000) - (0 if total is None else -(-total // BATCH))
     loaded = linked = 0
+    first_id: int | None = None
+    last_id: int | None = None
     pending: list[tuple[int, dict[str, str], str]] = []  # (row number, values, link value)
     seen: dict[tuple[str, str], int] = {}
 
     def flush() -> None:
-        nonlocal loaded, linked
+        nonlocal loaded, linked, first_id, last_id
         if not pending:
             return
         with store.transaction():
@@ -140,6 +145,9 @@ def bulk_load(
                     source, notify=False,
                 )  # fmt: skip
                 loaded += len(part)
+                if first_id is None:
+                    first_id = applied[0][0].id
+                last_id = applied[-1][0].id
                 if associate is None or target is None:
                     continue
                 for (_, _, key), (rec, _) in zip(part, applied, strict=True):
@@ -177,6 +185,8 @@ def bulk_load(
         "objectType": ot.name,
         "loaded": loaded,
         "associated": linked,
+        "firstId": None if first_id is None else str(first_id),
+        "lastId": None if last_id is None else str(last_id),
         "seconds": round(time.perf_counter() - started, 1),
     }
 

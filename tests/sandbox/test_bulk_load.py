@@ -62,6 +62,8 @@ def test_companies_then_contacts_linked_to_them(api: Api, tmp_path: Path) -> Non
         api, {"objectType": "companies", "path": str(tmp_path / "companies.parquet")}
     )
     assert (status, body["loaded"], body["associated"]) == (200, 250, 0), body
+    first_id, last_id = int(body["firstId"]), int(body["lastId"])
+    assert last_id - first_id == 249
     contacts = [
         {"email": " Ada@Example.COM ", "firstname": "Ada", "account_key": "acc-0"},
         {"email": "grace@example.com", "account_key": "acc-249"},
@@ -85,6 +87,12 @@ def test_companies_then_contacts_linked_to_them(api: Api, tmp_path: Path) -> Non
 
     exported = {r["properties"]["account_key"]: r for r in api.export("companies")}
     assert len(exported) == 250
+    # ids consecutive in row order
+    assert [int(exported[f"acc-{i}"]["id"]) for i in (0, 1, 249)] == [
+        first_id,
+        first_id + 1,
+        last_id,
+    ]
     first = exported["acc-0"]
     assert first["properties"]["numberofemployees"] == "10.5"  # normalised as HubSpot stores it
     assert "not_a_property" not in first["properties"]
