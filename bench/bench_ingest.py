@@ -16,9 +16,12 @@ alone copying it to Parquet (one thread, the fast path's reader SQL), ``COPY (SE
 read_X(...)) TO 'out.parquet'``, as landed (text) and with each contract column cast to its
 warehouse type (``TRY_CAST``), and prints the ingest's CPU over the typed floor's.
 
-``--days N`` (N > 1) lands N days per format and ingests them as one backfill does
-(``spokesync.ingest.parallel.ingest_partitions``, one worker process per core): it prints the
-CPU seconds of all workers over the wall time, i.e. how many cores the backfill kept busy.
+``--days N`` (N > 1) lands N days per format and ingests them as a backfill does, twice each
+with one worker and with one worker process per core (``SPOKESYNC_INGEST_WORKERS``): the CLI
+(``spokesync ingest --source S``, every landed day) and the Dagster single-run backfill's call
+(``spokesync.ingest.parallel.ingest_partitions``). It prints wall time, the CPU seconds of the
+process and its workers, CPU over wall (how many cores were kept busy) and the wall gain of
+two workers over one.
 """
 
 from __future__ import annotations
@@ -177,7 +180,7 @@ def _parquet(rows: int, accounts: int, landing: Path, mess: float, days: int = 1
 
 
 def run_backfill(fmt: str, args: argparse.Namespace, tmp: Path) -> None:
-    landing, warehouse = tmp / f"{fmt}-backfill" / "landing", tmp / f"{fmt}-backfill" / "wh"
+    landing = tmp / f"{fmt}-backfill" / "landing"
     start = dt.date.fromisoformat(DAY)
     days = [(start + dt.timedelta(days=i)).isoformat() for i in range(args.days)]
     if fmt == "parquet":
@@ -185,18 +188,33 @@ def run_backfill(fmt: str, args: argparse.Namespace, tmp: Path) -> None:
     else:
         for day in days:
             _synthetic(fmt, args.rows, landing, args.mess_rate, day)
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.bench_ingest", "--backfill-child", SOURCE[fmt],
-         str(landing), str(warehouse), ",".join(days)],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    f = json.loads(out.strip().splitlines()[-1])
-    print(
-        f"{fmt:<8} backfill of {len(days)} days x {args.rows:,} rows with {f['workers']} "
-        f"workers: {f['rows_read']:,} rows in {f['seconds']}s wall, {f['cpu_s']}s CPU = "
-        f"{f['cpu_s'] / f['seconds']:.2f} cores busy; {f['rows_read'] / f['seconds']:,.0f} "
-        f"rows/s; peak RSS of a worker {f['worker_peak_rss_mb']} MB"
-    )
+    cli = [sys.executable, "-c", "import sys; from spokesync.cli import main; sys.exit(main())"]
+    walls: dict[tuple[str, int], float] = {}
+    for path in ("cli", "dagster"):
+        for workers in (1, args.workers):
+            home = tmp / f"{fmt}-backfill" / f"{path}-{workers}"
+            if path == "cli":
+                argv = [*cli, "ingest", "--source", SOURCE[fmt], "--landing", str(landing),
+                        "--home", str(home), "--run-id", "bench"]  # fmt: skip
+            else:
+                argv = [sys.executable, "-m", "bench.bench_ingest", "--backfill-child",
+                        SOURCE[fmt], str(landing), str(home / "wh"), ",".join(days)]  # fmt: skip
+            env = {**os.environ, "SPOKESYNC_INGEST_WORKERS": str(workers)}
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True, text=True, env=env)
+            wall = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the process and its workers
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            walls[path, workers] = wall
+            gain = (
+                f"; wall {walls[path, 1] / wall:.2f}x faster than 1 worker" if workers > 1 else ""
+            )
+            print(
+                f"{fmt:<8} {path:<7} backfill, {len(days)} days x {args.rows:,} rows, {workers} "
+                f"worker(s): {wall:.1f}s wall, {cpu:.1f}s CPU = {cpu / wall:.2f} cores busy; "
+                f"peak RSS of one process {after.ru_maxrss / 1024:,.0f} MB{gain}"
+            )
 
 
 def run_one(fmt: str, args: argparse.Namespace, tmp: Path) -> None:
@@ -249,6 +267,7 @@ def main() -> None:
     parser.add_argument("--chunk-rows", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--days", type=int, default=1, help="> 1: a backfill over this many days")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="backfill workers")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--backfill-child", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--floor-child", nargs=3, help=argparse.SUPPRESS)

@@ -10,13 +10,8 @@ from pathlib import Path
 
 from spokesync.ingest import ledger
 from spokesync.ingest.contract import MASTER_SOURCES, SOURCES
-from spokesync.ingest.engine import (
-    IngestError,
-    IngestReport,
-    ingest_master,
-    ingest_partition,
-    landed_partitions,
-)
+from spokesync.ingest.engine import IngestError, IngestReport, landed_partitions
+from spokesync.ingest.parallel import ingest_each
 from spokesync.progress import Progress
 from spokesync.settings import Settings
 
@@ -85,16 +80,12 @@ def ingest_new(
         enabled=show_progress and bool(work),
     )
     with progress:
-        for source, target in work:
-            try:
-                if target is None:
-                    report = ingest_master(source, landing, warehouse, run_id)
-                else:
-                    report = ingest_partition(source, target, landing, warehouse, run_id)
-            except IngestError as e:
+        # Partitions run on every core ($SPOKESYNC_INGEST_WORKERS), reported in order.
+        for (source, target), report in ingest_each(work, landing, warehouse, run_id):
+            if isinstance(report, IngestError):
                 failed.append(f"{source} {target or 'master'}")
                 progress.clear()
-                yield f"{source:<16} {target or 'master':<11} FAILED: {e}"
+                yield f"{source:<16} {target or 'master':<11} FAILED: {report}"
                 progress.advance(0, batches=1)
                 continue
             ledger.record(source, landing, warehouse, target)

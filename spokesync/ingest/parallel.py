@@ -1,10 +1,13 @@
-"""Ingest many days of one source on every core: one worker process per core, one partition
-per task (each partition's DuckDB scan runs on one thread, its conversion and de-duplication
-hold the GIL, so whole days in parallel processes use the cores best).
+"""Ingest many partitions on every core: one worker process per core, one partition per task
+(each partition's DuckDB scan runs on one thread, its conversion and de-duplication hold the
+GIL, so whole partitions in parallel processes use the cores best).
 
-A single-run backfill over a range calls this; one day runs in-process (no worker start-up).
-Workers are spawned (not forked: DuckDB and Arrow hold threads), and each day's files are
-written and renamed by its own worker, exactly as a sequential run would.
+A single-run Dagster backfill over a range (:func:`ingest_partitions`) and ``spokesync
+ingest`` over every changed day and master table (:func:`ingest_each`) call this; a single
+partition runs in-process (no worker start-up). Workers are spawned (not forked: DuckDB and
+Arrow hold threads) and import only the fast path (no pandas, no pandera: ~0.4 s of CPU each);
+each partition's files are written and renamed by its own worker, exactly as a sequential run
+would.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from spokesync.ingest.engine import ingest_partition
+from spokesync.ingest.engine import IngestError, ingest_master, ingest_partition
 from spokesync.ingest.report import IngestReport
 
 WORKERS_ENV = "SPOKESYNC_INGEST_WORKERS"
+
+# A partition to ingest: (source, day), day None for a master table.
+Target = tuple[str, str | None]
 
 
 def default_workers() -> int:
@@ -28,6 +34,47 @@ def default_workers() -> int:
             raise ValueError(f"{WORKERS_ENV} must be a whole number ≥ 1, not {raw!r}")
         return int(raw)
     return os.cpu_count() or 1
+
+
+def _one(
+    source: str, day: str | None, landing: Path, warehouse_dir: Path, run_id: str
+) -> IngestReport | IngestError:
+    """One partition; its :class:`IngestError` returned (a worker's result), not raised."""
+    try:
+        if day is None:
+            return ingest_master(source, landing, warehouse_dir, run_id)
+        return ingest_partition(source, day, landing, warehouse_dir, run_id)
+    except IngestError as e:
+        return e
+
+
+def ingest_each(
+    work: Sequence[Target],
+    landing: Path,
+    warehouse_dir: Path,
+    run_id: str,
+    workers: int | None = None,
+) -> Iterator[tuple[Target, IngestReport | IngestError]]:
+    """Ingest every target of ``work``; yields each one's report, or the
+    :class:`~spokesync.ingest.engine.IngestError` that left it untouched, in the order of
+    ``work`` (a partition that fails does not stop the others). Any other error is raised."""
+    workers = min(workers or default_workers(), len(work))
+    landing, warehouse_dir = Path(landing), Path(warehouse_dir)
+    if workers <= 1:
+        for source, day in work:
+            yield (source, day), _one(source, day, landing, warehouse_dir, run_id)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [
+            pool.submit(_one, source, day, landing, warehouse_dir, run_id) for source, day in work
+        ]
+        try:
+            for target, future in zip(work, futures, strict=True):
+                yield target, future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def ingest_partitions(
@@ -41,20 +88,9 @@ def ingest_partitions(
     """Ingest ``days`` of ``source``; yields each day's report in the order of ``days``. The
     first :class:`~spokesync.ingest.engine.IngestError` is raised after the days before it
     were yielded (days already running finish; nothing half-written is left)."""
-    workers = min(workers or default_workers(), len(days))
-    if workers <= 1:
-        for day in days:
-            yield ingest_partition(source, day, landing, warehouse_dir, run_id)
-        return
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [
-            pool.submit(ingest_partition, source, day, Path(landing), Path(warehouse_dir), run_id)
-            for day in days
-        ]
-        try:
-            for future in futures:
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+    for _, result in ingest_each(
+        [(source, d) for d in days], landing, warehouse_dir, run_id, workers
+    ):
+        if isinstance(result, IngestError):
+            raise result
+        yield result

@@ -75,3 +75,34 @@ def test_a_fast_path_worker_never_imports_pandas_or_pandera(tmp_path: Path) -> N
         assert int(read) == int(valid) + int(quarantined) > 0, source
         assert (heavy, names) == ("0", ["[]"]), (source, names)
     assert any(int(q) for _, _, q, *_ in out.values())  # the planted mess was quarantined
+
+
+def test_the_cli_ingests_every_changed_partition_on_two_workers(
+    tmp_path: Path,
+    capsys,  # type: ignore[no-untyped-def]
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """``spokesync ingest`` over three landed days hands the partitions to two worker
+    processes: the same lines, in the same order, as one by one, and a day that cannot be read
+    is one FAILED line while the days after it still load."""
+    from spokesync.cli import main
+
+    landing = tmp_path / "landing"
+    generate(GeneratorConfig(seed=5, accounts=40, days=3, start=dt.date(2026, 1, 1)), landing)
+    (landing / "erp/invoices/invoices_2026-01-02.csv").write_bytes(b"\xff\xfe\x00garbage")
+    out = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("SPOKESYNC_INGEST_WORKERS", workers)
+        home = tmp_path / f"home{workers}"
+        argv = ["ingest", "--landing", str(landing), "--home", str(home), "--run-id", "r"]
+        assert main(argv) == 1
+        out[workers] = capsys.readouterr().out.splitlines()
+        written = (home / "warehouse" / "invoices").glob("date=*/data.parquet")
+        days = sorted(p.parent.name for p in written)
+        assert days == ["date=2026-01-01", "date=2026-01-03"], workers
+    assert out["2"] == out["1"]
+    lines = out["2"]
+    assert len(lines) == 1 + 3 + 4 * 3 + 1  # header, 3 master tables, 4 sources x 3 days, total
+    (failed,) = [line for line in lines if "FAILED" in line]
+    assert failed.startswith("invoices         2026-01-02  FAILED: invoices 2026-01-02: ")
+    assert lines[-1] == "1 partition(s) failed: invoices 2026-01-02"
