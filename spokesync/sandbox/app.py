@@ -966,6 +966,7 @@ class SandboxApp:
         self.rate_limited.clear()
         self.faults_injected.clear()
         self.objects.counters = type(self.objects.counters)()
+        self.objects.forget_search_pending()
 
 
 def _logged(entry: dict[str, Any]) -> dict[str, Any]:

@@ -60,6 +60,8 @@ class SandboxProcess:
         self.log_path = self.db_path.with_name(self.db_path.name + f".{self.port}.log")
         self.process: subprocess.Popen[bytes] | None = None
         self._admin = httpx.Client(base_url=self.base_url, timeout=10.0)
+        # the fault and runtime settings it started with (see restore())
+        self._started_with: tuple[dict[str, Any], dict[str, Any]] | None = None
 
     # ------------------------------------------------------------ lifecycle
     def command(self) -> list[str]:
@@ -94,6 +96,7 @@ class SandboxProcess:
                 raise SandboxError(f"sandbox exited with {code}: {self.log_tail()}")
             try:
                 if self._admin.get("/").status_code == 200:
+                    self._started_with = (self.faults(), self._call("GET", "/config"))
                     return
             except httpx.TransportError:
                 pass
@@ -165,7 +168,17 @@ class SandboxProcess:
         self._call("DELETE", "/requests")
 
     def reset(self) -> None:
+        """An empty portal, fresh counters and request log; faults and settings stay."""
         self._call("POST", "/reset")
+
+    def restore(self) -> None:
+        """As just started on an empty database: :meth:`reset`, and the faults and runtime
+        settings of the start (so one server can serve test after test)."""
+        assert self._started_with is not None, "restore() needs a started sandbox"
+        faults, config = self._started_with
+        self.reset()
+        self._call("PUT", "/faults", json=faults)
+        self._call("PUT", "/config", json=config)
 
     def set_faults(self, **faults: Any) -> None:
         """Replace the fault configuration (see docs/sandbox.md); no arguments clears it."""

@@ -413,6 +413,10 @@ class ObjectService:
             before = pending[1]  # still showing an older state: keep it
         self._search_pending[key] = (now + self.search_lag_s, before)
 
+    def forget_search_pending(self) -> None:
+        """Search sees every record as it is (a portal reset: no write is pending any more)."""
+        self._search_pending.clear()
+
     def has_search_pending(self) -> bool:
         """Some write is not visible to search yet (a search lag is or was on)."""
         return bool(self._search_pending)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,6 +16,7 @@ from spokesync.sample_data.generator import GeneratorConfig, generate
 from spokesync.sandbox.launcher import SandboxProcess
 from spokesync.settings import Settings
 from spokesync.warehouse import master_path
+from tests.shared_sandbox import restored
 
 ACCOUNTS = 40
 DAYS = 3
@@ -155,9 +155,10 @@ def home(tmp_path: Path, warehouse_template: Path) -> Path:
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[SandboxProcess]:
-    with SandboxProcess(tmp_path / "sandbox.sqlite", rate_limit=1000) as sb:
-        yield sb
+def sandbox(sandbox_server: SandboxProcess) -> SandboxProcess:
+    """The shared sandbox server (tests/conftest.py) as just started: an empty portal, no
+    faults, 1000 requests / 10 s, fresh counters and request log."""
+    return restored(sandbox_server)
 
 
 @pytest.fixture

@@ -251,6 +251,26 @@ def test_429_ten_secondly_without_retry_after_waits_for_window() -> None:
     ]
 
 
+@pytest.mark.parametrize("burst", [8, 9])
+def test_a_burst_of_429s_is_waited_out_up_to_the_cap_then_dead_lettered(burst: int) -> None:
+    """RetryPolicy.max_rate_limited (8) 429s in a row on one batch are each waited out (the
+    ten-second window, no Retry-After); one more and the batch is a dead letter (RATE_LIMITED: sent again next run)."""
+    assert RetryPolicy().max_rate_limited == 8
+    fake = FakeHubSpot()
+    fake.script = lambda req, n: ten_secondly_429() if n <= burst else None
+    report, sink, clock = push(fake, [changes(10)])
+    assert report.rate_limited == burst
+    if burst == 8:
+        assert clock.sleeps == [10.0] * 8
+        assert len(fake.requests) == 9 and report.records_ok == 10 and sink.dead == []
+        assert len(fake.records) == 10
+    else:
+        assert clock.sleeps == [10.0] * 8  # the 9th 429 is not waited out: the batch gives up
+        assert len(fake.requests) == 9 and report.records_ok == 0 and fake.records == {}
+        assert sorted(d.external_id for d in sink.dead) == [f"acct-{i:05d}" for i in range(10)]
+        assert {(d.category, d.attempts) for d in sink.dead} == {("RATE_LIMITED", 9)}
+
+
 def test_429_honours_retry_after_seconds() -> None:
     fake = FakeHubSpot()
     fake.script = lambda req, n: ten_secondly_429(retry_after="3") if n == 1 else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ from spokesync.hubspot.push import PushAborted, PushConfig, PushReport, push_cha
 from spokesync.hubspot.rate_limit import RateLimiter
 from spokesync.hubspot.read import read_all
 from spokesync.hubspot.retry import RetryPolicy
+from tests.shared_sandbox import restored
 
 from .fakes import MemorySink
 
@@ -38,9 +38,10 @@ SPECS = [
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[launcher.SandboxProcess]:
-    with launcher.SandboxProcess(tmp_path / "sandbox.sqlite", rate_limit=190) as sb:
-        yield sb
+def sandbox(sandbox_server: launcher.SandboxProcess) -> launcher.SandboxProcess:
+    sb = restored(sandbox_server)  # as just started, then at a Pro portal's 190 / 10 s
+    sb.configure(rate_limit=190)
+    return sb
 
 
 def client_for(sb, *, token: str | None = None) -> HubSpotClient:

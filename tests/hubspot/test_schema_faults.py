@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +19,7 @@ from spokesync.hubspot.schemas import SchemaReport, ensure_custom_object
 from spokesync.mapping import load_mapping
 from spokesync.sandbox.launcher import SandboxProcess
 from spokesync.sync.runner import default_mapping_paths
+from tests.shared_sandbox import restored
 
 pytestmark = pytest.mark.e2e
 
@@ -39,9 +38,8 @@ FAULTS: dict[str, list[Any]] = {
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[SandboxProcess]:
-    with SandboxProcess(tmp_path / "sandbox.sqlite", rate_limit=1000) as sb:
-        yield sb
+def sandbox(sandbox_server: SandboxProcess) -> SandboxProcess:
+    return restored(sandbox_server)  # as just started, 1000 requests / 10 s
 
 
 def ensure(sandbox: SandboxProcess) -> SchemaReport:

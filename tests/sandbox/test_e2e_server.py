@@ -28,6 +28,7 @@ from hubspot.crm.companies import (
 from hubspot.crm.properties import PropertyCreate
 
 from spokesync.sandbox.launcher import SandboxProcess
+from tests.shared_sandbox import restored
 
 pytestmark = pytest.mark.e2e
 AUTH = {"Authorization": f"Bearer {SandboxProcess.token}"}
@@ -200,3 +201,39 @@ def test_dropped_connection_over_a_real_socket(sandbox: SandboxProcess) -> None:
         assert len(sandbox.export("contacts")) == 1
         assert c.get("/crm/v3/objects/contacts").status_code == 200
     assert sandbox.faults()["next"] == []
+
+
+def test_restore_makes_a_used_server_as_just_started(sandbox_server: SandboxProcess) -> None:
+    """What lets the suite share one server per test process: after ``restore()`` nothing of
+    an earlier test is left — records, faults and their scripts, runtime settings, counters,
+    the request log, and writes a search lag still hid."""
+    sb = restored(sandbox_server)
+    faults, config = sb.faults(), sb.configure()
+    api = httpx.Client(base_url=sb.base_url, headers=AUTH, timeout=10)
+    search = {"filterGroups": [{"filters": [{"propertyName": "name", "operator": "EQ",
+                                             "value": "Restore Oy"}]}]}  # fmt: skip
+
+    def create_and_search() -> tuple[str, int]:
+        created = api.post("/crm/v3/objects/companies", json={"properties": {"name": "Restore Oy"}})
+        assert created.status_code == 201, created.text
+        found = api.post("/crm/v3/objects/companies/search", json=search).json()["total"]
+        return created.json()["id"], found
+
+    sb.configure(search_lag_ms=600_000, latency_ms=5, rate_limit=7, retry_after=True)
+    first_id, found = create_and_search()
+    assert found == 0  # hidden by the lag
+    sb.set_faults(next=[503], scripts={"/companies$": [502]}, status_probability={500: 0.5})
+    assert api.get("/crm/v3/objects/companies").status_code == 503
+    assert sb.stats()["faults_injected"] == {"503": 1}
+
+    sb.restore()
+    assert (sb.faults(), sb.configure()) == (faults, config)
+    assert all(records == [] for records in sb.export().values())
+    stats = sb.stats()
+    assert (stats["requests_total"], stats["faults_injected"], sb.requests()) == (0, {}, [])
+    assert stats["records"] == {"created": 0, "updated": 0, "archived": 0, "written": 0,
+                                "by_type": {}}  # fmt: skip
+    again_id, found = create_and_search()
+    assert again_id == first_id  # ids start again, as on a new server …
+    assert found == 1  # … and the old record's pending lag does not hide the new one
+    api.close()
