@@ -18,7 +18,6 @@ import shutil
 import tempfile
 import textwrap
 import unicodedata
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -135,12 +134,6 @@ def expected(name: str, employee_count: str) -> dict[str, str | None] | None:
     return values
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    with SandboxProcess(tmp_path_factory.mktemp("vs") / "sandbox.sqlite", rate_limit=1000) as sb:
-        yield sb
-
-
 def _sync(home: Path, sandbox: SandboxProcess, mapping: MappingSpec) -> Any:
     settings = Settings.from_env(
         environ={}, home=home, env="test", hubspot_base_url=sandbox.base_url
@@ -182,7 +175,7 @@ def test_every_row_is_in_hubspot_exactly_or_held_back_with_a_reason(
     messy_rows: list[tuple[str, str]],
 ) -> None:
     rows = typed_rows + messy_rows
-    sandbox.reset()
+    sandbox.restore()  # the fixture restores it once per test, this once per example
     home = Path(tempfile.mkdtemp(prefix="values-vs-"))
     try:
         (home / "mappings").mkdir()

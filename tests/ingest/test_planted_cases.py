@@ -11,6 +11,9 @@ from spokesync.sample_data.generator import load_manifest
 from spokesync.sample_data.mess import NORMALISED_KINDS, QUARANTINE_KINDS
 from spokesync.warehouse import connect
 
+# One worker runs the module, so its messy sample is generated and ingested once, not once per
+# worker (6-13 s each).
+pytestmark = pytest.mark.xdist_group("planted_cases")
 DAYS = [f"2026-01-0{i}" for i in range(1, 7)]
 TARGETS = [(s, None) for s in MASTER_SOURCES] + [(s, d) for s in PARTITIONED_SOURCES for d in DAYS]
 
