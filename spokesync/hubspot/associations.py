@@ -18,6 +18,7 @@ raised, so the run carries on; 401/403 and DAILY still raise.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -80,10 +81,14 @@ class AssociationSender:
         batch_size: int = ASSOCIATION_BATCH_LIMIT,
         confirm_attempts: int = CONFIRM_ATTEMPTS,
         concurrency: int = CONCURRENCY,
+        context: contextvars.Context | None = None,
     ) -> None:
+        """``context``: the context the calls run in (default: the current one), so calls a
+        push's sink starts are not counted as the push's (see ``client.counting_calls``)."""
         if not 1 <= batch_size <= ASSOCIATION_BATCH_LIMIT:
             raise ValueError(f"batch_size must be 1..{ASSOCIATION_BATCH_LIMIT}, got {batch_size}")
         self.client = client
+        self._context = context
         self.report = AssociationReport(from_type, to_type)
         self.run_id = run_id
         self.batch_size = batch_size
@@ -111,7 +116,8 @@ class AssociationSender:
         """Start a call for the pairs waiting, however few."""
         if self._buffer:
             waiting, self._buffer = self._buffer, []
-            self._tasks.append(asyncio.ensure_future(self._chunk(waiting)))
+            loop = asyncio.get_running_loop()
+            self._tasks.append(loop.create_task(self._chunk(waiting), context=self._context))
 
     def failed(self) -> BaseException | None:
         """The error a finished call raised (401/403, DAILY), if any."""

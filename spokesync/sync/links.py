@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -79,11 +80,15 @@ class LinkPipeline:
         self._pending: set[str] = set()  # records the push may still confirm
         self._ids: dict[str, str] = {}  # settled records' HubSpot ids
         self._archive: asyncio.Future[list[AssociationReport]] | None = None
+        self._context: contextvars.Context | None = None
         self._stopped = False  # an error, or the push stopped: no more early sending
         self._closed = False
 
     async def start(self) -> None:
-        """Work out what to send; start removing stale links (additions wait for it)."""
+        """Work out what to send; start removing stale links (additions wait for it). Call it
+        before the push: the link calls run in this context, not the push's (whose calls are
+        the push's write calls)."""
+        self._context = contextvars.copy_context()
         wanted = self.plan.association_table(changed_only=False)  # Arrow: not in Python
         removable = wanted.filter(wanted.column("remove_stale"))
         if removable.num_rows:
@@ -155,6 +160,7 @@ class LinkPipeline:
                 category=kind.category,
                 run_id=self.run_id,
                 batch_size=LINK_BATCH,
+                context=self._context,
             )
         pair = (from_id, to_id)
         kind.offered.append((link, pair))

@@ -112,6 +112,9 @@ def test_links_go_out_during_the_push_behind_their_upserts(
     upserts = [i for i, r in enumerate(log) if r["path"].endswith("/contacts/batch/upsert")]
     link_calls = [i for i, r in enumerate(log) if r["path"].endswith("/batch/create")]
     assert len(upserts) == -(-n // 10) and len(link_calls) == -(-n // 10)
+    # the link calls made during the push are not counted as the push's
+    assert summary.objects[1].push is not None
+    assert summary.objects[1].push.write_calls == summary.objects[1].push.calls == -(-n // 10)
     # links went out before the last upsert, and none before the first upsert was answered
     assert upserts[0] < link_calls[0] < upserts[-1]
     exported = sandbox.export()
