@@ -27,3 +27,28 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Sandbo
         tmp_path_factory.mktemp("sandbox") / "sandbox.sqlite", rate_limit=1000
     ) as sb:
         yield sb
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` honour ``xdist_group`` marks under pytest 9.
+
+    pytest-xdist 3.8 groups a test by appending ``@<group>`` to ``item._nodeid``; pytest 9
+    keeps the node id in ``item._id`` and never reads ``_nodeid``, so every mark was silently
+    ignored and grouped tests (the live Dagster deployments, a module's shared sample) ran on
+    both workers at once. Do what xdist means on its workers (``config.option.loadgroup``),
+    once: a node id that already carries the suffix is left alone."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        names = sorted(
+            {
+                str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                for mark in item.iter_markers("xdist_group")
+            }
+        )
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):
+            item._id = coerce_node_id(item.nodeid + suffix)
