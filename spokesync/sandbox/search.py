@@ -6,8 +6,9 @@ of the last few questions are kept while the portal does not change (``Store.ver
 page n costs its page, not a scan of every record. A question that bounds a date or number
 property (an incremental read's ``lastmodifieddate GTE t``, restarted with a new ``t`` at each
 10,000-result cap, or a count over one stretch of time) is answered from a sorted index of
-that property, built once per portal version: its records are a slice found by bisection, not
-a scan and a sort of the whole object, as HubSpot answers such a page in about constant time."""
+that property, built once per change of that object's records (a push of companies leaves the
+contacts' index): its records are a slice found by bisection, not a scan and a sort of the
+whole object, as HubSpot answers such a page in about constant time."""
 
 from __future__ import annotations
 
@@ -81,8 +82,9 @@ class SearchService:
         self.objects = objects
         # (type id, question) -> (store version, ids of the hits in order)
         self._hits: OrderedDict[tuple[str, bytes], tuple[int, Sequence[int]]] = OrderedDict()
-        # (type id, property) -> (store version, sort keys, record ids in key order)
-        self._index: dict[tuple[str, str], tuple[int, list[Any], list[int]]] = {}
+        # (type id, property) -> ((type's records version, properties version), sort keys,
+        # record ids in key order)
+        self._index: dict[tuple[str, str], tuple[tuple[int, int], list[Any], list[int]]] = {}
 
     def _check(self, body: dict[str, Any]) -> None:
         groups = body.get("filterGroups") or []
@@ -245,9 +247,11 @@ class SearchService:
 
     def _sorted_index(self, ot: ObjectTypeDef, prop: PropertyDef) -> tuple[list[Any], list[int]]:
         """Ids of the live records holding ``prop``, in (value, id) order, with their values'
-        sort keys; rebuilt when the portal changed, from the packed records' one column."""
+        sort keys; rebuilt when that type's records or the properties changed (a push of
+        another type leaves it), from the packed records' one column."""
         key = (ot.type_id, prop.name)
-        version = self.objects.store.version
+        store = self.objects.store
+        version = (store.record_versions.get(ot.type_id, 0), store.properties_version)
         cached = self._index.get(key)
         if cached is not None and cached[0] == version:
             return cached[1], cached[2]

@@ -75,6 +75,10 @@ class Store:
         self._lock = threading.Lock()  # the TestClient may call from another thread
         self._in_transaction = False
         self.version = 0  # moves on every change of records, associations or properties
+        # the version at each type's last record change, and at the last property change: a
+        # search index of one type's property stays valid while a push writes another type
+        self.record_versions: dict[str, int] = {}
+        self.properties_version = 0
         self._unique_names: dict[str, tuple[int, list[str]]] = {}
         self._pending_links: list[tuple[str, int, str, int, int]] = []  # inserted at COMMIT
         self._load()
@@ -82,6 +86,8 @@ class Store:
     # ---------------------------------------------------------------- loading
     def _load(self) -> None:
         self.version = getattr(self, "version", 0) + 1
+        self.record_versions = {}
+        self.properties_version = self.version
         self.object_types: dict[str, ObjectTypeDef] = {t.type_id: t for t in default_object_types()}
         self.properties: dict[str, dict[str, PropertyDef]] = {
             tid: {p.name: p for p in props} for tid, props in DEFAULT_PROPERTIES.items()
@@ -309,6 +315,7 @@ class Store:
         """Write records (already changed in memory) and keep the unique index in step.
         ``previous`` holds the properties each record had before, to free old unique values."""
         self.version += 1
+        self.record_versions[type_id] = self.version
         rows = []
         index = self.unique.setdefault(type_id, {})
         table = self._table(type_id)
@@ -341,6 +348,7 @@ class Store:
     def forget_records(self, type_id: str, ids: list[int]) -> None:
         """Drop records for good (merged away, GDPR-deleted): no longer listed or archived."""
         self.version += 1
+        self.record_versions[type_id] = self.version
         table = self._table(type_id)
         index = self.unique.get(type_id, {})
         for rid in ids:
@@ -405,6 +413,7 @@ class Store:
 
     def save_property(self, type_id: str, prop: PropertyDef) -> None:
         self.version += 1
+        self.properties_version = self.version
         self.properties.setdefault(type_id, {})[prop.name] = prop
         if prop.has_unique_value:
             index = self.unique.setdefault(type_id, {}).setdefault(prop.name, {})
@@ -423,6 +432,7 @@ class Store:
 
     def save_schema(self, schema: dict[str, Any]) -> ObjectTypeDef:
         self.version += 1
+        self.properties_version = self.version
         self._install_schema(schema)
         self.next_custom_type = max(self.next_custom_type, int(schema["objectTypeId"][2:]) + 1)
         self._set_meta("next_custom_type", self.next_custom_type)

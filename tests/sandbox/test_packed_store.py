@@ -193,3 +193,35 @@ def test_a_portal_read_back_after_a_restart_is_the_same(tmp_path: Path) -> None:
     reopened = make_api(tmp_path)
     after = reopened.http.get("/__sandbox/export", params={"archived": "true"}).json()
     assert after == before
+
+
+def test_a_search_index_survives_writes_of_another_type_only(tmp_path: Path) -> None:
+    api = make_api(tmp_path)
+    contacts = "/crm/v3/objects/contacts"
+
+    def create(path: str, props: dict) -> str:
+        status, body = api.post(path, {"properties": props})
+        assert status == 201
+        return body["id"]
+
+    first = create(contacts, {"email": "a@example.com"})
+    question = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}]}
+        ],
+        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+    }
+
+    def found() -> list[str]:
+        status, body = api.post(f"{contacts}/search", question)
+        assert status == 200
+        return [r["id"] for r in body["results"]]
+
+    assert found() == [first]
+    index = api.app.searcher._index[("0-1", "lastmodifieddate")]
+    create(COMPANIES, {"name": "Acme"})  # another type: the contacts' index is kept
+    assert found() == [first]
+    assert api.app.searcher._index[("0-1", "lastmodifieddate")] is index
+    second = create(contacts, {"email": "b@example.com"})  # this type: rebuilt, and seen
+    assert found() == [first, second]
+    assert api.app.searcher._index[("0-1", "lastmodifieddate")] is not index
