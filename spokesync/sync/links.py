@@ -209,6 +209,11 @@ class LinkPipeline:
             self.store.record_associations(
                 [link for link, pair in kind.offered if pair in confirmed], self.run_id
             )
+        # A first sync's links are hundreds of thousands of tuples: free them before the
+        # mapping's finish (the reports keep only the confirmed pairs).
+        for kind in self.kinds:
+            kind.links, kind.offered, kind.to_ids = [], [], {}
+        self._ids, self._pending = {}, set()
 
 
 class _LinkSink:
