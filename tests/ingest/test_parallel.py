@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from spokesync.ingest import landed_partitions
 from spokesync.ingest.parallel import ingest_partitions
@@ -106,3 +107,31 @@ def test_the_cli_ingests_every_changed_partition_on_two_workers(
     (failed,) = [line for line in lines if "FAILED" in line]
     assert failed.startswith("invoices         2026-01-02  FAILED: invoices 2026-01-02: ")
     assert lines[-1] == "1 partition(s) failed: invoices 2026-01-02"
+
+
+def test_small_work_stays_in_process_unless_workers_are_set(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A few MB of landing files: spawning workers (~0.5 s of CPU each) would cost more than
+    the ingest, so without $SPOKESYNC_INGEST_WORKERS the days run in this process."""
+    from spokesync.ingest import parallel
+
+    landing = tmp_path / "landing"
+    generate(GeneratorConfig(seed=5, accounts=40, days=2, start=dt.date(2026, 1, 1)), landing)
+    days = landed_partitions("invoices", landing)
+    spawned: list[str] = []
+
+    class Spawned(Exception):
+        pass
+
+    def get_context(method: str) -> None:
+        spawned.append(method)
+        raise Spawned
+
+    monkeypatch.setattr(parallel.multiprocessing, "get_context", get_context)
+    monkeypatch.delenv("SPOKESYNC_INGEST_WORKERS", raising=False)
+    assert parallel._landed_bytes([("invoices", d) for d in days], landing) < (1 << 20)
+    reports = list(ingest_partitions("invoices", days, landing, tmp_path / "wh", "r"))
+    assert [r.partition for r in reports] == days and spawned == []
+    monkeypatch.setenv("SPOKESYNC_INGEST_WORKERS", "2")
+    with pytest.raises(Spawned):  # set explicitly: the pool is used whatever the size
+        list(ingest_partitions("invoices", days, landing, tmp_path / "wh2", "r"))
+    assert spawned == ["spawn"]
