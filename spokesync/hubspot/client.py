@@ -340,7 +340,7 @@ class HubSpotClient:
                 limited += 1
                 err = response.error()
                 if err.policy_name == "DAILY":
-                    self.limiter.daily_remaining = 0
+                    self.limiter.spend_daily()
                     raise DailyLimitReached(
                         f"HubSpot daily API limit reached (429 DAILY, correlation id"
                         f" {correlation_id}): {err.message}",

@@ -119,6 +119,9 @@ class RateLimiter:
         # Daily-Remaining header can only lower what is left, never lift the cap.
         self.budget_remaining: int | None = daily_budget
         self.daily_reserve = daily_reserve
+        # Set by a 429 DAILY: the portal's day is spent for the rest of the run, whatever the
+        # Daily-Remaining header of an answer to a request sent before it says.
+        self.daily_spent = False
         self.blocked_until = 0.0
         self.waited_s = 0.0
         self._lock = asyncio.Lock()
@@ -165,6 +168,13 @@ class RateLimiter:
                 self.budget_remaining -= 1
             return now
 
+    def spend_daily(self) -> None:
+        """HubSpot answered 429 DAILY: no further request in this run (a run never waits for
+        the portal's midnight reset). Requests still in flight were sent before it, so the
+        counts their answers carry cannot lift it."""
+        self.daily_spent = True
+        self.daily_remaining = 0
+
     def settle(self, sent_at: float, *, search: bool = False) -> None:
         """The response to a request sent at ``sent_at`` arrived (or the attempt failed) now."""
         (self.search if search else self.window).settle(sent_at, self._clock())
@@ -193,7 +203,7 @@ class RateLimiter:
             if foreign > 0:
                 self.window.record(now, foreign)
         daily_remaining = _int(h.get("x-hubspot-ratelimit-daily-remaining"))
-        if daily_remaining is not None:
+        if daily_remaining is not None and not self.daily_spent:
             # HubSpot's count is authoritative (it also sees the midnight reset), within the
             # operator's budget for this run.
             self.daily_remaining = (

@@ -137,6 +137,21 @@ def test_operator_budget_is_not_lifted_by_hubspots_daily_remaining() -> None:
     assert portal_low.daily_remaining == 7
 
 
+def test_a_429_daily_is_not_lifted_by_answers_to_requests_sent_before_it() -> None:
+    """Mappings overlap (one pushes while the next refreshes): an upsert answered after the
+    refresh's 429 DAILY carries the Daily-Remaining HubSpot counted when it took the upsert.
+    The run must still stop every later call, as the daily limit is the portal's."""
+    clock = FakeClock()
+    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    limiter.update_from_headers({"X-HubSpot-RateLimit-Daily-Remaining": "250000"})
+    limiter.spend_daily()
+    limiter.update_from_headers({"X-HubSpot-RateLimit-Daily-Remaining": "249998"})
+    assert limiter.daily_remaining == 0
+    with pytest.raises(DailyLimitReached, match="daily API budget exhausted"):
+        asyncio.run(limiter.acquire())
+    assert clock.sleeps == []
+
+
 def test_search_bucket_is_separate_five_per_second() -> None:
     clock = FakeClock()
     limiter = RateLimiter(100, margin=0, slack_s=0, clock=clock, sleep=clock.sleep)
