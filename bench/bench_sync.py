@@ -59,7 +59,11 @@ _RSS_WRAPPER = (
     "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
     "    print('GC_S', *gc_s, *gc_n, file=sys.stderr)\n"
     "    print('GC_EV', *(f'{t:.3f}:{d:.5f}' for t, d in gc_ev), file=sys.stderr)\n"
-    "    print('PEAK_RSS_KB', u.ru_maxrss, file=sys.stderr)\n"
+    # VmHWM, not ru_maxrss: Linux carries the parent's high-water mark across fork + exec
+    # into ru_maxrss, so a bench that held gigabytes itself (seeding a 1M store) reported
+    # them as the CLI's peak.
+    "    hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n"
+    "    print('PEAK_RSS_KB', hwm[0] if hwm else u.ru_maxrss, file=sys.stderr)\n"
     "    c = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
     "    print('CPU_S', u.ru_utime + u.ru_stime + c.ru_utime + c.ru_stime, file=sys.stderr)\n"
 )
