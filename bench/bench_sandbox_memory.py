@@ -35,20 +35,13 @@ from typing import Any
 
 from bench.machine import describe
 from spokesync.mapping.loader import load_mapping
+from spokesync.mapping.spec import DEFAULT_FIELD_TYPES
 from spokesync.sandbox.app import SandboxConfig, create_app
 from spokesync.sandbox.catalog import Option, PropertyDef
 from spokesync.sync.runner import DEFAULT_MAPPINGS_DIR
 
 FIRST_ID = 10_000_001
 OPTIONS: dict[str, list[str]] = {}  # enumeration property -> its option values
-FIELD_TYPES = {
-    "string": "text",
-    "number": "number",
-    "date": "date",
-    "datetime": "date",
-    "bool": "booleancheckbox",
-    "enumeration": "select",
-}
 
 
 def rss_mb() -> float:
@@ -77,7 +70,7 @@ def mapped_properties(app: Any, object_name: str) -> list[tuple[str, str]]:
                     name=name,
                     label=name,
                     type=kind,
-                    field_type=FIELD_TYPES.get(kind, "text"),
+                    field_type=DEFAULT_FIELD_TYPES.get(kind, "text"),
                     group_name="spokesync",
                     has_unique_value=name == spec.id.property,
                     hubspot_defined=False,
