@@ -15,6 +15,8 @@ Next to each ingest the bench measures the floor on the same file, in its own pr
 alone copying it to Parquet (one thread, the fast path's reader SQL), ``COPY (SELECT * FROM
 read_X(...)) TO 'out.parquet'``, as landed (text) and with each contract column cast to its
 warehouse type (``TRY_CAST``), and prints the ingest's CPU over the typed floor's.
+A third floor reads the file with pyarrow's own reader (one thread, CSV as text, JSONL as pyarrow infers it) and
+writes it with ``pyarrow.parquet.write_table``: what a pyarrow-reader design could not go below.
 
 ``--days N`` (N > 1) lands N days per format and ingests them as a backfill does, twice each
 with one worker and with one worker process per core (``SPOKESYNC_INGEST_WORKERS``): the CLI
@@ -103,7 +105,42 @@ def _floor_child(source: str, landing: Path, out_dir: Path) -> None:
         result[variant] = round(
             usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime, 2
         )
+    result["arrow"] = _arrow_floor(spec.format, files, out_dir)
     print(json.dumps(result))
+
+
+def _arrow_floor(fmt: str, files: list[Path], out_dir: Path) -> float:
+    """CPU seconds of pyarrow's own reader (one thread; CSV as text, JSONL with the types
+    pyarrow infers, Parquet as landed) plus ``pyarrow.parquet.write_table``: no checks, no casts."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.json as pa_json
+    import pyarrow.parquet as pq
+
+    pa.set_cpu_count(1)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    for i, path in enumerate(files):
+        if fmt == "csv":
+            with path.open("rb") as fh:
+                names = fh.readline().decode().rstrip("\r\n").split(",")
+            table = pa_csv.read_csv(
+                path,
+                read_options=pa_csv.ReadOptions(use_threads=False, block_size=1 << 24),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+                ),
+            )
+        elif fmt == "jsonl":
+            table = pa_json.read_json(
+                path, read_options=pa_json.ReadOptions(use_threads=False, block_size=1 << 24)
+            )
+        else:
+            table = pq.read_table(path, use_threads=False)
+        out = out_dir / f"floor-arrow-{i}.parquet"
+        pq.write_table(table, out, compression="snappy")
+        out.unlink()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime, 2)
 
 
 def _backfill_child(source: str, landing: Path, warehouse: Path, days: list[str]) -> None:
@@ -253,6 +290,11 @@ def run_one(fmt: str, args: argparse.Namespace, tmp: Path) -> None:
         f"{floor['raw']}s CPU = {raw_rate:,.0f} rows/s per core; columns cast "
         f"{floor['typed']}s = {typed_rate:,.0f} rows/s per core; ingest / typed floor = "
         f"{ratio:.2f}x"
+    )
+    arrow_rate = f["rows_read"] / floor["arrow"] if floor["arrow"] else 0
+    print(
+        f"{'':<8} floor, pyarrow's reader (one thread) + pyarrow.parquet.write_table: "
+        f"{floor['arrow']}s CPU = {arrow_rate:,.0f} rows/s per core"
     )
 
 
