@@ -1,0 +1,108 @@
+"""Prototype floor: product_usage's checks as pyarrow.compute kernels on one thread.
+
+Reads one Parquet day with pyarrow, checks it (id trims and blanks, the event-type list, the
+day window, quantity >= 1) into a pass mask, splits pass/fail, de-duplicates the key (first row
+wins) and writes the warehouse file: what a pyarrow-reader design would cost, without the
+failure lists (to be built for failing rows only) and the quarantine writes. Not the engine's
+path; a measurement taken before building one (see docs/benchmarks.md, "Other readers").
+
+    .venv/bin/python -m bench.bench_ingest_arrow PATH/TO/part-0000.parquet [DAY]
+
+Make a day with ``spokesync sample-data`` (or keep ``bench.bench_ingest --dir``'s files).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import resource
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from spokesync.ingest.contract import SOURCES
+from spokesync.ingest.lexicon import UNICODE_WHITESPACE
+
+
+def _cpu() -> float:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def main() -> None:
+    path, day = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "2026-01-01")
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    spec = SOURCES["product_usage"]
+    # Kernels' one-time set-up (is_in's first call costs ~0.1 s) outside the measurement.
+    pc.is_in(pa.array(["a"]), pa.array(["a"]))
+    pc.utf8_trim(pa.array([" a"]), UNICODE_WHITESPACE)
+    steps: dict[str, float] = {}
+
+    def step(name: str, fn: Callable[[], Any]) -> Any:
+        c = _cpu()
+        out = fn()
+        steps[name] = steps.get(name, 0.0) + _cpu() - c
+        return out
+
+    start = _cpu()
+    t = step("read", lambda: pq.read_table(path, use_threads=False))
+    masks: list[pa.ChunkedArray] = []
+    cols: dict[str, pa.ChunkedArray] = {}
+    for name in ("event_id", "account_id", "user_id"):
+        v = step("trim ids", lambda n=name: pc.utf8_trim(t.column(n), UNICODE_WHITESPACE))
+        masks.append(
+            step("id checks", lambda v=v: pc.fill_null(pc.greater(pc.utf8_length(v), 0), False))
+        )
+        cols[name] = v
+    allowed = pa.array(list(spec.column("event_type").allowed or ()))
+    cols["event_type"] = t.column("event_type")
+    masks.append(step("enum", lambda: pc.is_in(t.column("event_type"), allowed)))
+    lo = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
+    typ = pa.timestamp("us", "UTC")
+    ts = cols["occurred_at"] = t.column("occurred_at")
+    masks.append(
+        step(
+            "ranges",
+            lambda: pc.fill_null(
+                pc.and_(
+                    pc.greater_equal(ts, pa.scalar(lo, typ)),
+                    pc.less(ts, pa.scalar(lo + dt.timedelta(days=1), typ)),
+                ),
+                False,
+            ),
+        )
+    )
+    q = cols["quantity"] = t.column("quantity")
+    masks.append(step("ranges", lambda: pc.fill_null(pc.greater_equal(q, 1), False)))
+    ok = masks[0]
+    for m in masks[1:]:
+        ok = step("and", lambda ok=ok, m=m: pc.and_(ok, m))
+    good = step("filter", lambda: pa.table(cols).filter(ok))
+    bad = step("filter", lambda: t.filter(pc.invert(ok)))
+
+    def dedupe() -> pa.Table:
+        enc = pc.dictionary_encode(good.column("event_id")).combine_chunks()
+        _, first = np.unique(enc.indices.to_numpy(zero_copy_only=False), return_index=True)
+        if len(first) == good.num_rows:
+            return good
+        first.sort()
+        return good.take(pa.array(first))
+
+    out = step("dedupe", dedupe)
+    step("write", lambda: pq.write_table(out, path + ".proto-out.parquet", compression="snappy"))
+    total = _cpu() - start
+    print(
+        f"rows {t.num_rows:,}: {out.num_rows:,} kept, {bad.num_rows:,} failing, "
+        f"{good.num_rows - out.num_rows:,} duplicates; {total:.2f}s CPU = "
+        f"{t.num_rows / total / 1e6:.2f}M rows per CPU-second; "
+        + ", ".join(f"{k} {v:.3f}s" for k, v in steps.items())
+    )
+
+
+if __name__ == "__main__":
+    main()
