@@ -32,6 +32,9 @@ them and runs only the 5% day (again: each such day changes another 5%). ``--sta
 per sync, the issue's breakdown (ingest, desired, diff, push, associations, state writes, the
 rest) next to the rate-limit floor; ``--json FILE`` appends every figure as one JSON line per
 sync, so runs at 100k, 1M and 5M can be put side by side (``--growth FILE`` prints that).
+``--first-only`` runs only the first sync and leaves the sandbox's SQLite data in ``--keep DIR``
+for a later ``--resume`` day (a 1M first sync is ~42 min of rate limit, the day a separate
+turn). Each sync also prints the sandbox's own peak RSS (VmHWM) and its CPU per call.
 """
 
 from __future__ import annotations
@@ -143,6 +146,14 @@ def seed_snapshot(home: Path, state_db: Path, base_url: str, token: str) -> dict
     with StateStore(state_db) as store:
         store.rebuild_record_fingerprints()
     return seeded
+
+
+def process_hwm_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a running process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def run_figures(state_db: Path, run_id: str) -> list[dict[str, object]]:
@@ -274,6 +285,11 @@ def main() -> None:
         help="seed the state store as a first sync would leave it, change 5%%, plan the day "
         "(shadow sync; for sizes whose first sync is hours of rate limit)",
     )
+    parser.add_argument(
+        "--first-only",
+        action="store_true",
+        help="only the first sync (keep the sandbox's data for a later --resume day)",
+    )
     parser.add_argument("--stages", action="store_true", help="print the stage breakdown")
     parser.add_argument("--json", type=Path, help="append each sync's figures to this file")
     parser.add_argument("--growth", type=Path, help="print the figures --json collected; exit")
@@ -333,6 +349,8 @@ def main() -> None:
                 syncs = [("daily sync (5% changed)", [])]
             else:
                 syncs = [("first sync", []), ("daily sync (5% changed)", [])]
+                if args.first_only:
+                    syncs = syncs[:1]
             for name, flags in syncs:
                 if name.startswith(("daily", "shadow day")):
                     changed = change_five_percent(home / "warehouse")
@@ -348,8 +366,13 @@ def main() -> None:
                 calls = sandbox.stats()["requests_total"] - before
                 figures = run_figures(state_db, run_ids(state_db)[-1])
                 load_end = os.getloadavg()[0]
+                sandbox_hwm = process_hwm_mb(sandbox.process.pid)
                 report(f"{name} (load {load:.1f} → {load_end:.1f})", figures, run,
                        calls, sandbox_cpu, args.rate_limit)  # fmt: skip
+                print(
+                    f"  sandbox: peak RSS (VmHWM) {sandbox_hwm:,.0f} MB, CPU per call "
+                    f"{1000 * sandbox_cpu / calls if calls else float('nan'):.2f} ms"
+                )
                 writes = sum(int(f.get("write_calls", 0)) for f in figures)
                 if name.startswith("shadow"):  # nothing sent: the calls the push would make
                     writes = sum(math.ceil(int(f.get("records_changed", 0)) / 100)
@@ -363,6 +386,7 @@ def main() -> None:
                         "users": rows["users"], "records": sum(rows.values()),
                         "wall_s": run.wall_s, "peak_rss_mb": run.peak_rss_mb,
                         "cpu_s": run.cpu_s, "sandbox_cpu_s": sandbox_cpu, "calls": calls,
+                        "sandbox_peak_rss_mb": sandbox_hwm,
                         "floor_s": breakdown.pop("floor_s"), "load": [load, load_end],
                         "stages": {**breakdown, **({"ingest": ingest_s} if first and ingest_s
                                                    else {})},
