@@ -43,6 +43,51 @@ def _cpu() -> float:
     return u.ru_utime + u.ru_stime
 
 
+class _Steps:
+    """Calls a step and adds its CPU time to the step's name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, fn: Callable[[], Any]) -> Any:
+        c = _cpu()
+        out = fn()
+        self.seconds[name] = self.seconds.get(name, 0.0) + _cpu() - c
+        return out
+
+
+def _split_dedupe_write(
+    step: _Steps,
+    start: float,
+    t: pa.Table,
+    cols: dict[str, Any],
+    ok: Any,
+    key: str,
+    path: str,
+) -> None:
+    """Split by the pass mask, keep each key's first row, write, and print the steps' costs."""
+    good = step("filter", lambda: pa.table(cols).filter(ok))
+    bad = step("filter", lambda: t.filter(pc.invert(ok)))
+
+    def dedupe() -> pa.Table:
+        enc = pc.dictionary_encode(good.column(key)).combine_chunks()
+        _, first = np.unique(enc.indices.to_numpy(zero_copy_only=False), return_index=True)
+        if len(first) == good.num_rows:
+            return good
+        first.sort()
+        return good.take(pa.array(first))
+
+    out = step("dedupe", dedupe)
+    step("write", lambda: pq.write_table(out, path + ".proto-out.parquet", compression="snappy"))
+    total = _cpu() - start
+    print(
+        f"rows {t.num_rows:,}: {out.num_rows:,} kept, {bad.num_rows:,} failing, "
+        f"{good.num_rows - out.num_rows:,} duplicates; {total:.2f}s CPU = "
+        f"{t.num_rows / total / 1e6:.2f}M rows per CPU-second; "
+        + ", ".join(f"{k} {v:.3f}s" for k, v in step.seconds.items())
+    )
+
+
 def main() -> None:
     path, day = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "2026-01-01")
     pa.set_cpu_count(1)
@@ -54,13 +99,7 @@ def main() -> None:
     # Kernels' one-time set-up (is_in's first call costs ~0.1 s) outside the measurement.
     pc.is_in(pa.array(["a"]), pa.array(["a"]))
     pc.utf8_trim(pa.array([" a"]), UNICODE_WHITESPACE)
-    steps: dict[str, float] = {}
-
-    def step(name: str, fn: Callable[[], Any]) -> Any:
-        c = _cpu()
-        out = fn()
-        steps[name] = steps.get(name, 0.0) + _cpu() - c
-        return out
+    step = _Steps()
 
     start = _cpu()
     t = step("read", lambda: pq.read_table(path, use_threads=False))
@@ -95,26 +134,7 @@ def main() -> None:
     ok = masks[0]
     for m in masks[1:]:
         ok = step("and", lambda ok=ok, m=m: pc.and_(ok, m))
-    good = step("filter", lambda: pa.table(cols).filter(ok))
-    bad = step("filter", lambda: t.filter(pc.invert(ok)))
-
-    def dedupe() -> pa.Table:
-        enc = pc.dictionary_encode(good.column("event_id")).combine_chunks()
-        _, first = np.unique(enc.indices.to_numpy(zero_copy_only=False), return_index=True)
-        if len(first) == good.num_rows:
-            return good
-        first.sort()
-        return good.take(pa.array(first))
-
-    out = step("dedupe", dedupe)
-    step("write", lambda: pq.write_table(out, path + ".proto-out.parquet", compression="snappy"))
-    total = _cpu() - start
-    print(
-        f"rows {t.num_rows:,}: {out.num_rows:,} kept, {bad.num_rows:,} failing, "
-        f"{good.num_rows - out.num_rows:,} duplicates; {total:.2f}s CPU = "
-        f"{t.num_rows / total / 1e6:.2f}M rows per CPU-second; "
-        + ", ".join(f"{k} {v:.3f}s" for k, v in steps.items())
-    )
+    _split_dedupe_write(step, start, t, cols, ok, "event_id", path)
 
 
 def _csv(path: str, day: str) -> None:
@@ -122,13 +142,7 @@ def _csv(path: str, day: str) -> None:
 
     spec = SOURCES["subscriptions"]
     pc.is_in(pa.array(["a"]), pa.array(["a"]))
-    steps: dict[str, float] = {}
-
-    def step(name: str, fn: Callable[[], Any]) -> Any:
-        c = _cpu()
-        out = fn()
-        steps[name] = steps.get(name, 0.0) + _cpu() - c
-        return out
+    step = _Steps()
 
     start = _cpu()
     names = spec.column_names
@@ -180,26 +194,7 @@ def _csv(path: str, day: str) -> None:
     ok = masks[0]
     for m in masks[1:]:
         ok = step("and", lambda ok=ok, m=m: pc.and_(ok, pc.fill_null(m, False)))
-    good = step("filter", lambda: pa.table(cols).filter(ok))
-    bad = step("filter", lambda: t.filter(pc.invert(ok)))
-
-    def dedupe() -> pa.Table:
-        enc = pc.dictionary_encode(good.column("subscription_id")).combine_chunks()
-        _, first = np.unique(enc.indices.to_numpy(zero_copy_only=False), return_index=True)
-        if len(first) == good.num_rows:
-            return good
-        first.sort()
-        return good.take(pa.array(first))
-
-    out = step("dedupe", dedupe)
-    step("write", lambda: pq.write_table(out, path + ".proto-out.parquet", compression="snappy"))
-    total = _cpu() - start
-    print(
-        f"rows {t.num_rows:,}: {out.num_rows:,} kept, {bad.num_rows:,} failing, "
-        f"{good.num_rows - out.num_rows:,} duplicates; {total:.2f}s CPU = "
-        f"{t.num_rows / total / 1e6:.2f}M rows per CPU-second; "
-        + ", ".join(f"{k} {v:.3f}s" for k, v in steps.items())
-    )
+    _split_dedupe_write(step, start, t, cols, ok, "subscription_id", path)
 
 
 if __name__ == "__main__":
