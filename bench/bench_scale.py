@@ -54,7 +54,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench.bench_sync import cli, process_cpu_s, run_ids
-from bench.machine import describe
+from bench.machine import describe, status_mb
 from spokesync import warehouse
 from spokesync.sandbox.launcher import SandboxProcess
 from spokesync.sync.runner import DEFAULT_MAPPINGS_DIR
@@ -146,14 +146,6 @@ def seed_snapshot(home: Path, state_db: Path, base_url: str, token: str) -> dict
     with StateStore(state_db) as store:
         store.rebuild_record_fingerprints()
     return seeded
-
-
-def process_hwm_mb(pid: int) -> float:
-    """Peak resident memory (VmHWM) of a running process, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def run_figures(state_db: Path, run_id: str) -> list[dict[str, object]]:
@@ -366,7 +358,7 @@ def main() -> None:
                 calls = sandbox.stats()["requests_total"] - before
                 figures = run_figures(state_db, run_ids(state_db)[-1])
                 load_end = os.getloadavg()[0]
-                sandbox_hwm = process_hwm_mb(sandbox.process.pid)
+                sandbox_hwm = status_mb(sandbox.process.pid)
                 report(f"{name} (load {load:.1f} → {load_end:.1f})", figures, run,
                        calls, sandbox_cpu, args.rate_limit)  # fmt: skip
                 print(

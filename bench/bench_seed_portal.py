@@ -23,16 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.machine import describe
+from bench.machine import describe, status_mb
 from spokesync.sandbox.app import SandboxConfig, create_app
 from spokesync.sandbox.seed import PortalSeed
-
-
-def _status_mb(pid: int, field: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def bulk(companies: int, contacts: int) -> None:
@@ -81,7 +74,7 @@ def bulk(companies: int, contacts: int) -> None:
                         rows = [make(i) for i in range(start, min(n, start + 100_000))]
                         writer.write_table(pa.Table.from_pylist(rows, schema=schema))
             written = time.perf_counter() - t0
-            before = _status_mb(sb.process.pid, "VmRSS")
+            before = status_mb(sb.process.pid, "VmRSS")
             co = sb.bulk_load("companies", files["companies"])
             ct = sb.bulk_load(
                 "contacts",
@@ -93,7 +86,7 @@ def bulk(companies: int, contacts: int) -> None:
                     "labels": ["Primary"],
                 },
             )
-            rss, peak = _status_mb(sb.process.pid, "VmRSS"), _status_mb(sb.process.pid, "VmHWM")
+            rss, peak = status_mb(sb.process.pid, "VmRSS"), status_mb(sb.process.pid, "VmHWM")
             db_mb = sum(p.stat().st_size for p in home.glob("sandbox.sqlite*")) / 1e6
         print(describe())
         print(f"load average at end: {os.getloadavg()}")
