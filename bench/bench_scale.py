@@ -35,6 +35,13 @@ sync, so runs at 100k, 1M and 5M can be put side by side (``--growth FILE`` prin
 ``--first-only`` runs only the first sync and leaves the sandbox's SQLite data in ``--keep DIR``
 for a later ``--resume`` day (a 1M first sync is ~42 min of rate limit, the day a separate
 turn). Each sync also prints the sandbox's own peak RSS (VmHWM) and its CPU per call.
+
+``--bulk-day``: the 5% day with real pushes at sizes whose first sync is too long to run: the
+sandbox bulk-loaded with exactly the records and links the seeded state store says HubSpot
+holds (same HubSpot ids, values, links; write times before the store's refresh cursor:
+``bench/seeded_portal.py``), then 5% changed and the real ``spokesync sync`` against it.
+``--check-seed`` first reads the sandbox's SQLite back and counts every value, id and link that
+differs from the store (each should be 0; minutes at 1M).
 """
 
 from __future__ import annotations
@@ -146,6 +153,33 @@ def seed_snapshot(home: Path, state_db: Path, base_url: str, token: str) -> dict
     with StateStore(state_db) as store:
         store.rebuild_record_fingerprints()
     return seeded
+
+
+def bulk_portal(home: Path, state_db: Path, sandbox: SandboxProcess, check: bool) -> None:
+    """``--bulk-day``'s set-up (not part of the day's figures), with its own timings."""
+    from bench.seeded_portal import check_seed, seed_portal_and_store
+
+    assert sandbox.process is not None
+    t0 = time.perf_counter()
+    seeded = seed_portal_and_store(home, state_db, sandbox, MAPPINGS)
+    for ot, f in seeded.items():
+        load = f["load"]
+        print(
+            f"seeded {ot}: {f['records']:,} records, {f['links']:,} links; desired "
+            f"{f['desired_s']:.1f} s, Parquet {f['parquet_s']:.1f} s, bulk load "
+            f"{load['seconds']:.1f} s ({f['records'] / max(load['seconds'], 0.1):,.0f}/s, ids "
+            f"{load['firstId']}–{load['lastId']}), store {f['store_s']:.1f} s"
+        )
+    print(
+        f"portal and store seeded in {time.perf_counter() - t0:.0f} s; sandbox RSS "
+        f"{status_mb(sandbox.process.pid, 'VmRSS'):,.0f} MB (peak "
+        f"{status_mb(sandbox.process.pid):,.0f} MB); load {os.getloadavg()[0]:.1f}"
+    )
+    if check:
+        t0 = time.perf_counter()
+        for ot, f in check_seed(home / "sandbox.sqlite", state_db, MAPPINGS).items():
+            print(f"  check {ot}: " + ", ".join(f"{k} {v:,}" for k, v in f.items()))
+        print(f"  checked in {time.perf_counter() - t0:.0f} s")
 
 
 def run_figures(state_db: Path, run_id: str) -> list[dict[str, object]]:
@@ -282,6 +316,15 @@ def main() -> None:
         action="store_true",
         help="only the first sync (keep the sandbox's data for a later --resume day)",
     )
+    parser.add_argument(
+        "--bulk-day",
+        action="store_true",
+        help="bulk-load the sandbox and seed the store as after a first sync, change 5%%, "
+        "sync the day for real (see bench/seeded_portal.py)",
+    )
+    parser.add_argument(
+        "--check-seed", action="store_true", help="with --bulk-day: compare sandbox and store"
+    )
     parser.add_argument("--stages", action="store_true", help="print the stage breakdown")
     parser.add_argument("--json", type=Path, help="append each sync's figures to this file")
     parser.add_argument("--growth", type=Path, help="print the figures --json collected; exit")
@@ -331,7 +374,10 @@ def main() -> None:
             env["HUBSPOT_BASE_URL"] = sandbox.base_url
             cli(env, "hubspot", "ensure-properties")
             state_db = home / "state" / "test.duckdb"
-            if args.seeded_day:
+            if args.bulk_day:
+                bulk_portal(home, state_db, sandbox, args.check_seed)
+                syncs = [("daily sync (5% changed, bulk-seeded portal)", [])]
+            elif args.seeded_day:
                 seeded = seed_snapshot(home, state_db, sandbox.base_url, sandbox.token)
                 print(f"seeded the state store as after a first sync: {seeded}")
                 syncs = [("shadow day (5% changed, seeded)", ["--shadow"])]

@@ -9,7 +9,8 @@ one history version per record attributed to ``source`` — 100 records per writ
 10,000 per SQLite transaction, without HTTP, the rate limit, JSON answers or webhooks. Write
 times are one millisecond apart per 100 records, ending now, as a real push would leave them
 (never more than 100 records on one ``lastmodifieddate``, so search's 10,000-result cap can be
-walked as against HubSpot).
+walked as against HubSpot), or ending at a given earlier moment (``endsAt``, epoch ms: a portal
+written before a refresh cursor the benchmark gives its state store).
 
 Ids are consecutive in row order (``firstId`` … ``lastId`` in the answer; nothing else writes
 while a load runs), so a benchmark can give its state store the ids the portal holds.
@@ -62,6 +63,8 @@ class BulkLoad(BaseModel):
     path: Path
     source_type: str = Field("INTEGRATION", alias="sourceType")
     associate: Associate | None = None
+    # epoch ms of the last write time (default: the moment of the call); never in the future
+    ends_at: int | None = Field(None, alias="endsAt", ge=0)
 
 
 def read_rows(path: Path) -> Iterator[dict[str, Any]]:
@@ -101,9 +104,11 @@ def bulk_load(
     source: WriteSource = API_WRITE,
     associate: Associate | None = None,
     total: int | None = None,
+    ends_at: int | None = None,
 ) -> dict[str, Any]:
     """Create one record per row (see the module docstring); returns counts and seconds.
-    ``total`` (the row count, if known) lets the write times end now; otherwise they start now."""
+    ``total`` (the row count, if known) lets the write times end now — or at ``ends_at``
+    (epoch ms, not after now); otherwise they start now."""
     started = time.perf_counter()
     store = objects.store
     ot = objects.object_type(type_name)
@@ -125,7 +130,11 @@ def bulk_load(
         missing = set(associate.labels) - {at.label for at in labels}
         if missing:
             raise BulkLoadError(f"no association label {sorted(missing)} from {ot.name}")
-    base_ms = int(time.time() * 1000) - (0 if total is None else -(-total // BATCH))
+    now_ms = int(time.time() * 1000)
+    if ends_at is not None and (total is None or ends_at > now_ms):
+        raise BulkLoadError("endsAt needs the row count (a Parquet file) and must not be after now")
+    end_ms = now_ms if ends_at is None else ends_at
+    base_ms = end_ms - (0 if total is None else -(-total // BATCH) - 1)
     loaded = linked = 0
     first_id: int | None = None
     last_id: int | None = None
@@ -207,6 +216,7 @@ def bulk_load_file(objects: ObjectService, spec: BulkLoad) -> dict[str, Any]:
         source=WriteSource.of(spec.source_type),
         associate=spec.associate,
         total=total,
+        ends_at=spec.ends_at,
     )
 
 

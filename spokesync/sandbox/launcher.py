@@ -240,10 +240,12 @@ class SandboxProcess:
         *,
         source_type: str = "INTEGRATION",
         associate: dict[str, Any] | None = None,
+        ends_at: int | None = None,
     ) -> dict[str, Any]:
         """Load every row of a Parquet or JSON-lines file as a new record (validated like
         ``batch/create``, with history; docs/sandbox.md, "Bulk loading"). ``associate``:
-        ``{"toObjectType", "column", "toProperty", "labels"}``. Waits as long as it takes."""
+        ``{"toObjectType", "column", "toProperty", "labels"}``; ``ends_at``: epoch ms of the
+        last write time (Parquet only; default now). Waits as long as it takes."""
         body: dict[str, Any] = {
             "objectType": object_type,
             "path": str(Path(path).resolve()),
@@ -251,6 +253,8 @@ class SandboxProcess:
         }
         if associate is not None:
             body["associate"] = associate
+        if ends_at is not None:
+            body["endsAt"] = ends_at
         return self._call("POST", "/bulk-load", json=body, timeout=None)
 
     def seed_manifest(self) -> dict[str, Any]:

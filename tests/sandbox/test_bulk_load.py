@@ -188,3 +188,35 @@ def test_a_refused_row_names_its_number_and_writes_nothing_of_its_transaction(
         400,
         "name is not a unique property of companies: associate by a property with hasUniqueValue",
     )
+
+
+def test_write_times_can_end_at_an_earlier_moment(api: Api, tmp_path: Path) -> None:
+    """``endsAt``: the last write time is that moment, 1 ms apart per 100 records before it
+    (a portal written before the refresh cursor a benchmark's state store is given)."""
+    ends_at = int(dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC).timestamp() * 1000)
+    pq.write_table(pa.table({"name": [f"Company {i}" for i in range(250)]}), tmp_path / "c.parquet")
+    status, body = _load(
+        api,
+        {"objectType": "companies", "path": str(tmp_path / "c.parquet"), "endsAt": ends_at},
+    )
+    assert (status, body["loaded"]) == (200, 250), body
+    stamps = Counter(r["properties"]["hs_lastmodifieddate"] for r in api.export("companies"))
+    assert sorted(stamps.items()) == [
+        ("2026-11-30T11:59:59.998Z", 100),
+        ("2026-11-30T11:59:59.999Z", 100),
+        ("2026-11-30T12:00:00.000Z", 50),
+    ]
+
+    future = int(dt.datetime.now(dt.UTC).timestamp() * 1000) + 60_000
+    status, body = _load(
+        api,
+        {"objectType": "companies", "path": str(tmp_path / "c.parquet"), "endsAt": future},
+    )
+    assert (status, body) == (
+        400,
+        {"error": "endsAt needs the row count (a Parquet file) and must not be after now"},
+    )
+    rows = _jsonl(tmp_path / "c.jsonl", [{"name": "X"}])
+    status, body = _load(api, {"objectType": "companies", "path": str(rows), "endsAt": ends_at})
+    assert status == 400 and body["error"].startswith("endsAt needs the row count")
+    assert len(api.export("companies")) == 250
