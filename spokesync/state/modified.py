@@ -10,7 +10,7 @@ each refresh.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -69,16 +69,24 @@ class KnownModifiedStore:
         with self._c.transaction() as con:
             return _insert(con, rows, "read")  # type: ignore[arg-type]
 
-    def since(self, object_type: str, since_ms: int) -> tuple[list[str], list[int]]:
+    def since(
+        self, object_type: str, since_ms: int, skip: Sequence[tuple[int, int]] = ()
+    ) -> tuple[list[str], list[int]]:
         """(HubSpot ids, modified ms) of records whose last known modification is at or
-        after ``since_ms``, oldest first."""
+        after ``since_ms`` and in none of the ``skip`` ranges (inclusive), oldest first."""
+        query = (
+            "SELECT hubspot_id, max(modified_ms) AS ms FROM known_modified "
+            "WHERE object_type = $ot GROUP BY hubspot_id HAVING ms >= $since"
+        )
+        params: dict[str, object] = {"ot": object_type, "since": since_ms}
+        if skip:
+            query += (
+                " AND NOT EXISTS (SELECT 1 FROM (SELECT unnest($lo) AS lo, unnest($hi) AS hi) r "
+                "WHERE max(modified_ms) BETWEEN r.lo AND r.hi)"
+            )
+            params.update(lo=[int(lo) for lo, _ in skip], hi=[int(hi) for _, hi in skip])
         with self._c.connection() as con:
-            rows = con.execute(
-                "SELECT hubspot_id, max(modified_ms) AS ms FROM known_modified "
-                "WHERE object_type = $ot GROUP BY hubspot_id HAVING ms >= $since "
-                "ORDER BY ms, hubspot_id",
-                {"ot": object_type, "since": since_ms},
-            ).fetchall()
+            rows = con.execute(query + " ORDER BY ms, hubspot_id", params).fetchall()
         return [r[0] for r in rows], [int(r[1]) for r in rows]
 
     def prune(self, object_type: str, before_ms: int) -> None:

@@ -26,6 +26,7 @@ from spokesync.state import (
     runs,
     snapshot,
     task_ledger,
+    verified_ranges,
 )
 
 SCHEMA_VERSION = 3
@@ -41,6 +42,7 @@ MODULES = (
     merged,
     cursors,
     modified,
+    verified_ranges,
     task_ledger,
     events,
     list_memberships,

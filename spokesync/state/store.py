@@ -17,6 +17,8 @@ Each concept lives in its own module and is reachable as an attribute:
 - ``store.modified``      the last modification time known per HubSpot record (our confirmed
                           writes, refresh reads), so the incremental refresh need not read our
                           own writes back (:mod:`~spokesync.state.modified`)
+- ``store.verified``      stretches of time a push's counts proved hold only its own writes,
+                          which the next refresh skips (:mod:`~spokesync.state.verified_ranges`)
 - ``store.merged``        our records merged into another of ours in HubSpot
                           (:mod:`~spokesync.state.merged`)
 - ``store.lists``         static-list memberships and their diff
@@ -61,6 +63,7 @@ from spokesync.state.rejected import RejectedRecord, RejectedStore
 from spokesync.state.runs import RunStore
 from spokesync.state.snapshot import DriftedValue, DriftReport, SnapshotStore
 from spokesync.state.task_ledger import TaskLedger
+from spokesync.state.verified_ranges import VerifiedRangeStore
 from spokesync.state.writer import StateWriteError, StoreWriter
 
 if TYPE_CHECKING:
@@ -108,6 +111,7 @@ class StateStore:
         self.merged = MergedStore(self.connection)
         self.cursors = CursorStore(self.connection)
         self.modified = KnownModifiedStore(self.connection)
+        self.verified = VerifiedRangeStore(self.connection)
         self.lists = ListMembershipStore(self.connection)
         self.completeness = CompletenessStore(self.connection)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,11 +76,32 @@ class KnownTimes:
         self._by_id[hubspot_id] = ms
         bisect.insort(self._sorted, ms)
 
-    def parts(self, since: int) -> list[tuple[str, int, int | None]]:
-        """The window from ``since`` on, in time order: ``("read", lo, hi)`` stretches without
-        our writes and ``("count", lo, hi)`` parts of at most ``PART_RECORDS`` of them (a
-        part never splits one millisecond); the last stretch is open-ended (``hi`` None)."""
-        ms = [m for m in self._sorted if m >= since]
+    def parts(
+        self, since: int, skip: Sequence[tuple[int, int]] = (), count: bool = True
+    ) -> list[tuple[str, int, int | None]]:
+        """The window from ``since`` on, in time order, leaving out the ``skip`` ranges
+        (verified while a push ran: :mod:`spokesync.sync.verify_push`): ``("read", lo, hi)``
+        stretches without our writes and ``("count", lo, hi)`` parts of at most
+        ``PART_RECORDS`` of them (a part never splits one millisecond); the last stretch is
+        open-ended (``hi`` None). ``count=False``: every stretch is read."""
+        out: list[tuple[str, int, int | None]] = []
+        lo = since
+        for skip_lo, skip_hi in sorted(skip):
+            if skip_hi < lo:
+                continue
+            if skip_lo > lo:
+                out += self._stretch(lo, skip_lo - 1, count)
+            lo = skip_hi + 1
+        return out + self._stretch(lo, None, count)
+
+    def _stretch(
+        self, since: int, until: int | None, count: bool
+    ) -> list[tuple[str, int, int | None]]:
+        if not count:
+            return [("read", since, until)]
+        a = bisect.bisect_left(self._sorted, since)
+        b = len(self._sorted) if until is None else bisect.bisect_right(self._sorted, until)
+        ms = self._sorted[a:b]
         out: list[tuple[str, int, int | None]] = []
         cursor = since
         i = 0
@@ -93,12 +114,14 @@ class KnownTimes:
                 k += 1  # stop the part at a long gap
             if ms[i] > cursor:
                 out.append(("read", cursor, ms[i] - 1))
-            nxt = ms[k + 1] if k + 1 < len(ms) else None
+            # a bounded stretch's last part reaches its end (it is bounded by a skipped range)
+            nxt = ms[k + 1] if k + 1 < len(ms) else (None if until is None else until + 1)
             hi = ms[k] if nxt is None or nxt - ms[k] > GAP_MS else nxt - 1
             out.append(("count", ms[i], hi))
             cursor = hi + 1
             i = k + 1
-        out.append(("read", cursor, None))
+        if until is None or cursor <= until:
+            out.append(("read", cursor, until))
         return out
 
 
@@ -129,11 +152,14 @@ async def checked_records(
     page: PageFn,
     read: ReadFn,
     stats: WindowStats,
+    skip: Sequence[tuple[int, int]] = (),
+    count: bool = True,
 ) -> AsyncIterator[dict[str, Any]]:
     """Every record the window from ``since`` needs read (see the module docstring), newest
-    stretch first. ``page(lo, hi, after)`` is one search page over [lo, hi]; ``read(lo, hi,
-    first_page)`` reads a range whole (continuing after ``first_page`` if given)."""
-    plan = known.parts(since)
+    stretch first, leaving out the ``skip`` ranges; ``count=False`` reads every stretch.
+    ``page(lo, hi, after)`` is one search page over [lo, hi]; ``read(lo, hi, first_page)``
+    reads a range whole (continuing after ``first_page`` if given)."""
+    plan = known.parts(since, skip, count)
     stats.window_ms += sum(hi - lo + 1 for kind, lo, hi in plan if kind == "count" and hi)
     for kind, lo, hi in reversed(plan):
         if kind == "read":

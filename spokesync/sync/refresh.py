@@ -33,7 +33,7 @@ import contextlib
 import datetime as dt
 import queue
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +87,7 @@ class RefreshReport:
     restarts: int = 0  # incremental: queries restarted at the 10,000-result cap
     known: int = 0  # incremental: records whose last modification we knew inside the window
     known_verified: int = 0  # ... of which confirmed by a count, not read back
+    verified_skipped: int = 0  # our writes in ranges a push's counts proved: skipped
     count_checks: int = 0  # search calls spent counting (each one page)
     own_window_s: float = 0.0  # span of the counted parts (see docs/existing-portal.md)
     duration_s: float = 0.0
@@ -117,6 +118,7 @@ class RefreshReport:
                 "refresh_restarts": self.restarts,
                 "refresh_known": self.known,
                 "refresh_known_verified": self.known_verified,
+                "refresh_verified_skipped": self.verified_skipped,
                 "refresh_count_checks": self.count_checks,
                 "refresh_counted_window_s": round(self.own_window_s, 3),
                 "refresh_duration_s": round(self.duration_s, 3),
@@ -309,9 +311,9 @@ async def full_refresh(
             store.forget_associations(mapping.object_type)
             store.matches.promote(mapping.object_type, run_id)
             store.cursors.advance(mapping.object_type, started_ms, full=True)
-            store.modified.prune(
-                mapping.object_type, started_ms - int(DEFAULT_OVERLAP.total_seconds() * 1000)
-            )
+            before = started_ms - int(DEFAULT_OVERLAP.total_seconds() * 1000)
+            store.modified.prune(mapping.object_type, before)
+            store.verified.prune(mapping.object_type, before)
             return report
 
     # this refresh's calls only: another mapping may push through the same client meanwhile
@@ -371,7 +373,7 @@ async def search_modified_since(
                 state.calls += 1
                 page = await client.search(
                     object_type,
-                    _window_query(prop, low, until_ms, by_id_from, properties, page_size, after),
+                    window_query(prop, low, until_ms, by_id_from, properties, page_size, after),
                     request_id=f"{run_id}-inc-{object_type}-{state.calls}",
                 )
             for record in page.get("results") or ():
@@ -406,7 +408,7 @@ async def search_modified_since(
             after = int(nxt)
 
 
-def _window_query(
+def window_query(
     prop: str,
     low: int,
     until_ms: int | None,
@@ -447,14 +449,16 @@ def modified_records(
     own: tuple[list[str], list[int]],
     stats: WindowStats,
     readback_limit: int | None = None,
+    verified: Sequence[tuple[int, int]] = (),
 ) -> AsyncIterator[dict[str, Any]]:
     """The records an incremental refresh must read: everything modified since ``since_ms``,
-    except stretches only our own confirmed writes (``own``: HubSpot ids and ``updatedAt``
-    ms) fill, when there are more of those than ``readback_limit`` (see
-    :mod:`spokesync.sync.own_window`)."""
+    except the ``verified`` ranges (counted while a push ran: :mod:`spokesync.sync.verify_push`)
+    and stretches only our own confirmed writes (``own``: HubSpot ids and ``updatedAt`` ms,
+    outside the verified ranges) fill, when there are more of those than ``readback_limit``
+    (see :mod:`spokesync.sync.own_window`)."""
     limit = own_window.READBACK_LIMIT if readback_limit is None else readback_limit
     ids, times = own
-    if len(ids) <= limit:
+    if len(ids) <= limit and not verified:
         return search_modified_since(
             client, object_type, properties, since_ms, run_id=run_id, state=state
         )
@@ -465,7 +469,7 @@ def modified_records(
         state.calls += 1
         return await client.search(
             object_type,
-            _window_query(prop, lo, hi, None, properties, own_window.COUNT_LIMIT, after),
+            window_query(prop, lo, hi, None, properties, own_window.COUNT_LIMIT, after),
             request_id=f"{run_id}-inc-{object_type}-{state.calls}",
         )
 
@@ -483,7 +487,9 @@ def modified_records(
             first_page=first,
         )
 
-    return checked_records(state.known, since_ms, page, read, stats)
+    return checked_records(
+        state.known, since_ms, page, read, stats, verified, count=len(ids) > limit
+    )
 
 
 async def incremental_refresh(
@@ -508,7 +514,9 @@ async def incremental_refresh(
     lag_ms = int(overlap.total_seconds() * 1000)
     since = cursor.cursor_ms - lag_ms
     with StateStore(settings.state_db, [mapping]) as store:
-        own = store.modified.since(mapping.object_type, since)
+        verified = store.verified.since(mapping.object_type, since)
+        skip = [(r.lo_ms, r.hi_ms) for r in verified]
+        own = store.modified.since(mapping.object_type, since, skip)
     prop = modified_property(mapping.object_type)
     managed = mapping.managed_properties
     collector = PortalCollector(
@@ -540,11 +548,13 @@ async def incremental_refresh(
             store.modified.record_reads(mapping.object_type, _read_times(read, prop))
             # Never move past "now minus the overlap" on an empty window: indexing lag.
             seen = [m for m in (state.newest_ms, window.newest_ms) if m is not None]
+            seen += [hi for _, hi in skip]  # proved clean when counted (after the index lag)
             newest = max(seen) if seen else since
             store.cursors.advance(mapping.object_type, min(newest, started_ms), full=False)
             moved = store.cursors.get(mapping.object_type)
             if moved is not None:  # no later window starts before this
                 store.modified.prune(mapping.object_type, moved.cursor_ms - lag_ms)
+                store.verified.prune(mapping.object_type, moved.cursor_ms - lag_ms)
             return report
 
     window = WindowStats()
@@ -558,6 +568,7 @@ async def incremental_refresh(
         own=own,
         stats=window,
         readback_limit=readback_limit,
+        verified=skip,
     )
     drift = await _stream_into(records, store_records)
     with StateStore(settings.state_db, [mapping]) as store:
@@ -572,6 +583,7 @@ async def incremental_refresh(
         duration_s=time.perf_counter() - started,
         cursor=now_cursor.cursor if now_cursor else None,
         known=len(own[0]),
+        verified_skipped=sum(r.records for r in verified),
         known_verified=window.verified,
         count_checks=window.count_calls,
         own_window_s=window.window_ms / 1000,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from spokesync import warehouse
-from spokesync.changes import RecordChange
+from spokesync.changes import PushSink, RecordChange
 from spokesync.completeness import LinkCompleteness, measure_plan, measure_tasks
 from spokesync.desired import (
     DESIRED_TABLE,
@@ -75,9 +75,11 @@ from spokesync.rollout import Rollout
 from spokesync.settings import Settings, SettingsError
 from spokesync.state.store import DriftReport, StateStore
 from spokesync.state.writer import WriterStats
+from spokesync.sync import verify_push
 from spokesync.sync.links import LinkPipeline
 from spokesync.sync.lists import ListReport, sync_list
 from spokesync.sync.refresh import RefreshReport, full_refresh, incremental_refresh
+from spokesync.sync.verify_push import VerifyReport
 from spokesync.task_triggers import plan_tasks
 
 # The repository's mappings/ folder, unless SPOKESYNC_MAPPINGS names another one.
@@ -165,6 +167,7 @@ class ObjectSyncSummary:
     custom_object: SchemaReport | None = None  # the custom object's schema, found or created
     associations: list[AssociationReport] = field(default_factory=list)
     state_writes: WriterStats | None = None
+    own_writes: VerifyReport | None = None  # the push's writes counted while it ran
     error: str | None = None
     duration_s: float = 0.0
     blocked_by: list[str] = field(default_factory=list)  # quarantine-gate findings
@@ -278,6 +281,8 @@ class ObjectSyncSummary:
                     meta[f"push_{key}" if key == "duration_s" else key] = value
         if self.state_writes is not None:
             meta.update(self.state_writes.to_metadata())
+        if self.own_writes is not None:
+            meta.update(self.own_writes.as_metadata())
         if self.properties is not None:
             meta["properties_created"] = len(self.properties.created)
         if self.custom_object is not None and self.custom_object.object_type_id:
@@ -614,11 +619,15 @@ async def push_object(
     client: HubSpotClient | None,
     only: frozenset[str] | None = None,
     pushed: asyncio.Event | None = None,
+    counting: list[Counting] | None = None,
 ) -> ObjectSyncSummary:
     """The rest of :func:`sync_object` after :func:`prepare_object`: the push (or, in shadow,
     saving the plan), associations, the finish; closes the plan. ``pushed``: set once this
-    mapping's calls to HubSpot are over (or it stopped); the finish (state writes only) then
-    runs in a thread, so the caller can start the next mapping's push beside it."""
+    mapping's writes to HubSpot are over (or it stopped); the finish (state writes only) then
+    runs in a thread, so the caller can start the next mapping's push beside it. A large
+    push's own writes are counted beside it (:mod:`spokesync.sync.verify_push`): until its
+    finish is done, or, given ``counting``, handed over there to go on beside the run's
+    later mappings (:func:`close_counting` ends it)."""
     mapping, as_of, shadow, started = (
         prepared.mapping,
         prepared.as_of,
@@ -638,6 +647,7 @@ async def push_object(
         )
         store.matches.record_ambiguous(mapping.object_type, change_plan.ambiguous_table(), run_id)
         status = "success"
+        verifier: verify_push.PushVerifier | None = None
         try:
             if shadow:
                 mark = time.perf_counter()
@@ -651,6 +661,8 @@ async def push_object(
                 # Results are saved by a writer thread, several batches per transaction,
                 # so saving never holds up the push; leaving the block saves the rest.
                 letters = PendingLetters(store, mapping, only)
+                if verify_push.wanted(change_plan.records_changed):
+                    verifier = verify_push.PushVerifier(client, mapping.object_type, run_id)
                 progress = Progress(
                     f"push {mapping.object_type}",
                     change_plan.records_changed,
@@ -663,16 +675,22 @@ async def push_object(
                     await links.start()
                     with store.writer() as sink, progress:
                         summary.state_writes = sink.stats
+                        push_sink: PushSink = ProgressSink(sink, progress)
+                        if verifier is not None:
+                            push_sink = verifier.watch(push_sink)
+                            verifier.start()
                         summary.push = await push_changes(
                             client,
                             object_type=mapping.object_type,
                             id_property=mapping.id.property,
                             changes=letters.filter(change_plan.batches(options.push.batch_size)),
-                            sink=links.sink(ProgressSink(sink, progress)),
+                            sink=links.sink(push_sink),
                             run_id=run_id,
                             config=options.push,
                         )
                         await sink.drain()
+                    if verifier is not None:
+                        verifier.writes_done()
                     # push: from the first batch to the last result saved (drained)
                     stages["push"], mark = time.perf_counter() - mark, time.perf_counter()
                     summary.memory_mark("push")
@@ -698,6 +716,12 @@ async def push_object(
                     )
                 stages["finish"] = time.perf_counter() - mark
                 summary.memory_mark("finish")
+                if verifier is not None and counting is not None:
+                    counting.append(Counting(summary, verifier))  # searches go on
+                    verifier = None
+                elif verifier is not None:
+                    summary.own_writes = await verifier.close()
+                    store.verified.add(mapping.object_type, summary.own_writes.ranges, run_id)
         except PushAborted as exc:
             failure = explain(exc, env=settings.env)
             summary.push, summary.error, status = exc.report, failure.message, "failed"
@@ -706,6 +730,8 @@ async def push_object(
             summary.error, status = f"{type(exc).__name__}: {exc}", "failed"
             raise
         finally:
+            if verifier is not None:
+                verifier.abort()
             if pushed is not None:
                 pushed.set()
             summary.duration_s = time.perf_counter() - started
@@ -917,6 +943,7 @@ async def _sync_objects(
     refused: Failure | None = None  # a 401: no mapping can work with this token
     pending: dict[str, asyncio.Task[PreparedObject]] = {}  # planned ahead
     finishing: list[asyncio.Task[ObjectSyncSummary]] = []  # pushed, finishing
+    counting: list[Counting] = []  # pushes whose own writes are still being counted
 
     def runnable(m: MappingSpec) -> bool:
         return refused is None and not findings[m.object_type] and m.object_type not in setup_failed
@@ -962,7 +989,15 @@ async def _sync_objects(
                         # The push; its finish (state writes) runs beside the next push.
                         pushed = asyncio.Event()
                         pushing = asyncio.create_task(
-                            push_object(settings, prepared, run_id, options, client, pushed=pushed)
+                            push_object(
+                                settings,
+                                prepared,
+                                run_id,
+                                options,
+                                client,
+                                pushed=pushed,
+                                counting=counting,
+                            )
                         )
                         pushing.add_done_callback(lambda _, ev=pushed: ev.set())
                         finishing.append(pushing)
@@ -977,12 +1012,34 @@ async def _sync_objects(
         finally:
             # every mapping's finish (its state writes) is done before the run ends
             results = await asyncio.gather(*finishing, return_exceptions=True)
+            await close_counting(host, counting, run_id)
             for task in pending.values():  # a run stopped early: close what was planned ahead
                 with contextlib.suppress(BaseException):
                     (await task).discard()
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+
+
+@dataclass
+class Counting:
+    """A pushed mapping whose own writes are still being counted (see :func:`push_object`)."""
+
+    summary: ObjectSyncSummary
+    verifier: verify_push.PushVerifier
+
+
+async def close_counting(store: StateStore, counting: list[Counting], run_id: str) -> None:
+    """The run's pushes are over: count what is old enough now, save the ranges proved (the
+    next refresh skips them) and add the counts to each mapping's recorded run."""
+    reports = await asyncio.gather(*(c.verifier.close() for c in counting))
+    for c, report in zip(counting, reports, strict=True):
+        summary = c.summary
+        summary.own_writes = report
+        store.verified.add(summary.object_type, report.ranges, run_id)
+        status = "failed" if summary.error else "success"
+        store.finish_run(run_id, summary.object_type, status, summary.to_metadata())
+    counting.clear()
 
 
 def push_order(mappings: Sequence[MappingSpec]) -> list[MappingSpec]:

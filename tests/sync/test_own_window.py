@@ -63,7 +63,10 @@ def _push(batches: int, size: int = 100) -> dict[str, int]:
 
 
 def _refresh(
-    portal: dict[str, int], ours: dict[str, int], readback_limit: int = 0
+    portal: dict[str, int],
+    ours: dict[str, int],
+    readback_limit: int = 0,
+    verified: list[tuple[int, int]] | None = None,
 ) -> tuple[list[str], int, WindowStats]:
     client = FakeSearch(portal)
     stats = WindowStats()
@@ -80,6 +83,7 @@ def _refresh(
             own=(list(ours), list(ours.values())),
             stats=stats,
             readback_limit=readback_limit,
+            verified=verified or (),
         )
         return [r["id"] async for r in records]
 
@@ -198,3 +202,52 @@ def test_no_writes_of_ours_reads_the_window_as_before() -> None:
     portal = {str(i): 1_000_000 + i for i in range(450)}
     read, calls, stats = _refresh(portal, {})
     assert (len(read), calls, stats.count_calls) == (450, 3, 0)
+
+
+def test_ranges_verified_during_the_push_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole push was counted while it ran (spokesync.sync.verify_push): the refresh
+    reads the tail and the head, 2 calls, and counts nothing."""
+    monkeypatch.setattr(own_window, "PART_RECORDS", 200)
+    ours = _push(10)
+    read, calls, stats = _refresh(dict(ours), {}, verified=[(1_000_000, 1_009_000)])
+    assert (read, calls, stats.count_calls) == ([], 2, 0)
+
+
+def test_a_part_left_unverified_is_counted_and_read_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parts of 200; the push's counts proved all but 1_002_000..1_003_999, where someone
+    else's record landed at 1_002_500. The refresh knows the 200 of ours outside the proved
+    ranges; that stretch is one part reaching up to the next proved range: its count (201 ≠
+    200) is read, its page of 200 then one more. Tail + count + page + head = 4 calls."""
+    monkeypatch.setattr(own_window, "PART_RECORDS", 200)
+    ours = _push(10)
+    portal = {**ours, "99": 1_002_500}
+    outside = {i: ms for i, ms in ours.items() if 1_002_000 <= ms <= 1_003_999}
+    assert len(outside) == 200
+    verified = [(1_000_000, 1_001_999), (1_004_000, 1_009_000)]
+    read, calls, stats = _refresh(portal, outside, verified=verified)
+    assert "99" in read and len(read) == 201
+    assert (calls, stats.count_calls, stats.verified) == (4, 1, 0)
+    known = KnownTimes(list(outside), list(outside.values()))
+    assert known.parts(SINCE, verified) == [
+        ("read", 900_000, 999_999),
+        ("count", 1_002_000, 1_003_999),
+        ("read", 1_009_001, None),
+    ]
+
+
+def test_a_small_remainder_beside_verified_ranges_is_read_back_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same, with the 200 outside the proved ranges under the read-back limit: the two
+    stretches between and around the proved ranges are read, no count: head, the middle
+    stretch (200 + 1: two pages), the tail = 4 calls."""
+    monkeypatch.setattr(own_window, "PART_RECORDS", 200)
+    ours = _push(10)
+    portal = {**ours, "99": 1_002_500}
+    outside = {i: ms for i, ms in ours.items() if 1_002_000 <= ms <= 1_003_999}
+    verified = [(1_000_000, 1_001_999), (1_004_000, 1_009_000)]
+    read, calls, stats = _refresh(portal, outside, readback_limit=10_000, verified=verified)
+    assert "99" in read and len(read) == 201
+    assert (calls, stats.count_calls) == (4, 0)
