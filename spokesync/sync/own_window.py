@@ -23,6 +23,10 @@ date again), and an edit landing in the same counted part (at most ``PART_RECORD
 writes, seconds of a push) as our write of that record; also one edit exactly offset by a
 record HubSpot archived in the same part. That is why a push small enough to read back cheaply
 (``READBACK_LIMIT``) is still read back whole.
+
+A large push counts its own parts while it runs (:mod:`spokesync.sync.verify_push`); the ranges
+those counts proved are left out of the window (``skip``), so the refresh counts only what they
+did not prove.
 """
 
 from __future__ import annotations

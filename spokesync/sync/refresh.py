@@ -16,7 +16,9 @@ the search API's 10,000-result cap the query restarts from the last modification
 ``hs_object_id``). The records read replace their snapshot rows; drift is reported per
 property. Stretches of the window that only records whose last modification we know fill
 (our own confirmed writes: HubSpot's ``updatedAt``; records read before) are counted, not
-read, when a push was too large to read back cheaply (:mod:`spokesync.sync.own_window`).
+read, when a push was too large to read back cheaply (:mod:`spokesync.sync.own_window`); ranges
+a large push already proved by counting while it ran (:mod:`spokesync.sync.verify_push`) are
+left out of the window.
 
 Both remap merges: a record whose ``hs_merged_object_ids`` names a HubSpot id the snapshot
 holds under one of our external ids keeps that external id (a survivor without it is pinned to

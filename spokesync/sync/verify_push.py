@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spokesync.changes import BatchLog, ConfirmedWrite, DeadLetter, PushSink
+from spokesync.hubspot.client import ClientStats, counting_calls
 from spokesync.state.verified_ranges import VerifiedRange
 from spokesync.sync import own_window
 from spokesync.sync.refresh import modified_property, window_query
@@ -151,6 +152,7 @@ class PushVerifier:
         self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._calls = ClientStats()
 
     # -- the push's side ---------------------------------------------------------------------
 
@@ -234,6 +236,10 @@ class PushVerifier:
             self.report.parts_unverified += 1
 
     async def _run(self) -> None:
+        with counting_calls() as self._calls:  # this task's calls only
+            await self._loop()
+
+    async def _loop(self) -> None:
         try:
             while True:
                 stopping = self._stopping  # seen before this pass: it is the last one
@@ -280,6 +286,10 @@ class PushVerifier:
             window_query(self._prop, lo, hi, None, [self._prop], 1, 0),
             request_id=f"{self.run_id}-verify-{self.object_type}-{self.report.counts}",
         )
+        if self._calls.rate_limited:
+            # Another client spends the portal's search budget: a 429 holds every request,
+            # the push's writes too, so the refresh counts the rest instead.
+            raise _SearchLimited("a search was rate limited (429): counting stopped")
         total = int(page.get("total") or 0)
         if total == records and total < own_window.TRUSTED_TOTAL:
             self.report.ranges.append(VerifiedRange(lo, hi, records))
@@ -287,6 +297,10 @@ class PushVerifier:
         else:
             self.report.parts_unverified += 1
             self.report.records_left += records
+
+
+class _SearchLimited(Exception):
+    pass
 
 
 class _Watch:

@@ -205,3 +205,46 @@ def test_a_failing_search_stops_the_counting_not_the_push() -> None:
     report = asyncio.run(go())
     assert report.error == "RuntimeError: HubSpot is down"
     assert (report.counts, report.ranges, report.records_left) == (1, [], 10)
+
+
+def test_a_rate_limited_search_stops_the_counting() -> None:
+    """Another client spends the portal's search budget: HubSpot answers 429 and the client
+    holds every request (the push's writes too) before retrying. The counting takes that
+    one count's answer and stops; the second part is left to the refresh."""
+    import httpx
+
+    from spokesync.hubspot.client import HubSpotClient
+
+    answers = [
+        httpx.Response(
+            429,
+            json={
+                "status": "error",
+                "message": "You have reached your secondly limit.",
+                "category": "RATE_LIMITS",
+                "policyName": "SECONDLY",
+            },
+            headers={"Retry-After": "0"},
+        ),  # fmt: skip
+        httpx.Response(200, json={"total": 10, "results": []}),
+    ]
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return answers.pop(0)
+
+    async def go() -> verify_push.VerifyReport:
+        client = HubSpotClient("http://hubspot.test", "t", transport=httpx.MockTransport(handler))
+        async with client:
+            verifier = PushVerifier(client, "companies", "t", lag_ms=0)
+            verifier.start()
+            verifier.saw(_writes([1_000_000] * 10, 10_000))
+            verifier.saw(_writes([1_001_000] * 10, 20_000))
+            verifier.writes_done()
+            return await verifier.close()
+
+    report = asyncio.run(go())
+    assert len(seen) == 2  # the 429 and its retry, then no more
+    assert report.error is not None and "429" in report.error
+    assert (report.counts, report.ranges, report.records_left) == (1, [], 20)
