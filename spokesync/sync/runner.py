@@ -785,7 +785,8 @@ class PendingLetters:
                     self.parked_skipped += 1
                     continue
                 self.retried += key in self.transient
-                self.sent.add(key)
+                if self.only is not None:  # only a replay asks what was sent (in_step)
+                    self.sent.add(key)
                 keep.append(change)
             if keep:
                 yield keep
