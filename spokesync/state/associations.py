@@ -56,6 +56,12 @@ LINK_SCHEMA = pa.schema(
 LABELLED_LINK_SCHEMA = LINK_SCHEMA.append(pa.field("label", pa.string()))
 
 
+MISSING_SQL = (
+    "SELECT w.* FROM wanted_links w ANTI JOIN association_snapshot a USING "
+    "(from_type, from_external_id, to_type, to_external_id, type_id, category)"
+)
+
+
 class AssociationStore:
     ASSOCIATION_COLUMNS = ASSOCIATION_COLUMNS
 
@@ -73,14 +79,22 @@ class AssociationStore:
             con.unregister("wanted_links")
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
+    def missing_table(self, links: Iterable[LinkRow] | pa.Table) -> pa.Table:
+        """:meth:`missing` as an Arrow table (``LINK_SCHEMA``): a first sync's hundreds of
+        thousands of links without a Python tuple and six strings each."""
+        table = association_table(links)
+        if table.num_rows == 0:
+            return LINK_SCHEMA.empty_table()
+        with self._c.connection() as con:
+            con.register("wanted_links", table)
+            rows = con.execute(MISSING_SQL).to_arrow_table()
+            con.unregister("wanted_links")
+        return rows.cast(LINK_SCHEMA)
+
     def missing(self, links: Iterable[LinkRow] | pa.Table) -> list[LinkRow]:
         """The links (from_type, from_external_id, to_type, to_external_id, type_id, category)
         HubSpot has not confirmed yet (in no particular order)."""
-        return self._select_links(
-            links,
-            "SELECT w.* FROM wanted_links w ANTI JOIN association_snapshot a USING "
-            "(from_type, from_external_id, to_type, to_external_id, type_id, category)",
-        )
+        return self._select_links(links, MISSING_SQL)
 
     def stale(self, links: Iterable[LinkRow] | pa.Table) -> list[LinkRow]:
         """Confirmed links of the given records that the records no longer want: same record,

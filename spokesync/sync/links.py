@@ -30,6 +30,7 @@ import contextvars
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from spokesync.changes import BatchLog, ConfirmedWrite, DeadLetter, PushSink
 from spokesync.diff import ChangePlan
@@ -47,19 +48,28 @@ from spokesync.state.store import LinkRow, StateStore
 LINK_BATCH = ASSOCIATION_BATCH_LIMIT  # pairs per call (HubSpot's v4 batch limit)
 
 
+# One missing link of a kind, by external ids: (from_external_id, to_external_id). The kind
+# holds the rest of its ``LinkRow``; a first sync has hundreds of thousands of them.
+Ends = tuple[str, str]
+
+
 @dataclass
 class _Kind:
     """The missing links of one kind (target object, association type, category)."""
 
+    from_type: str
     to_type: str
     type_id: int
     category: str
-    links: list[LinkRow]  # in the order of their records' external ids
+    links: list[Ends]  # in the order of their records' external ids
     early: bool  # may go out during the push (the target is another object type)
     to_ids: dict[str, str] = field(default_factory=dict)  # targets' HubSpot ids (early kinds)
     pos: int = 0  # links before this one are offered (or left out: an end without an id)
     sender: AssociationSender | None = None
-    offered: list[tuple[LinkRow, Pair]] = field(default_factory=list)
+    offered: list[tuple[Ends, Pair]] = field(default_factory=list)
+
+    def row(self, link: Ends) -> LinkRow:
+        return (self.from_type, link[0], self.to_type, link[1], self.type_id, self.category)
 
 
 class LinkPipeline:
@@ -98,20 +108,18 @@ class LinkPipeline:
                 )
             )
             self._archive.add_done_callback(lambda _: self._advance())
-        groups: dict[tuple[str, int, str], list[LinkRow]] = {}
-        for link in self.store.missing_associations(wanted):
-            groups.setdefault((link[2], link[4], link[5]), []).append(link)
+        groups = missing_by_kind(self.store.associations.missing_table(wanted))
         if not groups:
             return
         self._pending = self.plan.planned_ids()
         settled: set[str] = set()
-        for (to_type, type_id, category), links in sorted(groups.items()):
-            links.sort(key=lambda x: x[1])
+        for (from_type, to_type, type_id, category), links in sorted(groups.items()):
+            links.sort(key=lambda x: x[0])
             early = to_type != self.object_type
-            kind = _Kind(to_type, type_id, category, links, early)
+            kind = _Kind(from_type, to_type, type_id, category, links, early)
             if early:
-                kind.to_ids = self.store.hubspot_ids(to_type, (x[3] for x in links))
-                settled.update(x[1] for x in links if x[1] not in self._pending)
+                kind.to_ids = self.store.hubspot_ids(to_type, (x[1] for x in links))
+                settled.update(x[0] for x in links if x[0] not in self._pending)
             self.kinds.append(kind)
         self._ids = self.store.hubspot_ids(self.object_type, settled)
         self._advance()
@@ -143,12 +151,12 @@ class LinkPipeline:
             links = kind.links
             while kind.pos < len(links):
                 link = links[kind.pos]
-                if link[1] in self._pending:
+                if link[0] in self._pending:
                     break  # the push has not confirmed this record (yet)
-                self._offer(kind, link, self._ids.get(link[1]), kind.to_ids.get(link[3]))
+                self._offer(kind, link, self._ids.get(link[0]), kind.to_ids.get(link[1]))
                 kind.pos += 1
 
-    def _offer(self, kind: _Kind, link: LinkRow, from_id: str | None, to_id: str | None) -> None:
+    def _offer(self, kind: _Kind, link: Ends, from_id: str | None, to_id: str | None) -> None:
         if from_id is None or to_id is None:
             return  # an end without a HubSpot id: a later run sends it
         if kind.sender is None:
@@ -178,10 +186,10 @@ class LinkPipeline:
                     raise error
                 rest = kind.links[kind.pos :]
                 if rest:
-                    from_ids = self.store.hubspot_ids(self.object_type, (x[1] for x in rest))
-                    to_ids = self.store.hubspot_ids(kind.to_type, (x[3] for x in rest))
+                    from_ids = self.store.hubspot_ids(self.object_type, (x[0] for x in rest))
+                    to_ids = self.store.hubspot_ids(kind.to_type, (x[1] for x in rest))
                     for link in rest:
-                        self._offer(kind, link, from_ids.get(link[1]), to_ids.get(link[3]))
+                        self._offer(kind, link, from_ids.get(link[0]), to_ids.get(link[1]))
                     kind.pos = len(kind.links)
             for kind in self.kinds:
                 if kind.sender is not None:
@@ -207,13 +215,41 @@ class LinkPipeline:
             await kind.sender.cancel()  # a no-op for calls already answered
             confirmed = kind.sender.report.confirmed
             self.store.record_associations(
-                [link for link, pair in kind.offered if pair in confirmed], self.run_id
+                [kind.row(link) for link, pair in kind.offered if pair in confirmed], self.run_id
             )
         # A first sync's links are hundreds of thousands of tuples: free them before the
         # mapping's finish (the reports keep only the confirmed pairs).
         for kind in self.kinds:
             kind.links, kind.offered, kind.to_ids = [], [], {}
         self._ids, self._pending = {}, set()
+
+
+def missing_by_kind(missing: pa.Table) -> dict[tuple[str, str, int, str], list[Ends]]:
+    """The missing links (``LINK_SCHEMA``) by kind (from type, target type, association type,
+    category), each kind's links as (from, to) external ids in the order of the table."""
+    out: dict[tuple[str, str, int, str], list[Ends]] = {}
+    if missing.num_rows == 0:
+        return out
+    key_columns = ["from_type", "to_type", "type_id", "category"]
+    keys = missing.select(key_columns).group_by(key_columns).aggregate([]).to_pylist()
+    for key in keys:
+        mask = pa.scalar(True)
+        for name in key_columns:
+            column = missing.column(name)
+            test = (
+                pc.is_null(column)
+                if key[name] is None
+                else pc.fill_null(pc.equal(column, pa.scalar(key[name], column.type)), False)
+            )
+            mask = pc.and_(mask, test)
+        rows = missing.filter(mask)
+        ends = zip(
+            rows.column("from_external_id").to_pylist(),
+            rows.column("to_external_id").to_pylist(),
+            strict=True,
+        )
+        out[tuple(key[n] for n in key_columns)] = list(ends)  # type: ignore[assignment]
+    return out
 
 
 class _LinkSink:
