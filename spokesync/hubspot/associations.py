@@ -179,10 +179,12 @@ class AssociationSender:
             if not response.response.ok:
                 report.errors.append(response.response.error().short())
                 return
-            asked = set(waiting)
+            # the pair as offered, not the one read from the answer: a first sync confirms
+            # hundreds of thousands, and the offered ids are held anyway
+            asked = {p: p for p in waiting}
             for result in response.results:
-                pair = (str(result.get("fromObjectId")), str(result.get("toObjectId")))
-                if pair in asked:
+                pair = asked.get((str(result.get("fromObjectId")), str(result.get("toObjectId"))))
+                if pair is not None:
                     report.confirmed.add(pair)
             rejected_ids: set[str] = set()
             for error in response.errors:

@@ -218,9 +218,12 @@ class LinkPipeline:
                 [kind.row(link) for link, pair in kind.offered if pair in confirmed], self.run_id
             )
         # A first sync's links are hundreds of thousands of tuples: free them before the
-        # mapping's finish (the reports keep only the confirmed pairs).
+        # mapping's finish. The confirmed pairs are in the store now; the reports keep their
+        # counts (pairs_ok was taken when the calls ended).
         for kind in self.kinds:
-            kind.links, kind.offered, kind.to_ids = [], [], {}
+            if kind.sender is not None:
+                kind.sender.report.confirmed = set()
+        self.kinds = []
         self._ids, self._pending = {}, set()
 
 
