@@ -735,11 +735,11 @@ def plan_changes(
         host = (work_db, catalog)
     spill_dir: Path | None = None
     try:
-        if host is None:
-            # Every result that needs an order says so (ORDER BY); letting DuckDB drop
-            # insertion order makes the big intermediate tables cheaper to build. (A global
-            # setting: not changed on the store's instance, whose tables others read.)
-            con.execute("SET preserve_insertion_order = false")
+        # Every result that needs an order says so (ORDER BY); letting DuckDB drop insertion
+        # order makes the big intermediate tables cheaper to build (a parallel CREATE TABLE AS
+        # instead of an order-keeping batch insert). On the store's instance only for this
+        # plan's own cursor (SESSION): the store's connections keep the global setting.
+        con.execute(f"SET {'SESSION ' if host else ''}preserve_insertion_order = false")
         if memory_limit and host is None:
             spill_dir = Path(tempfile.mkdtemp(prefix="spokesync-diff-"))
             con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
