@@ -6,6 +6,9 @@ identical everywhere:
 - ``email_domain(email)``: the lowercased part after the last ``@`` (NULL if none);
 - ``is_free_mail(email)``: the email's domain is a consumer mailbox provider, i.e. not a
   business address (the list below; subdomains such as ``mail.yahoo.co.uk`` count too);
+- ``is_free_mail_domain(domain)``: the same test of a domain already taken out of the email
+  (``is_free_mail(e)`` is ``is_free_mail_domain(email_domain(e))``: a query that has the
+  domain as a column tests it without splitting the email again);
 - ``is_valid_domain(domain)``: a bare host name with at least one dot, letters/digits/hyphens
   per label, a letters-only top-level label of 2+ characters, ≤ 253 characters.
 """
@@ -37,11 +40,12 @@ def register_macros(con: Any) -> None:
     )
     # ``coalesce(x IN (…), false)``, not ``list_has_any([x], […])``: the same truth value for
     # every x (NULL → false; regexp_extract gives '' for no match), 3× cheaper per row.
-    suffix = "regexp_extract(email_domain(e), '[^.]+\\.[^.]+(\\.[a-z]{2})?$')"
+    suffix = "regexp_extract(d, '[^.]+\\.[^.]+(\\.[a-z]{2})?$')"
     con.execute(
-        "CREATE OR REPLACE MACRO is_free_mail(e) AS "
-        f"coalesce(email_domain(e) IN ({free}), false) OR coalesce({suffix} IN ({free}), false)"
+        "CREATE OR REPLACE MACRO is_free_mail_domain(d) AS "
+        f"coalesce(d IN ({free}), false) OR coalesce({suffix} IN ({free}), false)"
     )
+    con.execute("CREATE OR REPLACE MACRO is_free_mail(e) AS is_free_mail_domain(email_domain(e))")
     con.execute(
         "CREATE OR REPLACE MACRO is_valid_domain(d) AS "
         "coalesce(length(d) <= 253 AND regexp_full_match(lower(trim(d)), "
