@@ -419,6 +419,8 @@ class SyncSummary:
             lines.append("  " + o.line())
             if o.refresh is not None:
                 lines.append("    refresh: " + o.refresh.line())
+            if o.own_writes is not None:
+                lines.append("    own writes: " + o.own_writes.line())
             if o.completeness:
                 lines.append("    links: " + "; ".join(c.line() for c in o.completeness))
         for t in self.tasks:

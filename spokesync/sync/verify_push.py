@@ -108,6 +108,14 @@ class VerifyReport:
     ranges: list[VerifiedRange] = field(default_factory=list)
     error: str | None = None  # why counting stopped early (the push is unaffected)
 
+    def line(self) -> str:
+        """One line for the sync summary."""
+        text = (
+            f"{self.counts:,} parts counted beside the push, {self.records_verified:,} "
+            f"records proved, {self.records_left:,} left to the next refresh"
+        )
+        return text + (f" (stopped: {self.error})" if self.error else "")
+
     def as_metadata(self) -> dict[str, int | str]:
         meta: dict[str, int | str] = {
             "own_writes_counts": self.counts,

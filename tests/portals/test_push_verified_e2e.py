@@ -93,6 +93,10 @@ def test_the_day_after_reads_only_what_others_modified(
     assert _searches(sandbox, seq, "companies", "inc") == 0  # the first refresh is full
     assert (vc.parts_unverified, vc.records_verified, vc.records_left) == (2, n_c - 10, 10)
     assert (vct.parts_unverified, vct.records_verified, vct.records_left) == (0, n_ct, 0)
+    assert (
+        f"own writes: {vc.counts} parts counted beside the push, {n_c - 10} records proved, 10 left"
+        in first.to_text()
+    )
     con = duckdb.connect(str(settings.state_db), read_only=True)
     try:
         recorded = con.execute(
