@@ -220,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     app = create_app(config)
     _tune_gc()
+    app.after_load = _tune_gc  # records a bulk load or seeding adds live as long
     print(
         json.dumps(
             {

@@ -220,3 +220,17 @@ def test_write_times_can_end_at_an_earlier_moment(api: Api, tmp_path: Path) -> N
     status, body = _load(api, {"objectType": "companies", "path": str(rows), "endsAt": ends_at})
     assert status == 400 and body["error"].startswith("endsAt needs the row count")
     assert len(api.export("companies")) == 250
+
+
+def test_the_after_load_hook_runs_once_per_load_that_added_records(
+    api: Api, tmp_path: Path
+) -> None:
+    """The server freezes a bulk load's records for the cycle collector
+    (``spokesync.sandbox.command``); a refused load calls nothing."""
+    calls: list[int] = []
+    api.app.after_load = lambda: calls.append(len(api.export("companies")))
+    rows = _jsonl(tmp_path / "ok.jsonl", [{"name": "A"}, {"name": "B"}])
+    assert _load(api, {"objectType": "companies", "path": str(rows)})[0] == 200
+    bad = _jsonl(tmp_path / "bad.jsonl", [{"name": "C", "numberofemployees": "x"}])
+    assert _load(api, {"objectType": "companies", "path": str(bad)})[0] == 400
+    assert calls == [2]
