@@ -50,3 +50,20 @@ def arrow_of(values: np.ndarray) -> pa.Array:
         return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
     data = np.ascontiguousarray(values, dtype=np.int64)
     return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+
+
+def scalar_of(value: int | bool, type_: pa.DataType) -> pa.Scalar:
+    """An int64-backed (int, timestamp in its unit) or boolean Arrow scalar (``pa.scalar`` and
+    a Python value passed to a compute function go through the pandas shim)."""
+    if pa.types.is_boolean(type_):
+        return arrow_of(np.array([value], dtype=bool))[0]
+    return arrow_of(np.array([value], dtype=np.int64)).view(type_)[0]
+
+
+def strings_of(values: tuple[str, ...] | list[str]) -> pa.Array:
+    """Python strings as an Arrow string array (no nulls), built from its buffers."""
+    data = [v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum([len(d) for d in data], dtype=np.int64)
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
+    return pa.Array.from_buffers(pa.string(), len(data), buffers)

@@ -32,7 +32,7 @@ from spokesync.ingest.dedupe import Displaced, Winners
 from spokesync.ingest.quarantine import Frame, quarantine_table, scanned_quarantine
 from spokesync.ingest.readers import DEFAULT_CHUNK_ROWS, UnreadableFile, landing_files
 from spokesync.ingest.report import IngestReport, save_report
-from spokesync.ingest.scan import Refused, ScanBatch, first_line_number, scan
+from spokesync.ingest.scan import FAILS_TYPE, Refused, ScanBatch, first_line_number, scan
 from spokesync.ingest.threads import BackgroundWriter, prefetch
 from spokesync.warehouse import master_path, partition_path, quarantine_path
 
@@ -208,23 +208,23 @@ class _Run:
     def _scanned(self, batch: ScanBatch, rel: str, writes: BackgroundWriter) -> list[pa.Table]:
         """Write one batch's winning valid rows; return its quarantine parts (failing rows,
         rows of a duplicated key that lost)."""
-        b, spec = batch.table, self.spec
+        b, spec, ok = batch.values, self.spec, batch.ok
         n = b.num_rows
         self.report.rows_read += n
-        ok = numpy_of(b.column("__ok"))
-        changed = numpy_of(b.column("__changed"))
-        self.report.rows_normalised += int(np.count_nonzero(changed))
+        self.report.rows_normalised += batch.normalised
         base = first_line_number(spec.format) + batch.offset
         valid = ok.copy()
         positions = np.flatnonzero(ok)
         parts: list[pa.Table] = []
         if len(positions):
+            every = len(positions) == n
             mask = arrow_of(ok)
-            keys = b.column(spec.key).filter(mask)
-            hashes = numpy_of(b.column("__h").filter(mask))
+            keys = b.column(spec.key) if every else b.column(spec.key).filter(mask)
+            hashes = None if batch.hashes is None else batch.hashes[positions]
             updated = None
-            if spec.updated_at is not None:
-                updated = numpy_of(b.column("__u").filter(mask))  # never NULL where ok
+            if batch.updated is not None:
+                stamps = batch.updated if every else batch.updated.filter(mask)
+                updated = numpy_of(stamps)  # never NULL where ok
             win, gone = self.seen.offer(
                 keys, updated, self.file_index[rel], base + positions, self.written, hashes
             )
@@ -233,10 +233,10 @@ class _Run:
             if not win.all():
                 dups = positions[~win]
                 valid[dups] = False
-                parts.append(self._superseded_here(b, dups, base, b.schema.field("__fails").type))
+                parts.append(self._superseded_here(b, dups, base))
         n_good = int(np.count_nonzero(valid))
         if n_good:
-            good = pa.Table.from_batches([b]).select(self.schema.names)
+            good = b.select(self.schema.names)
             if n_good < n:
                 good = good.filter(arrow_of(valid))
             good = good.cast(self.schema)
@@ -245,27 +245,24 @@ class _Run:
                 self.preview = good.slice(0, 5)
         self.report.rows_valid += n_good
         self.written += n_good
-        failing = ~ok
-        if failing.any():
-            at = np.flatnonzero(failing)
-            sel = arrow_of(failing)
+        failing = batch.failing
+        if failing.num_rows:
+            rows = numpy_of(failing.column("row")) + base
             parts.append(
                 pa.table(
                     {
-                        "row_number": arrow_of(base + at),
-                        "raw_row": b.column("__raw").filter(sel),
-                        "fails": b.column("__fails").filter(sel),
+                        "row_number": arrow_of(rows),
+                        "raw_row": failing.column("raw_row"),
+                        "fails": failing.column("fails"),
                     }
                 )
             )
         return parts
 
-    def _superseded_here(
-        self, b: pa.RecordBatch, dups: np.ndarray, base: int, fails_type: pa.DataType
-    ) -> pa.Table:
+    def _superseded_here(self, b: pa.Table, dups: np.ndarray, base: int) -> pa.Table:
         """Rows of a key that lost within this batch (or to a row already kept): quarantined
         as superseded, ``raw_row`` holding the row as loaded (it passed every check)."""
-        rows = pa.Table.from_batches([b]).select(self.schema.names).take(arrow_of(dups))
+        rows = b.select(self.schema.names).take(arrow_of(dups))
         con = self.seen.con
         key = self.spec.key
         con.register("q_dups", rows)
@@ -282,7 +279,7 @@ class _Run:
             {
                 "row_number": arrow_of(base + dups),
                 "raw_row": out.column("r"),
-                "fails": out.column("f").cast(fails_type),
+                "fails": out.column("f").cast(FAILS_TYPE),
             }
         )
 

@@ -1,4 +1,9 @@
-"""The fast path: DuckDB reads one landing file and checks it in the same query.
+"""The fast path: one landing file read and checked in one pass, batch by batch.
+
+Parquet files whose columns the kernels of :mod:`spokesync.ingest.arrow_checks` can check
+exactly (``product_usage`` as exports land it) are read with pyarrow and checked with
+pyarrow.compute; only their failing rows go through the DuckDB scan query, which names each
+failure. Every other file is read and checked by DuckDB in one query:
 
 DuckDB's own readers (``read_parquet``, ``read_csv``, ``read_json``) feed the contract's
 checks (:func:`spokesync.ingest.rules.scan_query`) directly: no Arrow copy of the raw text, no
@@ -35,10 +40,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spokesync.ingest.arrays import numpy_of
+from spokesync.ingest import arrow_checks
+from spokesync.ingest.arrays import arrow_of, numpy_of
 from spokesync.ingest.connections import thread_connection
 from spokesync.ingest.contract import SOURCES
-from spokesync.ingest.rules import scan_query
+from spokesync.ingest.rules import ScanQuery, scan_query
 
 SNIFF_BYTES = 1 << 20
 BATCH_ROWS = 1 << 20  # rows per batch streamed back from DuckDB
@@ -48,9 +54,28 @@ class Refused(Exception):
     """The fast path cannot reproduce this file exactly; the message says why."""
 
 
+# A failing row's failures: ``{column, check, failure_case}`` in reporting order.
+FAILS_TYPE = pa.list_(
+    pa.struct([("column", pa.string()), ("check", pa.string()), ("failure_case", pa.string())])
+)
+FAILING_SCHEMA = pa.schema([("row", pa.int64()), ("raw_row", pa.string()), ("fails", FAILS_TYPE)])
+
+
+def _no_failing() -> pa.Table:
+    # Not Schema.empty_table(): it goes through pyarrow's pandas shim.
+    return pa.table([pa.nulls(0, f.type) for f in FAILING_SCHEMA], schema=FAILING_SCHEMA)
+
+
 @dataclass(slots=True)
 class ScanBatch:
-    table: pa.RecordBatch  # warehouse columns + __ok, __changed, __h, __u, __raw, __fails
+    """One batch of checked rows, from either reader."""
+
+    values: pa.Table  # the warehouse columns, contract order (failing rows: what parsed)
+    ok: np.ndarray  # bool per row: passed every check
+    normalised: int  # rows a fix changed
+    hashes: np.ndarray | None  # the key's DuckDB ``hash`` per row (None: hashed when offered)
+    updated: pa.Array | None  # ``updated_at`` in µs per row (None: the source has none)
+    failing: pa.Table  # FAILING_SCHEMA: one row per failing row (``row``: position in batch)
     offset: int  # position of the batch's first row in the file
 
 
@@ -76,6 +101,7 @@ class Reader:
     present: tuple[tuple[str, pa.DataType | None], ...]  # name and Arrow type (None: text)
     null_map: tuple[str, ...] | None  # text values the query maps to NULL (JSONL)
     json_text: bool
+    schema: pa.Schema | None = None  # a Parquet file's Arrow schema
 
 
 def reader(source: str, path: Path, rel: str, tokens: tuple[str, ...]) -> Reader:
@@ -85,6 +111,7 @@ def reader(source: str, path: Path, rel: str, tokens: tuple[str, ...]) -> Reader
     params: dict[str, object] = {"path": str(path)}
     json_text = False
     null_map: tuple[str, ...] | None = None
+    arrow_schema: pa.Schema | None = None
     if spec.format == "parquet":
         try:
             schema = pq.read_schema(path)
@@ -95,6 +122,7 @@ def reader(source: str, path: Path, rel: str, tokens: tuple[str, ...]) -> Reader
             (n, schema.field(n).type) for n in columns
         )
         sql = "read_parquet($path)"
+        arrow_schema = schema
     elif spec.format == "csv":
         columns = _csv_header(path, rel)
         if not tokens:
@@ -117,7 +145,7 @@ def reader(source: str, path: Path, rel: str, tokens: tuple[str, ...]) -> Reader
     missing = [c for c in spec.required_columns if c not in columns]
     if missing:
         raise Refused(f"{rel}: required column(s) {missing} missing")
-    return Reader(sql, params, columns, present, null_map, json_text)
+    return Reader(sql, params, columns, present, null_map, json_text, arrow_schema)
 
 
 def scan(
@@ -131,21 +159,104 @@ def scan(
     """The file's columns (as landed, in order) and its checked rows in batches. Raises
     :class:`Refused` up front or while iterating."""
     r = reader(source, path, rel, tokens)
+    plan = None if r.schema is None else arrow_checks.plan_for(source, r.schema, day)
+    if plan is not None:
+        failing = scan_query(source, r.present, day, _FAILING)
+        return r.columns, _arrow_batches(plan, failing, path, rel, batch_rows)
     query = scan_query(source, r.present, day, r.sql, r.null_map, r.json_text)
-    fmt = SOURCES[source].format
-    return r.columns, _batches(query.sql, r.params, path, rel, fmt, batch_rows)
+    return r.columns, _batches(source, query, r.params, path, rel, batch_rows)
 
 
-def _batches(
-    sql: str, params: dict[str, object], path: Path, rel: str, fmt: str, batch_rows: int
+_FAILING = "q_failing"  # the failing rows of a batch the kernels checked, as read
+
+
+def _arrow_batches(
+    plan: arrow_checks.Plan, failing: ScanQuery, path: Path, rel: str, batch_rows: int
 ) -> Iterator[ScanBatch]:
+    """pyarrow reads the file and the kernels check it; the DuckDB scan query, over the
+    failing rows only, gives their raw rows and failures."""
+    spec = SOURCES[plan.source]
     con = connection()
     offset = 0
     try:
-        for batch in con.sql(sql, params=params).to_arrow_reader(batch_rows):
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(batch_size=batch_rows, use_threads=False):
+            c = arrow_checks.check(plan, batch)
+            updated = None
+            if spec.updated_at is not None:
+                updated = c.values.column(spec.updated_at).combine_chunks().cast(pa.int64())
+            bad = _failing_rows(con, failing, batch, c.ok, rel)
+            yield ScanBatch(c.values, c.ok, c.normalised, None, updated, bad, offset)
+            offset += batch.num_rows
+    except (duckdb.Error, pa.ArrowException, OSError) as e:
+        raise Refused(f"{rel}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+
+
+def _failing_rows(
+    con: duckdb.DuckDBPyConnection,
+    query: ScanQuery,
+    batch: pa.RecordBatch,
+    ok: np.ndarray,
+    rel: str,
+) -> pa.Table:
+    if ok.all():
+        return _no_failing()
+    positions = np.flatnonzero(~ok)
+    rows = pa.Table.from_batches([batch.filter(arrow_of(~ok))])
+    con.register(_FAILING, rows)
+    try:
+        out = con.sql(query.sql).to_arrow_table()
+    finally:
+        con.unregister(_FAILING)
+    if _any(out.column("__ok")):  # never expected: tests/ingest/test_arrow_checks.py
+        raise Refused(f"{rel}: the pyarrow checks failed a row the SQL passes")
+    return pa.table(
+        [arrow_of(positions), out.column("__raw"), out.column("__fails").cast(FAILS_TYPE)],
+        schema=FAILING_SCHEMA,
+    )
+
+
+def _duckdb_batch(
+    b: pa.RecordBatch, outputs: tuple[str, ...], has_updated: bool, offset: int
+) -> ScanBatch:
+    """A batch of the DuckDB scan query as a :class:`ScanBatch`."""
+    ok = numpy_of(b.column("__ok"))
+    normalised = int(np.count_nonzero(numpy_of(b.column("__changed"))))
+    bad = ~ok
+    if bad.any():
+        sel = arrow_of(bad)
+        failing = pa.table(
+            [
+                arrow_of(np.flatnonzero(bad)),
+                b.column("__raw").filter(sel),
+                b.column("__fails").filter(sel).cast(FAILS_TYPE),
+            ],
+            schema=FAILING_SCHEMA,
+        )
+    else:
+        failing = _no_failing()
+    values = pa.Table.from_batches([b]).select(list(outputs))
+    updated = b.column("__u") if has_updated else None
+    return ScanBatch(values, ok, normalised, numpy_of(b.column("__h")), updated, failing, offset)
+
+
+def _batches(
+    source: str,
+    query: ScanQuery,
+    params: dict[str, object],
+    path: Path,
+    rel: str,
+    batch_rows: int,
+) -> Iterator[ScanBatch]:
+    con = connection()
+    spec = SOURCES[source]
+    fmt, has_updated = spec.format, spec.updated_at is not None
+    offset = 0
+    try:
+        for batch in con.sql(query.sql, params=params).to_arrow_reader(batch_rows):
             if fmt == "jsonl" and _any(batch.column("__odd")):
                 raise Refused(f"{rel}: a text value is a JSON number, object or array")
-            yield ScanBatch(batch, offset)
+            yield _duckdb_batch(batch, query.outputs, has_updated, offset)
             offset += batch.num_rows
     except (duckdb.Error, pa.ArrowException, OSError) as e:
         # An error DuckDB meets after the first batch reaches Python through Arrow's stream
