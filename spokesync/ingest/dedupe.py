@@ -69,19 +69,19 @@ class Winners:
             if updated is None or not self.newest_wins
             else np.asarray(updated, dtype=np.int64)
         )
-        order = np.argsort(hashes, kind="stable")  # by key, then file order
+        # By key (an unstable sort: ~2x faster than a stable one); the rows of repeated keys
+        # (few) are then put in their order within each key: newest first, then file order.
+        order = np.argsort(hashes)
         h_sorted = hashes[order]
         same = h_sorted[1:] == h_sorted[:-1]
-        if same.any() and self.newest_wins:  # only rows of repeated keys need the slow sort
+        if same.any():
             repeated = np.zeros(n, dtype=bool)
             repeated[1:] |= same
             repeated[:-1] |= same
             rows = order[repeated]
-            sub = rows[np.lexsort((rows, -u[rows], hashes[rows]))]  # newest first, then first
-            order = np.concatenate([order[~repeated], sub])
-            order = order[np.argsort(hashes[order], kind="stable")]
-            h_sorted = hashes[order]
-            same = h_sorted[1:] == h_sorted[:-1]
+            by = (rows, -u[rows], hashes[rows]) if self.newest_wins else (rows, hashes[rows])
+            # The repeated slots of ``order`` hold the same hashes in the same (sorted) order.
+            order[repeated] = rows[np.lexsort(by)]
         head = np.ones(n, dtype=bool)
         head[1:] = ~same
         cand = order[head]  # the chunk's best row per key
@@ -141,13 +141,11 @@ class Winners:
             self.files[at] = file_index
             self.rows[at] = rows[found]
         new = ~found
-        merged_h = np.concatenate([self.hashes, h[new]])
-        order = np.argsort(merged_h, kind="stable")
-        self.hashes = merged_h[order]
+        # Both are sorted by hash (``h`` comes in the chunk's key order): insert, no sort.
+        at = np.searchsorted(self.hashes, h[new])
+        self.hashes = np.insert(self.hashes, at, h[new])
         if self.newest_wins:
-            self.updated = np.concatenate([self.updated, u[new]])[order]
-            self.ordinals = np.concatenate([self.ordinals, ordinals[new]])[order]
-            self.files = np.concatenate(
-                [self.files, np.full(int(new.sum()), file_index, dtype=np.int32)]
-            )[order]
-            self.rows = np.concatenate([self.rows, rows[new]])[order]
+            self.updated = np.insert(self.updated, at, u[new])
+            self.ordinals = np.insert(self.ordinals, at, ordinals[new])
+            self.files = np.insert(self.files, at, np.int32(file_index))
+            self.rows = np.insert(self.rows, at, rows[new])
