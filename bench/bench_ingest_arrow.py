@@ -7,8 +7,9 @@ and cast, the lists are ``is_in``, the ranges compares).
 Reads one Parquet day with pyarrow, checks it (id trims and blanks, the event-type list, the
 day window, quantity >= 1) into a pass mask, splits pass/fail, de-duplicates the key (first row
 wins) and writes the warehouse file: what a pyarrow-reader design would cost, without the
-failure lists (to be built for failing rows only) and the quarantine writes. Not the engine's
-path; a measurement taken before building one (see docs/benchmarks.md, "Other readers").
+failure lists (to be built for failing rows only) and the quarantine writes. A measurement
+taken before building the engine's Arrow path for Parquet (``spokesync/ingest/arrow_checks.py``,
+measured by ``bench.bench_ingest``; see docs/benchmarks.md, "Other readers").
 
     .venv/bin/python -m bench.bench_ingest_arrow PATH/TO/part-0000.parquet [DAY]
 

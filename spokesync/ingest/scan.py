@@ -179,15 +179,15 @@ def _arrow_batches(
     con = connection()
     offset = 0
     try:
-        pf = pq.ParquetFile(path)
-        for batch in pf.iter_batches(batch_size=batch_rows, use_threads=False):
-            c = arrow_checks.check(plan, batch)
-            updated = None
-            if spec.updated_at is not None:
-                updated = c.values.column(spec.updated_at).combine_chunks().cast(pa.int64())
-            bad = _failing_rows(con, failing, batch, c.ok, rel)
-            yield ScanBatch(c.values, c.ok, c.normalised, None, updated, bad, offset)
-            offset += batch.num_rows
+        with pq.ParquetFile(path) as pf:
+            for batch in pf.iter_batches(batch_size=batch_rows, use_threads=False):
+                c = arrow_checks.check(plan, batch)
+                updated = None
+                if spec.updated_at is not None:
+                    updated = c.values.column(spec.updated_at).combine_chunks().cast(pa.int64())
+                bad = _failing_rows(con, failing, batch, c.ok, rel)
+                yield ScanBatch(c.values, c.ok, c.normalised, None, updated, bad, offset)
+                offset += batch.num_rows
     except (duckdb.Error, pa.ArrowException, OSError) as e:
         raise Refused(f"{rel}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
 
