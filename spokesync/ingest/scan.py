@@ -75,7 +75,7 @@ class ScanBatch:
     normalised: int  # rows a fix changed
     hashes: np.ndarray | None  # the key's DuckDB ``hash`` per row (None: hashed when offered)
     updated: pa.Array | None  # ``updated_at`` in µs per row (None: the source has none)
-    failing: pa.Table  # FAILING_SCHEMA: one row per failing row (``row``: position in batch)
+    failing: pa.Table  # FAILING_SCHEMA: a row per failing row (``row``: position from offset)
     offset: int  # position of the batch's first row in the file
 
 
@@ -174,10 +174,13 @@ def _arrow_batches(
     plan: arrow_checks.Plan, failing: ScanQuery, path: Path, rel: str, batch_rows: int
 ) -> Iterator[ScanBatch]:
     """pyarrow reads the file and the kernels check it; the DuckDB scan query, over the
-    failing rows only, gives their raw rows and failures."""
+    file's failing rows only, gives their raw rows and failures: once per file (its planning
+    costs ~50 ms whatever the rows), in a last batch without rows of its own."""
     spec = SOURCES[plan.source]
-    con = connection()
     offset = 0
+    bad_rows: list[pa.Table] = []
+    bad_at: list[np.ndarray] = []
+    empty: pa.Table | None = None
     try:
         with pq.ParquetFile(path) as pf:
             for batch in pf.iter_batches(batch_size=batch_rows, use_threads=False):
@@ -185,9 +188,17 @@ def _arrow_batches(
                 updated = None
                 if spec.updated_at is not None:
                     updated = c.values.column(spec.updated_at).combine_chunks().cast(pa.int64())
-                bad = _failing_rows(con, failing, batch, c.ok, rel)
-                yield ScanBatch(c.values, c.ok, c.normalised, None, updated, bad, offset)
+                if not c.ok.all():
+                    bad = ~c.ok
+                    bad_rows.append(pa.Table.from_batches([batch.filter(arrow_of(bad))]))
+                    bad_at.append(offset + np.flatnonzero(bad))
+                yield ScanBatch(c.values, c.ok, c.normalised, None, updated, _no_failing(), offset)
                 offset += batch.num_rows
+                empty = c.values.slice(0, 0)
+        if bad_rows and empty is not None:
+            rows = pa.concat_tables(bad_rows)
+            described = _failing_rows(connection(), failing, rows, np.concatenate(bad_at), rel)
+            yield ScanBatch(empty, np.zeros(0, dtype=bool), 0, None, None, described, 0)
     except (duckdb.Error, pa.ArrowException, OSError) as e:
         raise Refused(f"{rel}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
 
@@ -195,14 +206,11 @@ def _arrow_batches(
 def _failing_rows(
     con: duckdb.DuckDBPyConnection,
     query: ScanQuery,
-    batch: pa.RecordBatch,
-    ok: np.ndarray,
+    rows: pa.Table,
+    positions: np.ndarray,
     rel: str,
 ) -> pa.Table:
-    if ok.all():
-        return _no_failing()
-    positions = np.flatnonzero(~ok)
-    rows = pa.Table.from_batches([batch.filter(arrow_of(~ok))])
+    """The failing ``rows`` (as read, at ``positions``) with their raw rows and failures."""
     con.register(_FAILING, rows)
     try:
         out = con.sql(query.sql).to_arrow_table()
