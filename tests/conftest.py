@@ -29,6 +29,17 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Sandbo
         yield sb
 
 
+@pytest.fixture(autouse=True)
+def _secrets_of_this_test_only() -> Iterator[None]:
+    """Every HubSpot client registers its token with the process-wide redactor; forget a test's
+    tokens after it, so one test's client cannot change what another test's text redacts to."""
+    from spokesync.hubspot import redact
+
+    before = set(redact._secrets)
+    yield
+    redact._secrets.intersection_update(before)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Make ``--dist loadgroup`` honour ``xdist_group`` marks under pytest 9.

@@ -13,6 +13,10 @@ _TOKEN_PATTERNS = (
 )
 
 _secrets: set[str] = set()
+# HubSpot's tokens are tens of characters (``pat-na1-`` and a UUID). A shorter string cannot be
+# one, and replacing it everywhere would mangle every message: a test client's token "t" once
+# turned an alert's "contacts" into "con***ac***s" for every later caller in the process.
+MIN_SECRET_LENGTH = 8
 
 # HubSpot properties that hold personal data: their values are masked wherever spokesync shows
 # values (plan previews, Dagster metadata), as emails are in logs.
@@ -60,8 +64,9 @@ def mask_email(value: str) -> str:
 
 
 def register_secret(secret: str) -> None:
-    """Remember a secret (the access token) so :func:`redact` removes it from any text."""
-    if secret:
+    """Remember a secret (the access token) so :func:`redact` removes it from any text; strings
+    shorter than ``MIN_SECRET_LENGTH`` are not tokens and are ignored."""
+    if len(secret) >= MIN_SECRET_LENGTH:
         _secrets.add(secret)
 
 

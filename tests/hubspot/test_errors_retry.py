@@ -87,3 +87,12 @@ def test_redaction() -> None:
     assert "s3cr3t" not in redact("token=s3cr3t-value-xyz")
     assert redact("Authorization: Bearer abc.def") == "Authorization: Bearer ***"
     assert "pat-na1" not in redact("using pat-na1-1234-abcd")
+
+
+def test_a_string_too_short_to_be_a_token_is_not_scrubbed_from_every_text() -> None:
+    register_secret("t")
+    register_secret("tok")
+    text = "contacts: webhook changes reached HubSpot beyond the SLA; token list"
+    assert redact(text) == text
+    register_secret("a-real-token-9f2c")
+    assert redact("sent a-real-token-9f2c twice") == "sent *** twice"
