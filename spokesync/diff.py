@@ -491,16 +491,13 @@ def _md(value: object) -> str:
 # desired table. A record whose fingerprints agree, and whose hubspot-owned fields HubSpot
 # already fills, cannot have a change, so phase 2 only joins the (few) candidate records field
 # by field. Fingerprints only prune: phase 2 applies the exact rules, so a false candidate
-# costs time, never a wrong write. One statement joins the desired rows to the store's
-# fingerprints and the correction: no table of every snapshot record's corrected fingerprint
-# is materialised (at 5M contacts that copy and its second scan were ~20% of the diff).
-# The candidates keep their whole desired row: phase 2 reads them, not ``desired`` again.
-CANDIDATES_SQL = """
-CREATE OR REPLACE TABLE candidates AS
-SELECT d.* EXCLUDE (__fp, __h_mask)
-FROM (SELECT *, {des_fp} AS __fp, {des_h_mask} AS __h_mask FROM desired) d
-LEFT JOIN (SELECT external_id, fp FROM st.snapshot_record WHERE object_type = $ot) r
-    ON r.external_id = d.external_id
+# costs time, never a wrong write.
+SNAPSHOT_FP_SQL = """
+CREATE OR REPLACE TABLE snap_fp AS
+SELECT r.external_id, r.hubspot_id,
+       xor(r.fp, coalesce(x.fp, 0::UBIGINT)) AS fp,
+       coalesce(x.h_mask, 0::UBIGINT) AS mask
+FROM st.snapshot_record r
 LEFT JOIN (
     SELECT external_id,
            bit_xor(hash(property, value)) AS fp,
@@ -510,16 +507,19 @@ LEFT JOIN (
     WHERE object_type = $ot AND value IS NOT NULL
       AND (list_contains({h_props}, property) OR NOT list_contains({w_props}, property))
     GROUP BY external_id
-) x ON x.external_id = d.external_id
-WHERE r.external_id IS NULL
-   OR xor(r.fp, coalesce(x.fp, 0::UBIGINT)) <> d.__fp
-   OR (d.__h_mask & ~coalesce(x.h_mask, 0::UBIGINT)) <> 0
+) x ON x.external_id = r.external_id
+WHERE r.object_type = $ot
 """
 
-# The records the snapshot knows, with their HubSpot id (adoption and the plan's kind read it).
-SNAP_RECORDS_SQL = """
-CREATE OR REPLACE VIEW snap_fp AS
-SELECT external_id, hubspot_id FROM st.snapshot_record WHERE object_type = {ot}
+# The candidates keep their whole desired row: phase 2 reads them, not ``desired`` again.
+CANDIDATES_SQL = """
+CREATE OR REPLACE TABLE candidates AS
+SELECT d.* EXCLUDE (__fp, __h_mask)
+FROM (SELECT *, {des_fp} AS __fp, {des_h_mask} AS __h_mask FROM desired) d
+LEFT JOIN snap_fp s ON s.external_id = d.external_id
+WHERE s.external_id IS NULL
+   OR s.fp <> d.__fp
+   OR (d.__h_mask & ~s.mask) <> 0
 """
 
 DIFF_SQL = """
@@ -631,8 +631,8 @@ SELECT (SELECT count(*) FROM {TOLERATED_TABLE}), (SELECT count(*) FROM only_t),
 MAX_FINGERPRINT_PROPERTIES = 63
 
 
-def _fingerprint_sql(mapping: MappingSpec) -> str:
-    """The candidates SQL (pre-filter) for ``mapping``.
+def _fingerprint_sql(mapping: MappingSpec) -> tuple[str, str]:
+    """(snapshot fingerprint SQL, candidates SQL) for ``mapping``.
 
     Fingerprint = bit_xor of ``hash(property, value)`` over the record's non-NULL values of
     warehouse-owned properties (the id property included). Hubspot-owned properties get one
@@ -647,6 +647,8 @@ def _fingerprint_sql(mapping: MappingSpec) -> str:
     def sql_list(ps: list[str]) -> str:
         return "[" + ", ".join(f"'{p}'" for p in ps) + "]::VARCHAR[]"
 
+    snap = SNAPSHOT_FP_SQL.format(h_props=sql_list(h_props), w_props=sql_list(w_props))
+
     def col(p: str) -> str:
         return ID_COLUMN if p == mapping.id.property else quote_identifier(p)
 
@@ -659,12 +661,8 @@ def _fingerprint_sql(mapping: MappingSpec) -> str:
         des_fp = f"xor({des_fp}, {term})"
     h_terms = [f"CASE WHEN {col(p)} IS NULL THEN 0 ELSE {b} END" for p, b in h_bits.items()]
     des_h_mask = "CAST(" + (" + ".join(h_terms) or "0") + " AS UBIGINT)"
-    return CANDIDATES_SQL.format(
-        des_fp=des_fp,
-        des_h_mask=des_h_mask,
-        h_props=sql_list(h_props),
-        w_props=sql_list(w_props),
-    )
+    cand = CANDIDATES_SQL.format(des_fp=des_fp, des_h_mask=des_h_mask)
+    return snap, cand
 
 
 def _quote_name(name: str) -> str:
@@ -768,8 +766,9 @@ def plan_changes(
             params = {"ot": mapping.object_type, "as_of": as_of}
             h_count = sum(1 for f in mapping.fields if f.owner == "hubspot")
             if h_count <= MAX_FINGERPRINT_PROPERTIES:
-                con.execute(_fingerprint_sql(mapping), {"ot": mapping.object_type})
-                con.execute(SNAP_RECORDS_SQL.format(ot=sql_literal(mapping.object_type)))
+                snap_sql, cand_sql = _fingerprint_sql(mapping)
+                con.execute(snap_sql, {"ot": mapping.object_type})
+                con.execute(cand_sql)
             else:  # too many hubspot-owned properties for a 64-bit mask: compare every record
                 con.execute(
                     "CREATE OR REPLACE TABLE snap_fp AS SELECT external_id, "
@@ -794,9 +793,8 @@ def plan_changes(
             if host is None:
                 con.execute("DETACH st")
         row = con.execute("SELECT count(*) FROM candidates").fetchall()[0]
-        for table in ("changed", "candidates"):
+        for table in ("changed", "candidates", "snap_fp"):
             con.execute(f"DROP TABLE {table}")
-        con.execute(f"DROP {'VIEW' if h_count <= MAX_FINGERPRINT_PROPERTIES else 'TABLE'} snap_fp")
         change_plan = ChangePlan(con, mapping, as_of, stats, rollout)
         if host is not None and store is not None:
             change_plan._work_db, change_plan._host = host[0], (store.path, host[1])
