@@ -176,3 +176,62 @@ def test_the_companies_finish_runs_beside_the_contacts_push(
         ("contacts", summary.objects[1].records_desired),
     ]
     assert [o.stages["finish"] > 0 for o in summary.objects] == [True, True]
+
+
+def test_the_push_does_not_wait_for_the_links_to_be_worked_out(
+    settings: Settings, sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Working out the links (every wanted link against the association snapshot: seconds at
+    1M) does not hold up the push: here it does not end until the contacts push had its first
+    upsert confirmed (it waits up to 30 s), so a push that waited for it would time out. The
+    confirmations that came meanwhile are applied when it ends: the links and calls are
+    exactly those of the test above."""
+    monkeypatch.setattr(links, "LINK_BATCH", 10)
+    first_confirmed = threading.Event()
+    order: list[str] = []
+    real_work_out, real_confirmed = links.LinkPipeline._work_out, links.LinkPipeline.confirmed
+
+    def work_out(self: links.LinkPipeline) -> Any:
+        if self.object_type == "contacts":
+            order.append("confirmed first" if first_confirmed.wait(30) else "timed out")
+        return real_work_out(self)
+
+    def confirmed(self: links.LinkPipeline, writes: Any) -> None:
+        if self.object_type == "contacts" and writes and not first_confirmed.is_set():
+            order.append("first upsert confirmed")
+            first_confirmed.set()
+        real_confirmed(self, writes)
+
+    monkeypatch.setattr(links.LinkPipeline, "_work_out", work_out)
+    monkeypatch.setattr(links.LinkPipeline, "confirmed", confirmed)
+    expected = desired_state(settings, latest_partition(settings.warehouse_dir))
+    sandbox.clear_requests()
+
+    options = SyncOptions(mapping_paths=PATHS, push=PushConfig(batch_size=10, concurrency=1))
+    summary = run_sync(settings, options)
+
+    assert summary.ok, summary.to_text()
+    assert order == ["first upsert confirmed", "confirmed first"]
+    n = len(expected["contacts"])
+    (report,) = summary.objects[1].associations
+    assert (report.pairs_sent, report.pairs_ok, report.calls) == (n, n, -(-n // 10))
+    log = [r for r in sandbox.requests() if r["method"] == "POST"]
+    upserts = [i for i, r in enumerate(log) if r["path"].endswith("/contacts/batch/upsert")]
+    link_calls = [i for i, r in enumerate(log) if r["path"].endswith("/batch/create")]
+    assert len(upserts) == -(-n // 10) and len(link_calls) == -(-n // 10)
+    assert upserts[0] < link_calls[0]
+    assert_sandbox_matches(sandbox, {k: expected[k] for k in ("companies", "contacts")})
+    exported = sandbox.export()
+    company_of = {r["properties"]["spokesync_account_id"]: r["id"] for r in exported["companies"]}
+    account_of = {}
+    for record in exported["contacts"]:
+        account = record["properties"]["spokesync_account_id"]
+        ids = [x["id"] for x in record["associations"].get("companies", [])]
+        assert ids == [company_of[account]], record["id"]
+        account_of[record["properties"]["email"]] = account
+    with StateStore(settings.state_db) as store, store.connection.connection() as con:
+        recorded = con.execute(
+            "SELECT from_external_id, to_external_id FROM association_snapshot "
+            "WHERE from_type = 'contacts' ORDER BY 1"
+        ).fetchall()
+    assert recorded == sorted(account_of.items())
