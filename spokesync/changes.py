@@ -10,6 +10,7 @@ separately.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -93,3 +94,22 @@ class PushSink(Protocol):
     def record_dead_letters(self, letters: list[DeadLetter], run_id: str) -> None: ...
 
     def record_batch(self, entry: BatchLog) -> None: ...
+
+
+class ConfirmedTap:
+    """A push sink that forwards everything to ``inner`` and, after it has taken them, hands
+    the confirmed writes to ``listener`` too (the link pipeline, the push's own counting)."""
+
+    def __init__(self, inner: PushSink, listener: Callable[[list[ConfirmedWrite]], None]) -> None:
+        self._inner = inner
+        self._listener = listener
+
+    def record_confirmed(self, writes: list[ConfirmedWrite], run_id: str) -> None:
+        self._inner.record_confirmed(writes, run_id)
+        self._listener(writes)
+
+    def record_dead_letters(self, letters: list[DeadLetter], run_id: str) -> None:
+        self._inner.record_dead_letters(letters, run_id)
+
+    def record_batch(self, entry: BatchLog) -> None:
+        self._inner.record_batch(entry)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spokesync.changes import BatchLog, ConfirmedWrite, DeadLetter, PushSink
+from spokesync.changes import ConfirmedTap, ConfirmedWrite, PushSink
 from spokesync.diff import ChangePlan
 from spokesync.hubspot.associations import (
     ASSOCIATION_BATCH_LIMIT,
@@ -178,7 +178,7 @@ class LinkPipeline:
 
     def sink(self, inner: PushSink) -> PushSink:
         """``inner`` (the store's writer), also telling this pipeline what HubSpot confirmed."""
-        return _LinkSink(inner, self)
+        return ConfirmedTap(inner, self.confirmed)
 
     def confirmed(self, writes: list[ConfirmedWrite]) -> None:
         ends = [(w.external_id, w.hubspot_id) for w in writes if w.object_type == self.object_type]
@@ -321,24 +321,6 @@ def missing_by_kind(missing: pa.Table) -> dict[tuple[str, str, int, str], list[E
         )
         out[tuple(key[n] for n in key_columns)] = list(ends)  # type: ignore[assignment]
     return out
-
-
-class _LinkSink:
-    """A push sink that also feeds a :class:`LinkPipeline` the confirmations."""
-
-    def __init__(self, inner: PushSink, pipeline: LinkPipeline) -> None:
-        self._inner = inner
-        self._pipeline = pipeline
-
-    def record_confirmed(self, writes: list[ConfirmedWrite], run_id: str) -> None:
-        self._inner.record_confirmed(writes, run_id)
-        self._pipeline.confirmed(writes)
-
-    def record_dead_letters(self, letters: list[DeadLetter], run_id: str) -> None:
-        self._inner.record_dead_letters(letters, run_id)
-
-    def record_batch(self, entry: BatchLog) -> None:
-        self._inner.record_batch(entry)
 
 
 async def push_associations(

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from spokesync.changes import BatchLog, ConfirmedWrite, DeadLetter, PushSink
+from spokesync.changes import ConfirmedTap, ConfirmedWrite, PushSink
 from spokesync.hubspot.client import ClientStats, counting_calls
 from spokesync.state.verified_ranges import VerifiedRange
 from spokesync.sync import own_window
@@ -165,7 +165,7 @@ class PushVerifier:
     # -- the push's side ---------------------------------------------------------------------
 
     def watch(self, sink: PushSink) -> PushSink:
-        return _Watch(sink, self)
+        return ConfirmedTap(sink, self.saw)
 
     def saw(self, writes: list[ConfirmedWrite]) -> None:
         """Confirmed writes (on the event loop, as the push reports them)."""
@@ -309,21 +309,3 @@ class PushVerifier:
 
 class _SearchLimited(Exception):
     pass
-
-
-class _Watch:
-    """A push sink that also tells a :class:`PushVerifier` what HubSpot confirmed."""
-
-    def __init__(self, inner: PushSink, verifier: PushVerifier) -> None:
-        self._inner = inner
-        self._verifier = verifier
-
-    def record_confirmed(self, writes: list[ConfirmedWrite], run_id: str) -> None:
-        self._inner.record_confirmed(writes, run_id)
-        self._verifier.saw(writes)
-
-    def record_dead_letters(self, letters: list[DeadLetter], run_id: str) -> None:
-        self._inner.record_dead_letters(letters, run_id)
-
-    def record_batch(self, entry: BatchLog) -> None:
-        self._inner.record_batch(entry)
