@@ -99,15 +99,6 @@ class Connection:
             raise RuntimeError(f"state store {self.path} is not open (use `with StateStore(…)`)")
         return self._con.cursor()
 
-    def borrowed(self) -> Connection:
-        """This open file on a cursor of its own, as a :class:`Connection` for one worker
-        thread (a DuckDB connection is never used by two threads at once); ``close()`` it when
-        the thread is done."""
-        other = Connection(self.path, self._setup)
-        other._con = self.cursor()
-        configure_connection(other._con)
-        return other
-
     def _connect(self) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -39,8 +39,7 @@ detaches, so a plan and the store can be used one after the other in one process
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -94,18 +93,12 @@ class StateStore:
 
     ASSOCIATION_COLUMNS = AssociationStore.ASSOCIATION_COLUMNS
 
-    def __init__(
-        self,
-        path: Path | str,
-        mappings: Iterable[MappingSpec] = (),
-        *,
-        connection: Connection | None = None,
-    ) -> None:
+    def __init__(self, path: Path | str, mappings: Iterable[MappingSpec] = ()) -> None:
         self.path = Path(path)
         self._types: dict[str, dict[str, str]] = {}
         for m in mappings:
             self.set_types(m.object_type, m.property_types)
-        self.connection = connection or Connection(self.path, schema.apply)
+        self.connection = Connection(self.path, schema.apply)
         self.snapshot = SnapshotStore(self.connection, self._types)
         self.history = HistoryStore(self.connection)
         self.dead_letters = DeadLetterStore(self.connection)
@@ -130,25 +123,6 @@ class StateStore:
     def types(self) -> Mapping[str, Mapping[str, str]]:
         """The registered canonical forms, by object type and property."""
         return self._types
-
-    @contextmanager
-    def thread_view(self) -> Iterator[StateStore]:
-        """This open store on a cursor of its own, for the worker thread that uses it (reads
-        beside the push, as the writer thread writes beside it); closed at the end. A store not
-        open gives a store of its own (each call opens the file)."""
-        if not self.connection.is_open:
-            view = StateStore(self.path)
-            for object_type, types in self._types.items():
-                view.set_types(object_type, types)
-            yield view
-            return
-        view = StateStore(self.path, connection=self.connection.borrowed())
-        for object_type, types in self._types.items():
-            view.set_types(object_type, types)
-        try:
-            yield view
-        finally:
-            view.connection.close()
 
     def writer(self) -> StoreWriter:
         """A :class:`~spokesync.changes.PushSink` that saves in a thread, group-committing

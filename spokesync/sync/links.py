@@ -17,11 +17,6 @@ are those of sending everything after the push:
 - links to the mapping's own object type wait for the end of the push (both ends move);
 - stale links (``remove_stale``) are removed before any link is added, as before.
 
-Working out what to send reads every wanted link (millions at 1M companies) against the
-association snapshot: seconds of DuckDB work. It runs in a worker thread on a cursor of its
-own (:meth:`StateStore.thread_view`), so the push starts at once; confirmations that arrive
-before it is done are kept and applied when it is, so the links and calls are the same.
-
 Only links HubSpot confirmed enter the association snapshot (also when a 401/403 or the daily
 budget stops the links half-way, or the push stops); the next run sends the others again.
 Re-creating an existing association is a no-op in HubSpot, so a retry is safe.
@@ -77,22 +72,10 @@ class _Kind:
         return (self.from_type, link[0], self.to_type, link[1], self.type_id, self.category)
 
 
-@dataclass
-class _Work:
-    """What :meth:`LinkPipeline.start` works out in its thread."""
-
-    stale: list[LinkRow] | None  # links to remove (None: the mapping removes none)
-    removable: pa.Table | None  # the wanted links of kinds that remove stale ones
-    kinds: list[_Kind]
-    pending: set[str]
-    ids: dict[str, str]
-
-
 class LinkPipeline:
     """The associations of one mapping's push; see the module doc. ``await start()`` before the
-    push (it returns at once; the work goes on in a thread), feed it the push's confirmations
-    (:meth:`sink`), ``await finish()`` after the push's results are saved; ``await close()`` on
-    every way out (records what HubSpot confirmed)."""
+    push, feed it the push's confirmations (:meth:`sink`), ``await finish()`` after the push's
+    results are saved; ``await close()`` on every way out (records what HubSpot confirmed)."""
 
     def __init__(
         self, client: HubSpotClient, store: StateStore, plan: ChangePlan, run_id: str
@@ -110,95 +93,51 @@ class LinkPipeline:
         self._context: contextvars.Context | None = None
         self._stopped = False  # an error, or the push stopped: no more early sending
         self._closed = False
-        self._starting: asyncio.Future[None] | None = None
-        # (external id, HubSpot id) confirmed before start's work was done, in order
-        self._early: list[tuple[str, str]] | None = None
 
     async def start(self) -> None:
-        """Start working out what to send, in a thread, and return: the push need not wait.
-        Then stale links start going (additions wait for them). Call it before the push: the
-        link calls run in this context, not the push's (whose calls are the push's write
-        calls)."""
+        """Work out what to send; start removing stale links (additions wait for it). Call it
+        before the push: the link calls run in this context, not the push's (whose calls are
+        the push's write calls)."""
         self._context = contextvars.copy_context()
-        self._early = []
-        self._starting = asyncio.ensure_future(self._start())
-
-    async def _start(self) -> None:
-        try:
-            work = await asyncio.to_thread(self._work_out)
-        except BaseException:
-            self._stopped, self._early = True, None  # finish() raises it
-            raise
-        if self._closed:
-            return
-        if work.removable is not None:
+        wanted = self.plan.association_table(changed_only=False)  # Arrow: not in Python
+        removable = wanted.filter(wanted.column("remove_stale"))
+        if removable.num_rows:
             self._archive = asyncio.ensure_future(
                 archive_stale_associations(
-                    self.client,
-                    self.store,
-                    self.object_type,
-                    work.removable,
-                    self.run_id,
-                    stale=work.stale,
+                    self.client, self.store, self.object_type, removable, self.run_id
                 )
             )
             self._archive.add_done_callback(lambda _: self._advance())
-        self.kinds, self._pending, self._ids = work.kinds, work.pending, work.ids
-        early, self._early = self._early or [], None
-        self._settle(early)  # what the push confirmed meanwhile, in the order it came
-
-    def _work_out(self) -> _Work:
-        """The links to remove and to add (a worker thread: the plan's reads make cursors of
-        their own, the store's go through a cursor of this thread's)."""
-        with self.store.thread_view() as store:
-            wanted = self.plan.association_table(changed_only=False)  # Arrow: not in Python
-            removable: pa.Table | None = wanted.filter(wanted.column("remove_stale"))
-            stale = None
-            if removable is not None and removable.num_rows:
-                stale = store.stale_associations(removable)
-            else:
-                removable = None
-            groups = missing_by_kind(store.associations.missing_table(wanted))
-            del wanted
-            if not groups:
-                return _Work(stale, removable, [], set(), {})
-            pending = self.plan.planned_ids()
-            settled: set[str] = set()
-            kinds = []
-            for (from_type, to_type, type_id, category), links in sorted(groups.items()):
-                links.sort(key=lambda x: x[0])
-                early = to_type != self.object_type
-                kind = _Kind(from_type, to_type, type_id, category, links, early)
-                if early:
-                    kind.to_ids = store.hubspot_ids(to_type, (x[1] for x in links))
-                    settled.update(x[0] for x in links if x[0] not in pending)
-                kinds.append(kind)
-            ids = store.hubspot_ids(self.object_type, settled)
-        return _Work(stale, removable, kinds, pending, ids)
+        groups = missing_by_kind(self.store.associations.missing_table(wanted))
+        if not groups:
+            return
+        self._pending = self.plan.planned_ids()
+        settled: set[str] = set()
+        for (from_type, to_type, type_id, category), links in sorted(groups.items()):
+            links.sort(key=lambda x: x[0])
+            early = to_type != self.object_type
+            kind = _Kind(from_type, to_type, type_id, category, links, early)
+            if early:
+                kind.to_ids = self.store.hubspot_ids(to_type, (x[1] for x in links))
+                settled.update(x[0] for x in links if x[0] not in self._pending)
+            self.kinds.append(kind)
+        self._ids = self.store.hubspot_ids(self.object_type, settled)
+        self._advance()
 
     def sink(self, inner: PushSink) -> PushSink:
         """``inner`` (the store's writer), also telling this pipeline what HubSpot confirmed."""
         return ConfirmedTap(inner, self.confirmed)
 
     def confirmed(self, writes: list[ConfirmedWrite]) -> None:
-        ends = [(w.external_id, w.hubspot_id) for w in writes if w.object_type == self.object_type]
-        if self._early is not None:  # start's work is not done yet: settle these then
-            self._early.extend(ends)
-            return
-        self._settle(ends)
-
-    def _settle(self, ends: list[tuple[str, str]]) -> None:
-        for external_id, hubspot_id in ends:
-            if external_id in self._pending:
-                self._pending.discard(external_id)
-                self._ids[external_id] = hubspot_id
+        for w in writes:
+            if w.object_type == self.object_type and w.external_id in self._pending:
+                self._pending.discard(w.external_id)
+                self._ids[w.external_id] = w.hubspot_id
         self._advance()
 
     def _advance(self) -> None:
         """Offer every link whose ends are settled, in order, up to the first that is not."""
-        if self._stopped or self._early is not None:
-            return
-        if self._archive is not None and not self._archive.done():
+        if self._stopped or (self._archive is not None and not self._archive.done()):
             return
         if self._archive is not None and self._archive.exception() is not None:
             self._stopped = True
@@ -240,8 +179,6 @@ class LinkPipeline:
         wait for every call, record the confirmed links. Raises a 401/403 or the daily budget
         as before (after recording what was confirmed)."""
         try:
-            if self._starting is not None:
-                await self._starting
             if self._archive is not None:
                 self.reports.extend(await self._archive)
             for kind in self.kinds:
@@ -268,11 +205,6 @@ class LinkPipeline:
         if self._closed:
             return
         self._closed = self._stopped = True
-        if self._starting is not None and not self._starting.done():
-            # a thread cannot be stopped: let it end before the store and plan close
-            await asyncio.wait([self._starting])
-        if self._starting is not None and self._starting.done() and not self._starting.cancelled():
-            self._starting.exception()  # raised by finish(), if it got that far
         if self._archive is not None and not self._archive.done():
             self._archive.cancel()
             with contextlib.suppress(BaseException):
@@ -342,14 +274,11 @@ async def archive_stale_associations(
     object_type: str,
     wanted: pa.Table,
     run_id: str,
-    stale: list[LinkRow] | None = None,
 ) -> list[AssociationReport]:
     """Remove links spokesync made that a record no longer wants (it moved to another
     company): only that association type, so labels people added stay. Only links HubSpot
-    confirmed removed leave the association snapshot; the others are tried again next run.
-    ``stale``: those links, if already worked out from ``wanted``."""
-    if stale is None:
-        stale = store.stale_associations(wanted)
+    confirmed removed leave the association snapshot; the others are tried again next run."""
+    stale = store.stale_associations(wanted)
     groups: dict[str, list[LinkRow]] = {}
     for link in stale:
         groups.setdefault(link[2], []).append(link)

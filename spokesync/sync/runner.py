@@ -671,8 +671,7 @@ async def push_object(
                     enabled=options.progress,
                 )
                 mark = time.perf_counter()
-                # Associations go out behind the upserts they need, during the push; working
-                # out which (every wanted link against the snapshot) runs beside it, in a thread.
+                # Associations go out behind the upserts they need, during the push.
                 links = LinkPipeline(client, store, change_plan, run_id)
                 try:
                     await links.start()
